@@ -1,0 +1,111 @@
+"""Input and parameter checks that name exactly what is wrong."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+def check_finite(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """Raise a ValueError naming the row and column of the first NaN or infinity."""
+    finite = np.isfinite(X)
+    if finite.all():
+        return X
+    row, col = (int(i) for i in np.argwhere(~finite)[0])
+    value = X[row, col]
+    kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    raise ValueError(
+        f"{name} contains {kind} at row {row}, column {col}: every value must be finite"
+    )
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A parameter constraint: a predicate and the words that describe it."""
+
+    accepts: Callable[[Any], bool]
+    expected: str
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def integer(minimum: int) -> Rule:
+    """An integer no smaller than ``minimum``."""
+    return Rule(lambda v: _is_int(v) and v >= minimum, f"an integer >= {minimum}")
+
+
+def real(minimum: float) -> Rule:
+    """A finite real number no smaller than ``minimum``."""
+    return Rule(
+        lambda v: _is_real(v) and np.isfinite(v) and v >= minimum, f"a number >= {minimum}"
+    )
+
+
+def one_of(*options: str) -> Rule:
+    """One of the given strings."""
+    listed = ", ".join(repr(o) for o in options)
+    return Rule(lambda v: isinstance(v, str) and v in options, f"one of {listed}")
+
+
+BOOLEAN = Rule(lambda v: isinstance(v, bool | np.bool_), "True or False")
+RANDOM_STATE = Rule(
+    lambda v: v is None
+    or _is_int(v)
+    or isinstance(v, np.random.RandomState | np.random.Generator),
+    "None, an integer, a numpy RandomState or a numpy Generator",
+)
+OPTIONAL_ARRAY = Rule(lambda v: v is None or np.ndim(v) >= 1, "None or an array")
+
+
+def validate_params(estimator: Any, rules: Mapping[str, Rule]) -> None:
+    """Check every constructor parameter against its rule, naming the first one that fails."""
+    for name, rule in rules.items():
+        value = getattr(estimator, name)
+        if not rule.accepts(value):
+            raise ValueError(
+                f"{type(estimator).__name__}: parameter {name} must be {rule.expected}, "
+                f"got {value!r}"
+            )
+
+
+def check_shape(array: Any, shape: tuple[int, ...], name: str, dtype: Any) -> np.ndarray:
+    """Convert to ``dtype`` and require an exact shape and finite values."""
+    array = np.asarray(array, dtype=dtype)
+    if array.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def check_weights(weights: Any, n_components: int, dtype: Any) -> np.ndarray:
+    """Mixing weights: shape (K,), within [0, 1], summing to one."""
+    weights = check_shape(weights, (n_components,), "weights_init", dtype)
+    if (weights < 0).any() or (weights > 1).any():
+        raise ValueError(f"weights_init must lie in [0, 1], got {weights}")
+    if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-6):
+        raise ValueError(f"weights_init must sum to 1, got sum {weights.sum():.10g}")
+    return weights
+
+
+def seed_sequence(random_state: Any) -> np.random.SeedSequence:
+    """One seed sequence from any accepted ``random_state``; children seed each random task."""
+    if random_state is None:
+        return np.random.SeedSequence()
+    if _is_int(random_state):
+        return np.random.SeedSequence(int(random_state))
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.SeedSequence(int(random_state.randint(0, 2**31 - 1)))
+    if isinstance(random_state, np.random.Generator):
+        return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
+    raise ValueError(f"cannot seed from random_state={random_state!r}")

@@ -1,0 +1,101 @@
+"""The EM loop, written once for every model and every source of rows.
+
+A model is any object with ``e_step(chunk) -> stats`` (additive statistics
+with ``log_likelihood`` and ``n_samples`` fields) and ``m_step(stats) -> model``.
+A source is any re-iterable of row chunks. In-memory, chunked, out-of-core
+and distributed fitting differ only in the source and in how chunk statistics
+are summed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Callback = Callable[[int, float, float, Any], None]
+
+
+@dataclass
+class EMResult:
+    """Outcome of one EM run.
+
+    Attributes
+    ----------
+    model : the fitted model after the last M-step.
+    history : list of float
+        Average log-likelihood per sample computed in each iteration's E-step
+        (that is, of the parameters going *into* that iteration).
+    n_iter : int
+        Iterations run (E-step + M-step pairs).
+    converged : bool
+        Whether the change in average log-likelihood fell below ``tol``.
+    """
+
+    model: Any
+    history: list[float] = field(default_factory=list)
+    n_iter: int = 0
+    converged: bool = False
+
+    @property
+    def lower_bound(self) -> float:
+        """The last average log-likelihood, ``-inf`` if no iteration ran."""
+        return self.history[-1] if self.history else -np.inf
+
+
+def expected_stats(model: Any, source: Iterable[np.ndarray]) -> Any:
+    """E-step over every chunk of ``source``, statistics summed."""
+    total = None
+    for chunk in source:
+        stats = model.e_step(chunk)
+        total = stats if total is None else total + stats
+    if total is None:
+        raise ValueError("the data source yielded no rows")
+    return total
+
+
+def run_em(
+    model: Any,
+    source: Iterable[np.ndarray],
+    *,
+    tol: float,
+    max_iter: int,
+    previous_lower_bound: float = -np.inf,
+    callback: Callback | None = None,
+) -> EMResult:
+    """Iterate E-step and M-step until the average log-likelihood settles.
+
+    Converged means ``|L_t - L_{t-1}| < tol`` for the average log-likelihood
+    per sample; with ``tol=0`` exactly ``max_iter`` iterations run.
+
+    Parameters
+    ----------
+    model : initial model.
+    source : re-iterable of row chunks.
+    tol : float
+        Convergence threshold on the change of the average log-likelihood.
+    max_iter : int
+        Maximum number of iterations.
+    previous_lower_bound : float
+        Average log-likelihood before the first iteration (for warm starts).
+    callback : callable, optional
+        Called as ``callback(iteration, avg_loglik, change, model)`` after
+        each M-step.
+    """
+    result = EMResult(model=model)
+    lower_bound = previous_lower_bound
+    for iteration in range(1, max_iter + 1):
+        stats = expected_stats(result.model, source)
+        result.model = result.model.m_step(stats)
+        previous, lower_bound = lower_bound, stats.log_likelihood / stats.n_samples
+        result.history.append(lower_bound)
+        result.n_iter = iteration
+        change = lower_bound - previous
+        if callback is not None:
+            callback(iteration, lower_bound, change, result.model)
+        if abs(change) < tol:
+            result.converged = True
+            break
+    return result

@@ -1,0 +1,389 @@
+"""``emkit.GaussianMixture``: a drop-in for scikit-learn's, driven by the emkit engine."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from emkit import _validation as v
+from emkit.engine import EMResult, run_em
+from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
+from emkit.families.gaussian import (
+    Gaussian,
+    gaussian_from_precisions,
+    gaussian_from_resp,
+)
+from emkit.initialization import INIT_METHODS, initial_resp
+from emkit.mixture import Mixture
+from emkit.sources import ArraySource, map_chunks
+
+_PARAMETER_RULES = {
+    "n_components": v.integer(1),
+    "covariance_type": v.one_of(*COVARIANCE_STRUCTURES),
+    "tol": v.real(0.0),
+    "reg_covar": v.real(0.0),
+    "max_iter": v.integer(0),
+    "n_init": v.integer(1),
+    "init_params": v.one_of(*INIT_METHODS),
+    "weights_init": v.OPTIONAL_ARRAY,
+    "means_init": v.OPTIONAL_ARRAY,
+    "precisions_init": v.OPTIONAL_ARRAY,
+    "random_state": v.RANDOM_STATE,
+    "warm_start": v.BOOLEAN,
+    "verbose": v.integer(0),
+    "verbose_interval": v.integer(1),
+    "chunk_size": v.integer(1),
+}
+
+
+class GaussianMixture(DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by EM over additive sufficient statistics.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, fitted attributes and methods, the same answers from the same
+    initialisation, plus ``chunk_size`` and the per-iteration ``history_``.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Structure of the covariance matrices.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the average log-likelihood.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, keeping them positive definite.
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the highest final
+        log-likelihood is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How starting responsibilities are chosen.
+    weights_init : array of shape (n_components,), optional
+        Starting mixing weights.
+    means_init : array of shape (n_components, n_features), optional
+        Starting means.
+    precisions_init : array, optional
+        Starting precision matrices, shaped as ``covariances_``.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds initialisation and sampling.
+    warm_start : bool, default=False
+        Start a new ``fit`` from the previous solution.
+    verbose : int, default=0
+        1 prints per initialisation, 2 also every ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+        Iterations between progress lines when ``verbose >= 2``.
+    chunk_size : int, default=4096
+        Rows per chunk of the E-step; memory scales with ``chunk_size * n_components``.
+        Results do not depend on it beyond rounding.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (K, D, D) for full, (D, D) for tied, (K, D) for diag, (K,) for spherical.
+    precisions_ : ndarray, same shape as ``covariances_``
+    precisions_cholesky_ : ndarray, same shape as ``covariances_``
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Average log-likelihood of the best run's last E-step.
+    history_ : ndarray of shape (n_iter_,)
+        Average log-likelihood per sample at each iteration of the best run.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(np.sort(gm.means_[:, 0]))
+    array([0., 6.])
+    >>> bool(np.all(np.diff(gm.history_) >= 0))
+    True
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int = 4096,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then return the most likely component of each row, shape (n_samples,)."""
+        v.validate_params(self, _PARAMETER_RULES)
+        warm = bool(self.warm_start) and hasattr(self, "converged_")
+        X = self._validate_X(X, reset=not warm, min_samples=2)
+        if X.shape[0] < self.n_components:
+            raise ValueError(
+                f"n_components={self.n_components} is larger than the number of samples "
+                f"({X.shape[0]}): a mixture needs at least one row per component"
+            )
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        source = ArraySource(X, self.chunk_size)
+        best = self._best_run(X, structure, source, warm)
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._set_fitted(best)
+        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
+        return self.predict(X)
+
+    def _best_run(
+        self, X: np.ndarray, structure: CovarianceStructure, source: ArraySource, warm: bool
+    ) -> EMResult:
+        if warm:
+            return run_em(
+                self._model(), source, tol=self.tol, max_iter=self.max_iter,
+                previous_lower_bound=self.lower_bound_, callback=self._reporter(0),
+            )
+        self._check_initial_values(X, structure)
+        best = None
+        for index, seed in enumerate(v.seed_sequence(self.random_state).spawn(self.n_init)):
+            model = self._initial_model(X, structure, np.random.default_rng(seed))
+            result = run_em(
+                model, source, tol=self.tol, max_iter=self.max_iter,
+                callback=self._reporter(index),
+            )
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+        return best
+
+    def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
+        k, d = self.n_components, X.shape[1]
+        if self.weights_init is not None:
+            v.check_weights(self.weights_init, k, X.dtype)
+        if self.means_init is not None:
+            v.check_shape(self.means_init, (k, d), "means_init", X.dtype)
+        if self.precisions_init is not None:
+            precisions = v.check_shape(
+                self.precisions_init, structure.shape(k, d), "precisions_init", X.dtype
+            )
+            structure.precisions_cholesky_from_precisions(precisions)
+
+    def _initial_model(
+        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.Generator
+    ) -> Mixture:
+        """Starting mixture: from ``init_params``, overridden by any ``*_init`` given."""
+        dtype = X.dtype
+        estimated, weights = None, None
+        if any(value is None for value in (self.weights_init, self.means_init,
+                                           self.precisions_init)):
+            resp = initial_resp(X, self.n_components, self.init_params, rng)
+            estimated = gaussian_from_resp(structure, X, resp, self.reg_covar)
+            counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
+            weights = counts / counts.sum()
+        if self.weights_init is not None:
+            weights = np.asarray(self.weights_init, dtype=dtype)
+        if self.means_init is None:
+            means = estimated.means
+        else:
+            means = np.asarray(self.means_init, dtype=dtype)
+        if self.precisions_init is None:
+            components = replace(estimated, means=means)
+        else:
+            precisions = np.asarray(self.precisions_init, dtype=dtype)
+            components = gaussian_from_precisions(structure, means, precisions, self.reg_covar)
+        return Mixture(weights=weights, components=components)
+
+    def _reporter(self, init_index: int):
+        """Progress printing for ``verbose`` (an engine callback), or None."""
+        if not self.verbose:
+            return None
+        start = time.perf_counter()
+        print(f"Initialization {init_index}", file=sys.stdout)
+
+        def report(iteration: int, lower_bound: float, change: float, model: Any) -> None:
+            if self.verbose >= 2 and iteration % self.verbose_interval == 0:
+                elapsed = time.perf_counter() - start
+                print(
+                    f"  Iteration {iteration}\t time lapse {elapsed:.5f}s\t "
+                    f"ll {lower_bound:.6f}\t ll change {change:.5g}",
+                    file=sys.stdout,
+                )
+
+        return report
+
+    def _set_fitted(self, result: EMResult) -> None:
+        mixture = result.model
+        gaussian: Gaussian = mixture.components
+        structure = gaussian.structure
+        self.weights_ = mixture.weights
+        self.means_ = gaussian.means
+        self.covariances_ = gaussian.covariances
+        self.precisions_cholesky_ = gaussian.precisions_cholesky
+        self.precisions_ = structure.precisions(gaussian.precisions_cholesky)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = np.asarray(result.history, dtype=np.float64)
+
+    @property
+    def lower_bounds_(self) -> np.ndarray:
+        """Alias of ``history_``, as scikit-learn names it."""
+        return self.history_
+
+    # Fitted state written by emkit.save and checked by emkit.load.
+    _saved_arrays = (
+        "weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "history_",
+    )
+    _saved_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
+
+    def _check_fitted_state(self) -> None:
+        """Raise ValueError if the fitted attributes are not a consistent mixture."""
+        v.validate_params(self, _PARAMETER_RULES)
+        k, d = self.n_components, self.n_features_in_
+        shape = COVARIANCE_STRUCTURES[self.covariance_type].shape(k, d)
+        expected = {"weights_": (k,), "means_": (k, d), "covariances_": shape,
+                    "precisions_": shape, "precisions_cholesky_": shape,
+                    "history_": (self.n_iter_,)}
+        for name, want in expected.items():
+            value = getattr(self, name)
+            if value.shape != want:
+                raise ValueError(f"{name} has shape {value.shape}, expected {want}")
+            if name != "history_" and not np.isfinite(value).all():
+                raise ValueError(f"{name} contains non-finite values")
+        if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0, atol=1e-5):
+            raise ValueError("weights_ are not a probability vector")
+
+    # -------------------------------------------------------------- predict
+
+    def _validate_X(self, X: Any, *, reset: bool, min_samples: int = 1) -> np.ndarray:
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
+            ensure_all_finite=False, reset=reset,
+        )
+        return v.check_finite(X)
+
+    def _model(self) -> Mixture:
+        """The fitted mixture, rebuilt from the public fitted attributes."""
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        gaussian = Gaussian(
+            structure=structure,
+            means=self.means_,
+            covariances=self.covariances_,
+            precisions_cholesky=self.precisions_cholesky_,
+            reg_covar=self.reg_covar,
+        )
+        return Mixture(weights=self.weights_, components=gaussian)
+
+    def _log_resp(self, X: Any) -> np.ndarray:
+        model = self._model()
+        X = self._validate_X(X, reset=False)
+        return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-likelihood of each row, shape (n_samples,)."""
+        model = self._model()
+        X = self._validate_X(X, reset=False)
+        return map_chunks(
+            lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
+        )
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Average log-likelihood per row."""
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most likely component of each row, shape (n_samples,)."""
+        return self._log_resp(X).argmax(axis=1)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        return np.exp(self._log_resp(X))
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from (rows are grouped by component).
+        """
+        model = self._model()
+        if not v.integer(1).accepts(n_samples):
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        rng = np.random.default_rng(v.seed_sequence(self.random_state))
+        weights = model.weights.astype(np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        X = model.components.sample(counts, rng)
+        y = np.repeat(np.arange(self.n_components), counts)
+        return X, y
+
+    def _n_parameters(self) -> int:
+        return self._model().n_parameters
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + 2 * self._n_parameters()
