@@ -42,6 +42,7 @@ _PARAMETER_RULES = {
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
     "chunk_size": v.integer(1),
+    "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
 }
 
 
@@ -86,6 +87,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     chunk_size : int, default=4096
         Rows per chunk of the E-step; memory scales with ``chunk_size * n_components``.
         Results do not depend on it beyond rounding.
+    callback : callable, optional
+        Called after every iteration as ``callback(iteration, lower_bound, change,
+        mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
+        the M-step: for logging, plotting snapshots, or stopping early by raising.
 
     Attributes
     ----------
@@ -134,6 +139,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         chunk_size: int = 4096,
+        callback: Any = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -150,6 +156,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
+        self.callback = callback
 
     # ------------------------------------------------------------------ fit
 
@@ -250,9 +257,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return Mixture(weights=weights, components=components)
 
     def _reporter(self, init_index: int):
-        """Progress printing for ``verbose`` (an engine callback), or None."""
+        """The engine callback: the user's ``callback`` plus ``verbose`` printing."""
         if not self.verbose:
-            return None
+            return self.callback
         start = time.perf_counter()
         print(f"Initialization {init_index}", file=sys.stdout)
 
@@ -264,6 +271,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                     f"ll {lower_bound:.6f}\t ll change {change:.5g}",
                     file=sys.stdout,
                 )
+            if self.callback is not None:
+                self.callback(iteration, lower_bound, change, model)
 
         return report
 
