@@ -1,0 +1,32 @@
+"""Shared test data: mixtures with known structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
+
+
+def make_blobs(
+    n_samples: int = 400,
+    n_features: int = 2,
+    n_components: int = 3,
+    separation: float = 4.0,
+    offset: float = 0.0,
+    seed: int = 0,
+    dtype: type = np.float64,
+) -> np.ndarray:
+    """Rows from ``n_components`` correlated Gaussian blobs, shuffled."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=separation, size=(n_components, n_features))
+    labels = rng.integers(n_components, size=n_samples)
+    mixing = rng.normal(size=(n_components, n_features, n_features)) / np.sqrt(n_features)
+    noise = rng.normal(size=(n_samples, n_features))
+    X = centres[labels] + np.einsum("nd,nde->ne", noise, mixing[labels] + np.eye(n_features))
+    return (X + offset).astype(dtype)
+
+
+@pytest.fixture
+def blobs() -> np.ndarray:
+    return make_blobs()
