@@ -1,0 +1,116 @@
+"""Bad input gets a clear error naming what is wrong; degenerate data stays finite."""
+
+from __future__ import annotations
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from emkit import GaussianMixture
+from emkit.families.covariance import DegenerateComponentError
+from tests.conftest import COVARIANCE_TYPES
+
+
+@pytest.mark.parametrize(
+    ("value", "word"), [(np.inf, "inf"), (-np.inf, "-inf"), (np.nan, "NaN")]
+)
+def test_non_finite_value_is_located(blobs, value, word):
+    X = blobs.copy()
+    X[7, 1] = value
+    with pytest.raises(ValueError, match=rf"contains {word} at row 7, column 1"):
+        GaussianMixture(2).fit(X)
+    fitted = GaussianMixture(2, random_state=0).fit(blobs)
+    with pytest.raises(ValueError, match="row 7, column 1"):
+        fitted.predict(X)
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "expected"),
+    [
+        ("n_components", 0, "an integer >= 1"),
+        ("n_components", 2.5, "an integer >= 1"),
+        ("covariance_type", "ful", "one of 'full', 'tied', 'diag', 'spherical'"),
+        ("tol", -1.0, "a number >= 0"),
+        ("reg_covar", np.nan, "a number >= 0"),
+        ("max_iter", -1, "an integer >= 0"),
+        ("n_init", 0, "an integer >= 1"),
+        ("init_params", "kmeans++", "one of 'kmeans', 'k-means++'"),
+        ("random_state", "seed", "None, an integer"),
+        ("warm_start", "yes", "True or False"),
+        ("chunk_size", 0, "an integer >= 1"),
+        ("callback", 3, "None or a callable"),
+    ],
+)
+def test_bad_parameter_names_itself_and_the_allowed_values(blobs, param, value, expected):
+    with pytest.raises(ValueError, match=re.escape(f"parameter {param} must be {expected}")):
+        GaussianMixture(**{param: value}).fit(blobs)
+
+
+def test_more_components_than_rows():
+    with pytest.raises(ValueError, match=r"n_components=5 is larger than the number of samples \(3\)"):
+        GaussianMixture(5).fit(np.arange(6.0).reshape(3, 2))
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.arange(5.0), "Expected 2D array, got 1D array"),
+        (np.empty((0, 2)), "0 sample"),
+        (np.ones((1, 2)), "1 sample"),
+        ([["a", "b"], ["c", "d"]], "could not convert|dtype"),
+    ],
+)
+def test_bad_shapes_and_types(X, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(1).fit(X)
+
+
+def test_width_mismatch_at_predict(blobs):
+    gm = GaussianMixture(2, random_state=0).fit(blobs)
+    with pytest.raises(ValueError, match="X has 3 features, but GaussianMixture is expecting 2"):
+        gm.predict(np.ones((4, 3)))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"weights_init": [0.5, 0.6]}, "weights_init must sum to 1"),
+        ({"weights_init": [1.5, -0.5]}, r"weights_init must lie in \[0, 1\]"),
+        ({"weights_init": [1.0]}, r"weights_init must have shape \(2,\)"),
+        ({"means_init": np.zeros((3, 2))}, r"means_init must have shape \(2, 2\)"),
+        ({"means_init": [[0, 0], [np.nan, 1]]}, "means_init contains NaN"),
+        ({"precisions_init": np.ones((2, 2))}, r"precisions_init must have shape \(2, 2, 2\)"),
+        (
+            {"precisions_init": np.array([np.eye(2), [[1.0, 2.0], [2.0, 1.0]]])},
+            "component 1 has an ill-defined covariance",
+        ),
+    ],
+)
+def test_bad_initial_values(blobs, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2, **kwargs).fit(blobs)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_degenerate_data_stays_finite(covariance_type):
+    rng = np.random.default_rng(0)
+    constant_column = np.column_stack([rng.normal(size=60), np.full(60, 3.0)])
+    duplicated_points = np.repeat([[1.0, 2.0], [4.0, 0.0]], 30, axis=0)
+    one_point_per_component = np.array([[0.0, 0.0], [5.0, 5.0], [9.0, 1.0]])
+    cases = [(constant_column, 2), (duplicated_points, 3), (one_point_per_component, 3)]
+    for X, k in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gm = GaussianMixture(k, covariance_type=covariance_type, random_state=0).fit(X)
+        for name in ("weights_", "means_", "covariances_", "precisions_cholesky_"):
+            assert np.isfinite(getattr(gm, name)).all(), (name, X[:2])
+        assert np.isfinite(gm.score_samples(X)).all()
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_collapse_without_regularisation_is_a_clear_error(covariance_type):
+    X = np.repeat([[1.0, 2.0], [4.0, 0.0]], 10, axis=0)
+    with pytest.raises(DegenerateComponentError, match="ill-defined covariance"):
+        GaussianMixture(2, covariance_type=covariance_type, reg_covar=0.0).fit(X)
