@@ -18,7 +18,9 @@ from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 # EMKIT_EXAMPLES=300 for a deeper search than CI's default.
 PROPERTY_SETTINGS = settings(
-    max_examples=int(os.environ.get("EMKIT_EXAMPLES", "25")), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=int(os.environ.get("EMKIT_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 

@@ -49,7 +49,8 @@ def test_bad_parameter_names_itself_and_the_allowed_values(blobs, param, value, 
 
 
 def test_more_components_than_rows():
-    with pytest.raises(ValueError, match=r"n_components=5 is larger than the number of samples \(3\)"):
+    message = r"n_components=5 is larger than the number of samples \(3\)"
+    with pytest.raises(ValueError, match=message):
         GaussianMixture(5).fit(np.arange(6.0).reshape(3, 2))
 
 

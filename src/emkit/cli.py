@@ -92,7 +92,7 @@ def fit(data: Path, components: int, covariance: str, max_iter: int, tol: float,
 def demo() -> None:
     """Fit Old Faithful (bundled) from a deliberately poor start and print every iteration."""
     X = load_faithful()
-    click.echo("Old Faithful: 272 eruptions (duration, waiting time), 2 components, full covariance")
+    click.echo("Old Faithful: 272 eruptions (duration, waiting); 2 components, full covariance")
     click.echo("Poor start: both means placed inside the long-eruption cluster.\n")
     click.echo(f"{'iter':>4}  {'avg log-lik':>12}  {'change':>10}  weights")
 
@@ -106,3 +106,7 @@ def demo() -> None:
     ).fit(X)
     click.echo("")
     click.echo(_format_parameters(model, ["eruptions", "waiting"]))
+
+
+if __name__ == "__main__":
+    main()

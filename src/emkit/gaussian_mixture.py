@@ -197,7 +197,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._set_fitted(best)
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
-        return self.predict(X)
+        return self._checked_log_resp(X).argmax(axis=1)
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: ArraySource, warm: bool
@@ -341,8 +341,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return Mixture(weights=self.weights_, components=gaussian)
 
     def _log_resp(self, X: Any) -> np.ndarray:
+        return self._checked_log_resp(self._validate_X(X, reset=False))
+
+    def _checked_log_resp(self, X: np.ndarray) -> np.ndarray:
         model = self._model()
-        X = self._validate_X(X, reset=False)
         return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
 
     def score_samples(self, X: Any) -> np.ndarray:

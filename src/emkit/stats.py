@@ -9,19 +9,15 @@ batches, Dask blocks, a stream). The M-step is a pure function of the total.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-
-def reference(**kwargs: Any) -> Any:
-    """Declare a dataclass field that is carried along, not summed.
-
-    Such a field (for example the point second moments are taken around) must
-    be identical in both operands of an addition.
-    """
-    return field(metadata={"reference": True}, **kwargs)
+# Metadata of a dataclass field that is carried along, not summed: such a field
+# (for example the point second moments are taken around) must be identical in
+# both operands of an addition. Declare it as ``field(metadata=REFERENCE)``.
+REFERENCE = {"reference": True}
 
 
 @dataclass(frozen=True)
@@ -29,7 +25,7 @@ class Stats:
     """Base class of additive statistics values.
 
     Subclasses are frozen dataclasses whose fields are sums (numpy arrays or
-    floats), except fields declared with :func:`reference`.
+    floats), except fields declared with ``field(metadata=REFERENCE)``.
     """
 
     def __add__(self, other: Stats) -> Stats:

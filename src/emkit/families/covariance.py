@@ -278,7 +278,9 @@ class Diag(CovarianceStructure):
         return np.square(prec_chol)
 
     def dense(self, covariances, n_components, n_features):
-        variances = np.broadcast_to(covariances.reshape(n_components, -1), (n_components, n_features))
+        # Spherical variances (K,) broadcast over features like diagonal ones (K, D).
+        shape = (n_components, n_features)
+        variances = np.broadcast_to(covariances.reshape(n_components, -1), shape)
         return variances[:, :, None] * np.eye(n_features, dtype=covariances.dtype)
 
     def shape(self, n_components, n_features):

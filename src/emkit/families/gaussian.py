@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
-from emkit.stats import Stats, reference
+from emkit.stats import REFERENCE, Stats
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class GaussianStats(Stats):
     counts: np.ndarray
     first: np.ndarray
     second: np.ndarray
-    shift: np.ndarray = reference()
+    shift: np.ndarray = field(metadata=REFERENCE)
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ class Gaussian:
         covariances = self.structure.dense(self.covariances, *self.means.shape)
         parts = [
             rng.multivariate_normal(mean, cov, size=int(n), method="cholesky")
-            for mean, cov, n in zip(self.means, covariances, counts)
+            for mean, cov, n in zip(self.means, covariances, counts, strict=True)
         ]
         return np.vstack(parts).astype(self.means.dtype, copy=False)
 
