@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -23,8 +22,32 @@ from emkit.families.gaussian import (
     gaussian_from_resp,
 )
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.mixture import Mixture
+from emkit.mixture import Mixture, log_sum_exp_rows
 from emkit.sources import ArraySource, map_chunks
+
+# A component whose smallest variance is within this factor of reg_covar has
+# collapsed onto (nearly) repeated values: a spurious maximiser of the likelihood.
+DEGENERATE_FACTOR = 10.0
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit ended with a component collapsed to the ``reg_covar`` floor."""
+
+
+def degenerate_components(model: GaussianMixture) -> list[int]:
+    """Components whose smallest variance is pinned at the regularisation floor.
+
+    Such a component sits on a few repeated values; its likelihood is huge and
+    meaningless (a spurious maximiser), so model selection must not trust it.
+    """
+    k, d = model.means_.shape
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    dense = structure.dense(model.covariances_, k, d).astype(np.float64)
+    smallest = np.linalg.eigvalsh(dense)[:, 0]
+    scale = np.linalg.eigvalsh(dense)[:, -1].max()
+    floor = max(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * scale)
+    return [int(i) for i in np.flatnonzero(smallest <= floor)]
+
 
 _PARAMETER_RULES = {
     "n_components": v.integer(1),
@@ -196,6 +219,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 stacklevel=2,
             )
         self._set_fitted(best)
+        self._warn_if_degenerate()
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
         return self._checked_log_resp(X).argmax(axis=1)
 
@@ -290,6 +314,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
 
+    def _warn_if_degenerate(self) -> None:
+        for k in degenerate_components(self):
+            warnings.warn(
+                f"component {k} collapsed: its smallest variance is at the reg_covar floor "
+                f"({self.reg_covar:g}), a spurious maximum of the likelihood (typically rows "
+                "with repeated values), not a real cluster. Try fewer components or another "
+                "covariance_type.",
+                DegenerateFitWarning,
+                stacklevel=4,
+            )
+
     @property
     def lower_bounds_(self) -> np.ndarray:
         """Alias of ``history_``, as scikit-learn names it."""
@@ -352,7 +387,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model = self._model()
         X = self._validate_X(X, reset=False)
         return map_chunks(
-            lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
+            lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), X, self.chunk_size
         )
 
     def score(self, X: Any, y: Any = None) -> float:

@@ -6,9 +6,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from emkit.stats import Stats
+
+
+def log_sum_exp_rows(a: np.ndarray) -> np.ndarray:
+    """``log(sum(exp(a), axis=1))`` without overflow, shape (n_rows,).
+
+    Plain numpy: scipy's ``logsumexp`` costs more in dispatch than in arithmetic
+    on the small chunks of EM.
+    """
+    peak = a.max(axis=1)
+    # Rows where every entry is -inf stay -inf instead of becoming NaN.
+    safe_peak = np.where(np.isfinite(peak), peak, 0.0)
+    with np.errstate(divide="ignore"):
+        return safe_peak + np.log(np.exp(a - safe_peak[:, None]).sum(axis=1))
 
 
 @dataclass(frozen=True)
@@ -58,7 +70,7 @@ class Mixture:
     def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log responsibilities (n_samples, K) and per-row log-likelihoods (n_samples,)."""
         weighted = self.weighted_log_prob(X)
-        log_norm = logsumexp(weighted, axis=1)
+        log_norm = log_sum_exp_rows(weighted)
         return weighted - log_norm[:, None], log_norm
 
     def e_step(self, X: np.ndarray) -> MixtureStats:
