@@ -58,7 +58,8 @@ class Bernoulli(Distribution):
         return weighted_sums(X, weights)
 
     def from_stats(self, stats: WeightedSums) -> Bernoulli:
-        return replace(self, p=ratio(stats.total, stats.weight, self.p))
+        # Rounding in the sums can put a ratio a hair outside [0, 1].
+        return replace(self, p=np.clip(ratio(stats.total, stats.weight, self.p), 0.0, 1.0))
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return (rng.random((n_samples, self.p.size)) < self.p).astype(np.float64)

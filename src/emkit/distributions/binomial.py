@@ -91,7 +91,9 @@ class Binomial(Distribution):
         return BinomialStats(heads=float(weights @ heads), trials=float(weights @ trials))
 
     def from_stats(self, stats: BinomialStats) -> Binomial:
-        return replace(self, p=float(ratio(stats.heads, stats.trials, self.p)))
+        # Rounding in the sums can put the ratio a hair outside [0, 1].
+        p = np.clip(ratio(stats.heads, stats.trials, self.p), 0.0, 1.0)
+        return replace(self, p=float(p))
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         if self.n_trials == COLUMN:

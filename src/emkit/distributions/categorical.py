@@ -50,7 +50,7 @@ class Categorical(Distribution):
         probs = vector_parameter(self.probs, "probs", 0.0, 1.0)
         if not np.isclose(probs.sum(), 1.0, rtol=0, atol=1e-6):
             raise ValueError(f"probs must sum to one, got sum {probs.sum():.10g}")
-        object.__setattr__(self, "probs", probs / probs.sum())
+        object.__setattr__(self, "probs", probs)
 
     @property
     def n_features(self) -> int:
