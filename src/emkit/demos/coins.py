@@ -74,7 +74,8 @@ def hidden_labels(data: CoinTosses, n_iter: int, echo: Callable[[str], None]) ->
     for iteration in range(1, n_iter + 1):
         resp = np.exp(mixture.log_resp(data.X)[0])
         mixture = mixture.m_step(mixture.e_step(data.X))
-        echo(f"\nIteration {iteration}, E-step: how likely each coin made each set")
+        echo("")
+        echo(f"Iteration {iteration}, E-step: how likely each coin made each set")
         for line in credit_table(data, resp):
             echo(line)
         echo(m_step_line(data, resp, biases(mixture.components)))
@@ -87,7 +88,8 @@ def known_labels(data: CoinTosses, echo: Callable[[str], None]) -> tuple:
     mixture = coin_mixture(data.n_tosses)
     stats = mixture.components.stats(data.X, resp)
     known = biases(mixture.components.from_stats(stats))
-    echo(f"\nLabels known (complete data): coins {', '.join(data.coins)}; heads over flips")
+    echo("")
+    echo(f"Labels known (complete data): coins {', '.join(data.coins)}; heads over flips")
     for line in credit_table(data, resp):
         echo(line)
     echo(m_step_line(data, resp, known))
@@ -100,7 +102,7 @@ def run(echo: Callable[[str], None] = print, n_iter: int = 10) -> dict[str, tupl
     Parameters
     ----------
     echo : callable, default=print
-        Receives each line of output.
+        Receives each line of output (one call per line, no newlines inside).
     n_iter : int, default=10
         EM iterations to run.
 
@@ -111,10 +113,12 @@ def run(echo: Callable[[str], None] = print, n_iter: int = 10) -> dict[str, tupl
     """
     data = load_coins()
     echo("Two coins A and B, biases unknown (Do & Batzoglou 2008): "
-         f"{len(data.tosses)} sets of {data.n_tosses} tosses, each set with one coin.\n")
+         f"{len(data.tosses)} sets of {data.n_tosses} tosses, each set with one coin.")
+    echo("")
     hidden = hidden_labels(data, n_iter, echo)
     known = known_labels(data, echo)
-    echo("\nSide by side")
+    echo("")
+    echo("Side by side")
     echo(f"  {'':8}  labels hidden (EM, {n_iter} iterations)   labels known")
     for name, h, k in zip(NAMES, hidden, known, strict=True):
         echo(f"  theta_{name}   {h:>30.2f}   {k:>12.2f}")
