@@ -514,3 +514,10 @@ def test_bad_weights_are_refused(weights, message):
 def test_bad_estimator_parameters_are_named():
     with pytest.raises(ValueError, match="parameter n_init must be an integer >= 1"):
         MixtureModel(coins(), n_init=0).fit([[5], [9]])
+
+
+def test_verbose_reports_each_start(capsys):
+    MixtureModel(coins(), n_init=2, verbose=2, verbose_interval=1, tol=1e-6,
+                 random_state=0).fit([[5], [9], [8], [4], [7]])
+    out = capsys.readouterr().out
+    assert "Start 0" in out and "Start 1" in out and "Iteration 1" in out
