@@ -463,11 +463,20 @@ def coins(n=10):
          r"component 0 \(Bernoulli\) reads 2, component 1 \(Bernoulli\) reads 3"),
         ([Binomial(10, 0.5), 0.5], [[1]], r"component 1 is a float"),
         ([], [[1]], r"components must be a non-empty list"),
+        ([Categorical([1.0, 0.0])] * 2, [[0], [1]],
+         r"row 1 has probability zero under every starting component"),
+        ([Binomial(10, 1.0)] * 2, [[10], [3]], r"row 1 has probability zero"),
     ],
 )
 def test_bad_input_names_the_row(components, X, message):
     with pytest.raises(ValueError, match=message):
         MixtureModel(components).fit(np.asarray(X, dtype=float))
+
+
+def test_a_row_possible_under_one_component_is_fine():
+    model = MixtureModel([Categorical([1.0, 0.0]), Categorical([0.5, 0.5])], tol=1e-8)
+    model.fit([[0], [0], [1], [0]])
+    np.testing.assert_array_equal(model.predict([[1]]), [1])
 
 
 def test_bad_input_at_predict_time_names_the_row():

@@ -167,6 +167,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
         family.check_data(X)
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
+        _check_every_row_possible(start, X, self.chunk_size)
         best = self._best_run(start, ArraySource(X, self.chunk_size))
         if not best.converged and self.max_iter > 0:
             warnings.warn(
@@ -321,6 +322,23 @@ def _check_weights(weights: Any, n_components: int, name: str = "weights") -> np
     if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-6):
         raise ValueError(f"{name} must sum to one, got sum {weights.sum():.10g}")
     return weights
+
+
+def _check_every_row_possible(mixture: Mixture, X: np.ndarray, chunk_size: int) -> None:
+    """Refuse a start under which some row has probability zero.
+
+    Such a row has no responsibilities (0/0), and EM would fill the model with NaN.
+    """
+    log_lik = map_chunks(
+        lambda c: logsumexp(mixture.weighted_log_prob(c), axis=1), X, chunk_size
+    )
+    impossible = np.flatnonzero(~(log_lik > -np.inf))
+    if impossible.size:
+        raise ValueError(
+            f"row {int(impossible[0])} has probability zero under every starting component "
+            "(for example a category with probability 0, or a weight of 0): start from "
+            "components that give every row some probability"
+        )
 
 
 def random_partition_start(
