@@ -500,6 +500,7 @@ def test_bad_input_at_predict_time_names_the_row():
         (lambda: Gaussian([0, 0], np.eye(2), "tied"), r"covariance_type must be one of"),
         (lambda: Independent([]), r"non-empty sequence of distributions"),
         (lambda: from_spec({"distribution": "Pickle", "params": {}}), r"unknown distribution"),
+        (lambda: Bernoulli([0.5, 0.5]).fit([[0, 1, 1]]), r"X must have shape \(n_samples, 2\)"),
     ],
 )
 def test_bad_parameters_are_refused(make, message):

@@ -64,6 +64,10 @@ class Distribution:
     def fit(self, X: np.ndarray, weights: np.ndarray | None = None) -> Distribution:
         """The (weighted) maximum-likelihood fit to ``X``, starting from these parameters."""
         X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            raise ValueError(
+                f"X must have shape (n_samples, {self.n_features}), got {X.shape}"
+            )
         self.check_data(X)
         weights = np.ones(X.shape[0]) if weights is None else np.asarray(weights, float)
         return self.from_stats(self.stats(X, weights))
