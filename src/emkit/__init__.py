@@ -5,9 +5,12 @@ fitting (in memory, chunked, distributed, online) produces the same sums and
 runs the same M-step.
 """
 
+from emkit import distributions
+from emkit.custom import em
 from emkit.gaussian_mixture import GaussianMixture
 from emkit.io import load, save
+from emkit.mixture_model import MixtureModel
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "__version__", "load", "save"]
+__all__ = ["GaussianMixture", "MixtureModel", "__version__", "distributions", "em", "load", "save"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -56,10 +56,14 @@ class Mixture:
     components : family
         Any object with ``log_prob(X) -> (n, K)``, ``stats(X, resp)``,
         ``from_stats(stats)`` and ``n_parameters``.
+    fit_weights : bool
+        Whether the M-step re-estimates the weights; False keeps them fixed
+        (as the coin example's prior of 0.5).
     """
 
     weights: np.ndarray
     components: Any
+    fit_weights: bool = True
 
     def weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
         """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K)."""
@@ -85,14 +89,17 @@ class Mixture:
         )
 
     def m_step(self, stats: MixtureStats) -> Mixture:
-        """New weights and components from summed statistics."""
-        counts = stats.resp_sum + 10 * np.finfo(stats.resp_sum.dtype).eps
-        return Mixture(
-            weights=counts / counts.sum(),
-            components=self.components.from_stats(stats.components),
+        """New weights (unless fixed) and components from summed statistics."""
+        weights = self.weights
+        if self.fit_weights:
+            counts = stats.resp_sum + 10 * np.finfo(stats.resp_sum.dtype).eps
+            weights = counts / counts.sum()
+        return replace(
+            self, weights=weights, components=self.components.from_stats(stats.components)
         )
 
     @property
     def n_parameters(self) -> int:
-        """Free parameters: the components' plus ``K - 1`` weights."""
-        return self.components.n_parameters + len(self.weights) - 1
+        """Free parameters: the components' plus ``K - 1`` weights when they are fitted."""
+        free_weights = len(self.weights) - 1 if self.fit_weights else 0
+        return self.components.n_parameters + free_weights

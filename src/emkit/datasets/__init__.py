@@ -6,6 +6,11 @@ from importlib import resources
 
 import numpy as np
 
+from emkit.datasets._coins import CoinTosses, load_coins
+
+__all__ = [
+    "ANEMIA_COLUMNS", "CoinTosses", "load_anemia", "load_coins", "load_faithful", "make_anemia",
+]
 
 def load_faithful() -> np.ndarray:
     """Old Faithful geyser eruptions: 272 rows of (eruption minutes, waiting minutes).
