@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/emkit demo
+	$(BIN)/emkit demo --out demo-output
 
 test: $(STAMP)
 	$(BIN)/ruff check .

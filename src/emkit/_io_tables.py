@@ -51,7 +51,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return _read_csv(path)
 
 
-def _select_columns(frame: pd.DataFrame, columns: Sequence[str] | None, path: Path) -> pd.DataFrame:
+def _select_columns(
+    frame: pd.DataFrame, columns: Sequence[str] | None, path: Path
+) -> pd.DataFrame:
     if not columns:
         return frame
     picked = []

@@ -110,8 +110,8 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     for name, value in model.get_params(deep=False).items():
         if _is_plain(value) or _holds_distributions(value):
             params[name] = _plain(value)
-        elif isinstance(value, np.random.RandomState | np.random.Generator):
-            params[name] = None  # generator state is not model data
+        elif isinstance(value, np.random.RandomState | np.random.Generator) or callable(value):
+            params[name] = None  # generator state and callbacks are behaviour, not model data
         else:
             add_array(f"params/{name}.npy", value)
     for name in model._saved_arrays:

@@ -313,8 +313,10 @@ def save_animation(
     frames = []
     for iteration, model in sorted(snapshots.items()):
         figure = Figure(figsize=(5, 4.5), layout="constrained")
-        ax = plot_mixture(X, model, ax=figure.add_subplot(), columns=columns,
-                          projection=projection, feature_names=feature_names, title=f"iteration {iteration}")
+        ax = plot_mixture(
+            X, model, ax=figure.add_subplot(), columns=columns, projection=projection,
+            feature_names=feature_names, title=f"iteration {iteration}",
+        )
         frames.append(_render(ax.figure))
     durations = [int(frame_seconds * 1000)] * len(frames)
     durations[-1] *= 3

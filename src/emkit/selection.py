@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
-from sklearn.base import clone
 
 from emkit.gaussian_mixture import GaussianMixture, degenerate_components
 
@@ -58,8 +57,10 @@ def classification_entropy(resp: np.ndarray) -> float:
     return float(-terms.sum())
 
 
-def _score_candidate(template: GaussianMixture, X: np.ndarray, k: int, covariance_type: str):
-    model = clone(template).set_params(n_components=k, covariance_type=covariance_type)
+def _score_candidate(params: dict, X: np.ndarray, k: int, covariance_type: str):
+    # Built from the parameters rather than cloned, so a callback (e.g. a progress
+    # bar) is shared rather than deep-copied.
+    model = GaussianMixture(**{**params, "n_components": k, "covariance_type": covariance_type})
     with warnings.catch_warnings():
         # Non-convergence and degeneracy are reported in the table instead.
         warnings.simplefilter("ignore")
@@ -132,14 +133,14 @@ def select_model(
     # Selection compares likelihoods, so each candidate is run closer to its optimum
     # than GaussianMixture's defaults would (mclust does likewise).
     settings = {"tol": 1e-5, "max_iter": 500, **gmm_params}
-    template = GaussianMixture(n_init=n_init, random_state=random_state, **settings)
+    params = GaussianMixture(n_init=n_init, random_state=random_state, **settings).get_params()
     candidates = [
         (k, ct) for ct in covariance_types for k in n_components if k <= np.shape(X)[0]
     ]
     if not candidates:
         raise ValueError("no candidate models: check n_components and covariance_types")
     fitted = Parallel(n_jobs=n_jobs)(
-        delayed(_score_candidate)(template, X, k, ct) for k, ct in candidates
+        delayed(_score_candidate)(params, X, k, ct) for k, ct in candidates
     )
     table = pd.DataFrame([row for _, row in fitted])
     usable = [i for i, (_, row) in enumerate(fitted) if not row["degenerate"]]
