@@ -56,6 +56,17 @@ def expected_stats(model: Any, source: Iterable[np.ndarray]) -> Any:
     return total
 
 
+def total_stats(model: Any, source: Iterable[np.ndarray]) -> Any:
+    """Statistics of all rows: the source's own ``expected_stats(model)`` if it has one.
+
+    A source that is not a local loop over chunks (a Dask array, whose blocks
+    live on a cluster) brings its own way of summing; every other source is
+    iterated by :func:`expected_stats`. Either way the EM loop stays one loop.
+    """
+    provider = getattr(source, "expected_stats", None)
+    return provider(model) if provider is not None else expected_stats(model, source)
+
+
 def run_em(
     model: Any,
     source: Iterable[np.ndarray],
@@ -73,7 +84,7 @@ def run_em(
     Parameters
     ----------
     model : initial model.
-    source : re-iterable of row chunks.
+    source : re-iterable of row chunks, or any object with ``expected_stats(model)``.
     tol : float
         Convergence threshold on the change of the average log-likelihood.
     max_iter : int
@@ -87,7 +98,7 @@ def run_em(
     result = EMResult(model=model)
     lower_bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
-        stats = expected_stats(result.model, source)
+        stats = total_stats(result.model, source)
         result.model = result.model.m_step(stats)
         previous, lower_bound = lower_bound, stats.log_likelihood / stats.n_samples
         result.history.append(lower_bound)

@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
+from emkit import scale
 from emkit.engine import EMResult, run_em
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
@@ -188,43 +189,64 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), dask array, or file source
+            A ``dask.array.Array`` is fitted block by block on its scheduler (see
+            :mod:`emkit.dask_source`); a source from :func:`emkit.sources.open` is
+            streamed from disk. Both are initialised from a uniform random sample of
+            rows (:data:`emkit.scale.INIT_SAMPLE_ROWS`) and iterate in their own chunks.
         y : ignored
 
         Returns
         -------
         self
         """
-        self.fit_predict(X, y)
+        self._fit(X)
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of each row, shape (n_samples,)."""
+        X = self._fit(X)
+        if scale.is_scalable(X):
+            return self.predict(X)
+        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
+        return self._checked_log_resp(X).argmax(axis=1)
+
+    def _fit(self, X: Any) -> Any:
+        """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        X = self._validate_X(X, reset=not warm, min_samples=2)
-        if X.shape[0] < self.n_components:
+        # The last child seed draws the rows a streamed or Dask fit initialises
+        # from; the first n_init seed the restarts, as for in-memory data.
+        seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])
+        if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
-                f"({X.shape[0]}): a mixture needs at least one row per component"
+                f"({init_X.shape[0]}): a mixture needs at least one row per component"
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        source = ArraySource(X, self.chunk_size)
-        best = self._best_run(X, structure, source, warm)
+        best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_fitted(best)
         self._warn_if_degenerate()
-        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
-        return self._checked_log_resp(X).argmax(axis=1)
+        return X if scale.is_scalable(X) else init_X
+
+    def _rows(self, X: Any, *, reset: bool, seed: np.random.SeedSequence) -> tuple[Any, Any]:
+        """Rows to initialise from and the engine's source, for any accepted input."""
+        if scale.is_scalable(X):
+            return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed))
+        X = self._validate_X(X, reset=reset, min_samples=2)
+        return X, ArraySource(X, self.chunk_size)
 
     def _best_run(
-        self, X: np.ndarray, structure: CovarianceStructure, source: ArraySource, warm: bool
+        self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
+        seeds: list[np.random.SeedSequence],
     ) -> EMResult:
         if warm:
             return run_em(
@@ -233,7 +255,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         self._check_initial_values(X, structure)
         best = None
-        for index, seed in enumerate(v.seed_sequence(self.random_state).spawn(self.n_init)):
+        for index, seed in enumerate(seeds):
             model = self._initial_model(X, structure, np.random.default_rng(seed))
             result = run_em(
                 model, source, tol=self.tol, max_iter=self.max_iter,
@@ -376,6 +398,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return Mixture(weights=self.weights_, components=gaussian)
 
     def _log_resp(self, X: Any) -> np.ndarray:
+        if scale.is_scalable(X):
+            model = self._model()
+            return scale.map_rows(
+                X, lambda c: model.log_resp(c)[0], self.n_features_in_, self.n_components
+            )
         return self._checked_log_resp(self._validate_X(X, reset=False))
 
     def _checked_log_resp(self, X: np.ndarray) -> np.ndarray:
@@ -383,8 +410,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each row, shape (n_samples,)."""
+        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
         model = self._model()
+        if scale.is_scalable(X):
+            return scale.map_rows(
+                X, lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), self.n_features_in_,
+                None,
+            )
         X = self._validate_X(X, reset=False)
         return map_chunks(
             lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), X, self.chunk_size
@@ -395,7 +427,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return float(self.score_samples(X).mean())
 
     def predict(self, X: Any) -> np.ndarray:
-        """Most likely component of each row, shape (n_samples,)."""
+        """Most likely component of each row, shape (n_samples,); lazy for a dask array."""
         return self._log_resp(X).argmax(axis=1)
 
     def predict_proba(self, X: Any) -> np.ndarray:

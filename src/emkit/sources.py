@@ -5,7 +5,8 @@ The engine only ever iterates a source; it knows no file formats or arrays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,3 +36,28 @@ def map_chunks(
 ) -> np.ndarray:
     """Apply a row-wise ``func`` chunk by chunk and stack the results along rows."""
     return np.concatenate([func(chunk) for chunk in ArraySource(X, chunk_size)], axis=0)
+
+
+def open(
+    path: str | os.PathLike, chunk_size: int = 65536, columns: Sequence[str] | None = None
+) -> Iterable[np.ndarray]:
+    """A re-iterable source of float row chunks from a ``.npy``, CSV or Parquet file.
+
+    The file is streamed in chunks of ``chunk_size`` rows on every pass, never
+    loaded whole; pass the result to :meth:`emkit.GaussianMixture.fit`. See
+    :func:`emkit.file_sources.open_file`.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from emkit import GaussianMixture, sources
+    >>> path = os.path.join(tempfile.mkdtemp(), "rows.npy")
+    >>> rng = np.random.default_rng(0)
+    >>> np.save(path, np.vstack([rng.normal(0, 1, (500, 2)), rng.normal(8, 1, (500, 2))]))
+    >>> gm = GaussianMixture(2, random_state=0).fit(sources.open(path, chunk_size=256))
+    >>> np.round(np.sort(gm.means_[:, 0]))
+    array([0., 8.])
+    """
+    from emkit.file_sources import open_file
+
+    return open_file(path, chunk_size, columns)

@@ -1,0 +1,121 @@
+"""Data that are not one in-memory array: file sources and Dask arrays, as estimators see them.
+
+An estimator hands its input here when :func:`is_scalable` says so, and gets
+back a *source* for the engine (the file source itself, or a
+:class:`~emkit.dask_source.DaskSource`) and a uniform random sample of at most
+:data:`INIT_SAMPLE_ROWS` rows for initialisation (k-means and friends run on
+the sample; the whole data are only ever streamed). Parameters given as
+``weights_init``/``means_init``/``precisions_init`` do not use the sample, so
+in-memory, chunked and Dask fits from them agree to rounding.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from emkit.file_sources import ChunkSource
+
+# Rows initialisation sees when the data are streamed or distributed: enough
+# for k-means to place the centres well, small enough to hold anywhere.
+INIT_SAMPLE_ROWS = 20_000
+
+
+def is_dask_array(X: Any) -> bool:
+    """Whether ``X`` is a ``dask.array.Array`` (without importing dask when it is not loaded)."""
+    dask_array = sys.modules.get("dask.array")
+    return dask_array is not None and isinstance(X, dask_array.Array)
+
+
+def is_scalable(X: Any) -> bool:
+    """Whether ``X`` is a file source or a Dask array, to be streamed rather than loaded."""
+    return isinstance(X, ChunkSource) or is_dask_array(X)
+
+
+def as_source(X: Any) -> Any:
+    """The engine's source for a scalable input: file sources as they are, Dask arrays wrapped."""
+    if is_dask_array(X):
+        from emkit.dask_source import DaskSource
+
+        return DaskSource(X)
+    return X
+
+
+def prepare(
+    estimator: Any, X: Any, *, reset: bool, rng: np.random.Generator
+) -> tuple[np.ndarray, Any]:
+    """Initialisation sample and engine source of a scalable input; sets ``n_features_in_``.
+
+    Returns
+    -------
+    sample : ndarray of shape (n_sample_rows, n_features)
+        Uniform random rows (without replacement) to initialise from.
+    source : the source to pass to :func:`emkit.engine.run_em`.
+    """
+    source = as_source(X)
+    check_n_features(estimator, source.n_features, reset=reset)
+    sample = source.sample(INIT_SAMPLE_ROWS, rng) if hasattr(source, "sample") else (
+        reservoir_sample(source, INIT_SAMPLE_ROWS, rng))
+    if sample.shape[0] < 2:
+        raise ValueError(f"{source!r} holds {sample.shape[0]} row(s); a fit needs at least 2")
+    return sample, source
+
+
+def check_n_features(estimator: Any, n_features: int, *, reset: bool) -> None:
+    """Record (``reset``) or check the number of columns, as scikit-learn's ``validate_data``."""
+    if reset:
+        estimator.n_features_in_ = n_features
+        if hasattr(estimator, "feature_names_in_"):
+            del estimator.feature_names_in_
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {type(estimator).__name__} is expecting "
+            f"{estimator.n_features_in_} features as input."
+        )
+
+
+def reservoir_sample(
+    source: Iterable[np.ndarray], size: int, rng: np.random.Generator
+) -> np.ndarray:
+    """A uniform sample of ``size`` rows without replacement, in one pass, in row order.
+
+    Every row gets a uniform random key; the rows with the ``size`` smallest
+    keys are kept. Keys are drawn chunk after chunk from one stream, so the
+    sample does not depend on the chunk size.
+    """
+    kept_rows, kept_keys, kept_index, seen = None, np.empty(0), np.empty(0, dtype=np.int64), 0
+    for chunk in source:
+        keys = rng.random(chunk.shape[0])
+        rows = chunk if kept_rows is None else np.concatenate([kept_rows, chunk])
+        keys = np.concatenate([kept_keys, keys])
+        index = np.concatenate([kept_index, np.arange(seen, seen + chunk.shape[0])])
+        seen += chunk.shape[0]
+        if keys.size > size:
+            keep = np.argpartition(keys, size)[:size]
+            rows, keys, index = rows[keep], keys[keep], index[keep]
+        kept_rows, kept_keys, kept_index = rows, keys, index
+    if kept_rows is None:
+        raise ValueError(f"{source!r} yielded no rows")
+    return kept_rows[np.argsort(kept_index)]
+
+
+def map_rows(
+    X: Any, func: Callable[[np.ndarray], np.ndarray], n_features: int, n_out: int | None
+) -> Any:
+    """``func`` applied to every chunk of a scalable input, results stacked along rows.
+
+    A Dask array gives a Dask array (lazily, block by block); a file source
+    gives a NumPy array of one row (or one value) per row of the file.
+    """
+    source = as_source(X)
+    if source.n_features != n_features:
+        raise ValueError(
+            f"X has {source.n_features} features, but the model is expecting {n_features} "
+            "features as input."
+        )
+    if hasattr(source, "map_blocks"):
+        return source.map_blocks(func, n_out)
+    return np.concatenate([func(chunk) for chunk in source], axis=0)
