@@ -21,12 +21,15 @@ import pandas as pd
 from tqdm import tqdm
 
 from emkit import io as model_io
+from emkit import sources
 from emkit._io_tables import read_table, write_csv
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.gaussian_mixture import GaussianMixture
 from emkit.selection import CRITERIA, select_model
 
 COVARIANCE_CHOICES = [*sorted(COVARIANCE_STRUCTURES), "all"]
+# Files larger than this are streamed in chunks by `emkit fit` rather than loaded.
+STREAM_THRESHOLD = 2**30
 
 
 def _one_line_errors(command: Callable) -> Callable:
@@ -170,21 +173,34 @@ def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
               help="Write a picture of the fit (PNG).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.option("--stream", is_flag=True,
+              help="Stream DATA in row chunks instead of loading it (automatic for files "
+                   "over 1 GiB): one K and one covariance type, no --plot.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=65536, show_default=True,
+              help="Rows per chunk when streaming.")
 @_one_line_errors
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
         max_iter: int, tol: float, n_init: int, seed: int, out: Path | None,
-        plot_path: Path | None, as_json: bool, quiet: bool) -> None:
+        plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
+        chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
 
     With one K and one covariance type the model is fitted directly; with a range
     or --covariance all, every candidate is fitted and the best by --criterion is
     kept (degenerate fits, collapsed onto repeated values, are never chosen).
+    Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     """
+    options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed}
+    if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
+        source = sources.open(data, chunk_size=chunk_size, columns=_columns(columns))
+        model = _fit_streamed(source, components_text, covariance, plot_path, options, quiet)
+        _report_fit(model, None, source.columns, as_json)
+        _save(model, out, as_json)
+        return
     X, names = read_table(data, _columns(columns))
     X = _named(X, names)
     ks = _component_range(components_text)
     types = sorted(COVARIANCE_STRUCTURES) if covariance == "all" else [covariance]
-    options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed}
     candidates = len(ks) * len(types)
     progress = _Progress(quiet, candidates * n_init * max_iter if candidates > 1 else None,
                          "EM iterations")
@@ -202,10 +218,29 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
         _plot_fit(X, model, table, criterion, names, plot_path)
         if not as_json:
             click.echo(f"picture written to {plot_path}")
+    _save(model, out, as_json)
+
+
+def _save(model: GaussianMixture, out: Path | None, as_json: bool) -> None:
     if out is not None:
         path = model_io.save(model.set_params(callback=None), out)
         if not as_json:
             click.echo(f"model saved to {path}")
+
+
+def _fit_streamed(source, components_text: str, covariance: str, plot_path: Path | None,
+                  options: dict, quiet: bool) -> GaussianMixture:
+    """One model fitted from a file source (selection and pictures need the rows in memory)."""
+    ks = _component_range(components_text)
+    if len(ks) > 1 or covariance == "all" or plot_path is not None:
+        raise click.UsageError(
+            "a streamed fit takes one K (-k 3) and one --covariance type, and no --plot"
+        )
+    progress = _Progress(quiet, None, "EM iterations")
+    try:
+        return _fit_one(source, ks[0], covariance, options, progress)
+    finally:
+        progress.close()
 
 
 def _report_fit(model, table, names, as_json: bool) -> None:

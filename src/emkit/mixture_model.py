@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
+from emkit import scale
 from emkit.engine import EMResult, run_em
 from emkit.families.component_list import ComponentList
 from emkit.mixture import Mixture
@@ -149,43 +150,65 @@ class MixtureModel(DensityMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : array-like of shape (n_samples, n_features), dask array, or file source
+            A ``dask.array.Array`` is fitted block by block on its scheduler; a
+            source from :func:`emkit.sources.open` is streamed from disk. For both,
+            the data checks of the distributions and the random partitions of
+            ``n_init > 1`` use a uniform random sample of rows
+            (:data:`emkit.scale.INIT_SAMPLE_ROWS`); non-finite values are caught
+            in the statistics pass.
         y : ignored
 
         Returns
         -------
         self
         """
-        self.fit_predict(X, y)
+        self._fit(X)
         return self
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of each row, shape (n_samples,)."""
+        X = self._fit(X)
+        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
+        return self.predict(X)
+
+    def _fit(self, X: Any) -> Any:
+        """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         family = ComponentList(tuple(self.components))
-        X = self._validate_X(X, reset=True)
-        family.check_data(X)
+        # The last child seed draws the rows a streamed or Dask fit checks and
+        # partitions; the first n_init seed the restarts, as for in-memory data.
+        seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        if scale.is_scalable(X):
+            rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]))
+            rows = rows.astype(np.float64, copy=False)
+        else:
+            rows = X = self._validate_X(X, reset=True)
+            source = ArraySource(X, self.chunk_size)
+        family.check_data(rows)
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
-        _check_every_row_possible(start, X, self.chunk_size)
-        best = self._best_run(start, ArraySource(X, self.chunk_size))
+        _check_every_row_possible(start, rows, self.chunk_size)
+        best = self._best_run(start, source, ArraySource(rows, self.chunk_size), seeds[:-1])
         if not best.converged and self.max_iter > 0:
             warnings.warn(
                 "Best performing start did not converge. Increase max_iter or tol, "
                 "or try other starting components.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         self._set_fitted(best)
-        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
-        return self.predict(X)
+        return X
 
-    def _best_run(self, start: Mixture, source: ArraySource) -> EMResult:
+    def _best_run(
+        self, start: Mixture, source: Any, init_rows: ArraySource,
+        seeds: list[np.random.SeedSequence],
+    ) -> EMResult:
         best = None
-        for index, seed in enumerate(v.seed_sequence(self.random_state).spawn(self.n_init)):
+        for index, seed in enumerate(seeds):
             model = start
             if index > 0:
-                model = random_partition_start(start, source, np.random.default_rng(seed))
+                model = random_partition_start(start, init_rows, np.random.default_rng(seed))
             result = run_em(
                 model, source, tol=self.tol, max_iter=self.max_iter,
                 callback=self._reporter(index),
@@ -262,11 +285,22 @@ class MixtureModel(DensityMixin, BaseEstimator):
         return model, X
 
     def _log_resp(self, X: Any) -> np.ndarray:
+        if scale.is_scalable(X):
+            model = self._model()
+            return scale.map_rows(
+                X, lambda c: model.log_resp(c)[0], self.n_features_in_, len(self.weights_)
+            )
         model, X = self._checked(X)
         return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
 
     def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each row, shape (n_samples,)."""
+        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
+        if scale.is_scalable(X):
+            model = self._model()
+            return scale.map_rows(
+                X, lambda c: logsumexp(model.weighted_log_prob(c), axis=1), self.n_features_in_,
+                None,
+            )
         model, X = self._checked(X)
         return map_chunks(
             lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
