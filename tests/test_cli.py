@@ -207,3 +207,17 @@ def test_bad_options_are_usage_errors(blob_csv, args):
     result = emkit("fit", blob_csv, *args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+def test_fit_streams_a_file_on_request(tmp_path, blob_csv):
+    # A file smaller than the initialisation sample streams to the very same fit.
+    loaded = json.loads(emkit("fit", blob_csv, "-k", "2", "--json", "-q").stdout)
+    run = emkit("fit", blob_csv, "-k", "2", "--json", "-q", "--stream", "--chunk-size", "50",
+                "--out", tmp_path / "m.npz")
+    assert run.returncode == 0, run.stderr
+    streamed = json.loads(run.stdout)
+    assert streamed["columns"] == ["a", "b"]
+    np.testing.assert_allclose(streamed["model"]["means"], loaded["model"]["means"], atol=1e-10)
+    assert load(tmp_path / "m.npz").n_components == 2
+    refused = emkit("fit", blob_csv, "-k", "1-3", "--stream")
+    assert refused.returncode == 2 and "one K" in refused.stderr

@@ -1,0 +1,220 @@
+"""Out-of-core sources: files streamed in chunks fit exactly as the same rows in memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emkit import GaussianMixture, MixtureModel, sources
+from emkit._io_tables import DataFileError
+from emkit.distributions import Poisson
+from emkit.scale import reservoir_sample
+from tests.conftest import COVARIANCE_TYPES, make_blobs
+
+FORMATS = ("npy", "csv", "parquet")
+
+
+def write(X: np.ndarray, path, fmt: str) -> None:
+    if fmt == "npy":
+        np.save(path, X)
+    elif fmt == "csv":
+        # repr-exact floats, so the file holds the very same numbers.
+        pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])]).to_csv(
+            path, index=False, float_format="%.17g")
+    else:
+        pd.DataFrame(X, columns=[f"c{i}" for i in range(X.shape[1])]).to_parquet(
+            path, row_group_size=333)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_blobs(n_samples=1500, n_features=3, n_components=3, seed=1)
+
+
+def start_from(X, covariance_type):
+    """Starting parameters from a short in-memory fit, shared by every driver."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = GaussianMixture(3, covariance_type=covariance_type, max_iter=2, tol=0,
+                              random_state=0).fit(X)
+    return {"weights_init": ref.weights_, "means_init": ref.means_,
+            "precisions_init": ref.precisions_}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_streamed_fit_equals_in_memory(tmp_path, data, fmt, covariance_type):
+    path = tmp_path / f"rows.{fmt}"
+    write(data, path, fmt)
+    params = {"n_components": 3, "covariance_type": covariance_type, "tol": 0, "max_iter": 15,
+              **start_from(data, covariance_type)}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = GaussianMixture(**params).fit(data)
+        streamed = GaussianMixture(**params).fit(sources.open(path, chunk_size=211))
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_allclose(getattr(streamed, name), getattr(memory, name),
+                                   rtol=0, atol=1e-10, err_msg=name)
+    assert streamed.n_features_in_ == 3
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_predict_and_score_on_a_source(tmp_path, data, fmt):
+    path = tmp_path / f"rows.{fmt}"
+    write(data, path, fmt)
+    source = sources.open(path, chunk_size=500)
+    model = GaussianMixture(3, random_state=0).fit(data)
+    np.testing.assert_array_equal(model.predict(source), model.predict(data))
+    np.testing.assert_allclose(model.score_samples(source), model.score_samples(data),
+                               rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.predict_proba(source), model.predict_proba(data),
+                               rtol=0, atol=1e-12)
+
+
+def test_small_file_with_default_init_fits_as_in_memory(tmp_path, data):
+    # A file smaller than the initialisation sample is sampled whole, in row
+    # order, so k-means starts exactly as it does on the array.
+    path = tmp_path / "rows.npy"
+    write(data, path, "npy")
+    memory = GaussianMixture(3, random_state=4).fit(data)
+    streamed = GaussianMixture(3, random_state=4).fit(sources.open(path, chunk_size=100))
+    np.testing.assert_allclose(streamed.means_, memory.means_, rtol=0, atol=1e-10)
+    labels = GaussianMixture(3, random_state=4).fit_predict(sources.open(path))
+    np.testing.assert_array_equal(labels, memory.predict(data))
+
+
+def test_reservoir_sample_is_uniform_and_independent_of_chunking():
+    X = np.arange(10_000, dtype=float)[:, None]
+    draw = [reservoir_sample(sources.ArraySource(X, size), 500, np.random.default_rng(3))
+            for size in (7, 1000, 10_000)]
+    np.testing.assert_array_equal(draw[0], draw[1])
+    np.testing.assert_array_equal(draw[0], draw[2])
+    assert len(np.unique(draw[0])) == 500
+    # The mean of 500 of 0..9999 drawn uniformly: 4999.5 with standard error ~128.
+    assert abs(draw[0].mean() - 4999.5) < 5 * 2887 / np.sqrt(500)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_non_finite_value_names_the_global_row_and_column(tmp_path, data, fmt):
+    bad = data.copy()
+    bad[1234, 2] = np.nan
+    path = tmp_path / f"rows.{fmt}"
+    write(bad, path, fmt)
+    source = sources.open(path, chunk_size=500)
+    params = {"n_components": 3, **start_from(data, "full")}
+    with pytest.raises(ValueError, match=r"NaN at row 1234, column 2"):
+        GaussianMixture(**params).fit(source)
+
+
+def test_csv_bad_cell_names_its_line(tmp_path):
+    path = tmp_path / "rows.csv"
+    lines = ["a,b"] + [f"{i},{i % 7}" for i in range(1000)]
+    lines[700] = "699,seven"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataFileError, match=r"line 701, column 2 \(b\): 'seven'"):
+        list(sources.open(path, chunk_size=128))
+
+
+def test_column_choice_and_names(tmp_path, data):
+    frame = pd.DataFrame(data, columns=["a", "b", "c"])
+    frame.to_csv(tmp_path / "rows.csv", index=False)
+    frame.to_parquet(tmp_path / "rows.parquet")
+    np.save(tmp_path / "rows.npy", data)
+    for name in ("rows.csv", "rows.parquet"):
+        source = sources.open(tmp_path / name, columns=["c", "0"])
+        assert source.columns == ["c", "a"]
+        np.testing.assert_array_equal(np.vstack(list(source)), data[:, [2, 0]])
+    source = sources.open(tmp_path / "rows.npy", columns=["2"])
+    np.testing.assert_array_equal(np.vstack(list(source)), data[:, [2]])
+
+
+def test_unreadable_files_are_refused_clearly(tmp_path):
+    with pytest.raises(DataFileError, match="no such file"):
+        sources.open(tmp_path / "missing.npy")
+    np.save(tmp_path / "cube.npy", np.zeros((2, 2, 2)))
+    with pytest.raises(DataFileError, match="3-D"):
+        sources.open(tmp_path / "cube.npy")
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(np.zeros((4, 3))))
+    with pytest.raises(DataFileError, match="Fortran order"):
+        sources.open(tmp_path / "fortran.npy")
+    with pytest.raises(ValueError, match="chunk_size"):
+        sources.open(tmp_path / "cube.npy", chunk_size=0)
+    pd.DataFrame({"a": ["x", "y"]}).to_parquet(tmp_path / "text.parquet")
+    with pytest.raises(DataFileError, match="column 'a'"):
+        sources.open(tmp_path / "text.parquet")
+    np.save(tmp_path / "rows.npy", np.zeros((10, 2)))
+    with open(tmp_path / "rows.npy", "r+b") as handle:
+        handle.truncate(200)
+    with pytest.raises(DataFileError, match="truncated"):
+        list(sources.open(tmp_path / "rows.npy", chunk_size=4))
+
+
+def test_wrong_number_of_columns_at_predict(tmp_path, data):
+    np.save(tmp_path / "two.npy", data[:, :2])
+    model = GaussianMixture(2, random_state=0).fit(data)
+    with pytest.raises(ValueError, match=r"2 features.*expecting 3"):
+        model.predict(sources.open(tmp_path / "two.npy"))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_mixture_model_from_a_source_equals_in_memory(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.poisson(2, 700), rng.poisson(9, 500)])[:, None].astype(float)
+    np.save(tmp_path / "counts.npy", X)
+    params = {"components": [Poisson(1.0), Poisson(5.0)], "tol": 0, "max_iter": 30}
+    memory = MixtureModel(**params).fit(X)
+    streamed = MixtureModel(**params).fit(sources.open(tmp_path / "counts.npy", chunk_size=97))
+    np.testing.assert_allclose(streamed.weights_, memory.weights_, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(streamed.history_, memory.history_, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(
+        streamed.predict(sources.open(tmp_path / "counts.npy")), memory.predict(X))
+
+
+MEMORY_PROBE = textwrap.dedent("""
+    import json, resource, sys, tracemalloc
+    import numpy as np
+    from emkit import GaussianMixture, sources
+
+    path, k = sys.argv[1], 3
+    source = sources.open(path, chunk_size=8192)
+    d = source.n_features
+    # Peak resident memory so far (imports included): growth beyond it is the fit's.
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    tracemalloc.start()
+    model = GaussianMixture(k, max_iter=2, tol=0, random_state=0).fit(source)
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"traced": traced, "rss_growth": after - before,
+                      "n_iter": model.n_iter_}))
+""")
+
+
+def test_peak_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
+    # 1M rows x 8 float64 = 64 MB on disk; a chunk of 8192 rows is 0.5 MB.
+    rng = np.random.default_rng(0)
+    path = tmp_path / "big.npy"
+    with open(path, "wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f8", "fortran_order": False, "shape": (1_000_000, 8)})
+        for _ in range(10):
+            rng.normal(size=(100_000, 8)).tofile(handle)
+    file_size = path.stat().st_size
+    try:
+        run = subprocess.run([sys.executable, "-c", MEMORY_PROBE, str(path)],
+                             capture_output=True, text=True, timeout=300, check=True)
+    finally:
+        path.unlink()
+    probe = json.loads(run.stdout.strip().splitlines()[-1])
+    assert probe["n_iter"] == 2
+    # A quarter of the file: far above a few chunks (and the 20 000-row
+    # initialisation sample, 1.3 MB), far below the file.
+    assert probe["traced"] < file_size / 4, probe
+    assert probe["rss_growth"] < file_size / 4, probe
