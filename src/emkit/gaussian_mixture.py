@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import warnings
@@ -15,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit import scale
+from emkit.checkpoint import Checkpoint, FitState, continue_em
 from emkit.engine import EMResult, run_em
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
@@ -67,6 +69,9 @@ _PARAMETER_RULES = {
     "verbose_interval": v.integer(1),
     "chunk_size": v.integer(1),
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
+    "checkpoint": v.Rule(lambda c: c is None or isinstance(c, str | os.PathLike),
+                         "None or a file path"),
+    "checkpoint_every": v.integer(1),
 }
 
 
@@ -115,6 +120,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Called after every iteration as ``callback(iteration, lower_bound, change,
         mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
         the M-step: for logging, plotting snapshots, or stopping early by raising.
+    checkpoint : str or path-like, optional
+        File the state of the fit is written to (atomically, in the safe model
+        format) every ``checkpoint_every`` iterations and at the end of every
+        restart. A fit started with an existing checkpoint of the same fit
+        resumes from it and ends exactly as an uninterrupted fit would; once the
+        fit is complete, fitting again returns the same result at once (delete the
+        file to start afresh). Needs an integer ``random_state``; not with
+        ``warm_start``. See :mod:`emkit.checkpoint`.
+    checkpoint_every : int, default=1
+        Iterations between checkpoint writes.
 
     Attributes
     ----------
@@ -164,6 +179,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         chunk_size: int = 4096,
         callback: Any = None,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -181,6 +198,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.callback = callback
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
 
     # ------------------------------------------------------------------ fit
 
@@ -249,11 +268,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         seeds: list[np.random.SeedSequence],
     ) -> EMResult:
         if warm:
+            if self.checkpoint is not None:
+                raise ValueError("checkpoint= does not combine with warm_start=True")
             return run_em(
                 self._model(), source, tol=self.tol, max_iter=self.max_iter,
                 previous_lower_bound=self.lower_bound_, callback=self._reporter(0),
             )
         self._check_initial_values(X, structure)
+        if self.checkpoint is not None:
+            return self._checkpointed_runs(X, structure, source, seeds)
         best = None
         for index, seed in enumerate(seeds):
             model = self._initial_model(X, structure, np.random.default_rng(seed))
@@ -264,6 +287,26 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         return best
+
+    def _checkpointed_runs(
+        self, X: np.ndarray, structure: CovarianceStructure, source: Any,
+        seeds: list[np.random.SeedSequence],
+    ) -> EMResult:
+        """The restarts of :meth:`_best_run`, resumed from and recorded to ``checkpoint``."""
+        keeper = Checkpoint(self, X.shape[1])
+        state = keeper.resume()
+        for index in range(state.restart, len(seeds)):
+            if index > state.restart:
+                state = FitState(restart=index, best=state.best)
+            model = None if state.run is not None else self._initial_model(
+                X, structure, np.random.default_rng(seeds[index]))
+            result = continue_em(
+                model, source, state.run, tol=self.tol, max_iter=self.max_iter,
+                callback=keeper.recorder(state, self._reporter(index)),
+            )
+            if state.best is None or result.lower_bound > state.best.lower_bound:
+                state.best = result
+        return state.best
 
     def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
         k, d = self.n_components, X.shape[1]

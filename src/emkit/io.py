@@ -248,3 +248,42 @@ def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
     except ValueError as exc:
         raise ModelFileError(f"{path} holds an inconsistent model: {exc}") from None
     return model
+
+
+def write_archive(
+    path: str | os.PathLike, metadata: dict[str, Any], arrays: dict[str, np.ndarray]
+) -> Path:
+    """Write other state (checkpoints) in the model file layout: JSON plus checksummed ``.npy``.
+
+    ``metadata`` must name its own ``format``; the ``arrays`` entry (member
+    name to sha256) is filled in here. Written atomically, like :func:`save`.
+    """
+    members = {member: _npy_bytes(np.asarray(array)) for member, array in arrays.items()}
+    checksums = {m: {"sha256": hashlib.sha256(data).hexdigest()} for m, data in members.items()}
+    return _write_zip_atomically(Path(path), {**metadata, "arrays": checksums}, members)
+
+
+def read_archive(path: str | os.PathLike, format_name: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Read what :func:`write_archive` wrote: the metadata and the verified arrays.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is truncated, of another format, or altered.
+    """
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            metadata = json.loads(archive.read("metadata.json"))
+            if not isinstance(metadata, dict) or metadata.get("format") != format_name:
+                raise ModelFileError(f"{path} is not an {format_name} file")
+            arrays = {
+                member: _read_array(archive, member, info, path)
+                for member, info in metadata.get("arrays", {}).items()
+            }
+    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError,
+            UnicodeDecodeError) as exc:
+        raise ModelFileError(
+            f"{path} is not a readable {format_name} file (truncated or damaged): {exc}"
+        ) from None
+    return metadata, arrays
