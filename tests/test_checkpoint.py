@@ -1,0 +1,140 @@
+"""Checkpoints: a fit interrupted anywhere resumes to exactly the uninterrupted result."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from emkit import GaussianMixture, sources
+from emkit.checkpoint import CheckpointError
+from tests.conftest import make_blobs
+
+PARAMS = {"n_components": 4, "n_init": 3, "tol": 1e-6, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_blobs(n_samples=800, n_features=3, n_components=4, seed=3)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data):
+    return GaussianMixture(**PARAMS).fit(data)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def stop_after(calls: int):
+    """A callback that interrupts the fit on its ``calls``-th call (any restart)."""
+    seen = []
+
+    def callback(iteration, lower_bound, change, model):
+        seen.append(iteration)
+        if len(seen) == calls:
+            raise Interrupt
+
+    return callback
+
+
+def assert_identical(a, b):
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "history_"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+    assert (a.n_iter_, a.converged_, a.lower_bound_) == (b.n_iter_, b.converged_, b.lower_bound_)
+
+
+@pytest.mark.parametrize("calls", [1, 30])
+def test_resume_after_an_interruption_is_exact(tmp_path, data, uninterrupted, calls):
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupt):
+        GaussianMixture(**PARAMS, checkpoint=path, checkpoint_every=2,
+                        callback=stop_after(calls)).fit(data)
+    resumed = GaussianMixture(**PARAMS, checkpoint=path, checkpoint_every=2).fit(data)
+    assert_identical(resumed, uninterrupted)
+    # A finished fit resumes to its end at once.
+    again = GaussianMixture(**PARAMS, checkpoint=path, callback=stop_after(1)).fit(data)
+    assert_identical(again, uninterrupted)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_resumed_iterations_are_numbered_on(tmp_path, data):
+    path = tmp_path / "fit.ckpt"
+    params = {**PARAMS, "n_init": 1, "tol": 0, "max_iter": 10, "checkpoint": path}
+    with pytest.raises(Interrupt):
+        GaussianMixture(**params, callback=stop_after(4)).fit(data)
+    seen = []
+    GaussianMixture(**params, callback=lambda i, *rest: seen.append(i)).fit(data)
+    assert seen == list(range(4, 11))
+
+
+KILLED_FIT = textwrap.dedent("""
+    import os, signal, sys
+    import numpy as np
+    from emkit import GaussianMixture
+
+    def crash(iteration, lower_bound, change, model):
+        if iteration == 7:
+            os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, as a real crash
+
+    X = np.load(sys.argv[1])
+    GaussianMixture(n_components=4, n_init=3, tol=1e-6, random_state=0, checkpoint=sys.argv[2],
+                    callback=crash).fit(X)
+""")
+
+
+def test_a_killed_process_resumes_exactly(tmp_path, data, uninterrupted):
+    np.save(tmp_path / "rows.npy", data)
+    path = tmp_path / "fit.ckpt"
+    run = subprocess.run([sys.executable, "-c", KILLED_FIT, str(tmp_path / "rows.npy"), str(path)],
+                         capture_output=True, timeout=120)
+    assert run.returncode == -9, run.stderr
+    assert path.is_file()
+    resumed = GaussianMixture(**PARAMS, checkpoint=path).fit(data)
+    assert_identical(resumed, uninterrupted)
+
+
+def test_a_truncated_checkpoint_is_reported_and_the_previous_survives(
+        tmp_path, data, uninterrupted):
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupt):
+        GaussianMixture(**PARAMS, checkpoint=path, callback=stop_after(12)).fit(data)
+    with open(path, "r+b") as handle:
+        handle.truncate(path.stat().st_size // 2)
+    with pytest.raises(CheckpointError, match=r"truncated or damaged.*fit\.ckpt\.prev is intact"):
+        GaussianMixture(**PARAMS, checkpoint=path).fit(data)
+    path.with_name("fit.ckpt.prev").replace(path)
+    assert_identical(GaussianMixture(**PARAMS, checkpoint=path).fit(data), uninterrupted)
+
+
+def test_a_checkpoint_of_another_fit_is_refused(tmp_path, data):
+    path = tmp_path / "fit.ckpt"
+    GaussianMixture(**{**PARAMS, "n_init": 1}, checkpoint=path).fit(data)
+    with pytest.raises(CheckpointError, match="n_components: 4 there, 3 now"):
+        GaussianMixture(**{**PARAMS, "n_init": 1, "n_components": 3}, checkpoint=path).fit(data)
+    with pytest.raises(CheckpointError, match="n_features: 3 there, 2 now"):
+        GaussianMixture(**{**PARAMS, "n_init": 1}, checkpoint=path).fit(data[:, :2])
+
+
+def test_checkpoint_needs_an_integer_seed_and_no_warm_start(tmp_path, data):
+    with pytest.raises(ValueError, match="integer random_state"):
+        GaussianMixture(2, checkpoint=tmp_path / "a.ckpt").fit(data)
+    model = GaussianMixture(2, random_state=0, warm_start=True).fit(data)
+    with pytest.raises(ValueError, match="warm_start"):
+        model.set_params(checkpoint=tmp_path / "a.ckpt").fit(data)
+
+
+def test_checkpointed_fit_of_a_streamed_file(tmp_path, data, uninterrupted):
+    np.save(tmp_path / "rows.npy", data)
+    source = sources.open(tmp_path / "rows.npy", chunk_size=400)
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupt):
+        GaussianMixture(**PARAMS, checkpoint=path, callback=stop_after(20)).fit(source)
+    resumed = GaussianMixture(**PARAMS, checkpoint=path).fit(source)
+    straight = GaussianMixture(**PARAMS).fit(source)
+    assert_identical(resumed, straight)
+    np.testing.assert_allclose(resumed.means_, uninterrupted.means_, rtol=0, atol=1e-10)
