@@ -20,7 +20,9 @@ import dask
 import dask.array as da
 import numpy as np
 
+from emkit.engine import expected_stats
 from emkit.file_sources import check_finite_chunk
+from emkit.sources import ArraySource, map_chunks
 
 # Statistics values summed per task of the reduction tree.
 FAN_IN = 8
@@ -36,6 +38,9 @@ class DaskSource:
         sizes must be known. float32 stays float32; other dtypes become float64.
         Persist it first (``X = X.persist()``) when it is costly to compute,
         since every EM pass reads it.
+    chunk_size : int, default=4096
+        Rows per E-step inside a block (the estimator's ``chunk_size``): memory
+        per task is bounded by it, whatever the block size.
 
     Examples
     --------
@@ -53,7 +58,7 @@ class DaskSource:
     (1000,)
     """
 
-    def __init__(self, X: da.Array) -> None:
+    def __init__(self, X: da.Array, chunk_size: int = 4096) -> None:
         if X.ndim != 2:
             raise ValueError(f"expected a 2-D dask array of rows, got {X.ndim} dimension(s)")
         if any(np.isnan(size) for size in X.chunks[0]):
@@ -64,6 +69,7 @@ class DaskSource:
             X = X.astype(np.float64)
         self.X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
         self.n_samples, self.n_features = (int(n) for n in self.X.shape)
+        self.chunk_size = int(chunk_size)
         self._starts = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
 
     def __repr__(self) -> str:
@@ -74,7 +80,7 @@ class DaskSource:
         # One task holds the model; traverse=False keeps dask from unpacking it.
         shared = dask.delayed(model, traverse=False)
         parts = [
-            dask.delayed(_block_stats, pure=True)(shared, block, start)
+            dask.delayed(_block_stats, pure=True)(shared, block, start, self.chunk_size)
             for block, start in zip(self.X.to_delayed().ravel(), self._starts, strict=True)
         ]
         (total,) = dask.compute(_tree_sum(parts))
@@ -93,17 +99,21 @@ class DaskSource:
         return rows
 
     def map_blocks(self, func: Callable[[np.ndarray], np.ndarray], n_out: int | None) -> da.Array:
-        """``func`` over row blocks, lazily: one value per row, or ``n_out`` columns."""
+        """``func`` over the rows, lazily: one value per row, or ``n_out`` columns."""
+
+        def per_block(block: np.ndarray) -> np.ndarray:
+            return map_chunks(func, block, self.chunk_size)
+
         if n_out is None:
-            return self.X.map_blocks(func, drop_axis=1, dtype=self.X.dtype)
+            return self.X.map_blocks(per_block, drop_axis=1, dtype=self.X.dtype)
         chunks = (self.X.chunks[0], (n_out,))
-        return self.X.map_blocks(func, chunks=chunks, dtype=self.X.dtype)
+        return self.X.map_blocks(per_block, chunks=chunks, dtype=self.X.dtype)
 
 
-def _block_stats(model: Any, block: np.ndarray, start: int) -> Any:
+def _block_stats(model: Any, block: np.ndarray, start: int, chunk_size: int) -> Any:
     # The finiteness check rides along with the E-step: no extra pass over the data.
     check_finite_chunk(block, int(start), "X")
-    return model.e_step(block)
+    return expected_stats(model, ArraySource(block, chunk_size))
 
 
 def _add_all(*parts: Any) -> Any:

@@ -444,7 +444,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if scale.is_scalable(X):
             model = self._model()
             return scale.map_rows(
-                X, lambda c: model.log_resp(c)[0], self.n_features_in_, self.n_components
+                X, lambda c: model.log_resp(c)[0], self.n_features_in_, self.n_components,
+                self.chunk_size,
             )
         return self._checked_log_resp(self._validate_X(X, reset=False))
 
@@ -458,7 +459,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if scale.is_scalable(X):
             return scale.map_rows(
                 X, lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), self.n_features_in_,
-                None,
+                None, self.chunk_size,
             )
         X = self._validate_X(X, reset=False)
         return map_chunks(

@@ -288,7 +288,8 @@ class MixtureModel(DensityMixin, BaseEstimator):
         if scale.is_scalable(X):
             model = self._model()
             return scale.map_rows(
-                X, lambda c: model.log_resp(c)[0], self.n_features_in_, len(self.weights_)
+                X, lambda c: model.log_resp(c)[0], self.n_features_in_, len(self.weights_),
+                self.chunk_size,
             )
         model, X = self._checked(X)
         return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
@@ -299,7 +300,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
             model = self._model()
             return scale.map_rows(
                 X, lambda c: logsumexp(model.weighted_log_prob(c), axis=1), self.n_features_in_,
-                None,
+                None, self.chunk_size,
             )
         model, X = self._checked(X)
         return map_chunks(

@@ -12,12 +12,14 @@ in-memory, chunked and Dask fits from them agree to rounding.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from emkit.file_sources import ChunkSource
+from emkit.sources import ArraySource
 
 # Rows initialisation sees when the data are streamed or distributed: enough
 # for k-means to place the centres well, small enough to hold anywhere.
@@ -35,13 +37,37 @@ def is_scalable(X: Any) -> bool:
     return isinstance(X, ChunkSource) or is_dask_array(X)
 
 
-def as_source(X: Any) -> Any:
-    """The engine's source for a scalable input: file sources as they are, Dask arrays wrapped."""
+def as_source(X: Any, chunk_size: int) -> Any:
+    """The engine's source for a scalable input, E-stepping at most ``chunk_size`` rows at once.
+
+    Files are read in their own (larger) chunks and Dask blocks can be large;
+    the E-step cuts both into ``chunk_size`` rows, as for arrays in memory,
+    since its temporaries (``chunk_size * n_components``) then stay in cache.
+    """
     if is_dask_array(X):
         from emkit.dask_source import DaskSource
 
-        return DaskSource(X)
-    return X
+        return DaskSource(X, chunk_size)
+    return Rechunked(X, chunk_size)
+
+
+@dataclass(frozen=True)
+class Rechunked:
+    """A file source whose chunks are cut into pieces of at most ``size`` rows (views)."""
+
+    source: ChunkSource
+    size: int
+
+    @property
+    def n_features(self) -> int:
+        return self.source.n_features
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for chunk in self.source:
+            yield from ArraySource(chunk, self.size)
+
+    def __repr__(self) -> str:
+        return repr(self.source)
 
 
 def prepare(
@@ -55,10 +81,11 @@ def prepare(
         Uniform random rows (without replacement) to initialise from.
     source : the source to pass to :func:`emkit.engine.run_em`.
     """
-    source = as_source(X)
+    source = as_source(X, estimator.chunk_size)
     check_n_features(estimator, source.n_features, reset=reset)
+    # File sources are sampled in their own large chunks (fewer merges of the sample).
     sample = source.sample(INIT_SAMPLE_ROWS, rng) if hasattr(source, "sample") else (
-        reservoir_sample(source, INIT_SAMPLE_ROWS, rng))
+        reservoir_sample(X, INIT_SAMPLE_ROWS, rng))
     if sample.shape[0] < 2:
         raise ValueError(f"{source!r} holds {sample.shape[0]} row(s); a fit needs at least 2")
     return sample, source
@@ -103,14 +130,15 @@ def reservoir_sample(
 
 
 def map_rows(
-    X: Any, func: Callable[[np.ndarray], np.ndarray], n_features: int, n_out: int | None
+    X: Any, func: Callable[[np.ndarray], np.ndarray], n_features: int, n_out: int | None,
+    chunk_size: int,
 ) -> Any:
     """``func`` applied to every chunk of a scalable input, results stacked along rows.
 
     A Dask array gives a Dask array (lazily, block by block); a file source
     gives a NumPy array of one row (or one value) per row of the file.
     """
-    source = as_source(X)
+    source = as_source(X, chunk_size)
     if source.n_features != n_features:
         raise ValueError(
             f"X has {source.n_features} features, but the model is expecting {n_features} "
