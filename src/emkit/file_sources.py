@@ -206,8 +206,8 @@ class CsvSource(ChunkSource):
 
     def _chunks(self) -> Iterator[np.ndarray]:
         first_line = 2 if self._header else 1
-        # Strings, then numbers: the path that can name a bad cell's line costs
-        # little next to the EM arithmetic on the same rows.
+        # Strings, then numbers: slower than parsing floats directly, but a bad
+        # cell is then named by its line and column.
         header = 0 if self._header else None
         with pd.read_csv(self.path, header=header, dtype=str, chunksize=self.chunk_size) as reader:
             for frame in reader:
