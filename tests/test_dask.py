@@ -159,3 +159,11 @@ def test_mixture_model_on_dask_equals_in_memory():
     memory = MixtureModel(**params).fit(X)
     np.testing.assert_allclose(lazy.history_, memory.history_, rtol=0, atol=1e-10)
     np.testing.assert_array_equal(labels, memory.predict(X))
+
+
+def test_mixture_model_checks_every_block():
+    X = np.random.default_rng(0).poisson(3, size=(3000, 1)).astype(float)
+    X[2345, 0] = 0.5
+    with dask.config.set(scheduler="threads"), pytest.raises(
+            ValueError, match=r"rows from row 2000 on: row 345, column 0"):
+        MixtureModel([Poisson(1.0), Poisson(5.0)]).fit(da.from_array(X, chunks=(1000, 1)))

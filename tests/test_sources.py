@@ -223,3 +223,15 @@ def test_peak_memory_is_bounded_by_the_chunk_not_the_file(tmp_path):
     # initialisation sample, 1.3 MB), far below the file.
     assert probe["traced"] < file_size / 4, probe
     assert probe["rss_growth"] < file_size / 4, probe
+
+
+@pytest.mark.parametrize("bad_row", [5, 23_456])
+def test_mixture_model_checks_every_streamed_row(tmp_path, bad_row):
+    # Past the 20 000-row initialisation sample too: the check runs in the pass.
+    X = np.random.default_rng(0).poisson(3, size=(30_000, 1)).astype(float)
+    X[bad_row, 0] = -1
+    np.save(tmp_path / "counts.npy", X)
+    source = sources.open(tmp_path / "counts.npy", chunk_size=10_000)
+    with pytest.raises(ValueError, match=rf"rows from row {bad_row // 10_000 * 10_000} on: "
+                                         rf"row {bad_row % 10_000}, column 0"):
+        MixtureModel([Poisson(1.0), Poisson(5.0)]).fit(source)

@@ -22,6 +22,7 @@ import numpy as np
 
 from emkit.engine import expected_stats
 from emkit.file_sources import check_finite_chunk
+from emkit.scale import check_rows
 from emkit.sources import ArraySource, map_chunks
 
 # Statistics values summed per task of the reduction tree.
@@ -41,6 +42,9 @@ class DaskSource:
     chunk_size : int, default=4096
         Rows per E-step inside a block (the estimator's ``chunk_size``): memory
         per task is bounded by it, whatever the block size.
+    check : callable, optional
+        ``check(block)`` raising ValueError for rows a model cannot take; runs
+        with the E-step of every block.
 
     Examples
     --------
@@ -58,7 +62,10 @@ class DaskSource:
     (1000,)
     """
 
-    def __init__(self, X: da.Array, chunk_size: int = 4096) -> None:
+    def __init__(
+        self, X: da.Array, chunk_size: int = 4096,
+        check: Callable[[np.ndarray], None] | None = None,
+    ) -> None:
         if X.ndim != 2:
             raise ValueError(f"expected a 2-D dask array of rows, got {X.ndim} dimension(s)")
         if any(np.isnan(size) for size in X.chunks[0]):
@@ -69,7 +76,7 @@ class DaskSource:
             X = X.astype(np.float64)
         self.X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
         self.n_samples, self.n_features = (int(n) for n in self.X.shape)
-        self.chunk_size = int(chunk_size)
+        self.chunk_size, self.check = int(chunk_size), check
         self._starts = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
 
     def __repr__(self) -> str:
@@ -80,7 +87,8 @@ class DaskSource:
         # One task holds the model; traverse=False keeps dask from unpacking it.
         shared = dask.delayed(model, traverse=False)
         parts = [
-            dask.delayed(_block_stats, pure=True)(shared, block, start, self.chunk_size)
+            dask.delayed(_block_stats, pure=True)(
+                shared, block, start, self.chunk_size, self.check)
             for block, start in zip(self.X.to_delayed().ravel(), self._starts, strict=True)
         ]
         (total,) = dask.compute(_tree_sum(parts))
@@ -110,9 +118,13 @@ class DaskSource:
         return self.X.map_blocks(per_block, chunks=chunks, dtype=self.X.dtype)
 
 
-def _block_stats(model: Any, block: np.ndarray, start: int, chunk_size: int) -> Any:
-    # The finiteness check rides along with the E-step: no extra pass over the data.
+def _block_stats(
+    model: Any, block: np.ndarray, start: int, chunk_size: int,
+    check: Callable[[np.ndarray], None] | None,
+) -> Any:
+    # The data checks ride along with the E-step: no extra pass over the data.
     check_finite_chunk(block, int(start), "X")
+    check_rows(check, block, int(start))
     return expected_stats(model, ArraySource(block, chunk_size))
 
 

@@ -153,10 +153,10 @@ class MixtureModel(DensityMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features), dask array, or file source
             A ``dask.array.Array`` is fitted block by block on its scheduler; a
             source from :func:`emkit.sources.open` is streamed from disk. For both,
-            the data checks of the distributions and the random partitions of
-            ``n_init > 1`` use a uniform random sample of rows
-            (:data:`emkit.scale.INIT_SAMPLE_ROWS`); non-finite values are caught
-            in the statistics pass.
+            the random partitions of ``n_init > 1`` use a uniform random sample of
+            rows (:data:`emkit.scale.INIT_SAMPLE_ROWS`); the distributions' data
+            checks and the non-finite check run inside the statistics pass (the
+            check that no row has probability zero under the start is skipped).
         y : ignored
 
         Returns
@@ -179,16 +179,18 @@ class MixtureModel(DensityMixin, BaseEstimator):
         # The last child seed draws the rows a streamed or Dask fit checks and
         # partitions; the first n_init seed the restarts, as for in-memory data.
         seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        weights = _check_weights(self.weights, family.n_components)
+        start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
         if scale.is_scalable(X):
-            rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]))
+            # The distributions' checks run in every statistics pass, naming global rows.
+            rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]),
+                                         check=family.check_data)
             rows = rows.astype(np.float64, copy=False)
         else:
             rows = X = self._validate_X(X, reset=True)
+            family.check_data(X)
+            _check_every_row_possible(start, X, self.chunk_size)
             source = ArraySource(X, self.chunk_size)
-        family.check_data(rows)
-        weights = _check_weights(self.weights, family.n_components)
-        start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
-        _check_every_row_possible(start, rows, self.chunk_size)
         best = self._best_run(start, source, ArraySource(rows, self.chunk_size), seeds[:-1])
         if not best.converged and self.max_iter > 0:
             warnings.warn(

@@ -25,6 +25,8 @@ from emkit.sources import ArraySource
 # for k-means to place the centres well, small enough to hold anywhere.
 INIT_SAMPLE_ROWS = 20_000
 
+RowCheck = Callable[[np.ndarray], None]
+
 
 def is_dask_array(X: Any) -> bool:
     """Whether ``X`` is a ``dask.array.Array`` (without importing dask when it is not loaded)."""
@@ -37,18 +39,31 @@ def is_scalable(X: Any) -> bool:
     return isinstance(X, ChunkSource) or is_dask_array(X)
 
 
-def as_source(X: Any, chunk_size: int) -> Any:
+def as_source(X: Any, chunk_size: int, check: RowCheck | None = None) -> Any:
     """The engine's source for a scalable input, E-stepping at most ``chunk_size`` rows at once.
 
     Files are read in their own (larger) chunks and Dask blocks can be large;
     the E-step cuts both into ``chunk_size`` rows, as for arrays in memory,
     since its temporaries (``chunk_size * n_components``) then stay in cache.
+    ``check(rows)``, if given, runs on every piece inside the statistics pass
+    (the data checks of a model's distributions), raising ValueError.
     """
     if is_dask_array(X):
         from emkit.dask_source import DaskSource
 
-        return DaskSource(X, chunk_size)
-    return Rechunked(X, chunk_size)
+        return DaskSource(X, chunk_size, check)
+    return Rechunked(X, chunk_size, check)
+
+
+def check_rows(check: RowCheck | None, rows: np.ndarray, first_row: int) -> None:
+    """Run ``check`` on rows that start at global row ``first_row``, saying where they are."""
+    if check is None:
+        return
+    try:
+        check(rows)
+    except ValueError as exc:
+        # The check counts rows from the start of the piece it saw.
+        raise ValueError(f"in the {rows.shape[0]} rows from row {first_row} on: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -57,13 +72,17 @@ class Rechunked:
 
     source: ChunkSource
     size: int
+    check: RowCheck | None = None
 
     @property
     def n_features(self) -> int:
         return self.source.n_features
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        first_row = 0
         for chunk in self.source:
+            check_rows(self.check, chunk, first_row)
+            first_row += chunk.shape[0]
             yield from ArraySource(chunk, self.size)
 
     def __repr__(self) -> str:
@@ -71,9 +90,12 @@ class Rechunked:
 
 
 def prepare(
-    estimator: Any, X: Any, *, reset: bool, rng: np.random.Generator
+    estimator: Any, X: Any, *, reset: bool, rng: np.random.Generator,
+    check: RowCheck | None = None,
 ) -> tuple[np.ndarray, Any]:
     """Initialisation sample and engine source of a scalable input; sets ``n_features_in_``.
+
+    ``check`` is passed to :func:`as_source`.
 
     Returns
     -------
@@ -81,7 +103,7 @@ def prepare(
         Uniform random rows (without replacement) to initialise from.
     source : the source to pass to :func:`emkit.engine.run_em`.
     """
-    source = as_source(X, estimator.chunk_size)
+    source = as_source(X, estimator.chunk_size, check)
     check_n_features(estimator, source.n_features, reset=reset)
     # File sources are sampled in their own large chunks (fewer merges of the sample).
     sample = source.sample(INIT_SAMPLE_ROWS, rng) if hasattr(source, "sample") else (
