@@ -54,6 +54,12 @@ class FitState:
         That restart so far (None: not started).
     best : EMResult or None
         The best finished restart before it.
+
+    Examples
+    --------
+    >>> from emkit.checkpoint import FitState
+    >>> FitState()  # a fit that has not started
+    FitState(restart=0, run=None, best=None)
     """
 
     restart: int = 0

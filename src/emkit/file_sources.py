@@ -52,6 +52,17 @@ class ChunkSource:
         Known from the file's metadata (``.npy``, Parquet), None for CSV.
     columns : list of str
         Column names (``x0, x1, ...`` where the file has none).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, os
+    >>> from emkit.file_sources import open_file
+    >>> path = os.path.join(tempfile.mkdtemp(), "rows.npy")
+    >>> np.save(path, np.array([[1.0, 2.0], [np.nan, 4.0]]))
+    >>> list(open_file(path))
+    Traceback (most recent call last):
+    ...
+    ValueError: ...rows.npy contains NaN at row 1, column 0: every value must be finite
     """
 
     path: Path

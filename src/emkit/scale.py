@@ -52,7 +52,7 @@ def as_source(X: Any, chunk_size: int, check: RowCheck | None = None) -> Any:
         from emkit.dask_source import DaskSource
 
         return DaskSource(X, chunk_size, check)
-    return Rechunked(X, chunk_size, check)
+    return _Rechunked(X, chunk_size, check)
 
 
 def check_rows(check: RowCheck | None, rows: np.ndarray, first_row: int) -> None:
@@ -67,7 +67,7 @@ def check_rows(check: RowCheck | None, rows: np.ndarray, first_row: int) -> None
 
 
 @dataclass(frozen=True)
-class Rechunked:
+class _Rechunked:
     """A file source whose chunks are cut into pieces of at most ``size`` rows (views)."""
 
     source: ChunkSource
