@@ -24,7 +24,8 @@ from emkit.families.gaussian import (
 )
 from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.mixture import Mixture
-from emkit.sources import ArraySource, map_chunks
+from emkit.sources import IndexedArraySource, map_chunks
+from emkit.variants import ALGORITHMS, assignment_for, run_best_seen
 
 _PARAMETER_RULES = {
     "n_components": v.integer(1),
@@ -43,6 +44,7 @@ _PARAMETER_RULES = {
     "verbose_interval": v.integer(1),
     "chunk_size": v.integer(1),
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
+    "algorithm": v.one_of(*ALGORITHMS),
 }
 
 
@@ -91,6 +93,19 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         Called after every iteration as ``callback(iteration, lower_bound, change,
         mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
         the M-step: for logging, plotting snapshots, or stopping early by raising.
+    algorithm : {"em", "hard", "stochastic"}, default="em"
+        The EM variant. ``"em"``: soft responsibilities. ``"hard"``:
+        classification EM, each row wholly to its most likely component;
+        ``history_`` and ``lower_bound_`` then hold the classification
+        log-likelihood (which never decreases), and at convergence each
+        component is the maximum-likelihood fit of its rows, the weights the
+        class proportions. ``"stochastic"``: each row wholly to a component
+        drawn from its responsibilities (seeded by ``random_state``, independent
+        of ``chunk_size``); the path never settles, so exactly ``max_iter``
+        iterations run, ``tol`` is not used, ``converged_`` is False, and the
+        fitted parameters are the *best* ones seen (highest observed-data
+        log-likelihood, which ``lower_bound_`` holds), while ``history_`` shows
+        the noisy path.
 
     Attributes
     ----------
@@ -140,6 +155,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         chunk_size: int = 4096,
         callback: Any = None,
+        algorithm: str = "em",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -157,6 +173,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.callback = callback
+        self.algorithm = algorithm
 
     # ------------------------------------------------------------------ fit
 
@@ -186,9 +203,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"({X.shape[0]}): a mixture needs at least one row per component"
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        source = ArraySource(X, self.chunk_size)
+        source = IndexedArraySource(X, self.chunk_size)
         best = self._best_run(X, structure, source, warm)
-        if not best.converged and self.max_iter > 0:
+        if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
@@ -200,24 +217,38 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self._checked_log_resp(X).argmax(axis=1)
 
     def _best_run(
-        self, X: np.ndarray, structure: CovarianceStructure, source: ArraySource, warm: bool
+        self, X: np.ndarray, structure: CovarianceStructure, source: IndexedArraySource,
+        warm: bool,
     ) -> EMResult:
+        seeds = v.seed_sequence(self.random_state).spawn(self.n_init)
         if warm:
-            return run_em(
-                self._model(), source, tol=self.tol, max_iter=self.max_iter,
-                previous_lower_bound=self.lower_bound_, callback=self._reporter(0),
-            )
+            model = self._with_assignment(self._model(), seeds[0])
+            return self._run(model, source, self.lower_bound_, self._reporter(0))
         self._check_initial_values(X, structure)
         best = None
-        for index, seed in enumerate(v.seed_sequence(self.random_state).spawn(self.n_init)):
+        for index, seed in enumerate(seeds):
             model = self._initial_model(X, structure, np.random.default_rng(seed))
-            result = run_em(
-                model, source, tol=self.tol, max_iter=self.max_iter,
-                callback=self._reporter(index),
-            )
+            model = self._with_assignment(model, seed)
+            result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         return best
+
+    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence) -> Mixture:
+        # A child of the restart's seed: the initialisation's draws stay as they were.
+        return replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
+
+    def _run(
+        self, model: Mixture, source: IndexedArraySource, previous_lower_bound: float,
+        callback: Any,
+    ) -> EMResult:
+        """One EM run from ``model`` with the chosen variant."""
+        if self.algorithm == "stochastic":
+            return run_best_seen(model, source, max_iter=self.max_iter, callback=callback)
+        return run_em(
+            model, source, tol=self.tol, max_iter=self.max_iter,
+            previous_lower_bound=previous_lower_bound, callback=callback,
+        )
 
     def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
         k, d = self.n_components, X.shape[1]

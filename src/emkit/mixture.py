@@ -8,7 +8,9 @@ from typing import Any
 import numpy as np
 from scipy.special import logsumexp
 
+from emkit.sources import row_start
 from emkit.stats import Stats
+from emkit.variants import SOFT
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,15 @@ class Mixture:
     components : family
         Any object with ``log_prob(X) -> (n, K)``, ``stats(X, resp)``,
         ``from_stats(stats)`` and ``n_parameters``.
+    assignment : policy, default soft EM
+        How the E-step turns responsibilities into the weights it sums: the EM
+        variant (see :mod:`emkit.variants`). ``m_step`` passes on its
+        ``advanced()`` successor, so a stochastic policy draws afresh each iteration.
     """
 
     weights: np.ndarray
     components: Any
+    assignment: Any = SOFT
 
     def weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
         """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K)."""
@@ -62,13 +69,19 @@ class Mixture:
         return weighted - log_norm[:, None], log_norm
 
     def e_step(self, X: np.ndarray) -> MixtureStats:
-        """Responsibilities of a chunk, turned into additive statistics."""
+        """Responsibilities of a chunk, weighted by the assignment policy, as additive statistics.
+
+        ``log_likelihood`` holds the policy's objective: the observed-data
+        log-likelihood for soft and stochastic EM, the classification
+        log-likelihood for hard EM.
+        """
+        start, X = row_start(X), np.asarray(X)
         log_resp, log_norm = self.log_resp(X)
-        resp = np.exp(log_resp)
+        resp, objective = self.assignment.assign(log_resp, log_norm, start)
         return MixtureStats(
             resp_sum=resp.sum(axis=0),
             components=self.components.stats(X, resp),
-            log_likelihood=float(log_norm.sum(dtype=np.float64)),
+            log_likelihood=objective,
             n_samples=X.shape[0],
         )
 
@@ -78,6 +91,7 @@ class Mixture:
         return Mixture(
             weights=counts / counts.sum(),
             components=self.components.from_stats(stats.components),
+            assignment=self.assignment.advanced(),
         )
 
     @property
