@@ -7,7 +7,8 @@ runs the same M-step.
 
 from emkit.gaussian_mixture import GaussianMixture
 from emkit.io import load, save
+from emkit.kmeans import KMeans
 
 __version__ = "0.1.0"
 
-__all__ = ["GaussianMixture", "__version__", "load", "save"]
+__all__ = ["GaussianMixture", "KMeans", "__version__", "load", "save"]
