@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit.acceleration import MixtureCodec, squarem
-from emkit.engine import EMResult, run_em
+from emkit.engine import EMResult, expected_stats, run_em
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
     Gaussian,
@@ -25,8 +25,9 @@ from emkit.families.gaussian import (
 )
 from emkit.families.gaussian_codec import GaussianCodec
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.mixture import Mixture
-from emkit.sources import IndexedArraySource, map_chunks
+from emkit.mixture import Mixture, MixtureStats
+from emkit.online import blend, per_row, step_size
+from emkit.sources import ArraySource, IndexedArraySource, map_chunks
 from emkit.variants import ALGORITHMS, assignment_for, run_best_seen
 
 _PARAMETER_RULES = {
@@ -48,6 +49,10 @@ _PARAMETER_RULES = {
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
     "algorithm": v.one_of(*ALGORITHMS),
     "accelerate": v.BOOLEAN,
+    "online_kappa": v.Rule(
+        lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
+    ),
+    "online_t0": v.real(0.0),
 }
 
 
@@ -116,6 +121,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
         passes over the data (E-steps), as for plain EM, so the two compare
         honestly; convergence is the same ``tol`` test on a plain EM step.
+    online_kappa : float in (0.5, 1], default=0.6
+        Decay of the step of online EM (:meth:`partial_fit`): batch ``t`` gets
+        weight ``g_t = (t + online_t0) ** -online_kappa``. Smaller values
+        forget old batches faster.
+    online_t0 : float >= 0, default=2.0
+        Offset of the online step: larger values take smaller first steps.
 
     Attributes
     ----------
@@ -167,6 +178,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         callback: Any = None,
         algorithm: str = "em",
         accelerate: bool = False,
+        online_kappa: float = 0.6,
+        online_t0: float = 2.0,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -186,6 +199,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.callback = callback
         self.algorithm = algorithm
         self.accelerate = accelerate
+        self.online_kappa = online_kappa
+        self.online_t0 = online_t0
 
     # ------------------------------------------------------------------ fit
 
@@ -332,7 +347,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return report
 
     def _set_fitted(self, result: EMResult) -> None:
-        mixture = result.model
+        self._set_parameters(result.model)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = np.asarray(result.history, dtype=np.float64)
+        # A new fit starts any later partial_fit stream afresh from these parameters.
+        self._online_stats, self._online_step = None, 0
+
+    def _set_parameters(self, mixture: Mixture) -> None:
         gaussian: Gaussian = mixture.components
         structure = gaussian.structure
         self.weights_ = mixture.weights
@@ -340,10 +363,76 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.covariances_ = gaussian.covariances
         self.precisions_cholesky_ = gaussian.precisions_cholesky
         self.precisions_ = structure.precisions(gaussian.precisions_cholesky)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.history_ = np.asarray(result.history, dtype=np.float64)
+
+    # --------------------------------------------------------------- online
+
+    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """One step of online (stepwise) EM on a batch of rows.
+
+        The first call on an unfitted estimator fits the batch as ``fit`` does
+        (so it needs at least ``max(2, n_components)`` rows) and takes its
+        statistics as the running statistics. Every later call runs one E-step
+        on the batch (any number of rows, one included), blends its per-row
+        statistics into the running ones with step
+        ``g = (t + online_t0) ** -online_kappa`` (``t`` = batches blended so
+        far, from 1) and runs one M-step. After ``fit`` or ``emkit.load``, the
+        stream continues from those parameters, with running statistics
+        restarted from the next batch. Only ``algorithm="em"`` and ``"hard"``.
+
+        Each call appends the batch's average log-likelihood under the
+        parameters before the step to ``history_`` and counts one in ``n_iter_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+            A batch of rows, with the width of the first.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        v.validate_params(self, _PARAMETER_RULES)
+        if self.algorithm == "stochastic":
+            raise ValueError(
+                "GaussianMixture.partial_fit supports algorithm='em' or 'hard', "
+                "not 'stochastic'"
+            )
+        if not hasattr(self, "means_"):
+            self.fit(X)
+            X = self._validate_X(X, reset=False)
+            self._online_stats = per_row(self._batch_stats(self._online_model(), X))
+            self._online_step = 1
+            return self
+        X = self._validate_X(X, reset=False)
+        model = self._online_model()
+        batch = per_row(self._batch_stats(model, X))
+        if getattr(self, "_online_stats", None) is None:
+            running, self._online_step = batch, 1
+        else:
+            step = step_size(self._online_step, self.online_t0, self.online_kappa)
+            running = blend(self._recentred(self._online_stats, model), batch, step)
+            self._online_step += 1
+        self._online_stats = running
+        self._set_parameters(model.m_step(running))
+        self.lower_bound_ = float(batch.log_likelihood)
+        self.history_ = np.append(self.history_, self.lower_bound_)
+        self.n_iter_ += 1
+        return self
+
+    def _online_model(self) -> Mixture:
+        # Online steps are deterministic: only soft and hard assignment.
+        return replace(self._model(), assignment=assignment_for(self.algorithm, None))
+
+    def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
+        return expected_stats(model, ArraySource(X, self.chunk_size))
+
+    @staticmethod
+    def _recentred(stats: MixtureStats, model: Mixture) -> MixtureStats:
+        """Running statistics re-centred on the current means, ready to blend with a batch's."""
+        gaussian: Gaussian = model.components
+        components = stats.components.recentred(gaussian.means, gaussian.structure)
+        return replace(stats, components=components)
 
     @property
     def lower_bounds_(self) -> np.ndarray:

@@ -32,6 +32,45 @@ class GaussianStats(Stats):
     second: np.ndarray
     shift: np.ndarray = field(metadata=REFERENCE)
 
+    def recentred(self, shift: np.ndarray, structure: CovarianceStructure) -> GaussianStats:
+        """The same sums with moments taken around ``shift`` instead (exact algebra).
+
+        With ``d = old_shift - new_shift`` per component, ``x - new = (x - old) + d``:
+        ``first' = first + N d`` and ``second' = second + first d^T + d first^T
+        + N d d^T``, reduced to the structure's shape (summed over components
+        for tied, the diagonal for diag and spherical).
+        """
+        shift = np.asarray(shift, dtype=self.shift.dtype)
+        delta = self.shift - shift
+        outer = _MOMENT_CORRECTIONS[structure.name](self.counts, self.first, delta)
+        return GaussianStats(
+            counts=self.counts,
+            first=self.first + self.counts[:, None] * delta,
+            second=self.second + outer,
+            shift=shift,
+        )
+
+
+def _full_correction(counts: np.ndarray, first: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    cross = first[:, :, None] * delta[:, None, :]
+    return cross + np.swapaxes(cross, 1, 2) + counts[:, None, None] * (
+        delta[:, :, None] * delta[:, None, :]
+    )
+
+
+def _diag_correction(counts: np.ndarray, first: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    return 2 * first * delta + counts[:, None] * np.square(delta)
+
+
+# Second-moment change under a shift of reference, per covariance structure
+# (spherical statistics keep per-feature squares, like diag).
+_MOMENT_CORRECTIONS = {
+    "full": _full_correction,
+    "tied": lambda counts, first, delta: _full_correction(counts, first, delta).sum(axis=0),
+    "diag": _diag_correction,
+    "spherical": _diag_correction,
+}
+
 
 @dataclass(frozen=True)
 class Gaussian:
