@@ -27,7 +27,7 @@ from emkit.families.gaussian_codec import GaussianCodec
 from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.mixture import Mixture, MixtureStats
 from emkit.online import blend, per_row, step_size
-from emkit.sources import ArraySource, IndexedArraySource, map_chunks
+from emkit.sources import IndexedArraySource, map_chunks
 from emkit.variants import ALGORITHMS, assignment_for, run_best_seen
 
 _PARAMETER_RULES = {
@@ -377,7 +377,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         ``g = (t + online_t0) ** -online_kappa`` (``t`` = batches blended so
         far, from 1) and runs one M-step. After ``fit`` or ``emkit.load``, the
         stream continues from those parameters, with running statistics
-        restarted from the next batch. Only ``algorithm="em"`` and ``"hard"``.
+        restarted from the next batch. With ``algorithm="stochastic"`` each
+        batch's draws are seeded by ``random_state`` and the batch number.
 
         Each call appends the batch's average log-likelihood under the
         parameters before the step to ``history_`` and counts one in ``n_iter_``.
@@ -392,12 +393,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         -------
         self
         """
-        v.validate_params(self, _PARAMETER_RULES)
-        if self.algorithm == "stochastic":
-            raise ValueError(
-                "GaussianMixture.partial_fit supports algorithm='em' or 'hard', "
-                "not 'stochastic'"
-            )
         if not hasattr(self, "means_"):
             self.fit(X)
             X = self._validate_X(X, reset=False)
@@ -421,11 +416,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return self
 
     def _online_model(self) -> Mixture:
-        # Online steps are deterministic: only soft and hard assignment.
-        return replace(self._model(), assignment=assignment_for(self.algorithm, None))
+        # Stochastic draws differ per batch, reproducibly for a fixed random_state.
+        entropy = v.seed_sequence(self.random_state).entropy
+        seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
+        return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
-        return expected_stats(model, ArraySource(X, self.chunk_size))
+        return expected_stats(model, IndexedArraySource(X, self.chunk_size))
 
     @staticmethod
     def _recentred(stats: MixtureStats, model: Mixture) -> MixtureStats:

@@ -134,17 +134,15 @@ SOFT = Soft()
 HARD = Hard()
 
 
-def assignment_for(algorithm: str, seed: np.random.SeedSequence | None) -> Any:
-    """The policy of an ``algorithm=`` string; ``seed`` seeds stochastic draws (required)."""
+def assignment_for(algorithm: str, seed: np.random.SeedSequence) -> Any:
+    """The policy of an ``algorithm=`` string; ``seed`` seeds stochastic draws."""
     if algorithm == "em":
         return SOFT
     if algorithm == "hard":
         return HARD
-    if algorithm == "stochastic" and seed is not None:
+    if algorithm == "stochastic":
         return Stochastic.from_seed(seed)
-    raise ValueError(
-        f"algorithm must be one of {ALGORITHMS} (stochastic with a seed), got {algorithm!r}"
-    )
+    raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
 
 
 @dataclass
