@@ -151,9 +151,11 @@ def squarem(
     Returns
     -------
     EMResult
-        ``model`` is one M-step from the best parameters evaluated;
-        ``history[t]`` the best average log-likelihood known after ``t + 1``
-        passes (so it never decreases); ``n_iter`` the number of passes.
+        ``model`` holds the best parameters evaluated (so ``lower_bound`` is
+        exactly their average log-likelihood, not that of a further M-step,
+        which ``reg_covar`` may lower by rounding); ``history[t]`` the best
+        average log-likelihood known after ``t + 1`` passes (so it never
+        decreases); ``n_iter`` the number of passes.
     """
     passes = _Passes(source, max_iter, callback)
     converged = False
@@ -182,8 +184,7 @@ def squarem(
             max_step = max(1.0, max_step / MAX_STEP_GROWTH) if step == max_step else max_step
     if passes.best is None:
         return EMResult(model=model)
-    best = passes.best
     return EMResult(
-        model=best.model.m_step(best.stats), history=passes.history,
+        model=passes.best.model, history=passes.history,
         n_iter=len(passes.history), converged=converged,
     )
