@@ -52,6 +52,20 @@ class MixtureCodec:
     ----------
     components : codec
         Codec of the component family.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import GaussianMixture
+    >>> from emkit.families.gaussian_codec import GaussianCodec
+    >>> X = np.random.default_rng(0).normal(size=(100, 2))
+    >>> mixture = GaussianMixture(2, random_state=0).fit(X)._model()
+    >>> codec = MixtureCodec(GaussianCodec())
+    >>> codec.flatten(mixture).shape  # 2 logits, 2 x 2 means, 2 x 3 Cholesky entries
+    (12,)
+    >>> back = codec.unflatten(codec.flatten(mixture), like=mixture)
+    >>> bool(np.allclose(back.weights, mixture.weights))
+    True
     """
 
     components: Any

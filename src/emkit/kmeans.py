@@ -107,6 +107,18 @@ class Lloyd:
     shift : ndarray of shape (D,)
         Subtracted from every row first (the data mean), so that the distance
         expansion does not cancel catastrophically on data far from the origin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X = np.array([[0.0], [1.0], [9.0], [11.0]])
+    >>> model = Lloyd(centres=np.array([[0.0], [5.0]]), shift=np.zeros(1))
+    >>> stats = model.e_step(X[:2]) + model.e_step(X[2:])  # chunk statistics add
+    >>> stats.counts, stats.inertia
+    (array([2., 2.]), 53.0)
+    >>> model.m_step(stats).centres
+    array([[ 0.5],
+           [10. ]])
     """
 
     centres: np.ndarray
@@ -174,7 +186,8 @@ def lloyd(
     source = ArraySource(X, chunk_size)
     model = Lloyd(centres=centres, shift=shift)
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (n_iter is reported)
+    while n_iter < max_iter:
+        n_iter += 1
         updated = model.m_step(expected_stats(model, source))
         moved = float(np.square(updated.centres - model.centres).sum())
         model = updated

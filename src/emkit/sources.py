@@ -56,7 +56,14 @@ def row_start(chunk: np.ndarray) -> int | None:
 
 @dataclass(frozen=True)
 class IndexedArraySource(ArraySource):
-    """Like :class:`ArraySource`, but every chunk is an :class:`IndexedRows` view."""
+    """Like :class:`ArraySource`, but every chunk is an :class:`IndexedRows` view.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [chunk.start for chunk in IndexedArraySource(np.zeros((10, 2)), chunk_size=4)]
+    [0, 4, 8]
+    """
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, self.X.shape[0], self.chunk_size):

@@ -57,6 +57,17 @@ class Hard:
     ``sum_i log pi_{z_i} + log p(x_i | theta_{z_i})`` of the argmax labels
     ``z``, which hard EM never decreases (the E-step maximises it over ``z``,
     the M-step over the parameters).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_resp = np.log([[0.9, 0.1], [0.4, 0.6]])
+    >>> weights, objective = HARD.assign(log_resp, np.zeros(2), start=None)
+    >>> weights
+    array([[1., 0.],
+           [0., 1.]])
+    >>> bool(np.isclose(objective, np.log(0.9) + np.log(0.6)))
+    True
     """
 
     def assign(
@@ -88,6 +99,18 @@ class Stochastic:
         Entropy of the draws, from the estimator's ``random_state``.
     iteration : int
         Which iteration's draws this policy makes.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> policy = Stochastic.from_seed(np.random.SeedSequence(0))
+    >>> log_resp = np.log(np.full((6, 3), 1 / 3))
+    >>> weights, _ = policy.assign(log_resp, np.zeros(6), start=0)
+    >>> weights.sum(axis=1)
+    array([1., 1., 1., 1., 1., 1.])
+    >>> # Rows 2..5 drawn as a chunk of their own get the same components.
+    >>> bool((policy.assign(log_resp[2:], np.zeros(4), start=2)[0] == weights[2:]).all())
+    True
     """
 
     key: tuple[int, ...]
