@@ -22,6 +22,7 @@ from emkit.families.gaussian import (
     gaussian_from_resp,
 )
 from emkit.initialization import INIT_METHODS, initial_resp
+from emkit.missing import fill_with_column_means
 from emkit.mixture import Mixture, log_sum_exp_rows
 from emkit.sources import ArraySource, map_chunks
 
@@ -181,6 +182,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.callback = callback
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks a missing value
+        return tags
+
     # ------------------------------------------------------------------ fit
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixture:
@@ -202,7 +208,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         """Fit, then return the most likely component of each row, shape (n_samples,)."""
         v.validate_params(self, _PARAMETER_RULES)
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        X = self._validate_X(X, reset=not warm, min_samples=2)
+        X = v.check_columns_observed(self._validate_X(X, reset=not warm, min_samples=2))
         if X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -263,8 +269,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         estimated, weights = None, None
         if any(value is None for value in (self.weights_init, self.means_init,
                                            self.precisions_init)):
-            resp = initial_resp(X, self.n_components, self.init_params, rng)
-            estimated = gaussian_from_resp(structure, X, resp, self.reg_covar)
+            # Missing values are filled with column means for the start only.
+            X_start = fill_with_column_means(X)
+            resp = initial_resp(X_start, self.n_components, self.init_params, rng)
+            estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -360,7 +368,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
             ensure_all_finite=False, reset=reset,
         )
-        return v.check_finite(X)
+        return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""

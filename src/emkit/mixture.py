@@ -81,11 +81,15 @@ class Mixture:
         """Responsibilities of a chunk, turned into additive statistics."""
         log_resp, log_norm = self.log_resp(X)
         resp = np.exp(log_resp)
+        # A row with every value missing (NaN) carries no information: it
+        # contributes nothing to the statistics and is not counted.
+        empty = np.isnan(X).all(axis=1)
+        resp[empty] = 0.0
         return MixtureStats(
             resp_sum=resp.sum(axis=0),
             components=self.components.stats(X, resp),
             log_likelihood=float(log_norm.sum(dtype=np.float64)),
-            n_samples=X.shape[0],
+            n_samples=int(X.shape[0] - empty.sum()),
         )
 
     def m_step(self, stats: MixtureStats) -> Mixture:
