@@ -41,6 +41,8 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     ----------
     gaussian_mixture_ : GaussianMixture
         The fitted mixture.
+    n_iter_ : int
+        EM iterations of that fit.
     n_features_in_ : int
 
     Examples
@@ -92,6 +94,7 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
             n_init=self.n_init, init_params=self.init_params, random_state=self.random_state,
         )
         self.gaussian_mixture_ = mixture.fit(X)
+        self.n_iter_ = self.gaussian_mixture_.n_iter_
         return self
 
     def transform(self, X: Any) -> np.ndarray:
