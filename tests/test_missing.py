@@ -225,7 +225,7 @@ def test_sample_posterior_is_reproducible_and_varies():
 
 
 def test_imputer_in_a_pipeline_and_empty_rows():
-    X, holed = _clustered_with_holes()
+    _, holed = _clustered_with_holes()
     holed[3] = np.nan
     pipe = make_pipeline(GaussianMixtureImputer(3, random_state=0), StandardScaler())
     out = pipe.fit_transform(holed)

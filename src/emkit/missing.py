@@ -150,7 +150,7 @@ def incomplete_log_prob(model, X: np.ndarray, patterns: list[Pattern],
 def incomplete_moments(
     model, X: np.ndarray, resp: np.ndarray, patterns: list[Pattern], shift: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Expected statistics of the incomplete rows: counts (K,), first (K, D), dense second (K, D, D).
+    """Expected statistics of incomplete rows: counts (K,), first (K, D), second (K, D, D).
 
     Moments are taken around ``shift`` (K, D); the conditional covariance of the
     missing block is added to the second moment, weighted by the responsibilities.
