@@ -163,7 +163,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
         """Fit, then return the most likely component of each row, shape (n_samples,)."""
         v.validate_params(self, _PARAMETER_RULES)
         family = ComponentList(tuple(self.components))
-        X = self._validate_X(X, reset=True)
+        X = v.check_columns_observed(self._validate_X(X, reset=True))
         family.check_data(X)
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
@@ -247,7 +247,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
         X = validate_data(
             self, X, dtype=np.float64, ensure_all_finite=False, reset=reset
         )
-        return v.check_finite(X)
+        return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""
