@@ -49,6 +49,12 @@ class Pattern:
         return np.packbits(self.observed).tobytes()
 
 
+def _pattern_codes(missing: np.ndarray) -> np.ndarray:
+    """One hashable code per row of a boolean mask: bytes of its packed bits."""
+    packed = np.packbits(missing, axis=1)
+    return np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+
+
 def missingness_patterns(missing: np.ndarray) -> list[Pattern]:
     """Group rows of a boolean ``missing`` mask (n, D) by pattern.
 
@@ -59,11 +65,30 @@ def missingness_patterns(missing: np.ndarray) -> list[Pattern]:
     rows = np.flatnonzero(partial)
     if rows.size == 0:
         return []
-    unique, inverse = np.unique(missing[rows], axis=0, return_inverse=True)
-    order = np.argsort(inverse.ravel(), kind="stable")
-    bounds = np.cumsum(np.bincount(inverse.ravel(), minlength=len(unique)))[:-1]
+    # Unique on packed codes is much faster than np.unique(axis=0) on the mask.
+    _, first, inverse = np.unique(
+        _pattern_codes(missing[rows]), return_index=True, return_inverse=True
+    )
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(first)))[:-1]
     groups = np.split(rows[order], bounds)
-    return [Pattern(~pattern, group) for pattern, group in zip(unique, groups, strict=True)]
+    return [
+        Pattern(~missing[rows[i]], group) for i, group in zip(first, groups, strict=True)
+    ]
+
+
+def chunk_patterns(model, X: np.ndarray) -> list[Pattern]:
+    """The patterns of chunk ``X``, remembered for the chunk just seen.
+
+    The E-step asks twice per chunk (densities, then statistics); keeping a
+    reference to the last chunk makes the identity check safe.
+    """
+    last = model.pattern_cache.get("last_chunk")
+    if last is not None and last[0] is X:
+        return last[1]
+    patterns = missingness_patterns(np.isnan(X))
+    model.pattern_cache["last_chunk"] = (X, patterns)
+    return patterns
 
 
 @dataclass(frozen=True)
@@ -76,8 +101,8 @@ class ConditionalGaussians:
     observed, missing : ndarray of int
         Coordinate indices.
     means_o : ndarray of shape (K, n_o)
-    chol_oo : ndarray of shape (K, n_o, n_o)
-        Lower Cholesky factors of ``Sigma_oo``.
+    whitening : ndarray of shape (K, n_o, n_o)
+        Inverses of the lower Cholesky factors of ``Sigma_oo``.
     log_det_oo : ndarray of shape (K,)
         ``log det Sigma_oo``.
     regression : ndarray of shape (K, n_m, n_o)
@@ -90,7 +115,7 @@ class ConditionalGaussians:
     missing: np.ndarray
     means_o: np.ndarray
     means_m: np.ndarray
-    chol_oo: np.ndarray
+    whitening: np.ndarray
     log_det_oo: np.ndarray
     regression: np.ndarray
     conditional_cov: np.ndarray
@@ -103,11 +128,13 @@ class ConditionalGaussians:
         cov_oo = covariances[:, o[:, None], o]
         cov_mo = covariances[:, m[:, None], o]
         chol = np.linalg.cholesky(cov_oo)
+        identity = np.broadcast_to(np.eye(o.size, dtype=chol.dtype), chol.shape)
         # Sigma_mo Sigma_oo^-1 = (Sigma_oo^-1 Sigma_om)^T, Sigma_oo symmetric.
         regression = np.swapaxes(np.linalg.solve(cov_oo, np.swapaxes(cov_mo, 1, 2)), 1, 2)
         conditional = covariances[:, m[:, None], m] - regression @ np.swapaxes(cov_mo, 1, 2)
         return cls(
-            observed=o, missing=m, means_o=means[:, o], means_m=means[:, m], chol_oo=chol,
+            observed=o, missing=m, means_o=means[:, o], means_m=means[:, m],
+            whitening=np.linalg.solve(chol, identity),
             log_det_oo=2 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1),
             regression=regression, conditional_cov=conditional,
         )
@@ -115,8 +142,8 @@ class ConditionalGaussians:
     def log_prob(self, X_o: np.ndarray) -> np.ndarray:
         """Log marginal density of observed parts ``X_o`` (n, n_o) under each component, (n, K)."""
         centred = X_o[None, :, :] - self.means_o[:, None, :]  # (K, n, n_o)
-        whitened = np.linalg.solve(self.chol_oo, np.swapaxes(centred, 1, 2))  # (K, n_o, n)
-        mahalanobis = np.einsum("kon,kon->nk", whitened, whitened)
+        whitened = centred @ np.swapaxes(self.whitening, 1, 2)  # (K, n, n_o)
+        mahalanobis = np.einsum("kno,kno->nk", whitened, whitened)
         n_observed = self.observed.size
         return -0.5 * (n_observed * LOG_2PI + self.log_det_oo + mahalanobis)
 
@@ -144,7 +171,7 @@ def incomplete_log_prob(model, X: np.ndarray, patterns: list[Pattern],
     """Fill ``out[rows]`` (n, K) with marginal log densities of the incomplete rows."""
     for pattern in patterns:
         cond = conditionals(model, pattern)
-        out[pattern.rows] = cond.log_prob(X[np.ix_(pattern.rows, cond.observed)])
+        out[pattern.rows] = cond.log_prob(X[pattern.rows][:, cond.observed])
 
 
 def incomplete_moments(
@@ -162,8 +189,9 @@ def incomplete_moments(
     for pattern in patterns:
         cond = conditionals(model, pattern)
         weights = resp[pattern.rows].T  # (K, n)
-        filled = np.repeat(X[pattern.rows][None], k, axis=0)  # (K, n, D)
-        filled[:, :, cond.missing] = cond.conditional_means(X[np.ix_(pattern.rows, cond.observed)])
+        rows = X[pattern.rows]
+        filled = np.repeat(rows[None], k, axis=0)  # (K, n, D)
+        filled[:, :, cond.missing] = cond.conditional_means(rows[:, cond.observed])
         centred = filled - shift[:, None, :]
         total = weights.sum(axis=1)
         counts += total

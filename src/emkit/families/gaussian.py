@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
-from emkit.missing import incomplete_log_prob, incomplete_moments, missingness_patterns
+from emkit.missing import chunk_patterns, incomplete_log_prob, incomplete_moments
 from emkit.stats import REFERENCE, Stats
 
 
@@ -81,7 +81,7 @@ class Gaussian:
         out[complete] = self.structure.log_prob(
             X[complete], self.means, self.precisions_cholesky
         )
-        incomplete_log_prob(self, X, missingness_patterns(missing), out)
+        incomplete_log_prob(self, X, chunk_patterns(self, X), out)
         return out
 
     def stats(self, X: np.ndarray, resp: np.ndarray) -> GaussianStats:
@@ -95,7 +95,7 @@ class Gaussian:
         complete = ~missing.any(axis=1)
         stats = gaussian_stats(self.structure, X[complete], resp[complete], self.means)
         counts, first, second = incomplete_moments(
-            self, X, resp, missingness_patterns(missing), stats.shift
+            self, X, resp, chunk_patterns(self, X), stats.shift
         )
         return stats + GaussianStats(
             counts, first, self.structure.reduce_scatter(second), stats.shift
