@@ -20,7 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_gmm
+	$(BIN)/python -m benchmarks.bench_missing --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
