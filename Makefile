@@ -13,14 +13,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/emkit demo
+	$(BIN)/emkit demo --out demo-output
 
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_gmm
+	$(BIN)/python -m benchmarks.bench_missing --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -13,10 +13,8 @@ from emkit.families.covariance import DegenerateComponentError
 from tests.conftest import COVARIANCE_TYPES
 
 
-@pytest.mark.parametrize(
-    ("value", "word"), [(np.inf, "inf"), (-np.inf, "-inf"), (np.nan, "NaN")]
-)
-def test_non_finite_value_is_located(blobs, value, word):
+@pytest.mark.parametrize(("value", "word"), [(np.inf, "inf"), (-np.inf, "-inf")])
+def test_infinite_value_is_located(blobs, value, word):
     X = blobs.copy()
     X[7, 1] = value
     with pytest.raises(ValueError, match=rf"contains {word} at row 7, column 1"):

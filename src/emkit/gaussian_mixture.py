@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -25,10 +24,35 @@ from emkit.families.gaussian import (
 )
 from emkit.families.gaussian_codec import GaussianCodec
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.mixture import Mixture, MixtureStats
+from emkit.missing import fill_with_column_means
+from emkit.mixture import Mixture, MixtureStats, log_sum_exp_rows
 from emkit.online import blend, per_row, step_size
 from emkit.sources import IndexedArraySource, map_chunks
 from emkit.variants import ALGORITHMS, assignment_for, run_best_seen
+
+# A component whose smallest variance is within this factor of reg_covar has
+# collapsed onto (nearly) repeated values: a spurious maximiser of the likelihood.
+DEGENERATE_FACTOR = 10.0
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit ended with a component collapsed to the ``reg_covar`` floor."""
+
+
+def degenerate_components(model: GaussianMixture) -> list[int]:
+    """Components whose smallest variance is pinned at the regularisation floor.
+
+    Such a component sits on a few repeated values; its likelihood is huge and
+    meaningless (a spurious maximiser), so model selection must not trust it.
+    """
+    k, d = model.means_.shape
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    dense = structure.dense(model.covariances_, k, d).astype(np.float64)
+    smallest = np.linalg.eigvalsh(dense)[:, 0]
+    scale = np.linalg.eigvalsh(dense)[:, -1].max()
+    floor = max(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * scale)
+    return [int(i) for i in np.flatnonzero(smallest <= floor)]
+
 
 _PARAMETER_RULES = {
     "n_components": v.integer(1),
@@ -202,6 +226,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.online_kappa = online_kappa
         self.online_t0 = online_t0
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks a missing value
+        return tags
+
     # ------------------------------------------------------------------ fit
 
     def fit(self, X: Any, y: Any = None) -> GaussianMixture:
@@ -229,7 +258,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 "iterates has no monotone objective to safeguard it"
             )
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        X = self._validate_X(X, reset=not warm, min_samples=2)
+        X = v.check_columns_observed(self._validate_X(X, reset=not warm, min_samples=2))
         if X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -246,6 +275,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 stacklevel=2,
             )
         self._set_fitted(best)
+        self._warn_if_degenerate()
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
         return self._checked_log_resp(X).argmax(axis=1)
 
@@ -309,8 +339,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         estimated, weights = None, None
         if any(value is None for value in (self.weights_init, self.means_init,
                                            self.precisions_init)):
-            resp = initial_resp(X, self.n_components, self.init_params, rng)
-            estimated = gaussian_from_resp(structure, X, resp, self.reg_covar)
+            # Missing values are filled with column means for the start only.
+            X_start = fill_with_column_means(X)
+            resp = initial_resp(X_start, self.n_components, self.init_params, rng)
+            estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -431,6 +463,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         components = stats.components.recentred(gaussian.means, gaussian.structure)
         return replace(stats, components=components)
 
+    def _warn_if_degenerate(self) -> None:
+        for k in degenerate_components(self):
+            warnings.warn(
+                f"component {k} collapsed: its smallest variance is at the reg_covar floor "
+                f"({self.reg_covar:g}), a spurious maximum of the likelihood (typically rows "
+                "with repeated values), not a real cluster. Try fewer components or another "
+                "covariance_type.",
+                DegenerateFitWarning,
+                stacklevel=4,
+            )
+
     @property
     def lower_bounds_(self) -> np.ndarray:
         """Alias of ``history_``, as scikit-learn names it."""
@@ -466,7 +509,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
             ensure_all_finite=False, reset=reset,
         )
-        return v.check_finite(X)
+        return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""
@@ -493,7 +536,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         model = self._model()
         X = self._validate_X(X, reset=False)
         return map_chunks(
-            lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
+            lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), X, self.chunk_size
         )
 
     def score(self, X: Any, y: Any = None) -> float:

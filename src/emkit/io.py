@@ -7,7 +7,9 @@ foreign or altered file is refused with a clear error.
 File layout (a zip archive, conventionally ``.npz``)::
 
     metadata.json          format name and version, class, parameters, scalars,
-                           and for every array its shape, dtype and sha256
+                           and for every array its shape, dtype and sha256;
+                           distributions appear as {"distribution": type name,
+                           "params": {...}} and are rebuilt only from known types
     arrays/<name>.npy      fitted arrays (``weights_``, ``means_``, ...)
     params/<name>.npy      array-valued constructor parameters (``means_init``, ...)
 """
@@ -26,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from emkit.distributions import Distribution, from_spec, to_spec
+
 FORMAT_NAME = "emkit-model"
 FORMAT_VERSION = 1
 
@@ -36,8 +40,9 @@ class ModelFileError(ValueError):
 
 def _registry() -> dict[str, type]:
     from emkit.gaussian_mixture import GaussianMixture
+    from emkit.mixture_model import MixtureModel
 
-    return {cls.__name__: cls for cls in (GaussianMixture,)}
+    return {cls.__name__: cls for cls in (GaussianMixture, MixtureModel)}
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
@@ -51,8 +56,25 @@ def _is_plain(value: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-ready scalar (numpy scalars become Python ones)."""
+    """JSON-ready scalar (numpy scalars become Python ones), or distributions as specs."""
+    if _holds_distributions(value):
+        return [to_spec(d) for d in value]
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _holds_distributions(value: Any) -> bool:
+    return (
+        isinstance(value, list | tuple)
+        and len(value) > 0
+        and all(isinstance(d, Distribution) for d in value)
+    )
+
+
+def _unplain(value: Any) -> Any:
+    """Inverse of :func:`_plain`: lists of distribution specs become distributions."""
+    if isinstance(value, list) and value and all(isinstance(s, dict) for s in value):
+        return [from_spec(spec) for spec in value]
+    return value
 
 
 def save(model: Any, path: str | os.PathLike) -> Path:
@@ -86,10 +108,10 @@ def save(model: Any, path: str | os.PathLike) -> Path:
 
     params: dict[str, Any] = {}
     for name, value in model.get_params(deep=False).items():
-        if _is_plain(value):
+        if _is_plain(value) or _holds_distributions(value):
             params[name] = _plain(value)
-        elif isinstance(value, np.random.RandomState | np.random.Generator):
-            params[name] = None  # generator state is not model data
+        elif isinstance(value, np.random.RandomState | np.random.Generator) or callable(value):
+            params[name] = None  # generator state and callbacks are behaviour, not model data
         else:
             add_array(f"params/{name}.npy", value)
     for name in model._saved_arrays:
@@ -198,7 +220,11 @@ def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
             f"{path} holds an unknown model class {metadata['class']!r} "
             f"(known: {', '.join(sorted(registry))})"
         )
-    params = dict(metadata["params"])
+    try:
+        params = {name: _unplain(value) for name, value in metadata["params"].items()}
+        scalars = {name: _unplain(value) for name, value in metadata["scalars"].items()}
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path} holds an invalid distribution: {exc}") from None
     fitted: dict[str, Any] = {}
     for member, array in arrays.items():
         folder, _, name = member.partition("/")
@@ -214,7 +240,7 @@ def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
     missing = [name for name in cls._saved_arrays if name not in fitted]
     if missing:
         raise ModelFileError(f"{path} is damaged: missing {', '.join(missing)}")
-    for name, value in {**fitted, **metadata["scalars"]}.items():
+    for name, value in {**fitted, **scalars}.items():
         setattr(model, name, np.asarray(value, dtype=object) if name == "feature_names_in_"
                 else value)
     try:

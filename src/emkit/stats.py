@@ -51,3 +51,23 @@ def _combine(f: dataclasses.Field, a: Any, b: Any) -> Any:
             f"cannot add statistics taken around different references ({f.name!r} differs)"
         )
     return a
+
+
+@dataclass(frozen=True)
+class StatsTuple(Stats):
+    """Statistics of several independent parts, added part by part.
+
+    Used where a model is a collection of parts, each with its own statistics
+    (the components of a mixture, the column groups of a product distribution).
+
+    Attributes
+    ----------
+    parts : tuple of Stats
+    """
+
+    parts: tuple[Stats, ...]
+
+    def __add__(self, other: Stats) -> Stats:
+        if type(other) is not type(self) or len(other.parts) != len(self.parts):
+            return NotImplemented
+        return type(self)(parts=tuple(a + b for a, b in zip(self.parts, other.parts, strict=True)))

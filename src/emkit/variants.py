@@ -11,9 +11,10 @@ A policy has two methods:
 
 ``assign(log_resp, log_norm, start) -> (weights, objective)``
     ``weights`` of shape (n_samples, K) replace the responsibilities in the
-    statistics; ``objective`` is the chunk's contribution to the value the
-    engine records in ``history`` (a sum over rows). ``start`` is the index of
-    the chunk's first row in the whole data set, or ``None`` if unknown.
+    statistics; ``objective`` of shape (n_samples,) holds each row's term of the
+    value the engine records in ``history`` (the E-step sums them, leaving out
+    rows with nothing observed). ``start`` is the index of the chunk's first
+    row in the whole data set, or ``None`` if unknown.
 ``advanced() -> policy``
     The policy for the next iteration (``Mixture.m_step`` calls it).
 """
@@ -42,8 +43,8 @@ class Soft:
 
     def assign(
         self, log_resp: np.ndarray, log_norm: np.ndarray, start: int | None
-    ) -> tuple[np.ndarray, float]:
-        return np.exp(log_resp), float(log_norm.sum(dtype=np.float64))
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return np.exp(log_resp), log_norm
 
     def advanced(self) -> Soft:
         return self
@@ -66,18 +67,18 @@ class Hard:
     >>> weights
     array([[1., 0.],
            [0., 1.]])
-    >>> bool(np.isclose(objective, np.log(0.9) + np.log(0.6)))
+    >>> np.allclose(objective, [np.log(0.9), np.log(0.6)])
     True
     """
 
     def assign(
         self, log_resp: np.ndarray, log_norm: np.ndarray, start: int | None
-    ) -> tuple[np.ndarray, float]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         labels = log_resp.argmax(axis=1)
         rows = np.arange(labels.shape[0])
         # log pi_z + log p(x | z) = log r_z + log p(x): no second pass over the densities.
-        objective = (log_resp[rows, labels] + log_norm).sum(dtype=np.float64)
-        return _one_hot(labels, log_resp.shape[1], log_resp.dtype), float(objective)
+        objective = log_resp[rows, labels] + log_norm
+        return _one_hot(labels, log_resp.shape[1], log_resp.dtype), objective
 
     def advanced(self) -> Hard:
         return self
@@ -123,7 +124,7 @@ class Stochastic:
 
     def assign(
         self, log_resp: np.ndarray, log_norm: np.ndarray, start: int | None
-    ) -> tuple[np.ndarray, float]:
+    ) -> tuple[np.ndarray, np.ndarray]:
         if start is None:
             raise ValueError(
                 "stochastic EM needs chunks that know the index of their first row "
@@ -135,8 +136,7 @@ class Stochastic:
         # the clip catches a last cumulative value that rounds below one.
         labels = (cumulative < uniforms[:, None]).sum(axis=1)
         labels = np.minimum(labels, log_resp.shape[1] - 1)
-        weights = _one_hot(labels, log_resp.shape[1], log_resp.dtype)
-        return weights, float(log_norm.sum(dtype=np.float64))
+        return _one_hot(labels, log_resp.shape[1], log_resp.dtype), log_norm
 
     def uniforms(self, start: int, n_rows: int) -> np.ndarray:
         """Uniform draws of rows ``start .. start + n_rows - 1`` in this iteration."""

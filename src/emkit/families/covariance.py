@@ -144,6 +144,10 @@ class CovarianceStructure:
         """The covariances as a (K, D, D) stack of full matrices."""
         raise NotImplementedError
 
+    def reduce_scatter(self, dense: np.ndarray) -> np.ndarray:
+        """Second moments given as (K, D, D) matrices, reduced to this structure's shape."""
+        raise NotImplementedError
+
     def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         """Shape of the covariance (and precision) array."""
         raise NotImplementedError
@@ -192,6 +196,9 @@ class Full(CovarianceStructure):
     def dense(self, covariances, n_components, n_features):
         return covariances
 
+    def reduce_scatter(self, dense):
+        return dense
+
     def shape(self, n_components, n_features):
         return (n_components, n_features, n_features)
 
@@ -238,6 +245,9 @@ class Tied(CovarianceStructure):
     def dense(self, covariances, n_components, n_features):
         return np.broadcast_to(covariances, (n_components, n_features, n_features))
 
+    def reduce_scatter(self, dense):
+        return dense.sum(axis=0)
+
     def shape(self, n_components, n_features):
         return (n_features, n_features)
 
@@ -282,6 +292,9 @@ class Diag(CovarianceStructure):
         shape = (n_components, n_features)
         variances = np.broadcast_to(covariances.reshape(n_components, -1), shape)
         return variances[:, :, None] * np.eye(n_features, dtype=covariances.dtype)
+
+    def reduce_scatter(self, dense):
+        return np.diagonal(dense, axis1=1, axis2=2).copy()
 
     def shape(self, n_components, n_features):
         return (n_components, n_features)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
+from emkit.missing import chunk_patterns, incomplete_log_prob, incomplete_moments
 from emkit.stats import REFERENCE, Stats
 
 
@@ -94,6 +95,8 @@ class Gaussian:
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
     reg_covar: float = 1e-6
+    # Factorisations per missingness pattern, valid for these parameters only.
+    pattern_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_components(self) -> int:
@@ -104,12 +107,38 @@ class Gaussian:
         return self.means.shape[1]
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        """Log density of each row under each component, shape (n_samples, K)."""
-        return self.structure.log_prob(X, self.means, self.precisions_cholesky)
+        """Log density of each row under each component, shape (n_samples, K).
+
+        NaN entries are missing: a row's density is that of its observed
+        coordinates (0 for a row with nothing observed).
+        """
+        missing = np.isnan(X)
+        if not missing.any():
+            return self.structure.log_prob(X, self.means, self.precisions_cholesky)
+        out = np.zeros((X.shape[0], self.n_components), dtype=X.dtype)
+        complete = ~missing.any(axis=1)
+        out[complete] = self.structure.log_prob(
+            X[complete], self.means, self.precisions_cholesky
+        )
+        incomplete_log_prob(self, X, chunk_patterns(self, X), out)
+        return out
 
     def stats(self, X: np.ndarray, resp: np.ndarray) -> GaussianStats:
-        """Weighted sufficient statistics of a chunk, moments around the current means."""
-        return gaussian_stats(self.structure, X, resp, self.means)
+        """Weighted sufficient statistics of a chunk, moments around the current means.
+
+        Rows with NaN contribute expected statistics (see :mod:`emkit.missing`).
+        """
+        missing = np.isnan(X)
+        if not missing.any():
+            return gaussian_stats(self.structure, X, resp, self.means)
+        complete = ~missing.any(axis=1)
+        stats = gaussian_stats(self.structure, X[complete], resp[complete], self.means)
+        counts, first, second = incomplete_moments(
+            self, X, resp, chunk_patterns(self, X), stats.shift
+        )
+        return stats + GaussianStats(
+            counts, first, self.structure.reduce_scatter(second), stats.shift
+        )
 
     def from_stats(self, stats: GaussianStats) -> Gaussian:
         """M-step: the maximum-likelihood components given summed statistics."""

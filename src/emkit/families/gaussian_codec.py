@@ -9,7 +9,7 @@ extrapolation can only fail through ill-conditioning, which
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -93,9 +93,12 @@ class GaussianCodec:
             raise ValueError(f"expected {expected} finite parameters, got shape {vector.shape}")
         dtype = like.means.dtype
         covariances = _unpack(structure.name, vector[k * d:], k, d).astype(dtype)
-        return replace(
-            like,
+        # A new object, not dataclasses.replace: caches tied to the old
+        # parameters (per missingness pattern) must not carry over.
+        return Gaussian(
+            structure=structure,
             means=vector[: k * d].reshape(k, d).astype(dtype),
             covariances=covariances,
             precisions_cholesky=structure.precisions_cholesky(covariances),
+            reg_covar=like.reg_covar,
         )

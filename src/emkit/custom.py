@@ -1,0 +1,136 @@
+"""``emkit.em``: the engine's EM loop for a model you write as two functions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from emkit.engine import run_em
+
+# The user's model reads no data chunks (its data live in its own closures), so the
+# engine gets a source of exactly one placeholder chunk per pass.
+_ONE_PASS = (None,)
+
+
+@dataclass(frozen=True)
+class _Expected:
+    """The user's expected statistics with the fields the engine reads.
+
+    Never added: the single placeholder chunk makes one E-step per iteration.
+    """
+
+    statistics: Any
+    log_likelihood: float
+    n_samples: int = 1
+
+
+@dataclass(frozen=True)
+class _UserModel:
+    """Adapts ``theta`` and the user's two functions to the engine's model interface."""
+
+    theta: Any
+    expectation: Callable[[Any], tuple[Any, float]]
+    maximization: Callable[[Any], Any]
+
+    def e_step(self, chunk: None) -> _Expected:
+        statistics, log_likelihood = self.expectation(self.theta)
+        return _Expected(statistics, float(log_likelihood))
+
+    def m_step(self, expected: _Expected) -> _UserModel:
+        return replace(self, theta=self.maximization(expected.statistics))
+
+
+@dataclass
+class EMFunctionResult:
+    """Outcome of :func:`em`.
+
+    Attributes
+    ----------
+    theta : the parameters after the last M-step.
+    history : ndarray of shape (n_iter,)
+        Log-likelihood returned by each iteration's E-step, that is of the
+        parameters going *into* that iteration. Never decreases for a correct EM.
+    n_iter : int
+    converged : bool
+        Whether the change in log-likelihood fell below ``tol``.
+    """
+
+    theta: Any
+    history: np.ndarray
+    n_iter: int
+    converged: bool
+
+
+def em(
+    e_step: Callable[[Any], tuple[Any, float]],
+    m_step: Callable[[Any], Any],
+    theta0: Any,
+    *,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+    callback: Callable[[int, float, float, Any], None] | None = None,
+) -> EMFunctionResult:
+    """Run EM for your own model, with the same loop that fits emkit's mixtures.
+
+    Parameters
+    ----------
+    e_step : callable
+        ``e_step(theta) -> (expected_statistics, log_likelihood)``: the expected
+        complete-data statistics under ``theta`` and the observed-data
+        log-likelihood of ``theta``.
+    m_step : callable
+        ``m_step(expected_statistics) -> theta``: the parameters maximising the
+        expected complete-data log-likelihood.
+    theta0 : any
+        Starting parameters, passed to ``e_step`` as they are.
+    tol : float, default=1e-8
+        Stop when the log-likelihood changes by less than this.
+    max_iter : int, default=1000
+    callback : callable, optional
+        Called as ``callback(iteration, log_likelihood, change, theta)`` after
+        every M-step, ``theta`` being the new parameters.
+
+    Returns
+    -------
+    EMFunctionResult
+        ``theta``, ``history``, ``n_iter`` and ``converged``.
+
+    Examples
+    --------
+    Genetic linkage (Dempster, Laird and Rubin, 1977): 197 animals fall into four
+    cells with probabilities ``(1/2 + t/4, (1 - t)/4, (1 - t)/4, t/4)``. The first
+    cell hides two: ``1/2`` and ``t/4``. The E-step splits its 125 animals in
+    expectation; the M-step counts the ``t`` cells over all informative ones.
+
+    >>> import numpy as np
+    >>> from emkit import em
+    >>> y1, y2, y3, y4 = 125, 18, 20, 34
+    >>> def e_step(t):
+    ...     hidden = y1 * (t / 4) / (1 / 2 + t / 4)
+    ...     loglik = y1 * np.log(2 + t) + (y2 + y3) * np.log(1 - t) + y4 * np.log(t)
+    ...     return hidden, loglik
+    >>> def m_step(hidden):
+    ...     return (hidden + y4) / (hidden + y2 + y3 + y4)
+    >>> result = em(e_step, m_step, 0.5, tol=1e-12)
+    >>> print(f"{result.theta:.8f}", result.n_iter, result.converged)
+    0.62682150 10 True
+
+    Dempster, Laird and Rubin report 0.6268214980; the closed form, the root of
+    ``197 t**2 - 15 t - 68``, is 0.62682149787.
+    """
+    def adapted(iteration: int, loglik: float, change: float, model: _UserModel) -> None:
+        callback(iteration, loglik, change, model.theta)
+
+    result = run_em(
+        _UserModel(theta0, e_step, m_step), _ONE_PASS,
+        tol=tol, max_iter=max_iter, callback=None if callback is None else adapted,
+    )
+    return EMFunctionResult(
+        theta=result.model.theta,
+        history=np.asarray(result.history, dtype=np.float64),
+        n_iter=result.n_iter,
+        converged=result.converged,
+    )

@@ -1,0 +1,1 @@
+"""Demonstrations that print EM at work, step by step (used by ``emkit demo``)."""

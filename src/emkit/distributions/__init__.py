@@ -1,0 +1,43 @@
+"""Component distributions for :class:`emkit.MixtureModel`, each one a plain value.
+
+Every distribution keeps its parameters as plain attributes and provides a
+vectorised ``log_prob``, weighted additive sufficient statistics (``stats``),
+the weighted maximum-likelihood M-step (``from_stats``, or ``fit`` on data),
+``sample`` and ``n_parameters``. :func:`to_spec` and :func:`from_spec` turn a
+distribution into JSON-ready plain data and back (this is how models are saved).
+
+=============  ============================  ===============================
+distribution   columns read                  support
+=============  ============================  ===============================
+Binomial       1 (heads), or 2 with          integers 0..n_trials
+               ``n_trials="column"``
+Bernoulli      ``len(p)``                    0 or 1
+Categorical    1                             integers 0..m-1
+Poisson        ``len(rate)``                 integers >= 0
+Exponential    ``len(rate)``                 reals >= 0
+Gaussian       ``len(mean)``                 reals
+Independent    sum over its parts            the parts'
+=============  ============================  ===============================
+"""
+
+from emkit.distributions._base import Distribution, from_spec, to_spec
+from emkit.distributions.bernoulli import Bernoulli
+from emkit.distributions.binomial import Binomial
+from emkit.distributions.categorical import Categorical
+from emkit.distributions.exponential import Exponential
+from emkit.distributions.gaussian import Gaussian
+from emkit.distributions.independent import Independent
+from emkit.distributions.poisson import Poisson
+
+__all__ = [
+    "Bernoulli",
+    "Binomial",
+    "Categorical",
+    "Distribution",
+    "Exponential",
+    "Gaussian",
+    "Independent",
+    "Poisson",
+    "from_spec",
+    "to_spec",
+]

@@ -1,0 +1,88 @@
+"""Categorical: one column of category codes 0..m-1."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from emkit.distributions._base import (
+    Distribution,
+    check_support,
+    not_integer,
+    ratio,
+    register,
+    vector_parameter,
+)
+from emkit.stats import Stats
+
+
+@dataclass(frozen=True)
+class CategoricalStats(Stats):
+    """Weighted count of each category, shape (m,)."""
+
+    counts: np.ndarray
+
+
+@register
+@dataclass(frozen=True, eq=False)
+class Categorical(Distribution):
+    """One of ``m`` categories, coded 0..m-1 in a single column, with probabilities ``probs``.
+
+    Parameters
+    ----------
+    probs : array of shape (m,)
+        Non-negative, summing to one.
+
+    The M-step is the weighted frequency of each category.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit.distributions import Categorical
+    >>> Categorical([0.2, 0.3, 0.5]).fit(np.array([[0], [2], [2], [1]])).probs
+    array([0.25, 0.25, 0.5 ])
+    """
+
+    probs: np.ndarray
+
+    def __post_init__(self) -> None:
+        probs = vector_parameter(self.probs, "probs", 0.0, 1.0)
+        if not np.isclose(probs.sum(), 1.0, rtol=0, atol=1e-6):
+            raise ValueError(f"probs must sum to one, got sum {probs.sum():.10g}")
+        object.__setattr__(self, "probs", probs)
+
+    @property
+    def n_features(self) -> int:
+        return 1
+
+    @property
+    def n_parameters(self) -> int:
+        return self.probs.size - 1
+
+    def _codes(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Category codes (0 where missing) and the mask of observed rows."""
+        observed = ~np.isnan(X[:, 0])
+        return np.where(observed, X[:, 0], 0).astype(np.intp), observed
+
+    def log_prob(self, X: np.ndarray) -> np.ndarray:
+        codes, observed = self._codes(X)
+        with np.errstate(divide="ignore"):
+            return np.where(observed, np.log(self.probs)[codes], 0.0)
+
+    def stats(self, X: np.ndarray, weights: np.ndarray) -> CategoricalStats:
+        codes, observed = self._codes(X)
+        counts = np.bincount(codes[observed], weights=weights[observed],
+                             minlength=self.probs.size)
+        return CategoricalStats(counts=counts)
+
+    def from_stats(self, stats: CategoricalStats) -> Categorical:
+        return replace(self, probs=ratio(stats.counts, stats.counts.sum(), self.probs))
+
+    def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.choice(self.probs.size, size=(n_samples, 1), p=self.probs).astype(np.float64)
+
+    def check_data(self, X: np.ndarray, first_column: int = 0) -> None:
+        m = self.probs.size
+        bad = not_integer(X) | (X < 0) | (X > m - 1)
+        check_support(X, bad, first_column, f"categories must be integers in 0..{m - 1}")

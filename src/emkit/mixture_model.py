@@ -1,0 +1,362 @@
+"""``emkit.MixtureModel``: a mixture of any component distributions, fitted by the emkit engine."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from emkit import _validation as v
+from emkit.engine import EMResult, run_em
+from emkit.families.component_list import ComponentList
+from emkit.mixture import Mixture
+from emkit.sources import ArraySource, map_chunks
+
+_PARAMETER_RULES = {
+    "components": v.Rule(
+        lambda c: isinstance(c, list | tuple) and len(c) > 0, "a non-empty list of distributions"
+    ),
+    "weights": v.OPTIONAL_ARRAY,
+    "fit_weights": v.BOOLEAN,
+    "tol": v.real(0.0),
+    "max_iter": v.integer(0),
+    "n_init": v.integer(1),
+    "random_state": v.RANDOM_STATE,
+    "chunk_size": v.integer(1),
+    "verbose": v.integer(0),
+    "verbose_interval": v.integer(1),
+}
+
+
+class MixtureModel(DensityMixin, BaseEstimator):
+    """Mixture of any :mod:`emkit.distributions`, fitted by EM.
+
+    The same engine and mixture as :class:`emkit.GaussianMixture`: each
+    component brings its own densities, additive statistics and M-step, so
+    binomial coins, Poisson counts, categories, binary features, Gaussians and
+    products of these (:class:`~emkit.distributions.Independent`, for rows of
+    mixed type) are all fitted the same way.
+
+    Parameters
+    ----------
+    components : list of Distribution, length n_components
+        Starting distributions, one per component; all must read the same columns.
+    weights : array of shape (n_components,), optional
+        Starting mixing weights (non-negative, summing to one); uniform if omitted.
+    fit_weights : bool, default=True
+        Whether EM re-estimates the weights; False keeps them fixed (the coin
+        example's prior of 0.5).
+    tol : float, default=1e-3
+        Convergence threshold on the change of the average log-likelihood.
+    max_iter : int, default=100
+        Maximum number of EM iterations per start.
+    n_init : int, default=1
+        Number of starts; the one with the highest final log-likelihood is kept.
+        The first start is ``components`` as given. Every further start draws a
+        random partition of the rows (each row to a uniformly random component,
+        every component getting at least one row) from a child seed of
+        ``random_state``, and begins from each component's maximum-likelihood fit
+        to its part, with the starting weights.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds the extra starts and sampling.
+    chunk_size : int, default=4096
+        Rows per chunk of the E-step; results do not depend on it beyond rounding.
+    verbose : int, default=0
+        1 prints per start, 2 also every ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+
+    Data are converted to float64; each distribution checks its own columns
+    (counts, categories, binary values) and errors name the first bad row.
+
+    Attributes
+    ----------
+    components_ : list of Distribution
+        The fitted components.
+    weights_ : ndarray of shape (n_components,)
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Average log-likelihood of the best run's last E-step.
+    history_ : ndarray of shape (n_iter_,)
+        Average log-likelihood per sample at each iteration of the best run.
+    n_features_in_ : int
+
+    Examples
+    --------
+    The two coins of Do and Batzoglou (2008), prior fixed at one half:
+
+    >>> import numpy as np
+    >>> from emkit import MixtureModel
+    >>> from emkit.distributions import Binomial
+    >>> heads = np.array([[5], [9], [8], [4], [7]])
+    >>> coins = MixtureModel([Binomial(10, 0.6), Binomial(10, 0.5)], fit_weights=False,
+    ...                      tol=1e-10).fit(heads)
+    >>> [round(c.p, 2) for c in coins.components_], coins.n_iter_
+    ([0.8, 0.52], 16)
+
+    Rows of mixed type, one column group per part:
+
+    >>> from emkit.distributions import Bernoulli, Independent, Poisson
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([
+    ...     np.column_stack([rng.poisson(1, 200), rng.random(200) < 0.9]),
+    ...     np.column_stack([rng.poisson(8, 200), rng.random(200) < 0.1]),
+    ... ])
+    >>> start = [Independent([Poisson(2.0), Bernoulli(0.6)]),
+    ...          Independent([Poisson(5.0), Bernoulli(0.4)])]
+    >>> model = MixtureModel(start).fit(X)
+    >>> [round(float(c.components[0].rate[0]), 1) for c in model.components_]
+    [1.2, 7.5]
+    """
+
+    def __init__(
+        self,
+        components: list[Any],
+        *,
+        weights: Any = None,
+        fit_weights: bool = True,
+        tol: float = 1e-3,
+        max_iter: int = 100,
+        n_init: int = 1,
+        random_state: Any = None,
+        chunk_size: int = 4096,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+    ) -> None:
+        self.components = components
+        self.weights = weights
+        self.fit_weights = fit_weights
+        self.tol = tol
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.random_state = random_state
+        self.chunk_size = chunk_size
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Any, y: Any = None) -> MixtureModel:
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self.fit_predict(X, y)
+        return self
+
+    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
+        """Fit, then return the most likely component of each row, shape (n_samples,)."""
+        v.validate_params(self, _PARAMETER_RULES)
+        family = ComponentList(tuple(self.components))
+        X = v.check_columns_observed(self._validate_X(X, reset=True))
+        family.check_data(X)
+        weights = _check_weights(self.weights, family.n_components)
+        start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
+        _check_every_row_possible(start, X, self.chunk_size)
+        best = self._best_run(start, ArraySource(X, self.chunk_size))
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing start did not converge. Increase max_iter or tol, "
+                "or try other starting components.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        self._set_fitted(best)
+        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
+        return self.predict(X)
+
+    def _best_run(self, start: Mixture, source: ArraySource) -> EMResult:
+        best = None
+        for index, seed in enumerate(v.seed_sequence(self.random_state).spawn(self.n_init)):
+            model = start
+            if index > 0:
+                model = random_partition_start(start, source, np.random.default_rng(seed))
+            result = run_em(
+                model, source, tol=self.tol, max_iter=self.max_iter,
+                callback=self._reporter(index),
+            )
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+        return best
+
+    def _reporter(self, start_index: int):
+        """Progress printing for ``verbose`` (an engine callback), or None."""
+        if not self.verbose:
+            return None
+        begin = time.perf_counter()
+        print(f"Start {start_index}", file=sys.stdout)
+
+        def report(iteration: int, lower_bound: float, change: float, model: Any) -> None:
+            if self.verbose >= 2 and iteration % self.verbose_interval == 0:
+                elapsed = time.perf_counter() - begin
+                print(
+                    f"  Iteration {iteration}\t time lapse {elapsed:.5f}s\t "
+                    f"ll {lower_bound:.6f}\t ll change {change:.5g}",
+                    file=sys.stdout,
+                )
+
+        return report
+
+    def _set_fitted(self, result: EMResult) -> None:
+        mixture = result.model
+        self.components_ = list(mixture.components.distributions)
+        self.weights_ = mixture.weights
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = np.asarray(result.history, dtype=np.float64)
+
+    # Fitted state written by emkit.save and checked by emkit.load; the
+    # components are saved as plain data (type name and parameters).
+    _saved_arrays = ("weights_", "history_")
+    _saved_scalars = ("components_", "converged_", "n_iter_", "lower_bound_", "n_features_in_")
+
+    def _check_fitted_state(self) -> None:
+        """Raise ValueError if the fitted attributes are not a consistent mixture."""
+        v.validate_params(self, _PARAMETER_RULES)
+        family = ComponentList(tuple(self.components_))
+        if family.n_features != self.n_features_in_:
+            raise ValueError(
+                f"components_ read {family.n_features} columns, n_features_in_ is "
+                f"{self.n_features_in_}"
+            )
+        if self.history_.shape != (self.n_iter_,):
+            raise ValueError(
+                f"history_ has shape {self.history_.shape}, expected ({self.n_iter_},)"
+            )
+        _check_weights(self.weights_, family.n_components, name="weights_")
+
+    # -------------------------------------------------------------- predict
+
+    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
+        X = validate_data(
+            self, X, dtype=np.float64, ensure_all_finite=False, reset=reset
+        )
+        return v.check_finite(X, allow_nan=True)
+
+    def _model(self) -> Mixture:
+        """The fitted mixture, rebuilt from the public fitted attributes."""
+        check_is_fitted(self, ["weights_", "components_"])
+        family = ComponentList(tuple(self.components_))
+        return Mixture(weights=self.weights_, components=family, fit_weights=self.fit_weights)
+
+    def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
+        model = self._model()
+        X = self._validate_X(X, reset=False)
+        model.components.check_data(X)
+        return model, X
+
+    def _log_resp(self, X: Any) -> np.ndarray:
+        model, X = self._checked(X)
+        return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
+
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Log-likelihood of each row, shape (n_samples,)."""
+        model, X = self._checked(X)
+        return map_chunks(
+            lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
+        )
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Average log-likelihood per row."""
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most likely component of each row, shape (n_samples,)."""
+        return self._log_resp(X).argmax(axis=1)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        return np.exp(self._log_resp(X))
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from (rows are grouped by component).
+        """
+        model = self._model()
+        if not v.integer(1).accepts(n_samples):
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        rng = np.random.default_rng(v.seed_sequence(self.random_state))
+        counts = rng.multinomial(n_samples, model.weights / model.weights.sum())
+        X = model.components.sample(counts, rng)
+        return X, np.repeat(np.arange(len(counts)), counts)
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._model().n_parameters * np.log(n)
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + 2 * self._model().n_parameters
+
+
+def _check_weights(weights: Any, n_components: int, name: str = "weights") -> np.ndarray:
+    """Mixing weights: uniform if None, else shape (K,), non-negative, summing to one."""
+    if weights is None:
+        return np.full(n_components, 1.0 / n_components)
+    weights = v.check_shape(weights, (n_components,), name, np.float64)
+    if (weights < 0).any():
+        raise ValueError(f"{name} must be non-negative, got {weights}")
+    if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-6):
+        raise ValueError(f"{name} must sum to one, got sum {weights.sum():.10g}")
+    return weights
+
+
+def _check_every_row_possible(mixture: Mixture, X: np.ndarray, chunk_size: int) -> None:
+    """Refuse a start under which some row has probability zero.
+
+    Such a row has no responsibilities (0/0), and EM would fill the model with NaN.
+    """
+    log_lik = map_chunks(
+        lambda c: logsumexp(mixture.weighted_log_prob(c), axis=1), X, chunk_size
+    )
+    impossible = np.flatnonzero(~(log_lik > -np.inf))
+    if impossible.size:
+        raise ValueError(
+            f"row {int(impossible[0])} has probability zero under every starting component "
+            "(for example a category with probability 0, or a weight of 0): start from "
+            "components that give every row some probability"
+        )
+
+
+def random_partition_start(
+    mixture: Mixture, source: ArraySource, rng: np.random.Generator
+) -> Mixture:
+    """Components fitted to a random partition of the rows; weights as in ``mixture``.
+
+    Every row goes to a uniformly random component, and each component gets
+    at least one row, so no component starts without data.
+    """
+    n_samples, n_components = source.X.shape[0], len(mixture.weights)
+    labels = rng.integers(n_components, size=n_samples)
+    seeded = min(n_components, n_samples)
+    labels[rng.choice(n_samples, size=seeded, replace=False)] = np.arange(seeded)
+    one_hot = np.eye(n_components)
+    family = mixture.components
+    total = sum(
+        family.stats(chunk, one_hot[labels[start : start + len(chunk)]])
+        for start, chunk in zip(range(0, n_samples, source.chunk_size), source, strict=True)
+    )
+    return replace(mixture, components=family.from_stats(total))
