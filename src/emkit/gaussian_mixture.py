@@ -14,8 +14,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
-from emkit.acceleration import MixtureCodec, squarem
-from emkit.engine import EMResult, expected_stats, run_em
+from emkit.acceleration import MixtureCodec
+from emkit.engine import EMResult, expected_stats
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
     Gaussian,
@@ -27,8 +27,9 @@ from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.missing import fill_with_column_means
 from emkit.mixture import Mixture, MixtureStats, log_sum_exp_rows
 from emkit.online import blend, per_row, step_size
+from emkit.runs import check_accelerate, run_variant
 from emkit.sources import IndexedArraySource, map_chunks
-from emkit.variants import ALGORITHMS, assignment_for, run_best_seen
+from emkit.variants import ALGORITHMS, assignment_for
 
 # A component whose smallest variance is within this factor of reg_covar has
 # collapsed onto (nearly) repeated values: a spurious maximiser of the likelihood.
@@ -251,12 +252,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of each row, shape (n_samples,)."""
         v.validate_params(self, _PARAMETER_RULES)
-        if self.accelerate and self.algorithm != "em":
-            raise ValueError(
-                f"GaussianMixture: accelerate=True needs algorithm='em', got "
-                f"algorithm={self.algorithm!r}: extrapolating hard or stochastic "
-                "iterates has no monotone objective to safeguard it"
-            )
+        check_accelerate(self)
         warm = bool(self.warm_start) and hasattr(self, "converged_")
         X = v.check_columns_observed(self._validate_X(X, reset=not warm, min_samples=2))
         if X.shape[0] < self.n_components:
@@ -306,16 +302,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         callback: Any,
     ) -> EMResult:
         """One EM run from ``model`` with the chosen variant."""
-        if self.algorithm == "stochastic":
-            return run_best_seen(model, source, max_iter=self.max_iter, callback=callback)
-        if self.accelerate:
-            return squarem(
-                model, source, MixtureCodec(GaussianCodec()), tol=self.tol,
-                max_iter=self.max_iter, previous_lower_bound=previous_lower_bound,
-                callback=callback,
-            )
-        return run_em(
-            model, source, tol=self.tol, max_iter=self.max_iter,
+        return run_variant(
+            model, source, algorithm=self.algorithm, accelerate=self.accelerate,
+            codec=MixtureCodec(GaussianCodec()), tol=self.tol, max_iter=self.max_iter,
             previous_lower_bound=previous_lower_bound, callback=callback,
         )
 

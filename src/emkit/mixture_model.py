@@ -15,10 +15,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
-from emkit.engine import EMResult, run_em
+from emkit.acceleration import MixtureCodec
+from emkit.engine import EMResult
 from emkit.families.component_list import ComponentList
+from emkit.families.distribution_codec import ComponentListCodec
 from emkit.mixture import Mixture
-from emkit.sources import ArraySource, map_chunks
+from emkit.runs import check_accelerate, run_variant
+from emkit.sources import ArraySource, IndexedArraySource, map_chunks
+from emkit.variants import ALGORITHMS, assignment_for
 
 _PARAMETER_RULES = {
     "components": v.Rule(
@@ -33,6 +37,8 @@ _PARAMETER_RULES = {
     "chunk_size": v.integer(1),
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
+    "algorithm": v.one_of(*ALGORITHMS),
+    "accelerate": v.BOOLEAN,
 }
 
 
@@ -72,6 +78,15 @@ class MixtureModel(DensityMixin, BaseEstimator):
     verbose : int, default=0
         1 prints per start, 2 also every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
+    algorithm : {"em", "hard", "stochastic"}, default="em"
+        The EM variant, as for :class:`emkit.GaussianMixture`: ``"hard"``
+        records the classification log-likelihood in ``history_``;
+        ``"stochastic"`` runs exactly ``max_iter`` iterations and keeps the
+        best parameters seen (highest observed-data log-likelihood).
+    accelerate : bool, default=False
+        SQUAREM extrapolation (``algorithm="em"`` only), in the unconstrained
+        parametrisation of :mod:`emkit.families.distribution_codec`;
+        ``n_iter_`` counts passes over the data and ``history_`` never decreases.
 
     Data are converted to float64; each distribution checks its own columns
     (counts, categories, binary values) and errors name the first bad row.
@@ -130,6 +145,8 @@ class MixtureModel(DensityMixin, BaseEstimator):
         chunk_size: int = 4096,
         verbose: int = 0,
         verbose_interval: int = 10,
+        algorithm: str = "em",
+        accelerate: bool = False,
     ) -> None:
         self.components = components
         self.weights = weights
@@ -141,6 +158,8 @@ class MixtureModel(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.algorithm = algorithm
+        self.accelerate = accelerate
 
     # ------------------------------------------------------------------ fit
 
@@ -162,14 +181,15 @@ class MixtureModel(DensityMixin, BaseEstimator):
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit, then return the most likely component of each row, shape (n_samples,)."""
         v.validate_params(self, _PARAMETER_RULES)
+        check_accelerate(self)
         family = ComponentList(tuple(self.components))
         X = v.check_columns_observed(self._validate_X(X, reset=True))
         family.check_data(X)
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
         _check_every_row_possible(start, X, self.chunk_size)
-        best = self._best_run(start, ArraySource(X, self.chunk_size))
-        if not best.converged and self.max_iter > 0:
+        best = self._best_run(start, X)
+        if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing start did not converge. Increase max_iter or tol, "
                 "or try other starting components.",
@@ -180,15 +200,20 @@ class MixtureModel(DensityMixin, BaseEstimator):
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
         return self.predict(X)
 
-    def _best_run(self, start: Mixture, source: ArraySource) -> EMResult:
+    def _best_run(self, start: Mixture, X: np.ndarray) -> EMResult:
+        # Random assignment policies key their draws on row indices: indexed chunks.
+        source = IndexedArraySource(X, self.chunk_size)
         best = None
         for index, seed in enumerate(v.seed_sequence(self.random_state).spawn(self.n_init)):
             model = start
             if index > 0:
-                model = random_partition_start(start, source, np.random.default_rng(seed))
-            result = run_em(
-                model, source, tol=self.tol, max_iter=self.max_iter,
-                callback=self._reporter(index),
+                plain = ArraySource(X, self.chunk_size)
+                model = random_partition_start(start, plain, np.random.default_rng(seed))
+            model = replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
+            result = run_variant(
+                model, source, algorithm=self.algorithm, accelerate=self.accelerate,
+                codec=MixtureCodec(ComponentListCodec()), tol=self.tol,
+                max_iter=self.max_iter, callback=self._reporter(index),
             )
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
@@ -229,6 +254,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
     def _check_fitted_state(self) -> None:
         """Raise ValueError if the fitted attributes are not a consistent mixture."""
         v.validate_params(self, _PARAMETER_RULES)
+        check_accelerate(self)
         family = ComponentList(tuple(self.components_))
         if family.n_features != self.n_features_in_:
             raise ValueError(
