@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emkit import GaussianMixture
+from emkit import GaussianMixture, em
 from emkit.acceleration import MixtureCodec, squarem
 from emkit.datasets import load_faithful
 from emkit.families.covariance import DegenerateComponentError
@@ -88,3 +88,33 @@ def test_squarem_is_generic_over_the_engine_model(overlapping):
     assert np.all(np.diff(result.history) >= 0)
     none = squarem(start, source, codec, tol=0, max_iter=0)
     assert none.n_iter == 0 and none.model is start
+
+
+def _linkage():
+    """Dempster, Laird and Rubin's genetic linkage example (see emkit.em)."""
+    y1, y2, y3, y4 = 125, 18, 20, 34
+
+    def e_step(t):
+        loglik = y1 * np.log(2 + t) + (y2 + y3) * np.log(1 - t) + y4 * np.log(t)
+        return y1 * (t / 4) / (1 / 2 + t / 4), loglik
+
+    def m_step(hidden):
+        return (hidden + y4) / (hidden + y2 + y3 + y4)
+
+    return e_step, m_step
+
+
+def test_em_function_accelerates_with_default_and_own_codecs():
+    e_step, m_step = _linkage()
+    plain = em(e_step, m_step, 0.5, tol=1e-13)
+    fast = em(e_step, m_step, 0.5, tol=1e-13, accelerate=True)
+    logit = em(e_step, m_step, 0.5, tol=1e-13, accelerate=True,
+               flatten=lambda t: np.array([np.log(t / (1 - t))]),
+               unflatten=lambda v: float(1 / (1 + np.exp(-v[0]))))
+    root = (15 + np.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)  # 197 t^2 - 15 t - 68 = 0
+    for result in (plain, fast, logit):
+        np.testing.assert_allclose(result.theta, root, rtol=1e-9)
+    assert fast.n_iter < plain.n_iter and logit.n_iter < plain.n_iter
+    assert np.all(np.diff(fast.history) >= 0)
+    with pytest.raises(ValueError, match="both flatten and unflatten"):
+        em(e_step, m_step, 0.5, accelerate=True, flatten=np.atleast_1d)
