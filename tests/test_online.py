@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
-from emkit import GaussianMixture
+from emkit import GaussianMixture, MixtureModel
+from emkit.distributions import Gaussian as GaussianDistribution
+from emkit.families.component_list import ComponentList
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.families.gaussian import gaussian_stats
 from emkit.mixture import Mixture
-from emkit.online import blend, per_row, step_size
+from emkit.online import blend, per_row, recentred, step_size
 from tests.conftest import COVARIANCE_TYPES, make_blobs
+from tests.test_families import CASES, generate
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +87,37 @@ def test_blending_per_row_statistics_weighs_batches_by_step_not_length(blobs):
     np.testing.assert_allclose(blended.resp_sum, union.resp_sum, rtol=1e-12)
     np.testing.assert_allclose(blended.components.second, union.components.second, rtol=1e-10)
     np.testing.assert_allclose(blended.log_likelihood, union.log_likelihood, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["poisson", "gaussian-full", "mixed-independent"])
+def test_mixture_model_stream_approaches_its_batch_fit(name):
+    case = CASES[name]
+    X, _ = generate(case, 3000, seed=1)
+    batch_fit = MixtureModel(list(case.start), tol=1e-8, max_iter=500).fit(X)
+    online = MixtureModel(list(case.start))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for batch in np.array_split(X, 60):
+            online.partial_fit(batch)
+    # Less separated than the Gaussian stream above: a looser, still tight, bound.
+    assert abs(online.score(X) - batch_fit.score(X)) < 0.01 * abs(batch_fit.score(X))
+    n_iter = online.n_iter_
+    online.partial_fit(X[:1])
+    assert online.n_iter_ == n_iter + 1
+    with pytest.raises(ValueError, match="features"):
+        online.partial_fit(np.hstack([X[:3], X[:3]]))
+
+
+def test_recentred_walks_component_lists_of_gaussians():
+    rng = np.random.default_rng(2)
+    X, weights = rng.normal(size=(40, 2)) + 30, rng.random(40)
+    old = ComponentList((GaussianDistribution([0.0, 0.0], np.eye(2)),
+                         GaussianDistribution([1.0, 0.0], [1.0, 2.0], "diag")))
+    new = ComponentList((GaussianDistribution([30.0, 31.0], np.eye(2)),
+                         GaussianDistribution([29.0, 30.0], [1.0, 2.0], "diag")))
+    resp = np.column_stack([weights, 1 - weights])
+    moved = recentred(old.stats(X, resp), new)
+    direct = new.stats(X, resp)
+    for a, b in zip(moved.parts, direct.parts, strict=True):
+        np.testing.assert_allclose(a.first, b.first, atol=1e-9)
+        np.testing.assert_allclose(a.second, b.second, rtol=1e-10, atol=1e-8)

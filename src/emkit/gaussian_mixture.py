@@ -26,7 +26,7 @@ from emkit.families.gaussian_codec import GaussianCodec
 from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.missing import fill_with_column_means
 from emkit.mixture import Mixture, MixtureStats, log_sum_exp_rows
-from emkit.online import blend, per_row, step_size
+from emkit.online import online_step, per_row
 from emkit.runs import check_accelerate, run_variant
 from emkit.sources import IndexedArraySource, map_chunks
 from emkit.variants import ALGORITHMS, assignment_for
@@ -422,16 +422,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             return self
         X = self._validate_X(X, reset=False)
         model = self._online_model()
-        batch = per_row(self._batch_stats(model, X))
-        if getattr(self, "_online_stats", None) is None:
-            running, self._online_step = batch, 1
-        else:
-            step = step_size(self._online_step, self.online_t0, self.online_kappa)
-            running = blend(self._recentred(self._online_stats, model), batch, step)
-            self._online_step += 1
-        self._online_stats = running
-        self._set_parameters(model.m_step(running))
-        self.lower_bound_ = float(batch.log_likelihood)
+        batch = self._batch_stats(model, X)
+        if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
+            return self
+        running = getattr(self, "_online_stats", None)
+        step = getattr(self, "_online_step", 0)
+        self._online_stats, fitted = online_step(
+            model, running, batch, step, self.online_t0, self.online_kappa
+        )
+        self._online_step = step + 1 if running is not None else 1
+        self._set_parameters(fitted)
+        self.lower_bound_ = batch.log_likelihood / batch.n_samples
         self.history_ = np.append(self.history_, self.lower_bound_)
         self.n_iter_ += 1
         return self
@@ -444,13 +445,6 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
         return expected_stats(model, IndexedArraySource(X, self.chunk_size))
-
-    @staticmethod
-    def _recentred(stats: MixtureStats, model: Mixture) -> MixtureStats:
-        """Running statistics re-centred on the current means, ready to blend with a batch's."""
-        gaussian: Gaussian = model.components
-        components = stats.components.recentred(gaussian.means, gaussian.structure)
-        return replace(stats, components=components)
 
     def _warn_if_degenerate(self) -> None:
         for k in degenerate_components(self):

@@ -16,10 +16,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit.acceleration import MixtureCodec
-from emkit.engine import EMResult
+from emkit.engine import EMResult, expected_stats
 from emkit.families.component_list import ComponentList
 from emkit.families.distribution_codec import ComponentListCodec
 from emkit.mixture import Mixture
+from emkit.online import online_step, per_row
 from emkit.runs import check_accelerate, run_variant
 from emkit.sources import ArraySource, IndexedArraySource, map_chunks
 from emkit.variants import ALGORITHMS, assignment_for
@@ -39,6 +40,10 @@ _PARAMETER_RULES = {
     "verbose_interval": v.integer(1),
     "algorithm": v.one_of(*ALGORITHMS),
     "accelerate": v.BOOLEAN,
+    "online_kappa": v.Rule(
+        lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
+    ),
+    "online_t0": v.real(0.0),
 }
 
 
@@ -87,6 +92,10 @@ class MixtureModel(DensityMixin, BaseEstimator):
         SQUAREM extrapolation (``algorithm="em"`` only), in the unconstrained
         parametrisation of :mod:`emkit.families.distribution_codec`;
         ``n_iter_`` counts passes over the data and ``history_`` never decreases.
+    online_kappa : float in (0.5, 1], default=0.6
+    online_t0 : float >= 0, default=2.0
+        Step ``g_t = (t + online_t0) ** -online_kappa`` of online EM
+        (:meth:`partial_fit`), as for :class:`emkit.GaussianMixture`.
 
     Data are converted to float64; each distribution checks its own columns
     (counts, categories, binary values) and errors name the first bad row.
@@ -147,6 +156,8 @@ class MixtureModel(DensityMixin, BaseEstimator):
         verbose_interval: int = 10,
         algorithm: str = "em",
         accelerate: bool = False,
+        online_kappa: float = 0.6,
+        online_t0: float = 2.0,
     ) -> None:
         self.components = components
         self.weights = weights
@@ -160,6 +171,8 @@ class MixtureModel(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.algorithm = algorithm
         self.accelerate = accelerate
+        self.online_kappa = online_kappa
+        self.online_t0 = online_t0
 
     # ------------------------------------------------------------------ fit
 
@@ -245,6 +258,60 @@ class MixtureModel(DensityMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
+        # A new fit starts any later partial_fit stream afresh from these parameters.
+        self._online_stats, self._online_step = None, 0
+
+    # --------------------------------------------------------------- online
+
+    def partial_fit(self, X: Any, y: Any = None) -> MixtureModel:
+        """One step of online (stepwise) EM on a batch of rows.
+
+        As :meth:`emkit.GaussianMixture.partial_fit`: the first call on an
+        unfitted model fits the batch; later calls (any batch size, one row
+        included) blend the batch's per-row statistics into the running ones
+        with step ``(t + online_t0) ** -online_kappa`` and run one M-step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "components_"):
+            self.fit(X)
+            _, X = self._checked(X)
+            self._online_stats = per_row(self._batch_stats(self._online_model(), X))
+            self._online_step = 1
+            return self
+        _, X = self._checked(X)
+        model = self._online_model()
+        batch = self._batch_stats(model, X)
+        if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
+            return self
+        running = getattr(self, "_online_stats", None)
+        step = getattr(self, "_online_step", 0)
+        self._online_stats, fitted = online_step(
+            model, running, batch, step, self.online_t0, self.online_kappa
+        )
+        self._online_step = step + 1 if running is not None else 1
+        self.components_ = list(fitted.components.distributions)
+        self.weights_ = fitted.weights
+        self.lower_bound_ = batch.log_likelihood / batch.n_samples
+        self.history_ = np.append(self.history_, self.lower_bound_)
+        self.n_iter_ += 1
+        return self
+
+    def _online_model(self) -> Mixture:
+        # Stochastic draws differ per batch, reproducibly for a fixed random_state.
+        entropy = v.seed_sequence(self.random_state).entropy
+        seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
+        return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
+
+    def _batch_stats(self, model: Mixture, X: np.ndarray) -> Any:
+        return expected_stats(model, IndexedArraySource(X, self.chunk_size))
 
     # Fitted state written by emkit.save and checked by emkit.load; the
     # components are saved as plain data (type name and parameters).
