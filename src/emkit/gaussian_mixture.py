@@ -22,7 +22,7 @@ from emkit.families.gaussian import (
     gaussian_from_resp,
 )
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.missing import fill_with_column_means
+from emkit.missing import fill_with_column_means, grouped_by_pattern
 from emkit.mixture import Mixture, log_sum_exp_rows
 from emkit.sources import ArraySource, map_chunks
 
@@ -215,7 +215,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"({X.shape[0]}): a mixture needs at least one row per component"
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        source = ArraySource(X, self.chunk_size)
+        source = ArraySource(grouped_by_pattern(X), self.chunk_size)
         best = self._best_run(X, structure, source, warm)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
