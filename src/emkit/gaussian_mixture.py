@@ -24,7 +24,7 @@ from emkit.families.gaussian import (
 )
 from emkit.families.gaussian_codec import GaussianCodec
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.missing import fill_with_column_means
+from emkit.missing import fill_with_column_means, grouped_by_pattern
 from emkit.mixture import Mixture, MixtureStats, log_sum_exp_rows
 from emkit.online import online_step, per_row
 from emkit.runs import check_accelerate, run_variant
@@ -261,7 +261,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"({X.shape[0]}): a mixture needs at least one row per component"
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        source = IndexedArraySource(X, self.chunk_size)
+        source = IndexedArraySource(grouped_by_pattern(X), self.chunk_size)
         best = self._best_run(X, structure, source, warm)
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
@@ -444,7 +444,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
-        return expected_stats(model, IndexedArraySource(X, self.chunk_size))
+        return expected_stats(model, IndexedArraySource(grouped_by_pattern(X), self.chunk_size))
 
     def _warn_if_degenerate(self) -> None:
         for k in degenerate_components(self):

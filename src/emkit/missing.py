@@ -77,6 +77,19 @@ def missingness_patterns(missing: np.ndarray) -> list[Pattern]:
     ]
 
 
+def grouped_by_pattern(X: np.ndarray) -> np.ndarray:
+    """``X`` with its rows reordered so that rows sharing a missingness pattern are adjacent.
+
+    EM's sums do not depend on row order, but the cost of a chunk grows with
+    the number of patterns in it: grouped rows make few patterns per chunk.
+    Returns ``X`` itself when nothing is missing (no copy).
+    """
+    missing = np.isnan(X)
+    if not missing.any():
+        return X
+    return X[np.argsort(_pattern_codes(missing), kind="stable")]
+
+
 def chunk_patterns(model, X: np.ndarray) -> list[Pattern]:
     """The patterns of chunk ``X``, remembered for the chunk just seen.
 
