@@ -8,6 +8,7 @@ import pytest
 from emkit import GaussianMixture, em
 from emkit.acceleration import MixtureCodec, squarem
 from emkit.datasets import load_faithful
+from emkit.engine import run_em
 from emkit.families.covariance import DegenerateComponentError
 from emkit.families.gaussian_codec import GaussianCodec
 from emkit.sources import ArraySource
@@ -138,3 +139,28 @@ def test_variants_with_missing_values(overlapping):
     assert online.n_iter_ == len(online.history_)
     online.partial_fit(X[300:310])
     assert np.isfinite(online.means_).all()
+
+
+class _RefusingCodec(MixtureCodec):
+    """A codec whose every extrapolated point is invalid."""
+
+    def unflatten(self, vector, like):
+        raise ValueError("refused")
+
+
+def test_with_every_jump_refused_squarem_is_plain_em(overlapping):
+    start = GaussianMixture(3, max_iter=0, random_state=1).fit(overlapping)._model()
+    source = ArraySource(overlapping, 500)
+    refused = squarem(start, source, _RefusingCodec(GaussianCodec()), tol=0, max_iter=20)
+    plain = run_em(start, source, tol=0, max_iter=20)
+    np.testing.assert_allclose(refused.history, plain.history, rtol=1e-13)
+
+
+def test_callback_sees_every_pass(overlapping):
+    seen = []
+    gm = GaussianMixture(3, accelerate=True, tol=0, max_iter=15, random_state=1,
+                         callback=lambda it, lb, change, model: seen.append((it, lb)))
+    with pytest.warns(Warning):
+        gm.fit(overlapping)
+    assert [it for it, _ in seen] == list(range(1, 16))
+    np.testing.assert_allclose([lb for _, lb in seen], gm.history_)

@@ -118,3 +118,12 @@ def test_bad_input_is_named(blobs):
         KMeans(3, init="kmeans").fit(blobs)
     with pytest.warns(RuntimeWarning, match="only one init"):
         KMeans(3, init=blobs[:3], n_init=4).fit(blobs)
+
+
+def test_fewer_distinct_points_than_clusters_warns():
+    from sklearn.exceptions import ConvergenceWarning
+
+    X = np.repeat([[0.0, 0.0], [1.0, 1.0]], 5, axis=0)
+    with pytest.warns(ConvergenceWarning, match="distinct clusters"):
+        km = KMeans(3, random_state=0).fit(X)
+    assert km.inertia_ == 0.0

@@ -139,3 +139,9 @@ def test_bad_algorithm_settings_are_named(blobs):
         GaussianMixture(2, algorithm="soft").fit(blobs)
     with pytest.raises(ValueError, match="accelerate=True needs algorithm='em'"):
         GaussianMixture(2, algorithm="hard", accelerate=True).fit(blobs)
+
+
+def test_stochastic_callback_sees_the_noisy_path(blobs):
+    seen = []
+    gm = _stochastic(blobs, 1, max_iter=6, callback=lambda it, lb, ch, m: seen.append(lb))
+    np.testing.assert_array_equal(seen, gm.history_)
