@@ -130,10 +130,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         The EM variant. ``"em"``: soft responsibilities. ``"hard"``:
         classification EM, each row wholly to its most likely component;
         ``history_`` and ``lower_bound_`` then hold the classification
-        log-likelihood (which never decreases), and at convergence each
-        component is the maximum-likelihood fit of its rows, the weights the
-        class proportions. ``"stochastic"``: each row wholly to a component
-        drawn from its responsibilities (seeded by ``random_state``, independent
+        log-likelihood (which never decreases). At a fixed point (assignments
+        unchanged, so the change is exactly 0) each component is the
+        maximum-likelihood fit of its rows and the weights are the class
+        proportions; a ``tol`` > 0 may stop a few iterations short of it.
+        ``"stochastic"``: each row wholly to a component drawn from its
+        responsibilities (seeded by ``random_state``, independent
         of ``chunk_size``); the path never settles, so exactly ``max_iter``
         iterations run, ``tol`` is not used, ``converged_`` is False, and the
         fitted parameters are the *best* ones seen (highest observed-data
