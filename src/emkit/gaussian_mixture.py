@@ -148,6 +148,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
         passes over the data (E-steps), as for plain EM, so the two compare
         honestly; convergence is the same ``tol`` test on a plain EM step.
+        ``callback`` is then called after every pass, with the best value so
+        far and the parameters that pass evaluated.
     online_kappa : float in (0.5, 1], default=0.6
         Decay of the step of online EM (:meth:`partial_fit`): batch ``t`` gets
         weight ``g_t = (t + online_t0) ** -online_kappa``. Smaller values
