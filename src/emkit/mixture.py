@@ -49,11 +49,16 @@ class Mixture:
     weights: np.ndarray
     components: Any
 
-    def weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
-        """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K)."""
+    def weighted_log_prob(self, X: Any) -> np.ndarray:
+        """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K).
+
+        ``X`` is a chunk of rows, or what the components' ``prepare`` made of it.
+        """
         with np.errstate(divide="ignore"):
             log_weights = np.log(self.weights)
-        return self.components.log_prob(X) + log_weights
+        out = self.components.log_prob(X)
+        out += log_weights.astype(out.dtype, copy=False)
+        return out
 
     def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log responsibilities (n_samples, K) and per-row log-likelihoods (n_samples,)."""
@@ -63,20 +68,23 @@ class Mixture:
 
     def e_step(self, X: np.ndarray) -> MixtureStats:
         """Responsibilities of a chunk, turned into additive statistics."""
-        log_resp, log_norm = self.log_resp(X)
-        resp = np.exp(log_resp)
+        # Families that can precompute per-chunk features (shared by log_prob and
+        # stats) offer ``prepare``; others take the rows as they are.
+        prepare = getattr(self.components, "prepare", None)
+        chunk = X if prepare is None else prepare(X)
+        resp, log_norm = _resp_and_log_norm(self.weighted_log_prob(chunk))
         return MixtureStats(
-            resp_sum=resp.sum(axis=0),
-            components=self.components.stats(X, resp),
+            resp_sum=resp.sum(axis=0, dtype=np.float64),
+            components=self.components.stats(chunk, resp),
             log_likelihood=float(log_norm.sum(dtype=np.float64)),
             n_samples=X.shape[0],
         )
 
     def m_step(self, stats: MixtureStats) -> Mixture:
         """New weights and components from summed statistics."""
-        counts = stats.resp_sum + 10 * np.finfo(stats.resp_sum.dtype).eps
+        counts = stats.resp_sum + 10 * np.finfo(self.weights.dtype).eps
         return Mixture(
-            weights=counts / counts.sum(),
+            weights=(counts / counts.sum()).astype(self.weights.dtype, copy=False),
             components=self.components.from_stats(stats.components),
         )
 
@@ -84,3 +92,24 @@ class Mixture:
     def n_parameters(self) -> int:
         """Free parameters: the components' plus ``K - 1`` weights."""
         return self.components.n_parameters + len(self.weights) - 1
+
+
+def _resp_and_log_norm(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities (n_samples, K) and row log-normalisers, with one ``exp``.
+
+    Overwrites ``weighted`` (the responsibilities are returned in its memory):
+    the log-sum-exp and the normalised ``exp`` share the shifted exponentials.
+    Works on the (K, n) transpose, which is contiguous when the family returns
+    component-major log densities, so each step runs along whole rows.
+    """
+    by_component = weighted.T
+    row_max = by_component.max(axis=0)
+    # A row with every component at -inf keeps -inf as its log-likelihood.
+    row_max[~np.isfinite(row_max)] = 0.0
+    by_component -= row_max
+    np.exp(by_component, out=by_component)
+    total = by_component.sum(axis=0)
+    by_component /= total
+    with np.errstate(divide="ignore"):
+        log_norm = np.log(total) + row_max
+    return weighted, log_norm

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
+from emkit.families.quadratic import GaussianKernel, PreparedChunk, _direct_stats
 from emkit.stats import Stats, reference
 
 
@@ -64,13 +66,35 @@ class Gaussian:
     def n_features(self) -> int:
         return self.means.shape[1]
 
-    def log_prob(self, X: np.ndarray) -> np.ndarray:
-        """Log density of each row under each component, shape (n_samples, K)."""
-        return self.structure.log_prob(X, self.means, self.precisions_cholesky)
+    @cached_property
+    def kernel(self) -> GaussianKernel:
+        """The E-step precomputation for these parameters (built once, shared by chunks)."""
+        return GaussianKernel.build(
+            self.structure, self.means, self.covariances, self.precisions_cholesky
+        )
 
-    def stats(self, X: np.ndarray, resp: np.ndarray) -> GaussianStats:
-        """Weighted sufficient statistics of a chunk, moments around the current means."""
-        return gaussian_stats(self.structure, X, resp, self.means)
+    def prepare(self, X: np.ndarray) -> PreparedChunk:
+        """Per-chunk features shared by :meth:`log_prob` and :meth:`stats` of one E-step."""
+        return self.kernel.prepare(X)
+
+    def log_prob(self, X: np.ndarray | PreparedChunk) -> np.ndarray:
+        """Log density of each row under each component, shape (n_samples, K).
+
+        ``X`` is a chunk of rows or the result of :meth:`prepare` on it.
+        """
+        return self.kernel.log_prob(self._prepared(X))
+
+    def stats(self, X: np.ndarray | PreparedChunk, resp: np.ndarray) -> GaussianStats:
+        """Weighted sufficient statistics of a chunk, moments around the current means.
+
+        Sums are float64 whatever the data dtype, so that adding many chunks
+        of float32 data does not lose digits.
+        """
+        counts, first, second = self.kernel.stats(self._prepared(X), resp)
+        return GaussianStats(counts=counts, first=first, second=second, shift=self.means)
+
+    def _prepared(self, X: np.ndarray | PreparedChunk) -> PreparedChunk:
+        return X if isinstance(X, PreparedChunk) else self.prepare(X)
 
     def from_stats(self, stats: GaussianStats) -> Gaussian:
         """M-step: the maximum-likelihood components given summed statistics."""
@@ -95,14 +119,13 @@ class Gaussian:
 def gaussian_stats(
     structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, shift: np.ndarray
 ) -> GaussianStats:
-    """Sufficient statistics of ``X`` weighted by ``resp``, moments around ``shift``."""
+    """Sufficient statistics of ``X`` weighted by ``resp``, moments around ``shift``.
+
+    The direct per-component form, used where no kernel exists yet (initialisation).
+    """
     shift = np.asarray(shift, dtype=X.dtype)
-    return GaussianStats(
-        counts=resp.sum(axis=0),
-        first=resp.T @ X - resp.sum(axis=0)[:, None] * shift,
-        second=structure.scatter(X, resp, shift),
-        shift=shift,
-    )
+    counts, first, second = _direct_stats(structure, X, resp, shift)
+    return GaussianStats(counts=counts, first=first, second=second, shift=shift)
 
 
 def estimate_gaussian(
@@ -110,20 +133,23 @@ def estimate_gaussian(
 ) -> Gaussian:
     """M-step from summed statistics.
 
-    Empty components get a tiny count (``10 * eps``, as scikit-learn does) so
-    they keep finite parameters instead of dividing by zero.
+    Empty components get a tiny count (``10 * eps`` of the data dtype, as
+    scikit-learn does) so they keep finite parameters instead of dividing by
+    zero. The arithmetic (Cholesky included) is done in the statistics' dtype,
+    float64 for the fast kernels, and the parameters are returned in the data
+    dtype (that of ``stats.shift``).
     """
-    counts = stats.counts + 10 * np.finfo(stats.counts.dtype).eps
+    dtype = stats.shift.dtype
+    counts = stats.counts + 10 * np.finfo(dtype).eps
     offsets = stats.first / counts[:, None]
     covariances = structure.covariances(counts, offsets, stats.second, reg_covar)
     return Gaussian(
         structure=structure,
-        means=stats.shift + offsets,
-        covariances=covariances,
-        precisions_cholesky=structure.precisions_cholesky(covariances),
+        means=(stats.shift + offsets).astype(dtype, copy=False),
+        covariances=covariances.astype(dtype, copy=False),
+        precisions_cholesky=structure.precisions_cholesky(covariances).astype(dtype, copy=False),
         reg_covar=reg_covar,
     )
-
 
 
 def gaussian_from_resp(

@@ -1,0 +1,228 @@
+"""Gaussian log densities and statistics as matrix products over quadratic features.
+
+For a chunk centred on a common reference ``c`` (``x' = x - c``), every
+Gaussian log density is linear in the features
+``phi(x') = [quadratic terms of x', x', 1]``::
+
+    log N(x | mu, Sigma) = -0.5 x'^T P x' + (P mu')^T x' - 0.5 mu'^T P mu' + log det L - D/2 log 2pi
+
+with ``P = Sigma^-1 = L L^T`` and ``mu' = mu - c``. So all ``n x K`` log
+densities of a chunk are one product ``phi @ W``, and all the M-step sums
+(counts, first and second moments around ``c``) are one product
+``resp^T @ phi``. Two large BLAS calls replace ``K`` passes over the data.
+
+The expansion cancels when a component lies far from ``c`` relative to its
+spread: the terms grow like ``lambda_max(P) * |x'|^2`` while their sum stays
+of order ``D``. Components for which the rounding that this costs would exceed
+a budget fall back to the direct per-component form (centred on their own
+mean), so the answer does not depend on where the data sit.
+
+What the quadratic terms are depends on the covariance structure (all products
+``x'_i x'_j`` for full, squares for diagonal, ``|x'|^2`` for spherical,
+``|L^T x'|^2`` for tied); the structures supply them through ``quad_*``
+methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from emkit.families.covariance import CovarianceStructure
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+# Largest ``eps * q`` (``q``: squared spread of the expansion in Mahalanobis units)
+# accepted on the fast path. In float64 this keeps the cancellation error of a
+# log density below ~1e-10; in float32 the budget is set by float32's own
+# rounding of the direct form (a few eps times D), which it stays close to.
+_ROUNDING_BUDGET = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 2e-5}
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk of rows with the features both E-step products reuse.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, D)
+    phi : ndarray of shape (n_features_phi, n_samples) or None
+        ``[quadratic terms, x - c, 1]``, feature-major (one contiguous row per
+        feature, which makes building it cheap); None when no component is on
+        the fast path.
+    """
+
+    X: np.ndarray
+    phi: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class GaussianKernel:
+    """Per-iteration precomputation for the E-step of ``K`` Gaussians.
+
+    Built once per set of parameters (one EM iteration) and shared by all
+    chunks and threads; it holds no per-chunk state.
+
+    Attributes
+    ----------
+    structure : CovarianceStructure
+    means : ndarray of shape (K, D)
+    prec_chol : ndarray
+        Precision Cholesky factors, structure-shaped.
+    centre : ndarray of shape (D,)
+        The common reference ``c`` the features are taken around.
+    fast : ndarray of shape (K,), bool
+        Components computed from the quadratic features.
+    weights : ndarray of shape (n_features_phi, n_fast)
+        ``W`` with ``phi @ W`` the log densities of the fast components.
+    n_quad : int
+        Number of quadratic feature columns.
+    """
+
+    structure: CovarianceStructure
+    means: np.ndarray
+    prec_chol: np.ndarray
+    centre: np.ndarray
+    fast: np.ndarray
+    weights: np.ndarray
+    n_quad: int
+
+    @classmethod
+    def build(
+        cls,
+        structure: CovarianceStructure,
+        means: np.ndarray,
+        covariances: np.ndarray,
+        prec_chol: np.ndarray,
+    ) -> GaussianKernel:
+        """Choose the fast components and assemble ``W`` (in float64, stored in the data dtype)."""
+        n_components, n_features = means.shape
+        dtype = means.dtype
+        means64 = means.astype(np.float64)
+        centre = means64.mean(axis=0)
+        offsets = means64 - centre
+        chol64 = prec_chol.astype(np.float64)
+        precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
+        covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
+        fast = _fast_components(precisions, covs, offsets, dtype)
+        log_det = np.broadcast_to(structure.log_det_cholesky(chol64, n_features), (n_components,))
+        weights = _phi_weights(
+            structure.quad_weights(precisions[fast]), precisions[fast], offsets[fast],
+            log_det[fast], n_features,
+        )
+        return cls(
+            structure=structure, means=means, prec_chol=prec_chol,
+            centre=centre.astype(dtype), fast=fast, weights=weights.astype(dtype),
+            n_quad=weights.shape[0] - n_features - 1,
+        )
+
+    @property
+    def all_fast(self) -> bool:
+        return bool(self.fast.all())
+
+    def prepare(self, X: np.ndarray) -> PreparedChunk:
+        """Quadratic features of a chunk (computed once, used by both products)."""
+        if not self.fast.any():
+            return PreparedChunk(X=X, phi=None)
+        n_samples, n_features = X.shape
+        phi = np.empty((self.n_quad + n_features + 1, n_samples), dtype=X.dtype)
+        centred = phi[self.n_quad : self.n_quad + n_features]
+        np.subtract(X.T, self.centre[:, None], out=centred)
+        self.structure.quad_features(centred, self.prec_chol, phi[: self.n_quad])
+        phi[-1] = 1.0
+        return PreparedChunk(X=X, phi=phi)
+
+    def log_prob(self, chunk: PreparedChunk) -> np.ndarray:
+        """Log densities, shape (n_samples, K), in the data dtype.
+
+        The array is component-major in memory (the transpose of a C-ordered
+        (K, n) array): BLAS writes a (K, n) product faster, and the
+        normalisation over components then runs along contiguous rows.
+        """
+        if self.all_fast:
+            return (self.weights.T @ chunk.phi).T
+        out = np.empty((self.fast.size, chunk.X.shape[0]), dtype=chunk.X.dtype).T
+        if chunk.phi is not None:
+            out[:, self.fast] = (self.weights.T @ chunk.phi).T
+        slow = ~self.fast
+        out[:, slow] = self.structure.log_prob(
+            chunk.X, self.means[slow], self.structure.select(self.prec_chol, slow)
+        )
+        return out
+
+    def stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
+        """``(counts, first, second)`` around the means, in float64.
+
+        ``first`` and ``second`` are the sums ``r (x - mu)`` and the structure's
+        second moments around each component's mean.
+        """
+        n_components, n_features = self.means.shape
+        counts = np.empty(n_components)
+        first = np.empty((n_components, n_features))
+        fast_second = slow_second = None
+        if chunk.phi is not None:
+            resp_fast = resp if self.all_fast else resp[:, self.fast]
+            counts[self.fast], first[self.fast], fast_second = self._fast_stats(
+                chunk, resp_fast
+            )
+        slow = ~self.fast
+        if slow.any():
+            counts[slow], first[slow], slow_second = _direct_stats(
+                self.structure, chunk.X, resp[:, slow], self.means[slow]
+            )
+        second = self.structure.join_second(self.fast, fast_second, slow_second)
+        return counts, first, second
+
+    def _fast_stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
+        """Sums from one ``resp^T @ phi`` product, moved from ``c`` to the means."""
+        moments = (chunk.phi @ resp).T.astype(np.float64)
+        n_quad, n_features = self.n_quad, self.means.shape[1]
+        counts = moments[:, -1]
+        first_c = moments[:, n_quad : n_quad + n_features]
+        centred = chunk.phi[n_quad : n_quad + n_features]
+        second_c = self.structure.quad_moments(moments[:, :n_quad], centred, resp)
+        d = self.means[self.fast].astype(np.float64) - self.centre.astype(np.float64)
+        second = self.structure.recentre(second_c, counts, first_c, d)
+        return counts, first_c - counts[:, None] * d, second
+
+
+def _fast_components(
+    precisions: np.ndarray, covariances: np.ndarray, offsets: np.ndarray, dtype: np.dtype
+) -> np.ndarray:
+    """Components whose quadratic expansion around the centre rounds within budget.
+
+    The expansion's terms for a row of component ``k`` are of order
+    ``lambda_max(P_k) * |x'|^2`` with ``|x'|^2 ~ |mu_k - c|^2 + tr Sigma_k``; the
+    rounding error of their sum is ``eps`` times that.
+    """
+    lambda_max = np.linalg.eigvalsh(precisions)[:, -1]
+    spread = np.einsum("kii->k", covariances) + np.square(offsets).sum(axis=1)
+    q = lambda_max * spread
+    return np.finfo(dtype).eps * q <= _ROUNDING_BUDGET[np.dtype(dtype)]
+
+
+def _phi_weights(
+    quad: np.ndarray,
+    precisions: np.ndarray,
+    offsets: np.ndarray,
+    log_det: np.ndarray,
+    n_features: int,
+) -> np.ndarray:
+    """``W`` of shape (n_quad + D + 1, K_fast): quadratic, linear and constant rows."""
+    linear = np.einsum("kij,kj->ki", precisions, offsets)
+    constant = -0.5 * np.einsum("ki,ki->k", linear, offsets) + log_det - 0.5 * n_features * LOG_2PI
+    return np.vstack([quad, linear.T, constant[None, :]])
+
+
+def _direct_stats(
+    structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, means: np.ndarray
+) -> tuple:
+    """The accurate per-component sums (one centred pass per component), in float64."""
+    first = np.empty(means.shape)
+    for k in range(means.shape[0]):
+        first[k] = resp[:, k] @ (X - means[k])
+    second = structure.scatter(X, resp, means).astype(np.float64)
+    return resp.sum(axis=0, dtype=np.float64), first, second
