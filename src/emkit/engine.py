@@ -9,16 +9,13 @@ are summed.
 
 from __future__ import annotations
 
-import os
-import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
+
+from emkit._parallel import map_ordered, single_threaded_blas
 
 Callback = Callable[[int, float, float, Any], None]
 
@@ -60,13 +57,8 @@ def expected_stats(model: Any, source: Iterable[np.ndarray], n_threads: int | No
     small matrices. The sum is taken in chunk order whatever the threads'
     timing, so the result does not depend on ``n_threads``.
     """
-    n_threads = _default_threads() if n_threads is None else n_threads
-    if n_threads > 1:
-        with _blas().limit(limits=1, user_api="blas"):
-            parts = _map_ordered(model.e_step, source, n_threads)
-            total = _sum_in_order(parts)
-    else:
-        total = _sum_in_order(model.e_step(chunk) for chunk in source)
+    with single_threaded_blas():
+        total = _sum_in_order(map_ordered(model.e_step, source, n_threads))
     if total is None:
         raise ValueError("the data source yielded no rows")
     return total
@@ -77,52 +69,6 @@ def _sum_in_order(parts: Iterable[Any]) -> Any:
     for stats in parts:
         total = stats if total is None else total + stats
     return total
-
-
-def _map_ordered(func: Callable, items: Iterable, n_threads: int) -> Iterator:
-    """``map(func, items)`` on a thread pool, results in input order.
-
-    At most ``2 * n_threads`` chunks are in flight, so a source that reads
-    its chunks lazily (a file, a stream) is not pulled into memory at once.
-    """
-    pool = _pool(n_threads)
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(func, item))
-        if len(pending) >= 2 * n_threads:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
-
-
-_POOL_LOCK = threading.Lock()
-_POOLS: dict[int, ThreadPoolExecutor] = {}
-_CONTROLLER: list[ThreadpoolController] = []
-
-
-def _pool(n_threads: int) -> ThreadPoolExecutor:
-    # Pools are kept for the process: starting threads every iteration costs
-    # more than a small E-step.
-    with _POOL_LOCK:
-        if n_threads not in _POOLS:
-            _POOLS[n_threads] = ThreadPoolExecutor(n_threads, thread_name_prefix="emkit")
-        return _POOLS[n_threads]
-
-
-def _blas() -> ThreadpoolController:
-    # Built once, lazily (after numpy and scipy loaded their BLAS): scanning the
-    # loaded libraries takes ~1 ms, a limit context on a cached controller ~10 us.
-    with _POOL_LOCK:
-        if not _CONTROLLER:
-            _CONTROLLER.append(ThreadpoolController())
-        return _CONTROLLER[0]
-
-
-def _default_threads() -> int:
-    """Threads for the chunk loop: the BLAS thread limit in force, at most the CPUs."""
-    limits = [lib.num_threads for lib in _blas().select(user_api="blas").lib_controllers]
-    n_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(1, min(min(limits, default=n_cpus), n_cpus or 1))
 
 
 def run_em(
@@ -157,7 +103,11 @@ def run_em(
     lower_bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
         stats = expected_stats(result.model, source)
-        result.model = result.model.m_step(stats)
+        # The M-step is many tiny factorisations (D x D per component): a
+        # multi-threaded BLAS only adds wake-up latency to them, badly so when
+        # the cores are shared.
+        with single_threaded_blas():
+            result.model = result.model.m_step(stats)
         previous, lower_bound = lower_bound, stats.log_likelihood / stats.n_samples
         result.history.append(lower_bound)
         result.n_iter = iteration

@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -22,6 +21,7 @@ from emkit.families.gaussian import (
     gaussian_from_precisions,
     gaussian_from_resp,
 )
+from emkit.families.quadratic import chunk_rows
 from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.mixture import Mixture
 from emkit.sources import ArraySource, map_chunks
@@ -41,7 +41,9 @@ _PARAMETER_RULES = {
     "warm_start": v.BOOLEAN,
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
-    "chunk_size": v.integer(1),
+    "chunk_size": v.Rule(
+        lambda value: value is None or v.integer(1).accepts(value), "None or an integer >= 1"
+    ),
 }
 
 
@@ -83,8 +85,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         1 prints per initialisation, 2 also every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between progress lines when ``verbose >= 2``.
-    chunk_size : int, default=4096
-        Rows per chunk of the E-step; memory scales with ``chunk_size * n_components``.
+    chunk_size : int or None, default=None
+        Rows per chunk of the E-step; memory scales with ``chunk_size`` times
+        the E-step's working row width (about ``n_components`` plus
+        ``n_features**2 / 2`` for full covariances). None picks a size whose
+        working arrays take a few MiB (cache-sized).
         Results do not depend on it beyond rounding.
 
     Attributes
@@ -133,7 +138,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
-        chunk_size: int = 4096,
+        chunk_size: int | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -179,7 +184,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"({X.shape[0]}): a mixture needs at least one row per component"
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        source = ArraySource(X, self.chunk_size)
+        source = ArraySource(X, self._chunk_rows(X.shape[1]))
         best = self._best_run(X, structure, source, warm)
         if not best.converged and self.max_iter > 0:
             warnings.warn(
@@ -191,6 +196,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._set_fitted(best)
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
         return self.predict(X)
+
+    def _chunk_rows(self, n_features: int) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        return chunk_rows(structure, n_features, self.n_components)
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: ArraySource, warm: bool
@@ -334,14 +345,14 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _log_resp(self, X: Any) -> np.ndarray:
         model = self._model()
         X = self._validate_X(X, reset=False)
-        return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
+        return map_chunks(lambda c: model.log_resp(c)[0], X, self._chunk_rows(X.shape[1]))
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood of each row, shape (n_samples,)."""
         model = self._model()
         X = self._validate_X(X, reset=False)
         return map_chunks(
-            lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
+            lambda c: model.log_resp(c)[1], X, self._chunk_rows(X.shape[1])
         )
 
     def score(self, X: Any, y: Any = None) -> float:

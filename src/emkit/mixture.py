@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
 
 from emkit.stats import Stats
 
@@ -63,8 +62,10 @@ class Mixture:
     def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log responsibilities (n_samples, K) and per-row log-likelihoods (n_samples,)."""
         weighted = self.weighted_log_prob(X)
-        log_norm = logsumexp(weighted, axis=1)
-        return weighted - log_norm[:, None], log_norm
+        log_resp = weighted.copy(order="K")
+        _, log_norm = _resp_and_log_norm(weighted)
+        log_resp -= log_norm[:, None]
+        return log_resp, log_norm
 
     def e_step(self, X: np.ndarray) -> MixtureStats:
         """Responsibilities of a chunk, turned into additive statistics."""

@@ -155,6 +155,10 @@ class CovarianceStructure:
     # Quadratic-feature kernel (see emkit.families.quadratic): the terms of
     # ``x'^T P x'`` as feature columns, their weights, and the moments they give.
 
+    def quad_width(self, n_features: int) -> int:
+        """Number of quadratic feature columns."""
+        return 1
+
     def quad_features(self, centred: np.ndarray, prec_chol: np.ndarray, out: np.ndarray) -> None:
         """Write the quadratic features of centred rows into ``out``.
 
@@ -251,6 +255,9 @@ class Full(CovarianceStructure):
 
     def n_parameters(self, n_components, n_features):
         return n_components * n_features * (n_features + 1) // 2
+
+    def quad_width(self, n_features):
+        return n_features * (n_features + 1) // 2
 
     def quad_features(self, centred, prec_chol, out):
         # Upper-triangle products x'_i x'_j (i <= j), row by row of the triangle,
@@ -396,6 +403,9 @@ class Diag(CovarianceStructure):
     def n_parameters(self, n_components, n_features):
         return n_components * n_features
 
+    def quad_width(self, n_features):
+        return n_features
+
     def quad_features(self, centred, prec_chol, out):
         np.square(centred, out=out)
 
@@ -433,6 +443,9 @@ class Spherical(Diag):
 
     def n_parameters(self, n_components, n_features):
         return n_components
+
+    def quad_width(self, n_features):
+        return 1
 
     def quad_features(self, centred, prec_chol, out):
         np.einsum("ij,ij->j", centred, centred, out=out[0])

@@ -35,11 +35,39 @@ if TYPE_CHECKING:
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
-# Largest ``eps * q`` (``q``: squared spread of the expansion in Mahalanobis units)
-# accepted on the fast path. In float64 this keeps the cancellation error of a
-# log density below ~1e-10; in float32 the budget is set by float32's own
-# rounding of the direct form (a few eps times D), which it stays close to.
-_ROUNDING_BUDGET = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 2e-5}
+# Largest ``eps * q`` accepted for the expansion (``q``: its terms' size in
+# Mahalanobis units, see _expansion_size); the rounding error of a log density
+# measured on test mixtures is 0.1 to 1 times ``eps * q``. In float64 this keeps
+# that error below ~1e-8. In float32 it keeps it near float32's own rounding of
+# the direct form (~1e-5); float32 data whose components miss that budget are
+# expanded in float64 instead, which is still far cheaper than the direct form.
+_ROUNDING_BUDGET = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 5e-5}
+
+# Widest feature row the expansion is used for. Beyond it (full covariance with
+# D > 44) the features of even a few hundred rows overflow the caches and the
+# direct per-component form, with its D x D products, measured as fast or faster.
+_MAX_PHI_WIDTH = 1024
+
+# Bytes of per-row working arrays a chunk aims at: about what the caches hold.
+_CHUNK_BYTES = 4 * 2**20
+
+
+def uses_expansion(structure: CovarianceStructure, n_features: int) -> bool:
+    """Whether the quadratic features are cheaper than the direct form for this shape."""
+    return structure.quad_width(n_features) + n_features + 1 <= _MAX_PHI_WIDTH
+
+
+def chunk_rows(structure: CovarianceStructure, n_features: int, n_components: int) -> int:
+    """Rows per chunk that keep an E-step's working arrays near :data:`_CHUNK_BYTES`.
+
+    Narrow rows get long chunks (fewer Python-level steps), wide ones short
+    chunks (features stay in cache).
+    """
+    if uses_expansion(structure, n_features):
+        width = structure.quad_width(n_features) + n_features + 1 + n_components
+    else:
+        width = 2 * n_features + n_components
+    return int(np.clip(_CHUNK_BYTES // (8 * width), 256, 65536))
 
 
 @dataclass(frozen=True)
@@ -73,7 +101,9 @@ class GaussianKernel:
     prec_chol : ndarray
         Precision Cholesky factors, structure-shaped.
     centre : ndarray of shape (D,)
-        The common reference ``c`` the features are taken around.
+        The common reference ``c`` the features are taken around, in the
+        dtype the features are computed in (the data's, or float64 where
+        float32 would round too much).
     fast : ndarray of shape (K,), bool
         Components computed from the quadratic features.
     weights : ndarray of shape (n_features_phi, n_fast)
@@ -98,16 +128,19 @@ class GaussianKernel:
         covariances: np.ndarray,
         prec_chol: np.ndarray,
     ) -> GaussianKernel:
-        """Choose the fast components and assemble ``W`` (in float64, stored in the data dtype)."""
+        """Choose the fast components and the feature dtype, and assemble ``W``."""
         n_components, n_features = means.shape
-        dtype = means.dtype
         means64 = means.astype(np.float64)
         centre = means64.mean(axis=0)
         offsets = means64 - centre
         chol64 = prec_chol.astype(np.float64)
         precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
         covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
-        fast = _fast_components(precisions, covs, offsets, dtype)
+        size = _expansion_size(precisions, covs, offsets)
+        fast = _within_budget(size, np.float64) & uses_expansion(structure, n_features)
+        dtype = means.dtype
+        if not _within_budget(size[fast], dtype).all():
+            dtype = np.dtype(np.float64)
         log_det = np.broadcast_to(structure.log_det_cholesky(chol64, n_features), (n_components,))
         weights = _phi_weights(
             structure.quad_weights(precisions[fast]), precisions[fast], offsets[fast],
@@ -128,7 +161,7 @@ class GaussianKernel:
         if not self.fast.any():
             return PreparedChunk(X=X, phi=None)
         n_samples, n_features = X.shape
-        phi = np.empty((self.n_quad + n_features + 1, n_samples), dtype=X.dtype)
+        phi = np.empty((self.n_quad + n_features + 1, n_samples), dtype=self.weights.dtype)
         centred = phi[self.n_quad : self.n_quad + n_features]
         np.subtract(X.T, self.centre[:, None], out=centred)
         self.structure.quad_features(centred, self.prec_chol, phi[: self.n_quad])
@@ -136,7 +169,7 @@ class GaussianKernel:
         return PreparedChunk(X=X, phi=phi)
 
     def log_prob(self, chunk: PreparedChunk) -> np.ndarray:
-        """Log densities, shape (n_samples, K), in the data dtype.
+        """Log densities, shape (n_samples, K), in the features' dtype.
 
         The array is component-major in memory (the transpose of a C-ordered
         (K, n) array): BLAS writes a (K, n) product faster, and the
@@ -144,7 +177,7 @@ class GaussianKernel:
         """
         if self.all_fast:
             return (self.weights.T @ chunk.phi).T
-        out = np.empty((self.fast.size, chunk.X.shape[0]), dtype=chunk.X.dtype).T
+        out = np.empty((self.fast.size, chunk.X.shape[0]), dtype=self.weights.dtype).T
         if chunk.phi is not None:
             out[:, self.fast] = (self.weights.T @ chunk.phi).T
         slow = ~self.fast
@@ -189,19 +222,23 @@ class GaussianKernel:
         return counts, first_c - counts[:, None] * d, second
 
 
-def _fast_components(
-    precisions: np.ndarray, covariances: np.ndarray, offsets: np.ndarray, dtype: np.dtype
+def _expansion_size(
+    precisions: np.ndarray, covariances: np.ndarray, offsets: np.ndarray
 ) -> np.ndarray:
-    """Components whose quadratic expansion around the centre rounds within budget.
+    """Size ``q_k`` of the expansion's terms relative to its result, per component.
 
-    The expansion's terms for a row of component ``k`` are of order
-    ``lambda_max(P_k) * |x'|^2`` with ``|x'|^2 ~ |mu_k - c|^2 + tr Sigma_k``; the
-    rounding error of their sum is ``eps`` times that.
+    For a row of component ``k`` the terms are of order ``lambda_max(P_k) |x'|^2``
+    with ``|x'|^2 ~ |mu_k - c|^2 + tr Sigma_k``, while the log density is of
+    order ``D``; rounding costs about ``eps * q_k``. Large for components far
+    from the centre or with an ill-conditioned covariance.
     """
     lambda_max = np.linalg.eigvalsh(precisions)[:, -1]
     spread = np.einsum("kii->k", covariances) + np.square(offsets).sum(axis=1)
-    q = lambda_max * spread
-    return np.finfo(dtype).eps * q <= _ROUNDING_BUDGET[np.dtype(dtype)]
+    return lambda_max * spread
+
+
+def _within_budget(size: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.finfo(dtype).eps * size <= _ROUNDING_BUDGET[np.dtype(dtype)]
 
 
 def _phi_weights(
