@@ -58,7 +58,8 @@ CASES = {
 def make_data(case: Case, scale: float, seed: int = 0) -> np.ndarray:
     """Rows from correlated Gaussian blobs (centres ~ N(0, 4^2))."""
     rng = np.random.default_rng(seed)
-    n, d, k = max(int(case.n_samples * scale), 50 * case.n_components), case.n_features, case.n_components
+    n = max(int(case.n_samples * scale), 50 * case.n_components)
+    d, k = case.n_features, case.n_components
     centres = rng.normal(scale=4.0, size=(k, d))
     labels = rng.integers(k, size=n)
     mixing = rng.normal(size=(k, d, d)) / np.sqrt(d) + np.eye(d)

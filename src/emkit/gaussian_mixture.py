@@ -345,15 +345,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _log_resp(self, X: Any) -> np.ndarray:
         model = self._model()
         X = self._validate_X(X, reset=False)
-        return map_chunks(lambda c: model.log_resp(c)[0], X, self._chunk_rows(X.shape[1]))
+        # Kernels may compute float32 data in float64; results keep the data's dtype.
+        log_resp = map_chunks(lambda c: model.log_resp(c)[0], X, self._chunk_rows(X.shape[1]))
+        return log_resp.astype(X.dtype, copy=False)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood of each row, shape (n_samples,)."""
         model = self._model()
         X = self._validate_X(X, reset=False)
-        return map_chunks(
-            lambda c: model.log_resp(c)[1], X, self._chunk_rows(X.shape[1])
-        )
+        log_norm = map_chunks(lambda c: model.log_resp(c)[1], X, self._chunk_rows(X.shape[1]))
+        return log_norm.astype(X.dtype, copy=False)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Average log-likelihood per row."""

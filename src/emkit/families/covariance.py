@@ -394,7 +394,9 @@ class Diag(CovarianceStructure):
         return np.square(prec_chol)
 
     def dense(self, covariances, n_components, n_features):
-        variances = np.broadcast_to(covariances.reshape(n_components, -1), (n_components, n_features))
+        variances = np.broadcast_to(
+            covariances.reshape(n_components, -1), (n_components, n_features)
+        )
         return variances[:, :, None] * np.eye(n_features, dtype=covariances.dtype)
 
     def shape(self, n_components, n_features):

@@ -32,7 +32,7 @@ class GaussianStats(Stats):
     counts: np.ndarray
     first: np.ndarray
     second: np.ndarray
-    shift: np.ndarray = reference()
+    shift: np.ndarray = reference()  # noqa: RUF009 (a field() spec, evaluated once on purpose)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class Gaussian:
         covariances = self.structure.dense(self.covariances, *self.means.shape)
         parts = [
             rng.multivariate_normal(mean, cov, size=int(n), method="cholesky")
-            for mean, cov, n in zip(self.means, covariances, counts)
+            for mean, cov, n in zip(self.means, covariances, counts, strict=True)
         ]
         return np.vstack(parts).astype(self.means.dtype, copy=False)
 

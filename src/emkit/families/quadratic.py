@@ -4,7 +4,8 @@ For a chunk centred on a common reference ``c`` (``x' = x - c``), every
 Gaussian log density is linear in the features
 ``phi(x') = [quadratic terms of x', x', 1]``::
 
-    log N(x | mu, Sigma) = -0.5 x'^T P x' + (P mu')^T x' - 0.5 mu'^T P mu' + log det L - D/2 log 2pi
+    log N(x | mu, Sigma) = -0.5 x'^T P x' + (P mu')^T x'
+                           - 0.5 mu'^T P mu' + log det L - D/2 log 2pi
 
 with ``P = Sigma^-1 = L L^T`` and ``mu' = mu - c``. So all ``n x K`` log
 densities of a chunk are one product ``phi @ W``, and all the M-step sums
