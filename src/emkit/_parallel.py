@@ -32,7 +32,8 @@ def map_ordered(
     The order of the results never depends on the threads' timing, so sums
     taken over them are reproducible. At most ``2 * n_threads`` items are in
     flight, so a source that reads its chunks lazily (a file, a stream) is
-    not pulled into memory at once. Call it inside :func:`single_threaded_blas`.
+    not pulled into memory at once. While threads run, BLAS is limited to
+    one thread (restored when the iteration ends or the generator is closed).
 
     Parameters
     ----------
@@ -47,12 +48,13 @@ def map_ordered(
         return
     pool = _pool(n_threads)
     pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(func, item))
-        if len(pending) >= 2 * n_threads:
+    with single_threaded_blas():
+        for item in items:
+            pending.append(pool.submit(func, item))
+            if len(pending) >= 2 * n_threads:
+                yield pending.popleft().result()
+        while pending:
             yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
 
 
 def single_threaded_blas() -> AbstractContextManager:

@@ -57,8 +57,7 @@ def expected_stats(model: Any, source: Iterable[np.ndarray], n_threads: int | No
     small matrices. The sum is taken in chunk order whatever the threads'
     timing, so the result does not depend on ``n_threads``.
     """
-    with single_threaded_blas():
-        total = _sum_in_order(map_ordered(model.e_step, source, n_threads))
+    total = _sum_in_order(map_ordered(model.e_step, source, n_threads))
     if total is None:
         raise ValueError("the data source yielded no rows")
     return total

@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
+from emkit._parallel import single_threaded_blas
 from emkit.engine import EMResult, run_em
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
@@ -233,7 +234,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             precisions = v.check_shape(
                 self.precisions_init, structure.shape(k, d), "precisions_init", X.dtype
             )
-            structure.precisions_cholesky_from_precisions(precisions)
+            with single_threaded_blas():
+                structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
         self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.Generator
@@ -244,7 +246,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if any(value is None for value in (self.weights_init, self.means_init,
                                            self.precisions_init)):
             resp = initial_resp(X, self.n_components, self.init_params, rng)
-            estimated = gaussian_from_resp(structure, X, resp, self.reg_covar)
+            with single_threaded_blas():  # many tiny factorisations, see run_em
+                estimated = gaussian_from_resp(structure, X, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -257,7 +260,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             components = replace(estimated, means=means)
         else:
             precisions = np.asarray(self.precisions_init, dtype=dtype)
-            components = gaussian_from_precisions(structure, means, precisions, self.reg_covar)
+            with single_threaded_blas():
+                components = gaussian_from_precisions(
+                    structure, means, precisions, self.reg_covar
+                )
         return Mixture(weights=weights, components=components)
 
     def _reporter(self, init_index: int):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emkit._parallel import map_ordered, single_threaded_blas
+from emkit._parallel import map_ordered
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,5 @@ def map_chunks(
     func: Callable[[np.ndarray], np.ndarray], X: np.ndarray, chunk_size: int
 ) -> np.ndarray:
     """Apply a row-wise ``func`` chunk by chunk (on threads) and stack the results along rows."""
-    with single_threaded_blas():
-        parts = list(map_ordered(func, ArraySource(X, chunk_size)))
+    parts = list(map_ordered(func, ArraySource(X, chunk_size)))
     return np.concatenate(parts, axis=0)
