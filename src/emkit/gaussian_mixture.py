@@ -368,7 +368,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most likely component of each row, shape (n_samples,)."""
-        return self._log_resp(X).argmax(axis=1)
+        model = self._model()
+        X = self._validate_X(X, reset=False)
+        # The normaliser is the same for every component of a row: the argmax of
+        # the weighted log densities needs neither it nor an (n, K) result array.
+        return map_chunks(
+            lambda c: model.weighted_log_prob(c).argmax(axis=1), X, self._chunk_rows(X.shape[1])
+        )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities, shape (n_samples, n_components); rows sum to one."""
