@@ -87,6 +87,7 @@ def test_fast_path_matches_sklearn_float64(covariance_type):
     np.testing.assert_allclose(em.history_, sk.lower_bounds_, rtol=1e-10)
     np.testing.assert_allclose(em.score_samples(X), sk.score_samples(X), rtol=1e-10)
     np.testing.assert_allclose(em.predict_proba(X), sk.predict_proba(X), atol=1e-10)
+    np.testing.assert_array_equal(em.predict(X), sk.predict(X))
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
@@ -107,7 +108,11 @@ def test_fast_path_matches_sklearn_float32(covariance_type):
         assert getattr(em, name).dtype == np.float32, name
     assert_same_fit(fit(SkGaussianMixture, X.astype(np.float32), covariance_type, init), em, 1e-4)
     # And against the float64 answer, which float32 should approach as closely.
-    assert_same_fit(fit(SkGaussianMixture, X, covariance_type, init), em, 1e-4)
+    sk64 = fit(SkGaussianMixture, X, covariance_type, init)
+    assert_same_fit(sk64, em, 1e-4)
+    scores = em.score_samples(X.astype(np.float32))
+    assert scores.dtype == np.float32
+    np.testing.assert_allclose(scores, sk64.score_samples(X), rtol=1e-4)
 
 
 def test_float32_features_when_within_budget_else_float64():

@@ -50,12 +50,24 @@ class EMResult:
 def expected_stats(model: Any, source: Iterable[np.ndarray], n_threads: int | None = None) -> Any:
     """E-step over every chunk of ``source``, statistics summed in chunk order.
 
-    Chunks are spread over ``n_threads`` threads (default: as many as the BLAS
-    library may use, so a user's ``threadpool_limits`` is respected) while BLAS
-    itself runs one thread per chunk: many single-threaded products on
-    separate chunks keep the cores busier than a few multi-threaded ones on
-    small matrices. The sum is taken in chunk order whatever the threads'
-    timing, so the result does not depend on ``n_threads``.
+    Chunks are spread over threads while BLAS runs one thread per chunk: many
+    single-threaded products on separate chunks keep the cores busier than a
+    few multi-threaded ones on small matrices. The sum is taken in chunk order
+    whatever the threads' timing, so the result does not depend on
+    ``n_threads``.
+
+    Parameters
+    ----------
+    model : object with ``e_step(chunk) -> stats``.
+    source : re-iterable of row chunks.
+    n_threads : int, optional
+        Threads for the chunks. Default: as many as the BLAS library may use,
+        at most the usable CPUs, so a user's ``threadpool_limits`` or
+        ``OMP_NUM_THREADS`` is respected.
+
+    Returns
+    -------
+    stats : the summed statistics.
     """
     total = _sum_in_order(map_ordered(model.e_step, source, n_threads))
     if total is None:

@@ -56,6 +56,8 @@ class Mixture:
         with np.errstate(divide="ignore"):
             log_weights = np.log(self.weights)
         out = self.components.log_prob(X)
+        if not out.flags.writeable:  # a family may return a broadcast or cached array
+            return out + log_weights
         out += log_weights.astype(out.dtype, copy=False)
         return out
 

@@ -67,8 +67,8 @@ def chunk_rows(structure: CovarianceStructure, n_features: int, n_components: in
     """
     if uses_expansion(structure, n_features):
         width = structure.quad_width(n_features) + n_features + 1 + n_components
-    else:
-        width = 2 * n_features + n_components
+    else:  # the direct form's centred copy, its weighted copy, the (n, K) arrays
+        width = 3 * n_features + n_components
     return int(np.clip(_CHUNK_BYTES // (8 * width), 256, 65536))
 
 
