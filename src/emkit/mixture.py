@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -53,13 +54,17 @@ class Mixture:
 
         ``X`` is a chunk of rows, or what the components' ``prepare`` made of it.
         """
-        with np.errstate(divide="ignore"):
-            log_weights = np.log(self.weights)
         out = self.components.log_prob(X)
         if not out.flags.writeable:  # a family may return a broadcast or cached array
-            return out + log_weights
-        out += log_weights.astype(out.dtype, copy=False)
+            return out + self._log_weights
+        out += self._log_weights.astype(out.dtype, copy=False)
         return out
+
+    @cached_property
+    def _log_weights(self) -> np.ndarray:
+        # Computed once per model, not once per chunk.
+        with np.errstate(divide="ignore"):
+            return np.log(self.weights)
 
     def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log responsibilities (n_samples, K) and per-row log-likelihoods (n_samples,)."""

@@ -20,6 +20,8 @@ means), never around the origin, so data far from the origin keep their digits.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import linalg
 
@@ -37,6 +39,12 @@ def _degenerate(component: int | None) -> DegenerateComponentError:
         "typically because it collapsed onto a single point or a few repeated points. "
         "Try fewer components, a larger reg_covar, or scaling the data."
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _triu(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-triangle indices, in the order of the full structure's quadratic features."""
+    return np.triu_indices(n_features)
 
 
 def _flip(a: np.ndarray) -> np.ndarray:
@@ -269,14 +277,14 @@ class Full(CovarianceStructure):
             start = stop
 
     def quad_weights(self, precisions):
-        rows, cols = np.triu_indices(precisions.shape[-1])
+        rows, cols = _triu(precisions.shape[-1])
         # Off-diagonal products appear once in the features but twice in x'^T P x'.
         factor = np.where(rows == cols, -0.5, -1.0)
         return (precisions[:, rows, cols] * factor).T
 
     def quad_moments(self, moments, centred, resp):
         n_features = centred.shape[0]
-        rows, cols = np.triu_indices(n_features)
+        rows, cols = _triu(n_features)
         out = np.empty((moments.shape[0], n_features, n_features))
         out[:, rows, cols] = moments
         out[:, cols, rows] = moments

@@ -27,6 +27,7 @@ methods.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -154,10 +155,6 @@ class GaussianKernel:
             n_quad=weights.shape[0] - n_features - 1,
         )
 
-    @property
-    def all_fast(self) -> bool:
-        return bool(self.fast.all())
-
     def prepare(self, X: np.ndarray) -> PreparedChunk:
         """Quadratic features of a chunk (computed once, used by both products)."""
         if not self.fast.any():
@@ -194,14 +191,15 @@ class GaussianKernel:
         ``first`` and ``second`` are the sums ``r (x - mu)`` and the structure's
         second moments around each component's mean.
         """
+        if self.all_fast:
+            return self._fast_stats(chunk, resp)
         n_components, n_features = self.means.shape
         counts = np.empty(n_components)
         first = np.empty((n_components, n_features))
         fast_second = slow_second = None
         if chunk.phi is not None:
-            resp_fast = resp if self.all_fast else resp[:, self.fast]
             counts[self.fast], first[self.fast], fast_second = self._fast_stats(
-                chunk, resp_fast
+                chunk, resp[:, self.fast]
             )
         slow = ~self.fast
         if slow.any():
@@ -219,9 +217,19 @@ class GaussianKernel:
         first_c = moments[:, n_quad : n_quad + n_features]
         centred = chunk.phi[n_quad : n_quad + n_features]
         second_c = self.structure.quad_moments(moments[:, :n_quad], centred, resp)
-        d = self.means[self.fast].astype(np.float64) - self.centre.astype(np.float64)
+        d = self.fast_offsets
         second = self.structure.recentre(second_c, counts, first_c, d)
         return counts, first_c - counts[:, None] * d, second
+
+    @cached_property
+    def fast_offsets(self) -> np.ndarray:
+        """``mu_k - c`` of the fast components, float64, shape (K_fast, D)."""
+        return self.means[self.fast].astype(np.float64) - self.centre.astype(np.float64)
+
+    @cached_property
+    def all_fast(self) -> bool:
+        """Whether every component is on the fast path (no masking needed)."""
+        return bool(self.fast.all())
 
 
 def _expansion_size(
