@@ -112,12 +112,20 @@ def _resp_and_log_norm(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     by_component = weighted.T
     row_max = by_component.max(axis=0)
-    # A row with every component at -inf keeps -inf as its log-likelihood.
+    if np.isfinite(row_max).all():
+        return weighted, _normalise(by_component, row_max)
+    # Rows with every component at -inf keep -inf as their log-likelihood.
     row_max[~np.isfinite(row_max)] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return weighted, _normalise(by_component, row_max)
+
+
+def _normalise(by_component: np.ndarray, row_max: np.ndarray) -> np.ndarray:
+    """Exponentiate and normalise (K, n) in place; return the log-normalisers (n,)."""
     by_component -= row_max
     np.exp(by_component, out=by_component)
     total = by_component.sum(axis=0)
     by_component /= total
-    with np.errstate(divide="ignore"):
-        log_norm = np.log(total) + row_max
-    return weighted, log_norm
+    log_norm = np.log(total)
+    log_norm += row_max
+    return log_norm
