@@ -5,6 +5,7 @@ Run from the repository root::
     python -m benchmarks.bench_speed            # all cases
     python -m benchmarks.bench_speed --quick    # smaller sizes
     python -m benchmarks.bench_speed --cases M,S
+    python -m benchmarks.bench_speed --single-thread   # both on one core
 
 Both libraries start from identical weights, means and precisions (one
 scikit-learn iteration from k-means on a subsample), run the same number of
@@ -14,6 +15,10 @@ a whole ``fit`` (including its final E-step) divided by ``max_iter``, the best
 of ``--repeats`` runs. The parameter difference is the largest relative
 difference over weights, means and covariances. Peak memory is the largest
 traced allocation (``tracemalloc``) during one separate fit of each.
+
+``--single-thread`` runs both under ``threadpool_limits(1)`` (scikit-learn's
+BLAS on one thread; emkit then runs its chunks serially too): a comparison of
+the work each does, less sensitive to other load on a shared machine.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import argparse
 import time
 import tracemalloc
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
+from threadpoolctl import threadpool_limits
 
 from emkit import GaussianMixture
 
@@ -164,12 +171,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated case names")
     parser.add_argument("--repeats", type=int, default=2, help="timed fits per library")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory fits")
+    parser.add_argument(
+        "--single-thread", action="store_true", help="limit BLAS (and so emkit) to one thread"
+    )
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
     print(HEADER, flush=True)
-    for name in args.cases.split(","):
-        row = run_case(CASES[name.strip()], scale, args.repeats, not args.no_memory)
-        print(format_row(row), flush=True)
+    with threadpool_limits(limits=1) if args.single_thread else nullcontext():
+        for name in args.cases.split(","):
+            row = run_case(CASES[name.strip()], scale, args.repeats, not args.no_memory)
+            print(format_row(row), flush=True)
 
 
 if __name__ == "__main__":
