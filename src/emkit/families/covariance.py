@@ -16,6 +16,11 @@ spherical  (K,)                  (K,)
 
 Second moments are always taken around a per-component *shift* (the current
 means), never around the origin, so data far from the origin keep their digits.
+
+Besides the direct per-component forms (``mahalanobis``, ``scatter``), each
+structure describes its log density as a quadratic form in features of the
+centred rows (``quad_*`` methods, ``recentre``), which
+:mod:`emkit.families.quadratic` turns into two matrix products per chunk.
 """
 
 from __future__ import annotations
@@ -165,7 +170,7 @@ class CovarianceStructure:
 
     def quad_width(self, n_features: int) -> int:
         """Number of quadratic feature columns."""
-        return 1
+        raise NotImplementedError
 
     def quad_features(self, centred: np.ndarray, prec_chol: np.ndarray, out: np.ndarray) -> None:
         """Write the quadratic features of centred rows into ``out``.
@@ -342,6 +347,9 @@ class Tied(CovarianceStructure):
 
     def n_parameters(self, n_components, n_features):
         return n_features * (n_features + 1) // 2
+
+    def quad_width(self, n_features):
+        return 1
 
     def quad_features(self, centred, prec_chol, out):
         # One column |L^T x'|^2 = x'^T P x': the precision is shared, so every
