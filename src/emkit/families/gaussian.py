@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
 from emkit.families.quadratic import GaussianKernel, PreparedChunk, _direct_stats
 from emkit.stats import Stats, reference
+
+_KERNEL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,12 +68,24 @@ class Gaussian:
     def n_features(self) -> int:
         return self.means.shape[1]
 
-    @cached_property
+    @property
     def kernel(self) -> GaussianKernel:
-        """The E-step precomputation for these parameters (built once, shared by chunks)."""
-        return GaussianKernel.build(
-            self.structure, self.means, self.covariances, self.precisions_cholesky
-        )
+        """The E-step precomputation for these parameters (built once, shared by chunks).
+
+        Chunks running on several threads ask for it at once; the lock makes
+        one of them build it while the others wait.
+        """
+        kernel = self.__dict__.get("_kernel")
+        if kernel is None:
+            with _KERNEL_LOCK:
+                kernel = self.__dict__.get("_kernel")
+                if kernel is None:
+                    kernel = GaussianKernel.build(
+                        self.structure, self.means, self.covariances, self.precisions_cholesky
+                    )
+                    # A cache beside the (frozen) fields; it is not a field.
+                    self.__dict__["_kernel"] = kernel
+        return kernel
 
     def prepare(self, X: np.ndarray) -> PreparedChunk:
         """Per-chunk features shared by :meth:`log_prob` and :meth:`stats` of one E-step."""
