@@ -24,16 +24,22 @@ the work each does, less sensitive to other load on a shared machine.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
 import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from threadpoolctl import threadpool_limits
 
+# Measure this checkout's emkit, even where another copy is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+import emkit
 from emkit import GaussianMixture
 
 
@@ -176,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
+    print(f"emkit from {Path(emkit.__file__).parent}", flush=True)
     print(HEADER, flush=True)
     with threadpool_limits(limits=1) if args.single_thread else nullcontext():
         for name in args.cases.split(","):
