@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
-from emkit.families.quadratic import GaussianKernel, PreparedChunk, _direct_stats
+from emkit.families.quadratic import GaussianKernel, PreparedChunk, direct_stats
 from emkit.stats import Stats, reference
 
 _KERNEL_LOCK = threading.Lock()
@@ -17,6 +17,9 @@ _KERNEL_LOCK = threading.Lock()
 @dataclass(frozen=True)
 class GaussianStats(Stats):
     """Weighted sums over rows, second moments around ``shift``.
+
+    The sums are float64 for float32 data too (chunks add without losing
+    digits); ``shift`` has the data's dtype.
 
     Attributes
     ----------
@@ -138,7 +141,7 @@ def gaussian_stats(
     The direct per-component form, used where no kernel exists yet (initialisation).
     """
     shift = np.asarray(shift, dtype=X.dtype)
-    counts, first, second = _direct_stats(structure, X, resp, shift)
+    counts, first, second = direct_stats(structure, X, resp, shift)
     return GaussianStats(counts=counts, first=first, second=second, shift=shift)
 
 

@@ -203,7 +203,7 @@ class GaussianKernel:
             )
         slow = ~self.fast
         if slow.any():
-            counts[slow], first[slow], slow_second = _direct_stats(
+            counts[slow], first[slow], slow_second = direct_stats(
                 self.structure, chunk.X, resp[:, slow], self.means[slow]
             )
         second = self.structure.join_second(self.fast, fast_second, slow_second)
@@ -264,7 +264,7 @@ def _phi_weights(
     return np.vstack([quad, linear.T, constant[None, :]])
 
 
-def _direct_stats(
+def direct_stats(
     structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, means: np.ndarray
 ) -> tuple:
     """The accurate per-component sums (one centred pass per component), in float64.
