@@ -20,6 +20,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_speed --quick
 	$(BIN)/python -m benchmarks.bench_missing --quick
 
 clean:

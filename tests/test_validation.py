@@ -37,7 +37,7 @@ def test_infinite_value_is_located(blobs, value, word):
         ("init_params", "kmeans++", "one of 'kmeans', 'k-means++'"),
         ("random_state", "seed", "None, an integer"),
         ("warm_start", "yes", "True or False"),
-        ("chunk_size", 0, "an integer >= 1"),
+        ("chunk_size", 0, "None or an integer >= 1"),
         ("callback", 3, "None or a callable"),
     ],
 )

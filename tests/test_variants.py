@@ -106,7 +106,7 @@ def test_stochastic_em_reports_the_best_parameters_seen():
 
 def test_stochastic_draws_follow_the_responsibilities():
     resp = np.tile([0.2, 0.5, 0.3], (20000, 1))
-    weights, _ = Stochastic(key=(1, 2)).assign(np.log(resp), np.zeros(20000), start=0)
+    weights, _ = Stochastic(key=(1, 2)).assign(resp, np.zeros(20000), start=0)
     assert np.all(weights.sum(axis=1) == 1)
     frequencies = weights.mean(axis=0)
     np.testing.assert_allclose(frequencies, [0.2, 0.5, 0.3], atol=4 * np.sqrt(0.25 / 20000))
@@ -122,7 +122,7 @@ def test_stochastic_uniforms_are_keyed_on_the_row_index():
 
 def test_stochastic_policy_needs_row_indices():
     with pytest.raises(ValueError, match="first row"):
-        Stochastic(key=(1,)).assign(np.log(np.full((3, 2), 0.5)), np.zeros(3), start=None)
+        Stochastic(key=(1,)).assign(np.full((3, 2), 0.5), np.zeros(3), start=None)
 
 
 def test_the_policy_plugs_into_any_mixture(blobs):

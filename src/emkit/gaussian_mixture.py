@@ -14,6 +14,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
+from emkit._parallel import single_threaded_blas
 from emkit.acceleration import MixtureCodec
 from emkit.engine import EMResult, expected_stats
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
@@ -23,9 +24,10 @@ from emkit.families.gaussian import (
     gaussian_from_resp,
 )
 from emkit.families.gaussian_codec import GaussianCodec
+from emkit.families.quadratic import chunk_rows
 from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.missing import fill_with_column_means, grouped_by_pattern
-from emkit.mixture import Mixture, MixtureStats, log_sum_exp_rows
+from emkit.mixture import Mixture, MixtureStats
 from emkit.online import online_step, per_row
 from emkit.runs import check_accelerate, run_variant
 from emkit.sources import IndexedArraySource, map_chunks
@@ -70,7 +72,9 @@ _PARAMETER_RULES = {
     "warm_start": v.BOOLEAN,
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
-    "chunk_size": v.integer(1),
+    "chunk_size": v.Rule(
+        lambda value: value is None or v.integer(1).accepts(value), "None or an integer >= 1"
+    ),
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
     "algorithm": v.one_of(*ALGORITHMS),
     "accelerate": v.BOOLEAN,
@@ -119,8 +123,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         1 prints per initialisation, 2 also every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between progress lines when ``verbose >= 2``.
-    chunk_size : int, default=4096
-        Rows per chunk of the E-step; memory scales with ``chunk_size * n_components``.
+    chunk_size : int or None, default=None
+        Rows per chunk of the E-step; memory scales with ``chunk_size`` times
+        the E-step's working row width (about ``n_components`` plus
+        ``n_features**2 / 2`` for full covariances). None picks a size whose
+        working arrays take a few MiB (cache-sized).
         Results do not depend on it beyond rounding.
     callback : callable, optional
         Called after every iteration as ``callback(iteration, lower_bound, change,
@@ -203,7 +210,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
-        chunk_size: int = 4096,
+        chunk_size: int | None = None,
         callback: Any = None,
         algorithm: str = "em",
         accelerate: bool = False,
@@ -265,7 +272,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 f"({X.shape[0]}): a mixture needs at least one row per component"
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        source = IndexedArraySource(grouped_by_pattern(X), self.chunk_size)
+        source = IndexedArraySource(grouped_by_pattern(X), self._chunk_rows(X.shape[1]))
         best = self._best_run(X, structure, source, warm)
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
@@ -278,6 +285,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self._warn_if_degenerate()
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
         return self._checked_log_resp(X).argmax(axis=1)
+
+    def _chunk_rows(self, n_features: int) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        return chunk_rows(structure, n_features, self.n_components)
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: IndexedArraySource,
@@ -322,7 +335,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             precisions = v.check_shape(
                 self.precisions_init, structure.shape(k, d), "precisions_init", X.dtype
             )
-            structure.precisions_cholesky_from_precisions(precisions)
+            with single_threaded_blas():
+                structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
         self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.Generator
@@ -335,7 +349,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             # Missing values are filled with column means for the start only.
             X_start = fill_with_column_means(X)
             resp = initial_resp(X_start, self.n_components, self.init_params, rng)
-            estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
+            with single_threaded_blas():  # many tiny factorisations, see run_em
+                estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -348,7 +363,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             components = replace(estimated, means=means)
         else:
             precisions = np.asarray(self.precisions_init, dtype=dtype)
-            components = gaussian_from_precisions(structure, means, precisions, self.reg_covar)
+            with single_threaded_blas():
+                components = gaussian_from_precisions(
+                    structure, means, precisions, self.reg_covar
+                )
         return Mixture(weights=weights, components=components)
 
     def _reporter(self, init_index: int):
@@ -448,7 +466,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
-        return expected_stats(model, IndexedArraySource(grouped_by_pattern(X), self.chunk_size))
+        rows = self._chunk_rows(X.shape[1])
+        return expected_stats(model, IndexedArraySource(grouped_by_pattern(X), rows))
 
     def _warn_if_degenerate(self) -> None:
         for k in degenerate_components(self):
@@ -516,15 +535,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def _checked_log_resp(self, X: np.ndarray) -> np.ndarray:
         model = self._model()
-        return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
+        # Kernels may compute float32 data in float64; results keep the data's dtype.
+        log_resp = map_chunks(lambda c: model.log_resp(c)[0], X, self._chunk_rows(X.shape[1]))
+        return log_resp.astype(X.dtype, copy=False)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood of each row, shape (n_samples,)."""
         model = self._model()
         X = self._validate_X(X, reset=False)
-        return map_chunks(
-            lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), X, self.chunk_size
-        )
+        log_norm = map_chunks(lambda c: model.log_resp(c)[1], X, self._chunk_rows(X.shape[1]))
+        return log_norm.astype(X.dtype, copy=False)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Average log-likelihood per row."""
@@ -532,7 +552,13 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most likely component of each row, shape (n_samples,)."""
-        return self._log_resp(X).argmax(axis=1)
+        model = self._model()
+        X = self._validate_X(X, reset=False)
+        # The normaliser is the same for every component of a row: the argmax of
+        # the weighted log densities needs neither it nor an (n, K) result array.
+        return map_chunks(
+            lambda c: model.weighted_log_prob(c).argmax(axis=1), X, self._chunk_rows(X.shape[1])
+        )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities, shape (n_samples, n_components); rows sum to one."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emkit.families.covariance import LOG_2PI
+from emkit.families.quadratic import GaussianKernel, PreparedChunk
 
 
 def fill_with_column_means(X: np.ndarray) -> np.ndarray:
@@ -90,18 +91,34 @@ def grouped_by_pattern(X: np.ndarray) -> np.ndarray:
     return X[np.argsort(_pattern_codes(missing), kind="stable")]
 
 
-def chunk_patterns(model, X: np.ndarray) -> list[Pattern]:
-    """The patterns of chunk ``X``, remembered for the chunk just seen.
+@dataclass(frozen=True)
+class GappyChunk:
+    """A chunk with missing values, prepared once for both passes of an E-step.
 
-    The E-step asks twice per chunk (densities, then statistics); keeping a
-    reference to the last chunk makes the identity check safe.
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, D)
+    complete_rows : ndarray of int
+        Rows with nothing missing (they take the complete-data kernel).
+    complete : PreparedChunk
+        The kernel's preparation of those rows.
+    patterns : list of Pattern
+        The other rows, except those with nothing observed, by missingness pattern.
     """
-    last = model.pattern_cache.get("last_chunk")
-    if last is not None and last[0] is X:
-        return last[1]
-    patterns = missingness_patterns(np.isnan(X))
-    model.pattern_cache["last_chunk"] = (X, patterns)
-    return patterns
+
+    X: np.ndarray
+    complete_rows: np.ndarray
+    complete: PreparedChunk
+    patterns: list[Pattern]
+
+
+def prepare_gappy(kernel: GaussianKernel, X: np.ndarray, missing: np.ndarray) -> GappyChunk:
+    """Split a chunk with NaN into its complete rows (prepared) and its patterns."""
+    complete_rows = np.flatnonzero(~missing.any(axis=1))
+    return GappyChunk(
+        X=X, complete_rows=complete_rows, complete=kernel.prepare(X[complete_rows]),
+        patterns=missingness_patterns(missing),
+    )
 
 
 @dataclass(frozen=True)
@@ -196,9 +213,10 @@ def incomplete_moments(
     missing block is added to the second moment, weighted by the responsibilities.
     """
     k, d = shift.shape
-    counts = np.zeros(k, dtype=X.dtype)
-    first = np.zeros((k, d), dtype=X.dtype)
-    second = np.zeros((k, d, d), dtype=X.dtype)
+    # float64 sums whatever the data dtype, like the complete-data kernel's.
+    counts = np.zeros(k)
+    first = np.zeros((k, d))
+    second = np.zeros((k, d, d))
     for pattern in patterns:
         cond = conditionals(model, pattern)
         weights = resp[pattern.rows].T  # (K, n)

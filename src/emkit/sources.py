@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emkit._parallel import map_ordered
+
 
 @dataclass(frozen=True)
 class ArraySource:
@@ -75,5 +77,6 @@ class IndexedArraySource(ArraySource):
 def map_chunks(
     func: Callable[[np.ndarray], np.ndarray], X: np.ndarray, chunk_size: int
 ) -> np.ndarray:
-    """Apply a row-wise ``func`` chunk by chunk and stack the results along rows."""
-    return np.concatenate([func(chunk) for chunk in ArraySource(X, chunk_size)], axis=0)
+    """Apply a row-wise ``func`` chunk by chunk (on threads) and stack the results along rows."""
+    parts = list(map_ordered(func, ArraySource(X, chunk_size)))
+    return np.concatenate(parts, axis=0)

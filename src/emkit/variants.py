@@ -9,8 +9,9 @@ memory, chunked, online) gets the variants without a second implementation.
 
 A policy has two methods:
 
-``assign(log_resp, log_norm, start) -> (weights, objective)``
-    ``weights`` of shape (n_samples, K) replace the responsibilities in the
+``assign(resp, log_norm, start) -> (weights, objective)``
+    ``resp`` are the responsibilities (n_samples, K), ``log_norm`` the rows'
+    log-likelihoods; ``weights`` of shape (n_samples, K) replace ``resp`` in the
     statistics; ``objective`` of shape (n_samples,) holds each row's term of the
     value the engine records in ``history`` (the E-step sums them, leaving out
     rows with nothing observed). ``start`` is the index of the chunk's first
@@ -42,9 +43,9 @@ class Soft:
     """Ordinary EM: the responsibilities are the weights; the objective is the log-likelihood."""
 
     def assign(
-        self, log_resp: np.ndarray, log_norm: np.ndarray, start: int | None
+        self, resp: np.ndarray, log_norm: np.ndarray, start: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        return np.exp(log_resp), log_norm
+        return resp, log_norm
 
     def advanced(self) -> Soft:
         return self
@@ -62,8 +63,8 @@ class Hard:
     Examples
     --------
     >>> import numpy as np
-    >>> log_resp = np.log([[0.9, 0.1], [0.4, 0.6]])
-    >>> weights, objective = HARD.assign(log_resp, np.zeros(2), start=None)
+    >>> resp = np.array([[0.9, 0.1], [0.4, 0.6]])
+    >>> weights, objective = HARD.assign(resp, np.zeros(2), start=None)
     >>> weights
     array([[1., 0.],
            [0., 1.]])
@@ -72,13 +73,14 @@ class Hard:
     """
 
     def assign(
-        self, log_resp: np.ndarray, log_norm: np.ndarray, start: int | None
+        self, resp: np.ndarray, log_norm: np.ndarray, start: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        labels = log_resp.argmax(axis=1)
+        labels = resp.argmax(axis=1)
         rows = np.arange(labels.shape[0])
-        # log pi_z + log p(x | z) = log r_z + log p(x): no second pass over the densities.
-        objective = log_resp[rows, labels] + log_norm
-        return _one_hot(labels, log_resp.shape[1], log_resp.dtype), objective
+        # log pi_z + log p(x | z) = log r_z + log p(x): no second pass over the
+        # densities; r_z >= 1/K at the argmax, so its log loses no precision.
+        objective = np.log(resp[rows, labels]) + log_norm
+        return _one_hot(labels, resp.shape[1], resp.dtype), objective
 
     def advanced(self) -> Hard:
         return self
@@ -105,12 +107,12 @@ class Stochastic:
     --------
     >>> import numpy as np
     >>> policy = Stochastic.from_seed(np.random.SeedSequence(0))
-    >>> log_resp = np.log(np.full((6, 3), 1 / 3))
-    >>> weights, _ = policy.assign(log_resp, np.zeros(6), start=0)
+    >>> resp = np.full((6, 3), 1 / 3)
+    >>> weights, _ = policy.assign(resp, np.zeros(6), start=0)
     >>> weights.sum(axis=1)
     array([1., 1., 1., 1., 1., 1.])
     >>> # Rows 2..5 drawn as a chunk of their own get the same components.
-    >>> bool((policy.assign(log_resp[2:], np.zeros(4), start=2)[0] == weights[2:]).all())
+    >>> bool((policy.assign(resp[2:], np.zeros(4), start=2)[0] == weights[2:]).all())
     True
     """
 
@@ -123,20 +125,19 @@ class Stochastic:
         return cls(key=tuple(int(w) for w in seed.generate_state(4, np.uint32)))
 
     def assign(
-        self, log_resp: np.ndarray, log_norm: np.ndarray, start: int | None
+        self, resp: np.ndarray, log_norm: np.ndarray, start: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
         if start is None:
             raise ValueError(
                 "stochastic EM needs chunks that know the index of their first row "
                 "(iterate the data with emkit.sources.IndexedArraySource)"
             )
-        uniforms = self.uniforms(start, log_resp.shape[0])
-        cumulative = np.exp(log_resp).cumsum(axis=1)
+        uniforms = self.uniforms(start, resp.shape[0])
         # First component whose cumulative responsibility exceeds the uniform;
         # the clip catches a last cumulative value that rounds below one.
-        labels = (cumulative < uniforms[:, None]).sum(axis=1)
-        labels = np.minimum(labels, log_resp.shape[1] - 1)
-        return _one_hot(labels, log_resp.shape[1], log_resp.dtype), log_norm
+        labels = (resp.cumsum(axis=1) < uniforms[:, None]).sum(axis=1)
+        labels = np.minimum(labels, resp.shape[1] - 1)
+        return _one_hot(labels, resp.shape[1], resp.dtype), log_norm
 
     def uniforms(self, start: int, n_rows: int) -> np.ndarray:
         """Uniform draws of rows ``start .. start + n_rows - 1`` in this iteration."""
