@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_speed --quick
 	$(BIN)/python -m benchmarks.bench_missing --quick
+	$(BIN)/python -m benchmarks.bench_acceleration --repeats 1
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
