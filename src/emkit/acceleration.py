@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
+from emkit._parallel import single_threaded_blas
 from emkit.engine import Callback, EMResult, expected_stats
 from emkit.mixture import Mixture
 
@@ -121,6 +122,13 @@ class _Passes:
         return point
 
 
+def _m_step(point: _Point) -> Any:
+    # Many tiny factorisations: a multi-threaded BLAS only adds wake-up latency
+    # (see emkit.engine.run_em).
+    with single_threaded_blas():
+        return point.model.m_step(point.stats)
+
+
 def _extrapolate(
     codec: Any, models: tuple[Any, Any, Any], max_step: float
 ) -> tuple[Any | None, float]:
@@ -181,13 +189,14 @@ def squarem(
         converged = abs(current.value - previous_lower_bound) < tol
     max_step, failed_before = 1.0, False
     while not (converged or passes.exhausted):
-        first = current.model.m_step(current.stats)
+        first = _m_step(current)
         after_one = passes.evaluate(first)
         converged = abs(after_one.value - current.value) < tol
         if converged or passes.exhausted:
             break
-        second = first.m_step(after_one.stats)
-        jump, step = _extrapolate(codec, (current.model, first, second), max_step)
+        second = _m_step(after_one)
+        with single_threaded_blas():  # tiny factorisations, as in the M-step
+            jump, step = _extrapolate(codec, (current.model, first, second), max_step)
         accepted = jump is not None
         if accepted:
             landed = passes.evaluate(jump)

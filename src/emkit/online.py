@@ -21,6 +21,7 @@ import dataclasses
 from dataclasses import replace
 from typing import Any
 
+from emkit._parallel import single_threaded_blas
 from emkit.distributions import Gaussian as GaussianDistribution
 from emkit.distributions import Independent
 from emkit.families.component_list import ComponentList
@@ -102,4 +103,5 @@ def online_step(model: Any, running: Stats | None, batch: Stats, t: int, t0: flo
     batch = per_row(batch)
     if running is not None:
         batch = blend(recentred(running, model), batch, step_size(t, t0, kappa))
-    return batch, model.m_step(batch)
+    with single_threaded_blas():  # tiny factorisations (see emkit.engine.run_em)
+        return batch, model.m_step(batch)
