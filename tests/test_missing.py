@@ -238,3 +238,21 @@ def test_imputer_in_a_pipeline_and_empty_rows():
 @parametrize_with_checks([GaussianMixtureImputer(), GaussianMixtureImputer(2, random_state=0)])
 def test_imputer_is_a_scikit_learn_transformer(estimator, check):
     check(estimator)
+
+
+def test_partial_fit_and_the_variants_take_gaps():
+    """Online, hard, stochastic and accelerated EM all run on data with NaN."""
+    X = with_gaps(make_blobs(n_samples=3000, n_features=3, n_components=3, separation=6.0,
+                             seed=1), 0.2)
+    batch = _quiet(GaussianMixture(3, random_state=0), X)
+    online = GaussianMixture(3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for part in np.array_split(X, 60):
+            online.partial_fit(part)
+    assert abs(online.score(X) / batch.score(X) - 1) < 0.005
+    accelerated = _quiet(GaussianMixture(3, random_state=0, accelerate=True), X)
+    assert np.all(np.diff(accelerated.history_) >= -1e-12)
+    assert accelerated.score(X) >= batch.score(X) - 1e-3
+    hard = _quiet(GaussianMixture(3, random_state=0, algorithm="hard"), X)
+    assert np.all(np.diff(hard.history_) >= -1e-12)
