@@ -20,7 +20,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.bench_gmm
+	$(BIN)/python -m benchmarks.bench_speed --quick
+	$(BIN)/python -m benchmarks.bench_missing --quick
+	$(BIN)/python -m benchmarks.bench_acceleration --repeats 1
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scale

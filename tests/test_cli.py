@@ -221,3 +221,25 @@ def test_fit_streams_a_file_on_request(tmp_path, blob_csv):
     assert load(tmp_path / "m.npz").n_components == 2
     refused = emkit("fit", blob_csv, "-k", "1-3", "--stream")
     assert refused.returncode == 2 and "one K" in refused.stderr
+
+
+def test_impute_fills_the_gaps(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.multivariate_normal([0, 5], [[1, 0.9], [0.9, 1]], size=200)
+    frame = pd.DataFrame(X, columns=["u", "v"])
+    holes = np.arange(0, 200, 5)
+    frame.loc[holes, "v"] = np.nan
+    data = tmp_path / "holes.csv"
+    frame.to_csv(data, index=False)  # missing cells are written empty
+    out = tmp_path / "filled.csv"
+    result = emkit("impute", data, "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "40 missing values filled" in result.stderr
+    filled = pd.read_csv(out)
+    assert list(filled.columns) == ["u", "v"] and not filled.isna().any().any()
+    np.testing.assert_allclose(filled.drop(index=holes), frame.drop(index=holes), rtol=1e-15)
+    # Strongly correlated columns: the fill follows the regression on u, not the mean of v.
+    truth = X[holes, 1]
+    fill_error = np.abs(filled.loc[holes, "v"] - truth).mean()
+    mean_error = np.abs(frame["v"].mean() - truth).mean()
+    assert fill_error < 0.7 * mean_error

@@ -458,7 +458,7 @@ def coins(n=10):
         ([Independent([Poisson(1.0), Bernoulli(0.5)])] * 2, [[1, 0], [2, 3]],
          r"row 1, column 1: Bernoulli data must be 0 or 1"),
         (coins(), [[5, 1], [9, 1]], r"X has 2 columns but the components read 1"),
-        (coins(), [[5], [np.nan]], r"row 1, column 0"),
+        (coins(), [[5], [np.inf]], r"row 1, column 0"),
         ([Bernoulli([0.5, 0.5]), Bernoulli([0.5, 0.5, 0.5])], [[0, 1]],
          r"component 0 \(Bernoulli\) reads 2, component 1 \(Bernoulli\) reads 3"),
         ([Binomial(10, 0.5), 0.5], [[1]], r"component 1 is a float"),

@@ -13,10 +13,8 @@ from emkit.families.covariance import DegenerateComponentError
 from tests.conftest import COVARIANCE_TYPES
 
 
-@pytest.mark.parametrize(
-    ("value", "word"), [(np.inf, "inf"), (-np.inf, "-inf"), (np.nan, "NaN")]
-)
-def test_non_finite_value_is_located(blobs, value, word):
+@pytest.mark.parametrize(("value", "word"), [(np.inf, "inf"), (-np.inf, "-inf")])
+def test_infinite_value_is_located(blobs, value, word):
     X = blobs.copy()
     X[7, 1] = value
     with pytest.raises(ValueError, match=rf"contains {word} at row 7, column 1"):
@@ -39,7 +37,7 @@ def test_non_finite_value_is_located(blobs, value, word):
         ("init_params", "kmeans++", "one of 'kmeans', 'k-means++'"),
         ("random_state", "seed", "None, an integer"),
         ("warm_start", "yes", "True or False"),
-        ("chunk_size", 0, "an integer >= 1"),
+        ("chunk_size", 0, "None or an integer >= 1"),
         ("callback", 3, "None or a callable"),
     ],
 )

@@ -10,17 +10,32 @@ from typing import Any
 import numpy as np
 
 
-def check_finite(X: np.ndarray, name: str = "X") -> np.ndarray:
-    """Raise a ValueError naming the row and column of the first NaN or infinity."""
-    finite = np.isfinite(X)
-    if finite.all():
+def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> np.ndarray:
+    """Raise a ValueError naming the row and column of the first NaN or infinity.
+
+    With ``allow_nan``, NaN means a missing value and only infinities are refused.
+    """
+    bad = np.isinf(X) if allow_nan else ~np.isfinite(X)
+    if not bad.any():
         return X
-    row, col = (int(i) for i in np.argwhere(~finite)[0])
+    row, col = (int(i) for i in np.argwhere(bad)[0])
     value = X[row, col]
     kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    allowed = "finite or NaN (missing)" if allow_nan else "finite"
     raise ValueError(
-        f"{name} contains {kind} at row {row}, column {col}: every value must be finite"
+        f"{name} contains {kind} at row {row}, column {col}: every value must be {allowed}"
     )
+
+
+def check_columns_observed(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """Raise a ValueError naming the first column whose values are all missing (NaN)."""
+    empty = np.flatnonzero(np.isnan(X).all(axis=0))
+    if empty.size:
+        raise ValueError(
+            f"{name} column {int(empty[0])} has no observed value (every entry is NaN); "
+            "drop it before fitting"
+        )
+    return X
 
 
 @dataclass(frozen=True)

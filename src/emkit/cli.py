@@ -332,6 +332,37 @@ def info(model_path: Path, as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--components", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Mixture components of the model the gaps are filled from.")
+@click.option("--covariance", type=click.Choice(sorted(COVARIANCE_STRUCTURES)),
+              default="full", show_default=True)
+@click.option("--columns", help="Comma-separated column names or 0-based indices to use.")
+@click.option("--sample-posterior", is_flag=True,
+              help="Draw each gap from its conditional distribution instead of its mean.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the filled CSV here instead of standard output.")
+@_one_line_errors
+def impute(data: Path, components: int, covariance: str, columns: str | None,
+           sample_posterior: bool, seed: int, out: Path | None) -> None:
+    """Fill the missing cells (empty, NA or NaN) of DATA from a Gaussian mixture fitted by EM."""
+    from emkit.imputer import GaussianMixtureImputer
+
+    X, names = read_table(data, _columns(columns))
+    imputer = GaussianMixtureImputer(
+        components, covariance_type=covariance, sample_posterior=sample_posterior,
+        random_state=seed,
+    )
+    text = write_csv(imputer.fit_transform(X), names, out)
+    if text is not None:
+        click.echo(text, nl=False)
+    else:
+        filled = int(np.isnan(X).sum())
+        click.echo(f"{filled} missing values filled; written to {out}", err=True)
+
+
+@main.command()
 @click.argument("name", type=click.Choice(["anemia", "coins", "faithful"]), default="anemia")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Folder for the pictures.")

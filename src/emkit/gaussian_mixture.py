@@ -16,17 +16,25 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit import scale
+from emkit._parallel import single_threaded_blas
+from emkit.acceleration import MixtureCodec
 from emkit.checkpoint import Checkpoint, FitState, continue_em
-from emkit.engine import EMResult, run_em
+from emkit.engine import EMResult, expected_stats
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
     Gaussian,
     gaussian_from_precisions,
     gaussian_from_resp,
 )
+from emkit.families.gaussian_codec import GaussianCodec
+from emkit.families.quadratic import chunk_rows
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.mixture import Mixture, log_sum_exp_rows
-from emkit.sources import ArraySource, map_chunks
+from emkit.missing import fill_with_column_means, grouped_by_pattern
+from emkit.mixture import Mixture, MixtureStats
+from emkit.online import online_step, per_row
+from emkit.runs import check_accelerate, run_variant
+from emkit.sources import IndexedArraySource, map_chunks
+from emkit.variants import ALGORITHMS, assignment_for
 
 # A component whose smallest variance is within this factor of reg_covar has
 # collapsed onto (nearly) repeated values: a spurious maximiser of the likelihood.
@@ -67,8 +75,16 @@ _PARAMETER_RULES = {
     "warm_start": v.BOOLEAN,
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
-    "chunk_size": v.integer(1),
+    "chunk_size": v.Rule(
+        lambda value: value is None or v.integer(1).accepts(value), "None or an integer >= 1"
+    ),
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
+    "algorithm": v.one_of(*ALGORITHMS),
+    "accelerate": v.BOOLEAN,
+    "online_kappa": v.Rule(
+        lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
+    ),
+    "online_t0": v.real(0.0),
     "checkpoint": v.Rule(lambda c: c is None or isinstance(c, str | os.PathLike),
                          "None or a file path"),
     "checkpoint_every": v.integer(1),
@@ -113,21 +129,55 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         1 prints per initialisation, 2 also every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
         Iterations between progress lines when ``verbose >= 2``.
-    chunk_size : int, default=4096
-        Rows per chunk of the E-step; memory scales with ``chunk_size * n_components``.
+    chunk_size : int or None, default=None
+        Rows per chunk of the E-step; memory scales with ``chunk_size`` times
+        the E-step's working row width (about ``n_components`` plus
+        ``n_features**2 / 2`` for full covariances). None picks a size whose
+        working arrays take a few MiB (cache-sized).
         Results do not depend on it beyond rounding.
     callback : callable, optional
         Called after every iteration as ``callback(iteration, lower_bound, change,
         mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
         the M-step: for logging, plotting snapshots, or stopping early by raising.
+    algorithm : {"em", "hard", "stochastic"}, default="em"
+        The EM variant. ``"em"``: soft responsibilities. ``"hard"``:
+        classification EM, each row wholly to its most likely component;
+        ``history_`` and ``lower_bound_`` then hold the classification
+        log-likelihood (which never decreases). At a fixed point (assignments
+        unchanged, so the change is exactly 0) each component is the
+        maximum-likelihood fit of its rows and the weights are the class
+        proportions; a ``tol`` > 0 may stop a few iterations short of it.
+        ``"stochastic"``: each row wholly to a component drawn from its
+        responsibilities (seeded by ``random_state``, independent
+        of ``chunk_size``); the path never settles, so exactly ``max_iter``
+        iterations run, ``tol`` is not used, ``converged_`` is False, and the
+        fitted parameters are the *best* ones seen (highest observed-data
+        log-likelihood, which ``lower_bound_`` holds), while ``history_`` shows
+        the noisy path.
+    accelerate : bool, default=False
+        Accelerate EM with SQUAREM extrapolation (see :mod:`emkit.acceleration`),
+        for ``algorithm="em"`` only. A jump is kept only if it does not lower
+        the log-likelihood, so ``history_`` (the best average log-likelihood
+        after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
+        passes over the data (E-steps), as for plain EM, so the two compare
+        honestly; convergence is the same ``tol`` test on a plain EM step.
+        ``callback`` is then called after every pass, with the best value so
+        far and the parameters that pass evaluated.
+    online_kappa : float in (0.5, 1], default=0.6
+        Decay of the step of online EM (:meth:`partial_fit`): batch ``t`` gets
+        weight ``g_t = (t + online_t0) ** -online_kappa``. Smaller values
+        forget old batches faster.
+    online_t0 : float >= 0, default=2.0
+        Offset of the online step: larger values take smaller first steps.
     checkpoint : str or path-like, optional
         File the state of the fit is written to (atomically, in the safe model
         format) every ``checkpoint_every`` iterations and at the end of every
         restart. A fit started with an existing checkpoint of the same fit
         resumes from it and ends exactly as an uninterrupted fit would; once the
         fit is complete, fitting again returns the same result at once (delete the
-        file to start afresh). Needs an integer ``random_state``; not with
-        ``warm_start``. See :mod:`emkit.checkpoint`.
+        file to start afresh). Needs an integer ``random_state`` and
+        ``algorithm="em"`` without ``accelerate`` or ``warm_start``. See
+        :mod:`emkit.checkpoint`.
     checkpoint_every : int, default=1
         Iterations between checkpoint writes.
 
@@ -154,8 +204,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     >>> rng = np.random.default_rng(0)
     >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
     >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
-    >>> np.round(np.sort(gm.means_[:, 0]))
-    array([0., 6.])
+    >>> [round(float(m)) for m in np.sort(gm.means_[:, 0])]
+    [0, 6]
     >>> bool(np.all(np.diff(gm.history_) >= 0))
     True
     """
@@ -177,8 +227,12 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         warm_start: bool = False,
         verbose: int = 0,
         verbose_interval: int = 10,
-        chunk_size: int = 4096,
+        chunk_size: int | None = None,
         callback: Any = None,
+        algorithm: str = "em",
+        accelerate: bool = False,
+        online_kappa: float = 0.6,
+        online_t0: float = 2.0,
         checkpoint: Any = None,
         checkpoint_every: int = 1,
     ) -> None:
@@ -198,8 +252,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.verbose_interval = verbose_interval
         self.chunk_size = chunk_size
         self.callback = callback
+        self.algorithm = algorithm
+        self.accelerate = accelerate
+        self.online_kappa = online_kappa
+        self.online_t0 = online_t0
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks a missing value
+        return tags
 
     # ------------------------------------------------------------------ fit
 
@@ -212,7 +275,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             A ``dask.array.Array`` is fitted block by block on its scheduler (see
             :mod:`emkit.dask_source`); a source from :func:`emkit.sources.open` is
             streamed from disk. Both are initialised from a uniform random sample of
-            rows (:data:`emkit.scale.INIT_SAMPLE_ROWS`) and iterate in their own chunks.
+            rows (:data:`emkit.scale.INIT_SAMPLE_ROWS`), E-step ``chunk_size`` rows
+            at a time, and take no missing values (yet).
         y : ignored
 
         Returns
@@ -233,6 +297,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _fit(self, X: Any) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
+        check_accelerate(self)
         warm = bool(self.warm_start) and hasattr(self, "converged_")
         # The last child seed draws the rows a streamed or Dask fit initialises
         # from; the first n_init seed the restarts, as for in-memory data.
@@ -245,7 +310,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             )
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
-        if not best.converged and self.max_iter > 0:
+        if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing initialization did not converge. Try different init "
                 "parameters, or increase max_iter, tol, or check for degenerate data.",
@@ -259,9 +324,17 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _rows(self, X: Any, *, reset: bool, seed: np.random.SeedSequence) -> tuple[Any, Any]:
         """Rows to initialise from and the engine's source, for any accepted input."""
         if scale.is_scalable(X):
-            return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed))
-        X = self._validate_X(X, reset=reset, min_samples=2)
-        return X, ArraySource(X, self.chunk_size)
+            n_features = X.shape[1] if scale.is_dask_array(X) else X.n_features
+            return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
+                                 chunk_size=self._chunk_rows(n_features))
+        X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
+        return X, IndexedArraySource(grouped_by_pattern(X), self._chunk_rows(X.shape[1]))
+
+    def _chunk_rows(self, n_features: int) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        return chunk_rows(structure, n_features, self.n_components)
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
@@ -270,20 +343,16 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if warm:
             if self.checkpoint is not None:
                 raise ValueError("checkpoint= does not combine with warm_start=True")
-            return run_em(
-                self._model(), source, tol=self.tol, max_iter=self.max_iter,
-                previous_lower_bound=self.lower_bound_, callback=self._reporter(0),
-            )
+            model = self._with_assignment(self._model(), seeds[0])
+            return self._run(model, source, self.lower_bound_, self._reporter(0))
         self._check_initial_values(X, structure)
         if self.checkpoint is not None:
             return self._checkpointed_runs(X, structure, source, seeds)
         best = None
         for index, seed in enumerate(seeds):
             model = self._initial_model(X, structure, np.random.default_rng(seed))
-            result = run_em(
-                model, source, tol=self.tol, max_iter=self.max_iter,
-                callback=self._reporter(index),
-            )
+            model = self._with_assignment(model, seed)
+            result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         return best
@@ -293,6 +362,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         seeds: list[np.random.SeedSequence],
     ) -> EMResult:
         """The restarts of :meth:`_best_run`, resumed from and recorded to ``checkpoint``."""
+        if self.algorithm != "em" or self.accelerate:
+            # Their drivers carry state beyond the mixture (random draws, extrapolation).
+            raise ValueError("checkpoint= needs algorithm='em' and accelerate=False")
         keeper = Checkpoint(self, X.shape[1])
         state = keeper.resume()
         for index in range(state.restart, len(seeds)):
@@ -308,6 +380,21 @@ class GaussianMixture(DensityMixin, BaseEstimator):
                 state.best = result
         return state.best
 
+    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence) -> Mixture:
+        # A child of the restart's seed: the initialisation's draws stay as they were.
+        return replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
+
+    def _run(
+        self, model: Mixture, source: IndexedArraySource, previous_lower_bound: float,
+        callback: Any,
+    ) -> EMResult:
+        """One EM run from ``model`` with the chosen variant."""
+        return run_variant(
+            model, source, algorithm=self.algorithm, accelerate=self.accelerate,
+            codec=MixtureCodec(GaussianCodec()), tol=self.tol, max_iter=self.max_iter,
+            previous_lower_bound=previous_lower_bound, callback=callback,
+        )
+
     def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
         k, d = self.n_components, X.shape[1]
         if self.weights_init is not None:
@@ -318,7 +405,8 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             precisions = v.check_shape(
                 self.precisions_init, structure.shape(k, d), "precisions_init", X.dtype
             )
-            structure.precisions_cholesky_from_precisions(precisions)
+            with single_threaded_blas():
+                structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
         self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.Generator
@@ -328,8 +416,11 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         estimated, weights = None, None
         if any(value is None for value in (self.weights_init, self.means_init,
                                            self.precisions_init)):
-            resp = initial_resp(X, self.n_components, self.init_params, rng)
-            estimated = gaussian_from_resp(structure, X, resp, self.reg_covar)
+            # Missing values are filled with column means for the start only.
+            X_start = fill_with_column_means(X)
+            resp = initial_resp(X_start, self.n_components, self.init_params, rng)
+            with single_threaded_blas():  # many tiny factorisations, see run_em
+                estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -342,7 +433,10 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             components = replace(estimated, means=means)
         else:
             precisions = np.asarray(self.precisions_init, dtype=dtype)
-            components = gaussian_from_precisions(structure, means, precisions, self.reg_covar)
+            with single_threaded_blas():
+                components = gaussian_from_precisions(
+                    structure, means, precisions, self.reg_covar
+                )
         return Mixture(weights=weights, components=components)
 
     def _reporter(self, init_index: int):
@@ -366,7 +460,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         return report
 
     def _set_fitted(self, result: EMResult) -> None:
-        mixture = result.model
+        self._set_parameters(result.model)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = np.asarray(result.history, dtype=np.float64)
+        # A new fit starts any later partial_fit stream afresh from these parameters.
+        self._online_stats, self._online_step = None, 0
+
+    def _set_parameters(self, mixture: Mixture) -> None:
         gaussian: Gaussian = mixture.components
         structure = gaussian.structure
         self.weights_ = mixture.weights
@@ -374,10 +476,68 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         self.covariances_ = gaussian.covariances
         self.precisions_cholesky_ = gaussian.precisions_cholesky
         self.precisions_ = structure.precisions(gaussian.precisions_cholesky)
-        self.converged_ = result.converged
-        self.n_iter_ = result.n_iter
-        self.lower_bound_ = result.lower_bound
-        self.history_ = np.asarray(result.history, dtype=np.float64)
+
+    # --------------------------------------------------------------- online
+
+    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """One step of online (stepwise) EM on a batch of rows.
+
+        The first call on an unfitted estimator fits the batch as ``fit`` does
+        (so it needs at least ``max(2, n_components)`` rows) and takes its
+        statistics as the running statistics. Every later call runs one E-step
+        on the batch (any number of rows, one included), blends its per-row
+        statistics into the running ones with step
+        ``g = (t + online_t0) ** -online_kappa`` (``t`` = batches blended so
+        far, from 1) and runs one M-step. After ``fit`` or ``emkit.load``, the
+        stream continues from those parameters, with running statistics
+        restarted from the next batch. With ``algorithm="stochastic"`` each
+        batch's draws are seeded by ``random_state`` and the batch number.
+
+        Each call appends the batch's average log-likelihood under the
+        parameters before the step to ``history_`` and counts one in ``n_iter_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+            A batch of rows, with the width of the first.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "means_"):
+            self.fit(X)
+            X = self._validate_X(X, reset=False)
+            self._online_stats = per_row(self._batch_stats(self._online_model(), X))
+            self._online_step = 1
+            return self
+        X = self._validate_X(X, reset=False)
+        model = self._online_model()
+        batch = self._batch_stats(model, X)
+        if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
+            return self
+        running = getattr(self, "_online_stats", None)
+        step = getattr(self, "_online_step", 0)
+        self._online_stats, fitted = online_step(
+            model, running, batch, step, self.online_t0, self.online_kappa
+        )
+        self._online_step = step + 1 if running is not None else 1
+        self._set_parameters(fitted)
+        self.lower_bound_ = batch.log_likelihood / batch.n_samples
+        self.history_ = np.append(self.history_, self.lower_bound_)
+        self.n_iter_ += 1
+        return self
+
+    def _online_model(self) -> Mixture:
+        # Stochastic draws differ per batch, reproducibly for a fixed random_state.
+        entropy = v.seed_sequence(self.random_state).entropy
+        seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
+        return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
+
+    def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
+        rows = self._chunk_rows(X.shape[1])
+        return expected_stats(model, IndexedArraySource(grouped_by_pattern(X), rows))
 
     def _warn_if_degenerate(self) -> None:
         for k in degenerate_components(self):
@@ -425,7 +585,7 @@ class GaussianMixture(DensityMixin, BaseEstimator):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
             ensure_all_finite=False, reset=reset,
         )
-        return v.check_finite(X)
+        return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""
@@ -443,28 +603,28 @@ class GaussianMixture(DensityMixin, BaseEstimator):
     def _log_resp(self, X: Any) -> np.ndarray:
         if scale.is_scalable(X):
             model = self._model()
-            return scale.map_rows(
-                X, lambda c: model.log_resp(c)[0], self.n_features_in_, self.n_components,
-                self.chunk_size,
-            )
+            return self._map_scalable(X, lambda c: model.log_resp(c)[0], self.n_components)
         return self._checked_log_resp(self._validate_X(X, reset=False))
+
+    def _map_scalable(self, X: Any, func: Any, n_out: int | None) -> Any:
+        """``func`` over the rows of a file source or dask array (lazily for dask)."""
+        d = self.n_features_in_
+        return scale.map_rows(X, func, d, n_out, self._chunk_rows(d))
 
     def _checked_log_resp(self, X: np.ndarray) -> np.ndarray:
         model = self._model()
-        return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
+        # Kernels may compute float32 data in float64; results keep the data's dtype.
+        log_resp = map_chunks(lambda c: model.log_resp(c)[0], X, self._chunk_rows(X.shape[1]))
+        return log_resp.astype(X.dtype, copy=False)
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
         model = self._model()
         if scale.is_scalable(X):
-            return scale.map_rows(
-                X, lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), self.n_features_in_,
-                None, self.chunk_size,
-            )
+            return self._map_scalable(X, lambda c: model.log_resp(c)[1], None)
         X = self._validate_X(X, reset=False)
-        return map_chunks(
-            lambda c: log_sum_exp_rows(model.weighted_log_prob(c)), X, self.chunk_size
-        )
+        log_norm = map_chunks(lambda c: model.log_resp(c)[1], X, self._chunk_rows(X.shape[1]))
+        return log_norm.astype(X.dtype, copy=False)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Average log-likelihood per row."""
@@ -472,7 +632,15 @@ class GaussianMixture(DensityMixin, BaseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most likely component of each row, shape (n_samples,); lazy for a dask array."""
-        return self._log_resp(X).argmax(axis=1)
+        model = self._model()
+        if scale.is_scalable(X):
+            return self._map_scalable(X, lambda c: model.weighted_log_prob(c).argmax(axis=1), None)
+        X = self._validate_X(X, reset=False)
+        # The normaliser is the same for every component of a row: the argmax of
+        # the weighted log densities needs neither it nor an (n, K) result array.
+        return map_chunks(
+            lambda c: model.weighted_log_prob(c).argmax(axis=1), X, self._chunk_rows(X.shape[1])
+        )
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Responsibilities, shape (n_samples, n_components); rows sum to one."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.cluster import kmeans_plusplus
+
+from emkit.kmeans import sklearn_kmeans_labels
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
 
@@ -18,7 +20,8 @@ def initial_resp(
     X : ndarray of shape (n_samples, n_features)
     n_components : int
     method : {"kmeans", "k-means++", "random", "random_from_data"}
-        ``kmeans``: one-hot labels of a k-means fit; ``k-means++``: one-hot at
+        ``kmeans``: one-hot labels of a k-means fit (emkit's, identical to
+        ``sklearn.cluster.KMeans(n_init=1)`` with the same seed); ``k-means++``: one-hot at
         the k-means++ seeds; ``random``: uniform random, normalised;
         ``random_from_data``: one-hot at randomly chosen rows.
     rng : numpy Generator
@@ -27,7 +30,7 @@ def initial_resp(
     resp = np.zeros((n_samples, n_components), dtype=X.dtype)
     seed = int(rng.integers(0, 2**31 - 1))
     if method == "kmeans":
-        labels = KMeans(n_clusters=n_components, n_init=1, random_state=seed).fit(X).labels_
+        labels = sklearn_kmeans_labels(X, n_components, seed)
         resp[np.arange(n_samples), labels] = 1
     elif method == "k-means++":
         _, indices = kmeans_plusplus(X, n_components, random_state=seed)

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from emkit.sources import row_start
 from emkit.stats import Stats
-
-
-def log_sum_exp_rows(a: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(a), axis=1))`` without overflow, shape (n_rows,).
-
-    Plain numpy: scipy's ``logsumexp`` costs more in dispatch than in arithmetic
-    on the small chunks of EM.
-    """
-    peak = a.max(axis=1)
-    # Rows where every entry is -inf stay -inf instead of becoming NaN.
-    safe_peak = np.where(np.isfinite(peak), peak, 0.0)
-    with np.errstate(divide="ignore"):
-        return safe_peak + np.log(np.exp(a - safe_peak[:, None]).sum(axis=1))
+from emkit.variants import SOFT
 
 
 @dataclass(frozen=True)
@@ -59,43 +49,76 @@ class Mixture:
     fit_weights : bool
         Whether the M-step re-estimates the weights; False keeps them fixed
         (as the coin example's prior of 0.5).
+    assignment : policy, default soft EM
+        How the E-step turns responsibilities into the weights it sums: the EM
+        variant (see :mod:`emkit.variants`). ``m_step`` passes on its
+        ``advanced()`` successor, so a stochastic policy draws afresh each iteration.
     """
 
     weights: np.ndarray
     components: Any
     fit_weights: bool = True
+    assignment: Any = SOFT
 
-    def weighted_log_prob(self, X: np.ndarray) -> np.ndarray:
-        """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K)."""
+    def weighted_log_prob(self, X: Any) -> np.ndarray:
+        """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K).
+
+        ``X`` is a chunk of rows, or what the components' ``prepare`` made of it.
+        """
+        out = self.components.log_prob(X)
+        if not out.flags.writeable:  # a family may return a broadcast or cached array
+            return out + self._log_weights
+        out += self._log_weights.astype(out.dtype, copy=False)
+        return out
+
+    @cached_property
+    def _log_weights(self) -> np.ndarray:
+        # Computed once per model, not once per chunk.
         with np.errstate(divide="ignore"):
-            log_weights = np.log(self.weights)
-        return self.components.log_prob(X) + log_weights
+            return np.log(self.weights)
 
     def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Log responsibilities (n_samples, K) and per-row log-likelihoods (n_samples,)."""
         weighted = self.weighted_log_prob(X)
-        log_norm = log_sum_exp_rows(weighted)
-        return weighted - log_norm[:, None], log_norm
+        log_resp = weighted.copy(order="K")
+        _, log_norm = _resp_and_log_norm(weighted)
+        log_resp -= log_norm[:, None]
+        return log_resp, log_norm
 
     def e_step(self, X: np.ndarray) -> MixtureStats:
-        """Responsibilities of a chunk, turned into additive statistics."""
-        log_resp, log_norm = self.log_resp(X)
-        resp = np.exp(log_resp)
+        """Responsibilities of a chunk, weighted by the assignment policy, as additive statistics.
+
+        ``log_likelihood`` holds the policy's objective: the observed-data
+        log-likelihood for soft and stochastic EM, the classification
+        log-likelihood for hard EM.
+        """
+        start, X = row_start(X), np.asarray(X)
+        # Families that can precompute per-chunk features (shared by log_prob and
+        # stats) offer ``prepare``; others take the rows as they are.
+        prepare = getattr(self.components, "prepare", None)
+        chunk = X if prepare is None else prepare(X)
+        resp, log_norm = _resp_and_log_norm(self.weighted_log_prob(chunk))
+        resp, row_objective = self.assignment.assign(resp, log_norm, start)
+        # A row with every value missing (NaN) carries no information: it
+        # contributes nothing to the statistics and is not counted.
+        empty = np.isnan(X).all(axis=1)
+        resp[empty] = 0.0
         return MixtureStats(
-            resp_sum=resp.sum(axis=0),
-            components=self.components.stats(X, resp),
-            log_likelihood=float(log_norm.sum(dtype=np.float64)),
-            n_samples=X.shape[0],
+            resp_sum=resp.sum(axis=0, dtype=np.float64),
+            components=self.components.stats(chunk, resp),
+            log_likelihood=float(row_objective[~empty].sum(dtype=np.float64)),
+            n_samples=int(X.shape[0] - empty.sum()),
         )
 
     def m_step(self, stats: MixtureStats) -> Mixture:
         """New weights (unless fixed) and components from summed statistics."""
         weights = self.weights
         if self.fit_weights:
-            counts = stats.resp_sum + 10 * np.finfo(stats.resp_sum.dtype).eps
-            weights = counts / counts.sum()
+            counts = stats.resp_sum + 10 * np.finfo(self.weights.dtype).eps
+            weights = (counts / counts.sum()).astype(self.weights.dtype, copy=False)
         return replace(
-            self, weights=weights, components=self.components.from_stats(stats.components)
+            self, weights=weights, components=self.components.from_stats(stats.components),
+            assignment=self.assignment.advanced(),
         )
 
     @property
@@ -103,3 +126,32 @@ class Mixture:
         """Free parameters: the components' plus ``K - 1`` weights when they are fitted."""
         free_weights = len(self.weights) - 1 if self.fit_weights else 0
         return self.components.n_parameters + free_weights
+
+
+def _resp_and_log_norm(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities (n_samples, K) and row log-normalisers, with one ``exp``.
+
+    Overwrites ``weighted`` (the responsibilities are returned in its memory):
+    the log-sum-exp and the normalised ``exp`` share the shifted exponentials.
+    Works on the (K, n) transpose, which is contiguous when the family returns
+    component-major log densities, so each step runs along whole rows.
+    """
+    by_component = weighted.T
+    row_max = by_component.max(axis=0)
+    if np.isfinite(row_max).all():
+        return weighted, _normalise(by_component, row_max)
+    # Rows with every component at -inf keep -inf as their log-likelihood.
+    row_max[~np.isfinite(row_max)] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return weighted, _normalise(by_component, row_max)
+
+
+def _normalise(by_component: np.ndarray, row_max: np.ndarray) -> np.ndarray:
+    """Exponentiate and normalise (K, n) in place; return the log-normalisers (n,)."""
+    by_component -= row_max
+    np.exp(by_component, out=by_component)
+    total = by_component.sum(axis=0)
+    by_component /= total
+    log_norm = np.log(total)
+    log_norm += row_max
+    return log_norm

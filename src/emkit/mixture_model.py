@@ -16,10 +16,15 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit import scale
-from emkit.engine import EMResult, run_em
+from emkit.acceleration import MixtureCodec
+from emkit.engine import EMResult, expected_stats
 from emkit.families.component_list import ComponentList
+from emkit.families.distribution_codec import ComponentListCodec
 from emkit.mixture import Mixture
-from emkit.sources import ArraySource, map_chunks
+from emkit.online import online_step, per_row
+from emkit.runs import check_accelerate, run_variant
+from emkit.sources import ArraySource, IndexedArraySource, map_chunks
+from emkit.variants import ALGORITHMS, assignment_for
 
 _PARAMETER_RULES = {
     "components": v.Rule(
@@ -34,6 +39,12 @@ _PARAMETER_RULES = {
     "chunk_size": v.integer(1),
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
+    "algorithm": v.one_of(*ALGORITHMS),
+    "accelerate": v.BOOLEAN,
+    "online_kappa": v.Rule(
+        lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
+    ),
+    "online_t0": v.real(0.0),
 }
 
 
@@ -73,6 +84,19 @@ class MixtureModel(DensityMixin, BaseEstimator):
     verbose : int, default=0
         1 prints per start, 2 also every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
+    algorithm : {"em", "hard", "stochastic"}, default="em"
+        The EM variant, as for :class:`emkit.GaussianMixture`: ``"hard"``
+        records the classification log-likelihood in ``history_``;
+        ``"stochastic"`` runs exactly ``max_iter`` iterations and keeps the
+        best parameters seen (highest observed-data log-likelihood).
+    accelerate : bool, default=False
+        SQUAREM extrapolation (``algorithm="em"`` only), in the unconstrained
+        parametrisation of :mod:`emkit.families.distribution_codec`;
+        ``n_iter_`` counts passes over the data and ``history_`` never decreases.
+    online_kappa : float in (0.5, 1], default=0.6
+    online_t0 : float >= 0, default=2.0
+        Step ``g_t = (t + online_t0) ** -online_kappa`` of online EM
+        (:meth:`partial_fit`), as for :class:`emkit.GaussianMixture`.
 
     Data are converted to float64; each distribution checks its own columns
     (counts, categories, binary values) and errors name the first bad row.
@@ -131,6 +155,10 @@ class MixtureModel(DensityMixin, BaseEstimator):
         chunk_size: int = 4096,
         verbose: int = 0,
         verbose_interval: int = 10,
+        algorithm: str = "em",
+        accelerate: bool = False,
+        online_kappa: float = 0.6,
+        online_t0: float = 2.0,
     ) -> None:
         self.components = components
         self.weights = weights
@@ -142,6 +170,10 @@ class MixtureModel(DensityMixin, BaseEstimator):
         self.chunk_size = chunk_size
         self.verbose = verbose
         self.verbose_interval = verbose_interval
+        self.algorithm = algorithm
+        self.accelerate = accelerate
+        self.online_kappa = online_kappa
+        self.online_t0 = online_t0
 
     # ------------------------------------------------------------------ fit
 
@@ -175,6 +207,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
     def _fit(self, X: Any) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
+        check_accelerate(self)
         family = ComponentList(tuple(self.components))
         # The last child seed draws the rows a streamed or Dask fit checks and
         # partitions; the first n_init seed the restarts, as for in-memory data.
@@ -184,15 +217,16 @@ class MixtureModel(DensityMixin, BaseEstimator):
         if scale.is_scalable(X):
             # The distributions' checks run in every statistics pass, naming global rows.
             rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]),
-                                         check=family.check_data)
+                                         chunk_size=self.chunk_size, check=family.check_data)
             rows = rows.astype(np.float64, copy=False)
         else:
-            rows = X = self._validate_X(X, reset=True)
+            rows = X = v.check_columns_observed(self._validate_X(X, reset=True))
             family.check_data(X)
             _check_every_row_possible(start, X, self.chunk_size)
-            source = ArraySource(X, self.chunk_size)
+            # Random assignment policies key their draws on row indices: indexed chunks.
+            source = IndexedArraySource(X, self.chunk_size)
         best = self._best_run(start, source, ArraySource(rows, self.chunk_size), seeds[:-1])
-        if not best.converged and self.max_iter > 0:
+        if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing start did not converge. Increase max_iter or tol, "
                 "or try other starting components.",
@@ -211,9 +245,11 @@ class MixtureModel(DensityMixin, BaseEstimator):
             model = start
             if index > 0:
                 model = random_partition_start(start, init_rows, np.random.default_rng(seed))
-            result = run_em(
-                model, source, tol=self.tol, max_iter=self.max_iter,
-                callback=self._reporter(index),
+            model = replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
+            result = run_variant(
+                model, source, algorithm=self.algorithm, accelerate=self.accelerate,
+                codec=MixtureCodec(ComponentListCodec()), tol=self.tol,
+                max_iter=self.max_iter, callback=self._reporter(index),
             )
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
@@ -245,6 +281,60 @@ class MixtureModel(DensityMixin, BaseEstimator):
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
+        # A new fit starts any later partial_fit stream afresh from these parameters.
+        self._online_stats, self._online_step = None, 0
+
+    # --------------------------------------------------------------- online
+
+    def partial_fit(self, X: Any, y: Any = None) -> MixtureModel:
+        """One step of online (stepwise) EM on a batch of rows.
+
+        As :meth:`emkit.GaussianMixture.partial_fit`: the first call on an
+        unfitted model fits the batch; later calls (any batch size, one row
+        included) blend the batch's per-row statistics into the running ones
+        with step ``(t + online_t0) ** -online_kappa`` and run one M-step.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "components_"):
+            self.fit(X)
+            _, X = self._checked(X)
+            self._online_stats = per_row(self._batch_stats(self._online_model(), X))
+            self._online_step = 1
+            return self
+        _, X = self._checked(X)
+        model = self._online_model()
+        batch = self._batch_stats(model, X)
+        if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
+            return self
+        running = getattr(self, "_online_stats", None)
+        step = getattr(self, "_online_step", 0)
+        self._online_stats, fitted = online_step(
+            model, running, batch, step, self.online_t0, self.online_kappa
+        )
+        self._online_step = step + 1 if running is not None else 1
+        self.components_ = list(fitted.components.distributions)
+        self.weights_ = fitted.weights
+        self.lower_bound_ = batch.log_likelihood / batch.n_samples
+        self.history_ = np.append(self.history_, self.lower_bound_)
+        self.n_iter_ += 1
+        return self
+
+    def _online_model(self) -> Mixture:
+        # Stochastic draws differ per batch, reproducibly for a fixed random_state.
+        entropy = v.seed_sequence(self.random_state).entropy
+        seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
+        return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
+
+    def _batch_stats(self, model: Mixture, X: np.ndarray) -> Any:
+        return expected_stats(model, IndexedArraySource(X, self.chunk_size))
 
     # Fitted state written by emkit.save and checked by emkit.load; the
     # components are saved as plain data (type name and parameters).
@@ -254,6 +344,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
     def _check_fitted_state(self) -> None:
         """Raise ValueError if the fitted attributes are not a consistent mixture."""
         v.validate_params(self, _PARAMETER_RULES)
+        check_accelerate(self)
         family = ComponentList(tuple(self.components_))
         if family.n_features != self.n_features_in_:
             raise ValueError(
@@ -272,7 +363,7 @@ class MixtureModel(DensityMixin, BaseEstimator):
         X = validate_data(
             self, X, dtype=np.float64, ensure_all_finite=False, reset=reset
         )
-        return v.check_finite(X)
+        return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""

@@ -90,12 +90,12 @@ class _Rechunked:
 
 
 def prepare(
-    estimator: Any, X: Any, *, reset: bool, rng: np.random.Generator,
+    estimator: Any, X: Any, *, reset: bool, rng: np.random.Generator, chunk_size: int,
     check: RowCheck | None = None,
 ) -> tuple[np.ndarray, Any]:
     """Initialisation sample and engine source of a scalable input; sets ``n_features_in_``.
 
-    ``check`` is passed to :func:`as_source`.
+    ``chunk_size`` and ``check`` are passed to :func:`as_source`.
 
     Returns
     -------
@@ -103,7 +103,7 @@ def prepare(
         Uniform random rows (without replacement) to initialise from.
     source : the source to pass to :func:`emkit.engine.run_em`.
     """
-    source = as_source(X, estimator.chunk_size, check)
+    source = as_source(X, chunk_size, check)
     check_n_features(estimator, source.n_features, reset=reset)
     # File sources are sampled in their own large chunks (fewer merges of the sample).
     sample = source.sample(INIT_SAMPLE_ROWS, rng) if hasattr(source, "sample") else (

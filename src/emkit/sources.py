@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emkit._parallel import map_ordered
+
 
 @dataclass(frozen=True)
 class ArraySource:
@@ -31,11 +33,54 @@ class ArraySource:
             yield self.X[start : start + self.chunk_size]
 
 
+class IndexedRows(np.ndarray):
+    """A chunk of rows (a view, no copy) that knows the index of its first row.
+
+    Random assignment policies (stochastic EM) key their draws on row indices,
+    so that a fit does not depend on how the rows were cut into chunks. The
+    E-step reads ``start`` and then works on the plain array.
+
+    Attributes
+    ----------
+    start : int
+        Index of the first row in the whole data set.
+    """
+
+    start: int = 0
+
+    def __array_finalize__(self, obj: object) -> None:
+        self.start = getattr(obj, "start", 0)
+
+
+def row_start(chunk: np.ndarray) -> int | None:
+    """Index of a chunk's first row in its data set, ``None`` if the chunk does not say."""
+    return chunk.start if isinstance(chunk, IndexedRows) else None
+
+
+@dataclass(frozen=True)
+class IndexedArraySource(ArraySource):
+    """Like :class:`ArraySource`, but every chunk is an :class:`IndexedRows` view.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> [chunk.start for chunk in IndexedArraySource(np.zeros((10, 2)), chunk_size=4)]
+    [0, 4, 8]
+    """
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for start in range(0, self.X.shape[0], self.chunk_size):
+            chunk = self.X[start : start + self.chunk_size].view(IndexedRows)
+            chunk.start = start
+            yield chunk
+
+
 def map_chunks(
     func: Callable[[np.ndarray], np.ndarray], X: np.ndarray, chunk_size: int
 ) -> np.ndarray:
-    """Apply a row-wise ``func`` chunk by chunk and stack the results along rows."""
-    return np.concatenate([func(chunk) for chunk in ArraySource(X, chunk_size)], axis=0)
+    """Apply a row-wise ``func`` chunk by chunk (on threads) and stack the results along rows."""
+    parts = list(map_ordered(func, ArraySource(X, chunk_size)))
+    return np.concatenate(parts, axis=0)
 
 
 def open(

@@ -10,6 +10,9 @@ arguments are its parameters, kept as plain attributes. It reads
 - ``sample(n_samples, rng) -> (n_samples, n_features)``;
 - ``n_parameters``: free parameters, for BIC and AIC;
 - ``check_data(X, first_column)``: raise a ValueError naming the first bad row.
+
+NaN marks a missing value (missing at random): it is marginalised out, so the
+factor it belongs to contributes nothing to the row's density or statistics.
 """
 
 from __future__ import annotations
@@ -83,19 +86,27 @@ def register(cls: type) -> type:
 class WeightedSums(Stats):
     """``sum_i w_i`` and ``sum_i w_i x_i`` per column: enough for many one-parameter families.
 
+    Both sums run over the rows where that column is observed (not NaN).
+
     Attributes
     ----------
-    weight : float
+    weight : ndarray of shape (n_features,)
     total : ndarray of shape (n_features,)
     """
 
-    weight: float
+    weight: np.ndarray
     total: np.ndarray
 
 
 def weighted_sums(X: np.ndarray, weights: np.ndarray) -> WeightedSums:
-    """The :class:`WeightedSums` of a chunk."""
-    return WeightedSums(weight=float(weights.sum()), total=weights @ X)
+    """The :class:`WeightedSums` of a chunk, per column over its observed entries."""
+    observed = ~np.isnan(X)
+    return WeightedSums(weight=weights @ observed, total=weights @ np.where(observed, X, 0.0))
+
+
+def sum_observed(terms: np.ndarray) -> np.ndarray:
+    """Row sums of per-entry log terms, missing (NaN) entries counting as zero."""
+    return np.nansum(terms, axis=1)
 
 
 def ratio(numerator: Any, denominator: Any, fallback: Any) -> np.ndarray:
@@ -124,7 +135,11 @@ def vector_parameter(value: Any, name: str, low: float, high: float = np.inf) ->
 def check_support(
     X: np.ndarray, bad: np.ndarray, first_column: int, expected: str
 ) -> None:
-    """Raise ValueError naming the first row and column where ``bad`` is True."""
+    """Raise ValueError naming the first row and column where ``bad`` is True.
+
+    Missing entries (NaN) are never out of the support.
+    """
+    bad = bad & ~np.isnan(X)
     if not bad.any():
         return
     row, column = (int(i) for i in np.argwhere(bad)[0])

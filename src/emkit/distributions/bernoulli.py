@@ -13,6 +13,7 @@ from emkit.distributions._base import (
     check_support,
     ratio,
     register,
+    sum_observed,
     vector_parameter,
     weighted_sums,
 )
@@ -52,7 +53,7 @@ class Bernoulli(Distribution):
         return self.p.size
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        return (xlogy(X, self.p) + xlog1py(1 - X, -self.p)).sum(axis=1)
+        return sum_observed(xlogy(X, self.p) + xlog1py(1 - X, -self.p))
 
     def stats(self, X: np.ndarray, weights: np.ndarray) -> WeightedSums:
         return weighted_sums(X, weights)

@@ -77,9 +77,12 @@ class Binomial(Distribution):
         return 1
 
     def _heads_trials(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if self.n_trials == COLUMN:
-            return X[:, 0], X[:, 1]
-        return X[:, 0], np.full(X.shape[0], float(self.n_trials))
+        """Heads and trials per row; a row missing either becomes 0 heads of 0 trials,
+        which has probability one and contributes nothing."""
+        heads = X[:, 0]
+        trials = X[:, 1] if self.n_trials == COLUMN else np.full(X.shape[0], float(self.n_trials))
+        observed = ~(np.isnan(heads) | np.isnan(trials))
+        return np.where(observed, heads, 0.0), np.where(observed, trials, 0.0)
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
         heads, trials = self._heads_trials(X)

@@ -60,15 +60,20 @@ class Categorical(Distribution):
     def n_parameters(self) -> int:
         return self.probs.size - 1
 
-    def _codes(self, X: np.ndarray) -> np.ndarray:
-        return X[:, 0].astype(np.intp)
+    def _codes(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Category codes (0 where missing) and the mask of observed rows."""
+        observed = ~np.isnan(X[:, 0])
+        return np.where(observed, X[:, 0], 0).astype(np.intp), observed
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
+        codes, observed = self._codes(X)
         with np.errstate(divide="ignore"):
-            return np.log(self.probs)[self._codes(X)]
+            return np.where(observed, np.log(self.probs)[codes], 0.0)
 
     def stats(self, X: np.ndarray, weights: np.ndarray) -> CategoricalStats:
-        counts = np.bincount(self._codes(X), weights=weights, minlength=self.probs.size)
+        codes, observed = self._codes(X)
+        counts = np.bincount(codes[observed], weights=weights[observed],
+                             minlength=self.probs.size)
         return CategoricalStats(counts=counts)
 
     def from_stats(self, stats: CategoricalStats) -> Categorical:

@@ -12,6 +12,7 @@ from emkit.distributions._base import (
     check_support,
     ratio,
     register,
+    sum_observed,
     vector_parameter,
     weighted_sums,
 )
@@ -55,7 +56,7 @@ class Exponential(Distribution):
         return self.rate.size
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        return (np.log(self.rate) - self.rate * X).sum(axis=1)
+        return sum_observed(np.log(self.rate) - self.rate * X)
 
     def stats(self, X: np.ndarray, weights: np.ndarray) -> WeightedSums:
         return weighted_sums(X, weights)

@@ -8,7 +8,8 @@ import numpy as np
 
 from emkit.distributions._base import Distribution, register
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
-from emkit.families.gaussian import GaussianStats, estimate_gaussian, gaussian_stats
+from emkit.families.gaussian import Gaussian as GaussianFamily
+from emkit.families.gaussian import GaussianStats, estimate_gaussian
 
 # "tied" shares one covariance across components; a single distribution has nothing to share
 # with (use emkit.GaussianMixture for tied covariances).
@@ -88,12 +89,20 @@ class Gaussian(Distribution):
     def n_parameters(self) -> int:
         return self.mean.size + self._structure.n_parameters(1, self.mean.size)
 
+    def _as_family(self) -> GaussianFamily:
+        """This distribution as a one-component Gaussian family (which handles NaN)."""
+        return GaussianFamily(
+            structure=self._structure, means=self.mean[None],
+            covariances=self.covariance[None],
+            precisions_cholesky=self._precision_cholesky[None], reg_covar=self.reg_covar,
+        )
+
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        return self._structure.log_prob(X, self.mean[None], self._precision_cholesky[None])[:, 0]
+        return self._as_family().log_prob(X)[:, 0]
 
     def stats(self, X: np.ndarray, weights: np.ndarray) -> GaussianStats:
         # Moments around the current mean keep the digits of data far from the origin.
-        return gaussian_stats(self._structure, X, weights[:, None], self.mean[None])
+        return self._as_family().stats(X, weights[:, None])
 
     def from_stats(self, stats: GaussianStats) -> Gaussian:
         fitted = estimate_gaussian(self._structure, stats, self.reg_covar)

@@ -14,6 +14,7 @@ from emkit.distributions._base import (
     not_integer,
     ratio,
     register,
+    sum_observed,
     vector_parameter,
     weighted_sums,
 )
@@ -53,7 +54,7 @@ class Poisson(Distribution):
         return self.rate.size
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
-        return (xlogy(X, self.rate) - self.rate - gammaln(X + 1)).sum(axis=1)
+        return sum_observed(xlogy(X, self.rate) - self.rate - gammaln(X + 1))
 
     def stats(self, X: np.ndarray, weights: np.ndarray) -> WeightedSums:
         return weighted_sums(X, weights)

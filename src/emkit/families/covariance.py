@@ -16,9 +16,16 @@ spherical  (K,)                  (K,)
 
 Second moments are always taken around a per-component *shift* (the current
 means), never around the origin, so data far from the origin keep their digits.
+
+Besides the direct per-component forms (``mahalanobis``, ``scatter``), each
+structure describes its log density as a quadratic form in features of the
+centred rows (``quad_*`` methods, ``recentre``), which
+:mod:`emkit.families.quadratic` turns into two matrix products per chunk.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 from scipy import linalg
@@ -37,6 +44,12 @@ def _degenerate(component: int | None) -> DegenerateComponentError:
         "typically because it collapsed onto a single point or a few repeated points. "
         "Try fewer components, a larger reg_covar, or scaling the data."
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _triu(n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """Upper-triangle indices, in the order of the full structure's quadratic features."""
+    return np.triu_indices(n_features)
 
 
 def _flip(a: np.ndarray) -> np.ndarray:
@@ -144,6 +157,10 @@ class CovarianceStructure:
         """The covariances as a (K, D, D) stack of full matrices."""
         raise NotImplementedError
 
+    def reduce_scatter(self, dense: np.ndarray) -> np.ndarray:
+        """Second moments given as (K, D, D) matrices, reduced to this structure's shape."""
+        raise NotImplementedError
+
     def shape(self, n_components: int, n_features: int) -> tuple[int, ...]:
         """Shape of the covariance (and precision) array."""
         raise NotImplementedError
@@ -151,6 +168,64 @@ class CovarianceStructure:
     def n_parameters(self, n_components: int, n_features: int) -> int:
         """Number of free covariance parameters."""
         raise NotImplementedError
+
+    # Quadratic-feature kernel (see emkit.families.quadratic): the terms of
+    # ``x'^T P x'`` as feature columns, their weights, and the moments they give.
+
+    def quad_width(self, n_features: int) -> int:
+        """Number of quadratic feature columns."""
+        raise NotImplementedError
+
+    def quad_features(self, centred: np.ndarray, prec_chol: np.ndarray, out: np.ndarray) -> None:
+        """Write the quadratic features of centred rows into ``out``.
+
+        Feature-major layout: ``centred`` is (D, n) and ``out`` is (n_quad, n),
+        so that every product below runs over contiguous memory.
+        """
+        raise NotImplementedError
+
+    def quad_weights(self, precisions: np.ndarray) -> np.ndarray:
+        """Weights (n_quad, K) with ``features @ weights == -0.5 x'^T P_k x'``.
+
+        ``precisions`` are dense, shape (K, D, D).
+        """
+        raise NotImplementedError
+
+    def quad_moments(
+        self, moments: np.ndarray, centred: np.ndarray, resp: np.ndarray
+    ) -> np.ndarray:
+        """Second moments around the centre from ``resp^T @ features`` (K, n_quad).
+
+        ``centred`` (D, n) and ``resp`` (n, K) are there for structures whose
+        moments are not linear in their features (tied).
+        """
+        return moments
+
+    def recentre(
+        self, second: np.ndarray, counts: np.ndarray, first: np.ndarray, d: np.ndarray
+    ) -> np.ndarray:
+        """Move second moments from the centre to the means (``d = mu - c``, shape (K, D)).
+
+        ``first`` holds the sums ``r (x - c)``; the result is the structure's
+        reduction of ``sum r (x - mu)(x - mu)^T``.
+        """
+        raise NotImplementedError
+
+    def select(self, prec_chol: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The precision Cholesky factors of the components in ``mask``."""
+        return prec_chol[mask]
+
+    def join_second(
+        self, fast: np.ndarray, fast_second: np.ndarray | None, slow_second: np.ndarray | None
+    ) -> np.ndarray:
+        """Second moments of the fast and the direct components, in component order."""
+        if slow_second is None:
+            return fast_second
+        if fast_second is None:
+            return slow_second
+        out = np.empty((fast.size, *fast_second.shape[1:]))
+        out[fast], out[~fast] = fast_second, slow_second
+        return out
 
 
 class Full(CovarianceStructure):
@@ -192,11 +267,47 @@ class Full(CovarianceStructure):
     def dense(self, covariances, n_components, n_features):
         return covariances
 
+    def reduce_scatter(self, dense):
+        return dense
+
     def shape(self, n_components, n_features):
         return (n_components, n_features, n_features)
 
     def n_parameters(self, n_components, n_features):
         return n_components * n_features * (n_features + 1) // 2
+
+    def quad_width(self, n_features):
+        return n_features * (n_features + 1) // 2
+
+    def quad_features(self, centred, prec_chol, out):
+        # Upper-triangle products x'_i x'_j (i <= j), row by row of the triangle,
+        # written in place: one vectorised product per feature, none per row.
+        n_features, start = centred.shape[0], 0
+        for i in range(n_features):
+            stop = start + n_features - i
+            np.multiply(centred[i], centred[i:], out=out[start:stop])
+            start = stop
+
+    def quad_weights(self, precisions):
+        rows, cols = _triu(precisions.shape[-1])
+        # Off-diagonal products appear once in the features but twice in x'^T P x'.
+        factor = np.where(rows == cols, -0.5, -1.0)
+        return (precisions[:, rows, cols] * factor).T
+
+    def quad_moments(self, moments, centred, resp):
+        n_features = centred.shape[0]
+        rows, cols = _triu(n_features)
+        out = np.empty((moments.shape[0], n_features, n_features))
+        out[:, rows, cols] = moments
+        out[:, cols, rows] = moments
+        return out
+
+    def recentre(self, second, counts, first, d):
+        cross = d[:, :, None] * first[:, None, :]
+        return (
+            second - cross - np.swapaxes(cross, 1, 2)
+            + counts[:, None, None] * d[:, :, None] * d[:, None, :]
+        )
 
 
 class Tied(CovarianceStructure):
@@ -238,11 +349,42 @@ class Tied(CovarianceStructure):
     def dense(self, covariances, n_components, n_features):
         return np.broadcast_to(covariances, (n_components, n_features, n_features))
 
+    def reduce_scatter(self, dense):
+        return dense.sum(axis=0)
+
     def shape(self, n_components, n_features):
         return (n_features, n_features)
 
     def n_parameters(self, n_components, n_features):
         return n_features * (n_features + 1) // 2
+
+    def quad_width(self, n_features):
+        return 1
+
+    def quad_features(self, centred, prec_chol, out):
+        # One column |L^T x'|^2 = x'^T P x': the precision is shared, so every
+        # component uses the same quadratic term.
+        y = prec_chol.T @ centred
+        np.einsum("ij,ij->j", y, y, out=out[0])
+
+    def quad_weights(self, precisions):
+        return np.full((1, precisions.shape[0]), -0.5)
+
+    def quad_moments(self, moments, centred, resp):
+        # Responsibilities of the fast components add up per row, so their pooled
+        # scatter around the centre is one product weighted by that sum.
+        weight = resp.sum(axis=1)
+        return (centred @ (centred * weight).T).astype(np.float64, copy=False)
+
+    def recentre(self, second, counts, first, d):
+        cross = d.T @ first
+        return second - cross - cross.T + (d * counts[:, None]).T @ d
+
+    def select(self, prec_chol, mask):
+        return prec_chol
+
+    def join_second(self, fast, fast_second, slow_second):
+        return sum(s for s in (fast_second, slow_second) if s is not None)
 
 
 class Diag(CovarianceStructure):
@@ -283,11 +425,26 @@ class Diag(CovarianceStructure):
         variances = np.broadcast_to(covariances.reshape(n_components, -1), shape)
         return variances[:, :, None] * np.eye(n_features, dtype=covariances.dtype)
 
+    def reduce_scatter(self, dense):
+        return np.diagonal(dense, axis1=1, axis2=2).copy()
+
     def shape(self, n_components, n_features):
         return (n_components, n_features)
 
     def n_parameters(self, n_components, n_features):
         return n_components * n_features
+
+    def quad_width(self, n_features):
+        return n_features
+
+    def quad_features(self, centred, prec_chol, out):
+        np.square(centred, out=out)
+
+    def quad_weights(self, precisions):
+        return -0.5 * np.diagonal(precisions, axis1=1, axis2=2).T
+
+    def recentre(self, second, counts, first, d):
+        return second - 2.0 * d * first + counts[:, None] * np.square(d)
 
 
 class Spherical(Diag):
@@ -304,14 +461,37 @@ class Spherical(Diag):
     def log_det_cholesky(self, prec_chol, n_features):
         return n_features * np.log(prec_chol)
 
+    def scatter(self, X, resp, shift):
+        return _centred_squares(X, resp, shift).sum(axis=1)
+
+    def reduce_scatter(self, dense):
+        return np.trace(dense, axis1=1, axis2=2)
+
     def covariances(self, counts, offsets, scatter, reg_covar):
-        return super().covariances(counts, offsets, scatter, reg_covar).mean(axis=1)
+        # The mean over features of the diagonal covariances, reg_covar included.
+        n_features = offsets.shape[1]
+        return (scatter / counts - np.square(offsets).sum(axis=1)) / n_features + reg_covar
 
     def shape(self, n_components, n_features):
         return (n_components,)
 
     def n_parameters(self, n_components, n_features):
         return n_components
+
+    def quad_width(self, n_features):
+        return 1
+
+    def quad_features(self, centred, prec_chol, out):
+        np.einsum("ij,ij->j", centred, centred, out=out[0])
+
+    def quad_weights(self, precisions):
+        return -0.5 * precisions[None, :, 0, 0]
+
+    def quad_moments(self, moments, centred, resp):
+        return moments[:, 0]
+
+    def recentre(self, second, counts, first, d):
+        return second - 2.0 * np.einsum("kd,kd->k", d, first) + counts * np.square(d).sum(axis=1)
 
 
 def _check_positive(values: np.ndarray) -> np.ndarray:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from emkit.families.covariance import CovarianceStructure
+from emkit.families.quadratic import GaussianKernel, PreparedChunk, direct_stats
+from emkit.missing import GappyChunk, incomplete_log_prob, incomplete_moments, prepare_gappy
 from emkit.stats import REFERENCE, Stats
+
+_KERNEL_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
 class GaussianStats(Stats):
     """Weighted sums over rows, second moments around ``shift``.
+
+    The sums are float64 for float32 data too (chunks add without losing
+    digits); ``shift`` has the data's dtype.
 
     Attributes
     ----------
@@ -31,6 +39,26 @@ class GaussianStats(Stats):
     first: np.ndarray
     second: np.ndarray
     shift: np.ndarray = field(metadata=REFERENCE)
+
+    def recentred(self, shift: np.ndarray, structure: CovarianceStructure) -> GaussianStats:
+        """The same sums with moments taken around ``shift`` instead (exact algebra).
+
+        With ``d = old_shift - new_shift`` per component, ``x - new = (x - old) + d``:
+        ``first' = first + N d`` and ``second' = second + first d^T + d first^T
+        + N d d^T``, the correction reduced to the structure's shape like the
+        second moments themselves (``structure.reduce_scatter``).
+        """
+        shift = np.asarray(shift, dtype=self.shift.dtype)
+        delta = self.shift - shift
+        cross = self.first[:, :, None] * delta[:, None, :]
+        outer = self.counts[:, None, None] * (delta[:, :, None] * delta[:, None, :])
+        correction = structure.reduce_scatter(cross + np.swapaxes(cross, 1, 2) + outer)
+        return GaussianStats(
+            counts=self.counts,
+            first=self.first + self.counts[:, None] * delta,
+            second=self.second + correction,
+            shift=shift,
+        )
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,8 @@ class Gaussian:
     covariances: np.ndarray
     precisions_cholesky: np.ndarray
     reg_covar: float = 1e-6
+    # Factorisations per missingness pattern, valid for these parameters only.
+    pattern_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_components(self) -> int:
@@ -64,13 +94,73 @@ class Gaussian:
     def n_features(self) -> int:
         return self.means.shape[1]
 
-    def log_prob(self, X: np.ndarray) -> np.ndarray:
-        """Log density of each row under each component, shape (n_samples, K)."""
-        return self.structure.log_prob(X, self.means, self.precisions_cholesky)
+    @property
+    def kernel(self) -> GaussianKernel:
+        """The E-step precomputation for these parameters (built once, shared by chunks).
 
-    def stats(self, X: np.ndarray, resp: np.ndarray) -> GaussianStats:
-        """Weighted sufficient statistics of a chunk, moments around the current means."""
-        return gaussian_stats(self.structure, X, resp, self.means)
+        Chunks running on several threads ask for it at once; the lock makes
+        one of them build it while the others wait.
+        """
+        kernel = self.__dict__.get("_kernel")
+        if kernel is None:
+            with _KERNEL_LOCK:
+                kernel = self.__dict__.get("_kernel")
+                if kernel is None:
+                    kernel = GaussianKernel.build(
+                        self.structure, self.means, self.covariances, self.precisions_cholesky
+                    )
+                    # A cache beside the (frozen) fields; it is not a field.
+                    self.__dict__["_kernel"] = kernel
+        return kernel
+
+    def prepare(self, X: np.ndarray) -> PreparedChunk | GappyChunk:
+        """Per-chunk work shared by :meth:`log_prob` and :meth:`stats` of one E-step.
+
+        Complete rows get the kernel's features; rows with NaN are grouped by
+        missingness pattern (see :mod:`emkit.missing`).
+        """
+        missing = np.isnan(X)
+        if not missing.any():
+            return self.kernel.prepare(X)
+        return prepare_gappy(self.kernel, X, missing)
+
+    def log_prob(self, X: np.ndarray | PreparedChunk | GappyChunk) -> np.ndarray:
+        """Log density of each row under each component, shape (n_samples, K).
+
+        ``X`` is a chunk of rows or the result of :meth:`prepare` on it. NaN
+        entries are missing: a row's density is that of its observed coordinates
+        (0 for a row with nothing observed).
+        """
+        chunk = self._prepared(X)
+        if isinstance(chunk, PreparedChunk):
+            return self.kernel.log_prob(chunk)
+        out = np.zeros((chunk.X.shape[0], self.n_components), dtype=chunk.X.dtype)
+        out[chunk.complete_rows] = self.kernel.log_prob(chunk.complete)
+        incomplete_log_prob(self, chunk.X, chunk.patterns, out)
+        return out
+
+    def stats(self, X: np.ndarray | PreparedChunk | GappyChunk, resp: np.ndarray) -> GaussianStats:
+        """Weighted sufficient statistics of a chunk, moments around the current means.
+
+        Sums are float64 whatever the data dtype, so that adding many chunks
+        of float32 data does not lose digits. Rows with NaN contribute their
+        expected statistics.
+        """
+        chunk = self._prepared(X)
+        if isinstance(chunk, PreparedChunk):
+            counts, first, second = self.kernel.stats(chunk, resp)
+            return GaussianStats(counts=counts, first=first, second=second, shift=self.means)
+        counts, first, second = self.kernel.stats(chunk.complete, resp[chunk.complete_rows])
+        gap_counts, gap_first, gap_second = incomplete_moments(
+            self, chunk.X, resp, chunk.patterns, self.means
+        )
+        return GaussianStats(
+            counts=counts + gap_counts, first=first + gap_first,
+            second=second + self.structure.reduce_scatter(gap_second), shift=self.means,
+        )
+
+    def _prepared(self, X: np.ndarray | PreparedChunk | GappyChunk) -> PreparedChunk | GappyChunk:
+        return X if isinstance(X, PreparedChunk | GappyChunk) else self.prepare(X)
 
     def from_stats(self, stats: GaussianStats) -> Gaussian:
         """M-step: the maximum-likelihood components given summed statistics."""
@@ -95,14 +185,13 @@ class Gaussian:
 def gaussian_stats(
     structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, shift: np.ndarray
 ) -> GaussianStats:
-    """Sufficient statistics of ``X`` weighted by ``resp``, moments around ``shift``."""
+    """Sufficient statistics of ``X`` weighted by ``resp``, moments around ``shift``.
+
+    The direct per-component form, used where no kernel exists yet (initialisation).
+    """
     shift = np.asarray(shift, dtype=X.dtype)
-    return GaussianStats(
-        counts=resp.sum(axis=0),
-        first=resp.T @ X - resp.sum(axis=0)[:, None] * shift,
-        second=structure.scatter(X, resp, shift),
-        shift=shift,
-    )
+    counts, first, second = direct_stats(structure, X, resp, shift)
+    return GaussianStats(counts=counts, first=first, second=second, shift=shift)
 
 
 def estimate_gaussian(
@@ -110,20 +199,23 @@ def estimate_gaussian(
 ) -> Gaussian:
     """M-step from summed statistics.
 
-    Empty components get a tiny count (``10 * eps``, as scikit-learn does) so
-    they keep finite parameters instead of dividing by zero.
+    Empty components get a tiny count (``10 * eps`` of the data dtype, as
+    scikit-learn does) so they keep finite parameters instead of dividing by
+    zero. The arithmetic (Cholesky included) is done in the statistics' dtype,
+    float64 for the fast kernels, and the parameters are returned in the data
+    dtype (that of ``stats.shift``).
     """
-    counts = stats.counts + 10 * np.finfo(stats.counts.dtype).eps
+    dtype = stats.shift.dtype
+    counts = stats.counts + 10 * np.finfo(dtype).eps
     offsets = stats.first / counts[:, None]
     covariances = structure.covariances(counts, offsets, stats.second, reg_covar)
     return Gaussian(
         structure=structure,
-        means=stats.shift + offsets,
-        covariances=covariances,
-        precisions_cholesky=structure.precisions_cholesky(covariances),
+        means=(stats.shift + offsets).astype(dtype, copy=False),
+        covariances=covariances.astype(dtype, copy=False),
+        precisions_cholesky=structure.precisions_cholesky(covariances).astype(dtype, copy=False),
         reg_covar=reg_covar,
     )
-
 
 
 def gaussian_from_resp(

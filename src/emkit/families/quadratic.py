@@ -1,0 +1,278 @@
+"""Gaussian log densities and statistics as matrix products over quadratic features.
+
+For a chunk centred on a common reference ``c`` (``x' = x - c``), every
+Gaussian log density is linear in the features
+``phi(x') = [quadratic terms of x', x', 1]``::
+
+    log N(x | mu, Sigma) = -0.5 x'^T P x' + (P mu')^T x'
+                           - 0.5 mu'^T P mu' + log det L - D/2 log 2pi
+
+with ``P = Sigma^-1 = L L^T`` and ``mu' = mu - c``. So all ``n x K`` log
+densities of a chunk are one product ``phi @ W``, and all the M-step sums
+(counts, first and second moments around ``c``) are one product
+``resp^T @ phi``. Two large BLAS calls replace ``K`` passes over the data.
+
+The expansion cancels when a component lies far from ``c`` relative to its
+spread: the terms grow like ``lambda_max(P) * |x'|^2`` while their sum stays
+of order ``D``. Components for which the rounding that this costs would exceed
+a budget fall back to the direct per-component form (centred on their own
+mean), so the answer does not depend on where the data sit.
+
+What the quadratic terms are depends on the covariance structure (all products
+``x'_i x'_j`` for full, squares for diagonal, ``|x'|^2`` for spherical,
+``|L^T x'|^2`` for tied); the structures supply them through ``quad_*``
+methods.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from emkit.families.covariance import CovarianceStructure
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+# Largest ``eps * q`` accepted for the expansion (``q``: its terms' size in
+# Mahalanobis units, see _expansion_size); the rounding error of a log density
+# measured on test mixtures is 0.1 to 1 times ``eps * q``. In float64 this keeps
+# that error below ~1e-8. In float32 it keeps it below ~1e-3 (about 1e-4 of a
+# typical log density; responsibilities and parameters move far less, ~1e-5):
+# float32 data whose components miss that budget are expanded in float64
+# instead, which is still much cheaper than the direct form.
+_ROUNDING_BUDGET = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
+
+# Widest feature row the expansion is used for. Beyond it (full covariance with
+# D > 44) the features of even a few hundred rows overflow the caches and the
+# direct per-component form, with its D x D products, measured as fast or faster.
+_MAX_PHI_WIDTH = 1024
+
+# Bytes of per-row working arrays a chunk aims at: about what the caches hold.
+_CHUNK_BYTES = 4 * 2**20
+
+
+def uses_expansion(structure: CovarianceStructure, n_features: int) -> bool:
+    """Whether the quadratic features are cheaper than the direct form for this shape."""
+    return structure.quad_width(n_features) + n_features + 1 <= _MAX_PHI_WIDTH
+
+
+def chunk_rows(structure: CovarianceStructure, n_features: int, n_components: int) -> int:
+    """Rows per chunk that keep an E-step's working arrays near :data:`_CHUNK_BYTES`.
+
+    Narrow rows get long chunks (fewer Python-level steps), wide ones short
+    chunks (features stay in cache).
+    """
+    if uses_expansion(structure, n_features):
+        width = structure.quad_width(n_features) + n_features + 1 + n_components
+    else:  # the direct form's centred copy, its weighted copy, the (n, K) arrays
+        width = 3 * n_features + n_components
+    return int(np.clip(_CHUNK_BYTES // (8 * width), 256, 65536))
+
+
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk of rows with the features both E-step products reuse.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_samples, D)
+    phi : ndarray of shape (n_features_phi, n_samples) or None
+        ``[quadratic terms, x - c, 1]``, feature-major (one contiguous row per
+        feature, which makes building it cheap); None when no component is on
+        the fast path.
+    """
+
+    X: np.ndarray
+    phi: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class GaussianKernel:
+    """Per-iteration precomputation for the E-step of ``K`` Gaussians.
+
+    Built once per set of parameters (one EM iteration) and shared by all
+    chunks and threads; it holds no per-chunk state.
+
+    Attributes
+    ----------
+    structure : CovarianceStructure
+    means : ndarray of shape (K, D)
+    prec_chol : ndarray
+        Precision Cholesky factors, structure-shaped.
+    centre : ndarray of shape (D,)
+        The common reference ``c`` the features are taken around, in the
+        dtype the features are computed in (the data's, or float64 where
+        float32 would round too much).
+    fast : ndarray of shape (K,), bool
+        Components computed from the quadratic features.
+    weights : ndarray of shape (n_features_phi, n_fast)
+        ``W`` with ``phi @ W`` the log densities of the fast components.
+    n_quad : int
+        Number of quadratic feature columns.
+    """
+
+    structure: CovarianceStructure
+    means: np.ndarray
+    prec_chol: np.ndarray
+    centre: np.ndarray
+    fast: np.ndarray
+    weights: np.ndarray
+    n_quad: int
+
+    @classmethod
+    def build(
+        cls,
+        structure: CovarianceStructure,
+        means: np.ndarray,
+        covariances: np.ndarray,
+        prec_chol: np.ndarray,
+    ) -> GaussianKernel:
+        """Choose the fast components and the feature dtype, and assemble ``W``."""
+        n_components, n_features = means.shape
+        means64 = means.astype(np.float64)
+        centre = means64.mean(axis=0)
+        offsets = means64 - centre
+        chol64 = prec_chol.astype(np.float64)
+        precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
+        covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
+        size = _expansion_size(precisions, covs, offsets)
+        fast = _within_budget(size, np.float64) & uses_expansion(structure, n_features)
+        dtype = means.dtype
+        if not _within_budget(size[fast], dtype).all():
+            dtype = np.dtype(np.float64)
+        log_det = np.broadcast_to(structure.log_det_cholesky(chol64, n_features), (n_components,))
+        weights = _phi_weights(
+            structure.quad_weights(precisions[fast]), precisions[fast], offsets[fast],
+            log_det[fast], n_features,
+        )
+        return cls(
+            structure=structure, means=means, prec_chol=prec_chol,
+            centre=centre.astype(dtype), fast=fast, weights=weights.astype(dtype),
+            n_quad=weights.shape[0] - n_features - 1,
+        )
+
+    def prepare(self, X: np.ndarray) -> PreparedChunk:
+        """Quadratic features of a chunk (computed once, used by both products)."""
+        if not self.fast.any():
+            return PreparedChunk(X=X, phi=None)
+        n_samples, n_features = X.shape
+        phi = np.empty((self.n_quad + n_features + 1, n_samples), dtype=self.weights.dtype)
+        centred = phi[self.n_quad : self.n_quad + n_features]
+        np.subtract(X.T, self.centre[:, None], out=centred)
+        self.structure.quad_features(centred, self.prec_chol, phi[: self.n_quad])
+        phi[-1] = 1.0
+        return PreparedChunk(X=X, phi=phi)
+
+    def log_prob(self, chunk: PreparedChunk) -> np.ndarray:
+        """Log densities, shape (n_samples, K), in the features' dtype.
+
+        The array is component-major in memory (the transpose of a C-ordered
+        (K, n) array): BLAS writes a (K, n) product faster, and the
+        normalisation over components then runs along contiguous rows.
+        """
+        if self.all_fast:
+            return (self.weights.T @ chunk.phi).T
+        out = np.empty((self.fast.size, chunk.X.shape[0]), dtype=self.weights.dtype).T
+        if chunk.phi is not None:
+            out[:, self.fast] = (self.weights.T @ chunk.phi).T
+        slow = ~self.fast
+        out[:, slow] = self.structure.log_prob(
+            chunk.X, self.means[slow], self.structure.select(self.prec_chol, slow)
+        )
+        return out
+
+    def stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
+        """``(counts, first, second)`` around the means, in float64.
+
+        ``first`` and ``second`` are the sums ``r (x - mu)`` and the structure's
+        second moments around each component's mean.
+        """
+        if self.all_fast:
+            return self._fast_stats(chunk, resp)
+        n_components, n_features = self.means.shape
+        counts = np.empty(n_components)
+        first = np.empty((n_components, n_features))
+        fast_second = slow_second = None
+        if chunk.phi is not None:
+            counts[self.fast], first[self.fast], fast_second = self._fast_stats(
+                chunk, resp[:, self.fast]
+            )
+        slow = ~self.fast
+        if slow.any():
+            counts[slow], first[slow], slow_second = direct_stats(
+                self.structure, chunk.X, resp[:, slow], self.means[slow]
+            )
+        second = self.structure.join_second(self.fast, fast_second, slow_second)
+        return counts, first, second
+
+    def _fast_stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
+        """Sums from one ``resp^T @ phi`` product, moved from ``c`` to the means."""
+        moments = (chunk.phi @ resp).T.astype(np.float64)
+        n_quad, n_features = self.n_quad, self.means.shape[1]
+        counts = moments[:, -1]
+        first_c = moments[:, n_quad : n_quad + n_features]
+        centred = chunk.phi[n_quad : n_quad + n_features]
+        second_c = self.structure.quad_moments(moments[:, :n_quad], centred, resp)
+        d = self.fast_offsets
+        second = self.structure.recentre(second_c, counts, first_c, d)
+        return counts, first_c - counts[:, None] * d, second
+
+    @cached_property
+    def fast_offsets(self) -> np.ndarray:
+        """``mu_k - c`` of the fast components, float64, shape (K_fast, D)."""
+        return self.means[self.fast].astype(np.float64) - self.centre.astype(np.float64)
+
+    @cached_property
+    def all_fast(self) -> bool:
+        """Whether every component is on the fast path (no masking needed)."""
+        return bool(self.fast.all())
+
+
+def _expansion_size(
+    precisions: np.ndarray, covariances: np.ndarray, offsets: np.ndarray
+) -> np.ndarray:
+    """Size ``q_k`` of the expansion's terms relative to its result, per component.
+
+    For a row of component ``k`` the terms are of order ``lambda_max(P_k) |x'|^2``
+    with ``|x'|^2 ~ |mu_k - c|^2 + tr Sigma_k``, while the log density is of
+    order ``D``; rounding costs about ``eps * q_k``. Large for components far
+    from the centre or with an ill-conditioned covariance.
+    """
+    lambda_max = np.linalg.eigvalsh(precisions)[:, -1]
+    spread = np.einsum("kii->k", covariances) + np.square(offsets).sum(axis=1)
+    return lambda_max * spread
+
+
+def _within_budget(size: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    return np.finfo(dtype).eps * size <= _ROUNDING_BUDGET[np.dtype(dtype)]
+
+
+def _phi_weights(
+    quad: np.ndarray,
+    precisions: np.ndarray,
+    offsets: np.ndarray,
+    log_det: np.ndarray,
+    n_features: int,
+) -> np.ndarray:
+    """``W`` of shape (n_quad + D + 1, K_fast): quadratic, linear and constant rows."""
+    linear = np.einsum("kij,kj->ki", precisions, offsets)
+    constant = -0.5 * np.einsum("ki,ki->k", linear, offsets) + log_det - 0.5 * n_features * LOG_2PI
+    return np.vstack([quad, linear.T, constant[None, :]])
+
+
+def direct_stats(
+    structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, means: np.ndarray
+) -> tuple:
+    """The accurate per-component sums (one centred pass per component), in float64.
+
+    The first moments come from one product: ``sum r x - N mu`` only loses
+    ``eps * |x|`` in absolute terms, the precision of the means themselves.
+    """
+    counts = resp.sum(axis=0, dtype=np.float64)
+    first = (resp.T @ X).astype(np.float64) - counts[:, None] * means
+    second = structure.scatter(X, resp, means).astype(np.float64)
+    return counts, first, second
