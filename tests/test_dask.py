@@ -167,3 +167,16 @@ def test_mixture_model_checks_every_block():
     with dask.config.set(scheduler="threads"), pytest.raises(
             ValueError, match=r"rows from row 2000 on: row 345, column 0"):
         MixtureModel([Poisson(1.0), Poisson(5.0)]).fit(da.from_array(X, chunks=(1000, 1)))
+
+
+VARIANTS = [{"algorithm": "hard"}, {"accelerate": True},
+            {"algorithm": "stochastic", "random_state": 0}]
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=["hard", "squarem", "stochastic"])
+def test_variants_on_dask_equal_in_memory(data, variant):
+    # Stochastic draws are keyed on global row numbers, so blocks draw as the array does.
+    params = {**params_for(data, "full"), **variant}
+    with dask.config.set(scheduler="threads"):
+        lazy = fit_quietly(params, da.from_array(data, chunks=(250, 3)))
+    assert_same_fit(lazy, fit_quietly(params, data))

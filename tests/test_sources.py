@@ -235,3 +235,17 @@ def test_mixture_model_checks_every_streamed_row(tmp_path, bad_row):
     with pytest.raises(ValueError, match=rf"rows from row {bad_row // 10_000 * 10_000} on: "
                                          rf"row {bad_row % 10_000}, column 0"):
         MixtureModel([Poisson(1.0), Poisson(5.0)]).fit(source)
+
+
+@pytest.mark.parametrize("variant", [{"algorithm": "hard"}, {"accelerate": True},
+                                     {"algorithm": "stochastic", "random_state": 0}],
+                         ids=["hard", "squarem", "stochastic"])
+def test_variants_stream_as_in_memory(tmp_path, data, variant):
+    np.save(tmp_path / "rows.npy", data)
+    params = {"n_components": 3, "tol": 0, "max_iter": 12, **start_from(data, "full"), **variant}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        memory = GaussianMixture(**params).fit(data)
+        streamed = GaussianMixture(**params).fit(sources.open(tmp_path / "rows.npy", 97))
+    np.testing.assert_allclose(streamed.means_, memory.means_, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(streamed.history_, memory.history_, rtol=0, atol=1e-10)

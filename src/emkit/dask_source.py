@@ -23,7 +23,7 @@ import numpy as np
 from emkit.engine import expected_stats
 from emkit.file_sources import check_finite_chunk
 from emkit.scale import check_rows
-from emkit.sources import ArraySource, map_chunks
+from emkit.sources import IndexedArraySource, map_chunks
 
 # Statistics values summed per task of the reduction tree.
 FAN_IN = 8
@@ -125,7 +125,8 @@ def _block_stats(
     # The data checks ride along with the E-step: no extra pass over the data.
     check_finite_chunk(block, int(start), "X")
     check_rows(check, block, int(start))
-    return expected_stats(model, ArraySource(block, chunk_size))
+    # Indexed rows: stochastic EM keys its draws on global row numbers.
+    return expected_stats(model, IndexedArraySource(block, chunk_size, int(start)))
 
 
 def _add_all(*parts: Any) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from emkit.file_sources import ChunkSource
-from emkit.sources import ArraySource
+from emkit.sources import IndexedArraySource
 
 # Rows initialisation sees when the data are streamed or distributed: enough
 # for k-means to place the centres well, small enough to hold anywhere.
@@ -82,8 +82,9 @@ class _Rechunked:
         first_row = 0
         for chunk in self.source:
             check_rows(self.check, chunk, first_row)
+            # Indexed rows: stochastic EM keys its draws on global row numbers.
+            yield from IndexedArraySource(chunk, self.size, first_row)
             first_row += chunk.shape[0]
-            yield from ArraySource(chunk, self.size)
 
     def __repr__(self) -> str:
         return repr(self.source)

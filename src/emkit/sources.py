@@ -61,6 +61,9 @@ def row_start(chunk: np.ndarray) -> int | None:
 class IndexedArraySource(ArraySource):
     """Like :class:`ArraySource`, but every chunk is an :class:`IndexedRows` view.
 
+    ``first_row`` is the index of ``X``'s first row in the whole data set
+    (non-zero when ``X`` is one block of a file or a dask array).
+
     Examples
     --------
     >>> import numpy as np
@@ -68,10 +71,12 @@ class IndexedArraySource(ArraySource):
     [0, 4, 8]
     """
 
+    first_row: int = 0
+
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, self.X.shape[0], self.chunk_size):
             chunk = self.X[start : start + self.chunk_size].view(IndexedRows)
-            chunk.start = start
+            chunk.start = self.first_row + start
             yield chunk
 
 
