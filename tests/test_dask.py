@@ -122,7 +122,7 @@ def test_default_initialisation_samples_rows(data):
                                rtol=0, atol=1e-10)
 
 
-def test_non_finite_value_is_named_by_its_global_row(data):
+def test_infinite_value_is_named_by_its_global_row(data):
     bad = data.copy()
     bad[777, 1] = np.inf
     X = da.from_array(bad, chunks=(250, 3))

@@ -99,10 +99,10 @@ class DaskSource:
         index = np.sort(rng.choice(self.n_samples, size=min(size, self.n_samples),
                                    replace=False))
         rows = self.X[index].compute()
-        finite = np.isfinite(rows).all(axis=1)
-        if not finite.all():
+        infinite = np.isinf(rows).any(axis=1)
+        if infinite.any():
             # Name the row as in the whole array, not in the sample.
-            bad = int(np.flatnonzero(~finite)[0])
+            bad = int(np.flatnonzero(infinite)[0])
             check_finite_chunk(rows[bad : bad + 1], int(index[bad]), "X")
         return rows
 
@@ -122,7 +122,8 @@ def _block_stats(
     model: Any, block: np.ndarray, start: int, chunk_size: int,
     check: Callable[[np.ndarray], None] | None,
 ) -> Any:
-    # The data checks ride along with the E-step: no extra pass over the data.
+    # The data checks ride along with the E-step: no extra pass over the data
+    # (NaN is a missing value, as in memory; infinities are refused).
     check_finite_chunk(block, int(start), "X")
     check_rows(check, block, int(start))
     # Indexed rows: stochastic EM keys its draws on global row numbers.

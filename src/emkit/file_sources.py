@@ -2,8 +2,9 @@
 
 Each source is re-iterable: every EM pass opens the file again and streams it
 in chunks of ``chunk_size`` rows, so memory is bounded by the chunk, never by
-the file. Non-finite values are caught while the statistics are computed (no
-separate pass), naming the global row and column.
+the file. Infinite values are caught while the statistics are computed (no
+separate pass), naming the global row and column; NaN (and Parquet nulls, and
+empty CSV cells) are missing values, fitted around as in memory.
 """
 
 from __future__ import annotations
@@ -27,16 +28,18 @@ def _as_float(chunk: np.ndarray) -> np.ndarray:
 
 
 def check_finite_chunk(chunk: np.ndarray, first_row: int, name: str) -> None:
-    """Raise a ValueError naming the global row and column of the first non-finite value."""
-    finite = np.isfinite(chunk)
-    if finite.all():
+    """Raise a ValueError naming the global row and column of the first infinity.
+
+    NaN is a missing value, as in memory: the estimators fit around it.
+    """
+    infinite = np.isinf(chunk)
+    if not infinite.any():
         return
-    row, col = (int(i) for i in np.argwhere(~finite)[0])
-    value = chunk[row, col]
-    kind = "NaN" if np.isnan(value) else ("inf" if value > 0 else "-inf")
+    row, col = (int(i) for i in np.argwhere(infinite)[0])
+    kind = "inf" if chunk[row, col] > 0 else "-inf"
     raise ValueError(
         f"{name} contains {kind} at row {first_row + row}, column {col}: "
-        "every value must be finite"
+        "every value must be finite or NaN (missing)"
     )
 
 
@@ -58,11 +61,11 @@ class ChunkSource:
     >>> import numpy as np, tempfile, os
     >>> from emkit.file_sources import open_file
     >>> path = os.path.join(tempfile.mkdtemp(), "rows.npy")
-    >>> np.save(path, np.array([[1.0, 2.0], [np.nan, 4.0]]))
+    >>> np.save(path, np.array([[1.0, 2.0], [np.inf, 4.0]]))
     >>> list(open_file(path))
     Traceback (most recent call last):
     ...
-    ValueError: ...rows.npy contains NaN at row 1, column 0: every value must be finite
+    ValueError: ...rows.npy contains inf at row 1, column 0: every value must be finite or NaN...
     """
 
     path: Path
@@ -278,7 +281,7 @@ class ParquetSource(ChunkSource):
         for batch in self._file.iter_batches(batch_size=self.chunk_size, columns=self.columns):
             chunk = np.empty((batch.num_rows, self.n_features), dtype=np.float64)
             for j in range(self.n_features):
-                # Nulls become NaN, caught by the finiteness check with their row.
+                # Nulls become NaN: missing values.
                 chunk[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
             yield chunk
 
