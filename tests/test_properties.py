@@ -111,7 +111,9 @@ def test_permuting_rows_changes_nothing(problem):
     original = _fit(problem, **fixed)
     order = np.random.default_rng(problem["seed"]).permutation(problem["X"].shape[0])
     permuted = _fit({**problem, "X": problem["X"][order]}, **fixed)
+    # The fast kernel's log densities carry up to ~1e-8 relative rounding (it falls
+    # back to the exact form beyond that); EM can amplify it over the iterations.
     for name in ("weights_", "means_", "covariances_"):
         a, b = getattr(permuted, name), getattr(original, name)
-        np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9 * np.abs(b).max())
-    np.testing.assert_allclose(permuted.history_, original.history_, rtol=1e-9)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8 * np.abs(b).max())
+    np.testing.assert_allclose(permuted.history_, original.history_, rtol=1e-7)
