@@ -17,7 +17,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from emkit import GaussianMixture, GaussianMixtureImputer
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.families.gaussian import gaussian_from_resp
-from emkit.missing import Pattern, incomplete_moments
+from emkit.missing import (
+    GappyChunk,
+    GapRows,
+    conditionals,
+    gap_features,
+    incomplete_log_prob,
+    incomplete_moments,
+    missingness_patterns,
+)
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 
@@ -86,11 +94,59 @@ def test_expected_statistics_of_a_fully_observed_pattern_equal_the_complete_path
     structure = COVARIANCE_STRUCTURES[covariance_type]
     gaussian = gaussian_from_resp(structure, X, resp, 1e-6)
     complete = gaussian.stats(X, resp)
-    pattern = Pattern(np.ones(3, dtype=bool), np.arange(60))
-    counts, first, second = incomplete_moments(gaussian, X, resp, [pattern], gaussian.means)
+    # Every row as one pattern of the missing-data path, observing everything.
+    everything = GapRows(rows=np.arange(60), bounds=np.array([0, 60]),
+                         observed=np.ones((1, 3), dtype=bool), key=b"all observed")
+    centre = X.mean(axis=0)
+    chunk = GappyChunk(X=X, complete_rows=np.arange(0), complete=gaussian.kernel.prepare(X[:0]),
+                       gaps=everything, centre=centre, features=gap_features(X, centre))
+    counts, first, second = incomplete_moments(gaussian, chunk, resp)
     np.testing.assert_allclose(counts, complete.counts, rtol=1e-12)
     np.testing.assert_allclose(first, complete.first, atol=1e-12 * np.abs(X).sum())
     np.testing.assert_allclose(structure.reduce_scatter(second), complete.second, rtol=1e-12)
+
+
+def per_pattern_reference(gaussian, X, resp):
+    """Log densities and expected statistics of the incomplete rows, one pattern at a time."""
+    k, d = gaussian.means.shape
+    log_prob = np.zeros((len(X), k))
+    counts, first, second = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+    for pattern in missingness_patterns(np.isnan(X)):
+        cond = conditionals(gaussian, pattern)
+        rows = X[pattern.rows]
+        log_prob[pattern.rows] = cond.log_prob(rows[:, cond.observed])
+        filled = np.repeat(rows[None], k, axis=0)
+        filled[:, :, cond.missing] = cond.conditional_means(rows[:, cond.observed])
+        centred = filled - gaussian.means[:, None, :]
+        weights = resp[pattern.rows].T
+        counts += weights.sum(axis=1)
+        first += (centred * weights[:, :, None]).sum(axis=1)
+        second += np.swapaxes(centred * weights[:, :, None], 1, 2) @ centred
+        m = cond.missing
+        second[:, m[:, None], m] += weights.sum(axis=1)[:, None, None] * cond.conditional_cov
+    return log_prob, counts, first, second
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_patterns_at_once_equal_one_pattern_at_a_time(covariance_type, dtype):
+    """The stacked, zero-padded factors give each pattern's own marginal and conditional."""
+    rng = np.random.default_rng(3)
+    X = make_blobs(n_samples=400, n_features=5, n_components=3).astype(dtype)
+    X[rng.random(X.shape) < 0.35] = np.nan
+    X[:5] = np.nan  # rows with nothing observed are left out
+    resp = rng.dirichlet(np.ones(3), size=len(X))
+    structure = COVARIANCE_STRUCTURES[covariance_type]
+    filled = np.where(np.isnan(X), 0, X)
+    gaussian = gaussian_from_resp(structure, filled, resp, 1e-2)
+    chunk = gaussian.prepare(X)
+    log_prob = np.zeros((len(X), 3), dtype=dtype)
+    incomplete_log_prob(gaussian, chunk, log_prob)
+    expected = per_pattern_reference(gaussian, X, resp)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(log_prob, expected[0], rtol=rtol, atol=rtol)
+    for got, want in zip(incomplete_moments(gaussian, chunk, resp), expected[1:], strict=True):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
 # Identity precisions for two components in two dimensions: a start that does not
