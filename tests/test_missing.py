@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -20,11 +21,9 @@ from emkit.families.gaussian import gaussian_from_resp
 from emkit.missing import (
     GappyChunk,
     GapRows,
-    conditionals,
     gap_features,
     incomplete_log_prob,
     incomplete_moments,
-    missingness_patterns,
 )
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
@@ -106,31 +105,11 @@ def test_expected_statistics_of_a_fully_observed_pattern_equal_the_complete_path
     np.testing.assert_allclose(structure.reduce_scatter(second), complete.second, rtol=1e-12)
 
 
-def per_pattern_reference(gaussian, X, resp):
-    """Log densities and expected statistics of the incomplete rows, one pattern at a time."""
-    k, d = gaussian.means.shape
-    log_prob = np.zeros((len(X), k))
-    counts, first, second = np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
-    for pattern in missingness_patterns(np.isnan(X)):
-        cond = conditionals(gaussian, pattern)
-        rows = X[pattern.rows]
-        log_prob[pattern.rows] = cond.log_prob(rows[:, cond.observed])
-        filled = np.repeat(rows[None], k, axis=0)
-        filled[:, :, cond.missing] = cond.conditional_means(rows[:, cond.observed])
-        centred = filled - gaussian.means[:, None, :]
-        weights = resp[pattern.rows].T
-        counts += weights.sum(axis=1)
-        first += (centred * weights[:, :, None]).sum(axis=1)
-        second += np.swapaxes(centred * weights[:, :, None], 1, 2) @ centred
-        m = cond.missing
-        second[:, m[:, None], m] += weights.sum(axis=1)[:, None, None] * cond.conditional_cov
-    return log_prob, counts, first, second
-
-
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_all_patterns_at_once_equal_one_pattern_at_a_time(covariance_type, dtype):
-    """The stacked, zero-padded factors give each pattern's own marginal and conditional."""
+    """The stacked, zero-padded factors and the features give the same as each pattern's
+    own marginal and conditional, rows centred on each mean (the fallback path)."""
     rng = np.random.default_rng(3)
     X = make_blobs(n_samples=400, n_features=5, n_components=3).astype(dtype)
     X[rng.random(X.shape) < 0.35] = np.nan
@@ -139,14 +118,34 @@ def test_all_patterns_at_once_equal_one_pattern_at_a_time(covariance_type, dtype
     structure = COVARIANCE_STRUCTURES[covariance_type]
     filled = np.where(np.isnan(X), 0, X)
     gaussian = gaussian_from_resp(structure, filled, resp, 1e-2)
-    chunk = gaussian.prepare(X)
-    log_prob = np.zeros((len(X), 3), dtype=dtype)
-    incomplete_log_prob(gaussian, chunk, log_prob)
-    expected = per_pattern_reference(gaussian, X, resp)
+    stacked = gaussian.prepare(X)
+    assert stacked.features is not None
+    one_at_a_time = dataclasses.replace(stacked, features=None)
+    log_prob, expected = np.zeros((2, len(X), 3), dtype=dtype)
+    incomplete_log_prob(gaussian, stacked, log_prob)
+    incomplete_log_prob(gaussian, one_at_a_time, expected)
     rtol = 1e-4 if dtype == np.float32 else 1e-10
-    np.testing.assert_allclose(log_prob, expected[0], rtol=rtol, atol=rtol)
-    for got, want in zip(incomplete_moments(gaussian, chunk, resp), expected[1:], strict=True):
+    np.testing.assert_allclose(log_prob, expected, rtol=rtol, atol=rtol)
+    moments = zip(incomplete_moments(gaussian, stacked, resp),
+                  incomplete_moments(gaussian, one_at_a_time, resp), strict=True)
+    for got, want in moments:
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
+def test_far_apart_clusters_take_the_patterns_one_at_a_time():
+    """Where the kernel finds the feature expansion too imprecise, the gaps are taken
+    pattern by pattern, rows centred on each mean; fits still find the clusters."""
+    rng = np.random.default_rng(0)
+    tight = rng.normal(size=(400, 3)) * 1e-3
+    tight[200:] += 1e3
+    X = with_gaps(tight, 0.2)
+    resp = np.repeat(np.eye(2), 200, axis=0)
+    gaussian = gaussian_from_resp(COVARIANCE_STRUCTURES["full"], np.nan_to_num(X), resp, 1e-6)
+    assert gaussian.prepare(X).features is None
+    whole = _quiet(GaussianMixture(2, random_state=0), X)
+    chunked = _quiet(GaussianMixture(2, random_state=0, chunk_size=37), X)
+    np.testing.assert_allclose(chunked.means_, whole.means_, rtol=1e-10)
+    np.testing.assert_allclose(np.sort(whole.means_[:, 0]), [0, 1e3], atol=1e-3)
 
 
 # Identity precisions for two components in two dimensions: a start that does not

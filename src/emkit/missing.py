@@ -12,7 +12,8 @@ cached on the model for both passes of the E-step. As in the complete-data
 kernel, log densities and moments are linear in quadratic features of the
 rows, so each pattern costs one matrix product over its rows; everything else
 is batched over patterns. :class:`ConditionalGaussians` is the same maths one
-pattern at a time (used by the imputer).
+pattern at a time, with rows centred on each mean: the imputer's, and the
+E-step's where the kernel judges the expansion too wide or too imprecise.
 """
 
 from __future__ import annotations
@@ -151,8 +152,10 @@ class GappyChunk:
         The other rows, except those with nothing observed.
     centre : ndarray of shape (D,)
         The point the features are taken around (float64).
-    features : ndarray of shape (F, n)
-        Features of the rows of ``gaps`` (see :func:`gap_features`).
+    features : ndarray of shape (F, n) or None
+        Features of the rows of ``gaps`` (see :func:`gap_features`); None
+        where the kernel finds the expansion too wide or too imprecise for
+        these parameters, and the patterns are then taken one at a time.
     """
 
     X: np.ndarray
@@ -160,18 +163,33 @@ class GappyChunk:
     complete: PreparedChunk
     gaps: GapRows
     centre: np.ndarray
-    features: np.ndarray
+    features: np.ndarray | None
+
+
+# Widest feature row (full quadratic terms whatever the structure) and largest
+# (P, K, D, D) stack of factors the expansion is used for; beyond them, wide
+# rows or many patterns, the patterns are taken one at a time.
+_MAX_FEATURES = 1024
+_MAX_STACK_BYTES = 2**25
 
 
 def prepare_gappy(kernel: GaussianKernel, X: np.ndarray, missing: np.ndarray) -> GappyChunk:
     """Split a chunk with NaN into its complete rows (prepared) and its incomplete rows
-    (with their features, around the kernel's centre)."""
+    (with their features, around the kernel's centre, where the kernel expands)."""
     complete_rows = np.flatnonzero(~missing.any(axis=1))
     gaps = gap_rows(missing)
     centre = kernel.centre.astype(np.float64)
+    # The kernel's float64 rounding bound holds for the marginals too: a
+    # principal submatrix's inverse is no larger than the full precision.
+    n_patterns, d = gaps.observed.shape
+    expand = (
+        bool(kernel.fast.all()) and d * (d + 1) // 2 + d + 1 <= _MAX_FEATURES
+        and n_patterns * kernel.means.shape[0] * d * d * 8 <= _MAX_STACK_BYTES
+    )
     return GappyChunk(
         X=X, complete_rows=complete_rows, complete=kernel.prepare(X[complete_rows]),
-        gaps=gaps, centre=centre, features=gap_features(X[gaps.rows], centre),
+        gaps=gaps, centre=centre,
+        features=gap_features(X[gaps.rows], centre) if expand else None,
     )
 
 
@@ -331,6 +349,10 @@ def _per_pattern(gaps: GapRows):
         yield j, slice(gaps.bounds[j], gaps.bounds[j + 1])
 
 
+def _patterns(gaps: GapRows) -> list[Pattern]:
+    return [Pattern(gaps.observed[j], gaps.rows[block]) for j, block in _per_pattern(gaps)]
+
+
 def incomplete_log_prob(model, chunk: GappyChunk, out: np.ndarray) -> None:
     """Fill ``out[rows]`` (n, K) with marginal log densities of the chunk's incomplete rows.
 
@@ -340,6 +362,9 @@ def incomplete_log_prob(model, chunk: GappyChunk, out: np.ndarray) -> None:
     """
     gaps = chunk.gaps
     if gaps.rows.size == 0:
+        return
+    if chunk.features is None:
+        _log_prob_by_pattern(model, chunk.X, _patterns(gaps), out)
         return
     factors = pattern_factors(model, gaps)
     precision, offsets = factors.precision, model.means - chunk.centre
@@ -376,6 +401,8 @@ def incomplete_moments(
     gaps = chunk.gaps
     if gaps.rows.size == 0:
         return np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+    if chunk.features is None:
+        return _moments_by_pattern(model, chunk.X, resp, _patterns(gaps))
     factors = pattern_factors(model, gaps)
     weights = resp[gaps.rows].astype(np.float64)
     sums = np.empty((len(gaps.observed), chunk.features.shape[0], k))  # (P, F, K)
@@ -424,3 +451,35 @@ def _filling(model, factors: PatternFactors, observed: np.ndarray):
     regression = (dense @ factors.precision) * missing
     conditional = (dense - regression @ dense) * (missing & np.swapaxes(missing, 2, 3))
     return np.eye(d) + regression, conditional
+
+
+def _log_prob_by_pattern(model, X: np.ndarray, patterns: list[Pattern], out: np.ndarray) -> None:
+    """:func:`incomplete_log_prob` one pattern at a time, rows centred on each mean."""
+    for pattern in patterns:
+        cond = conditionals(model, pattern)
+        out[pattern.rows] = cond.log_prob(X[pattern.rows][:, cond.observed])
+
+
+def _moments_by_pattern(
+    model, X: np.ndarray, resp: np.ndarray, patterns: list[Pattern]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`incomplete_moments` one pattern at a time, rows centred on each mean."""
+    k, d = model.means.shape
+    counts = np.zeros(k)
+    first = np.zeros((k, d))
+    second = np.zeros((k, d, d))
+    for pattern in patterns:
+        cond = conditionals(model, pattern)
+        weights = resp[pattern.rows].T  # (K, n)
+        rows = X[pattern.rows]
+        filled = np.repeat(rows[None], k, axis=0)  # (K, n, D)
+        filled[:, :, cond.missing] = cond.conditional_means(rows[:, cond.observed])
+        centred = filled - model.means[:, None, :]
+        total = weights.sum(axis=1)
+        counts += total
+        weighted = centred * weights[:, :, None]
+        first += weighted.sum(axis=1)
+        second += np.swapaxes(weighted, 1, 2) @ centred
+        m = cond.missing
+        second[:, m[:, None], m] += total[:, None, None] * cond.conditional_cov
+    return counts, first, second
