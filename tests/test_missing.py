@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -17,7 +18,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from emkit import GaussianMixture, GaussianMixtureImputer
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.families.gaussian import gaussian_from_resp
-from emkit.missing import Pattern, incomplete_moments
+from emkit.missing import (
+    GappyChunk,
+    GapRows,
+    gap_features,
+    incomplete_log_prob,
+    incomplete_moments,
+)
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 
@@ -86,11 +93,59 @@ def test_expected_statistics_of_a_fully_observed_pattern_equal_the_complete_path
     structure = COVARIANCE_STRUCTURES[covariance_type]
     gaussian = gaussian_from_resp(structure, X, resp, 1e-6)
     complete = gaussian.stats(X, resp)
-    pattern = Pattern(np.ones(3, dtype=bool), np.arange(60))
-    counts, first, second = incomplete_moments(gaussian, X, resp, [pattern], gaussian.means)
+    # Every row as one pattern of the missing-data path, observing everything.
+    everything = GapRows(rows=np.arange(60), bounds=np.array([0, 60]),
+                         observed=np.ones((1, 3), dtype=bool), key=b"all observed")
+    centre = X.mean(axis=0)
+    chunk = GappyChunk(X=X, complete_rows=np.arange(0), complete=gaussian.kernel.prepare(X[:0]),
+                       gaps=everything, centre=centre, features=gap_features(X, centre))
+    counts, first, second = incomplete_moments(gaussian, chunk, resp)
     np.testing.assert_allclose(counts, complete.counts, rtol=1e-12)
     np.testing.assert_allclose(first, complete.first, atol=1e-12 * np.abs(X).sum())
     np.testing.assert_allclose(structure.reduce_scatter(second), complete.second, rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_patterns_at_once_equal_one_pattern_at_a_time(covariance_type, dtype):
+    """The stacked, zero-padded factors and the features give the same as each pattern's
+    own marginal and conditional, rows centred on each mean (the fallback path)."""
+    rng = np.random.default_rng(3)
+    X = make_blobs(n_samples=400, n_features=5, n_components=3).astype(dtype)
+    X[rng.random(X.shape) < 0.35] = np.nan
+    X[:5] = np.nan  # rows with nothing observed are left out
+    resp = rng.dirichlet(np.ones(3), size=len(X))
+    structure = COVARIANCE_STRUCTURES[covariance_type]
+    filled = np.where(np.isnan(X), 0, X)
+    gaussian = gaussian_from_resp(structure, filled, resp, 1e-2)
+    stacked = gaussian.prepare(X)
+    assert stacked.features is not None
+    one_at_a_time = dataclasses.replace(stacked, features=None)
+    log_prob, expected = np.zeros((2, len(X), 3), dtype=dtype)
+    incomplete_log_prob(gaussian, stacked, log_prob)
+    incomplete_log_prob(gaussian, one_at_a_time, expected)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(log_prob, expected, rtol=rtol, atol=rtol)
+    moments = zip(incomplete_moments(gaussian, stacked, resp),
+                  incomplete_moments(gaussian, one_at_a_time, resp), strict=True)
+    for got, want in moments:
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
+
+
+def test_far_apart_clusters_take_the_patterns_one_at_a_time():
+    """Where the kernel finds the feature expansion too imprecise, the gaps are taken
+    pattern by pattern, rows centred on each mean; fits still find the clusters."""
+    rng = np.random.default_rng(0)
+    tight = rng.normal(size=(400, 3)) * 1e-3
+    tight[200:] += 1e3
+    X = with_gaps(tight, 0.2)
+    resp = np.repeat(np.eye(2), 200, axis=0)
+    gaussian = gaussian_from_resp(COVARIANCE_STRUCTURES["full"], np.nan_to_num(X), resp, 1e-6)
+    assert gaussian.prepare(X).features is None
+    whole = _quiet(GaussianMixture(2, random_state=0), X)
+    chunked = _quiet(GaussianMixture(2, random_state=0, chunk_size=37), X)
+    np.testing.assert_allclose(chunked.means_, whole.means_, rtol=1e-10)
+    np.testing.assert_allclose(np.sort(whole.means_[:, 0]), [0, 1e3], atol=1e-3)
 
 
 # Identity precisions for two components in two dimensions: a start that does not

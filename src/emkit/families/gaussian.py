@@ -116,7 +116,7 @@ class Gaussian:
     def prepare(self, X: np.ndarray) -> PreparedChunk | GappyChunk:
         """Per-chunk work shared by :meth:`log_prob` and :meth:`stats` of one E-step.
 
-        Complete rows get the kernel's features; rows with NaN are grouped by
+        Complete rows get the kernel's features; rows with NaN are indexed by
         missingness pattern (see :mod:`emkit.missing`).
         """
         missing = np.isnan(X)
@@ -136,7 +136,7 @@ class Gaussian:
             return self.kernel.log_prob(chunk)
         out = np.zeros((chunk.X.shape[0], self.n_components), dtype=chunk.X.dtype)
         out[chunk.complete_rows] = self.kernel.log_prob(chunk.complete)
-        incomplete_log_prob(self, chunk.X, chunk.patterns, out)
+        incomplete_log_prob(self, chunk, out)
         return out
 
     def stats(self, X: np.ndarray | PreparedChunk | GappyChunk, resp: np.ndarray) -> GaussianStats:
@@ -151,9 +151,7 @@ class Gaussian:
             counts, first, second = self.kernel.stats(chunk, resp)
             return GaussianStats(counts=counts, first=first, second=second, shift=self.means)
         counts, first, second = self.kernel.stats(chunk.complete, resp[chunk.complete_rows])
-        gap_counts, gap_first, gap_second = incomplete_moments(
-            self, chunk.X, resp, chunk.patterns, self.means
-        )
+        gap_counts, gap_first, gap_second = incomplete_moments(self, chunk, resp)
         return GaussianStats(
             counts=counts + gap_counts, first=first + gap_first,
             second=second + self.structure.reduce_scatter(gap_second), shift=self.means,
