@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit import scale
+from emkit._mixture_methods import MixtureMethods
 from emkit._parallel import single_threaded_blas
 from emkit.acceleration import MixtureCodec
 from emkit.checkpoint import Checkpoint, FitState, continue_em
@@ -33,7 +34,7 @@ from emkit.missing import fill_with_column_means, grouped_by_pattern
 from emkit.mixture import Mixture, MixtureStats
 from emkit.online import online_step, per_row
 from emkit.runs import check_accelerate, run_variant
-from emkit.sources import IndexedArraySource, map_chunks
+from emkit.sources import IndexedArraySource
 from emkit.variants import ALGORITHMS, assignment_for
 
 # A component whose smallest variance is within this factor of reg_covar has
@@ -91,7 +92,7 @@ _PARAMETER_RULES = {
 }
 
 
-class GaussianMixture(DensityMixin, BaseEstimator):
+class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM over additive sufficient statistics.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
@@ -292,7 +293,9 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         if scale.is_scalable(X):
             return self.predict(X)
         # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
-        return self._checked_log_resp(X).argmax(axis=1)
+        return self._over_array(
+            self._model(), X, lambda m, c: m.weighted_log_prob(c).argmax(axis=1)
+        )
 
     def _fit(self, X: Any) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
@@ -600,80 +603,5 @@ class GaussianMixture(DensityMixin, BaseEstimator):
         )
         return Mixture(weights=self.weights_, components=gaussian)
 
-    def _log_resp(self, X: Any) -> np.ndarray:
-        if scale.is_scalable(X):
-            model = self._model()
-            return self._map_scalable(X, lambda c: model.log_resp(c)[0], self.n_components)
-        return self._checked_log_resp(self._validate_X(X, reset=False))
-
-    def _map_scalable(self, X: Any, func: Any, n_out: int | None) -> Any:
-        """``func`` over the rows of a file source or dask array (lazily for dask)."""
-        d = self.n_features_in_
-        return scale.map_rows(X, func, d, n_out, self._chunk_rows(d))
-
-    def _checked_log_resp(self, X: np.ndarray) -> np.ndarray:
-        model = self._model()
-        # Kernels may compute float32 data in float64; results keep the data's dtype.
-        log_resp = map_chunks(lambda c: model.log_resp(c)[0], X, self._chunk_rows(X.shape[1]))
-        return log_resp.astype(X.dtype, copy=False)
-
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
-        model = self._model()
-        if scale.is_scalable(X):
-            return self._map_scalable(X, lambda c: model.log_resp(c)[1], None)
-        X = self._validate_X(X, reset=False)
-        log_norm = map_chunks(lambda c: model.log_resp(c)[1], X, self._chunk_rows(X.shape[1]))
-        return log_norm.astype(X.dtype, copy=False)
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Average log-likelihood per row."""
-        return float(self.score_samples(X).mean())
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most likely component of each row, shape (n_samples,); lazy for a dask array."""
-        model = self._model()
-        if scale.is_scalable(X):
-            return self._map_scalable(X, lambda c: model.weighted_log_prob(c).argmax(axis=1), None)
-        X = self._validate_X(X, reset=False)
-        # The normaliser is the same for every component of a row: the argmax of
-        # the weighted log densities needs neither it nor an (n, K) result array.
-        return map_chunks(
-            lambda c: model.weighted_log_prob(c).argmax(axis=1), X, self._chunk_rows(X.shape[1])
-        )
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
-        return np.exp(self._log_resp(X))
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw rows from the fitted mixture.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component each row was drawn from (rows are grouped by component).
-        """
-        model = self._model()
-        if not v.integer(1).accepts(n_samples):
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        rng = np.random.default_rng(v.seed_sequence(self.random_state))
-        weights = model.weights.astype(np.float64)
-        counts = rng.multinomial(n_samples, weights / weights.sum())
-        X = model.components.sample(counts, rng)
-        y = np.repeat(np.arange(self.n_components), counts)
-        return X, y
-
-    def _n_parameters(self) -> int:
-        return self._model().n_parameters
-
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion on ``X`` (lower is better)."""
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
-
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion on ``X`` (lower is better)."""
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
+    def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
+        return self._model(), self._validate_X(X, reset=False)

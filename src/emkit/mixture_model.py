@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from emkit import _validation as v
 from emkit import scale
+from emkit._mixture_methods import MixtureMethods
 from emkit.acceleration import MixtureCodec
 from emkit.engine import EMResult, expected_stats
 from emkit.families.component_list import ComponentList
@@ -48,7 +49,7 @@ _PARAMETER_RULES = {
 }
 
 
-class MixtureModel(DensityMixin, BaseEstimator):
+class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     """Mixture of any :mod:`emkit.distributions`, fitted by EM.
 
     The same engine and mixture as :class:`emkit.GaussianMixture`: each
@@ -377,67 +378,8 @@ class MixtureModel(DensityMixin, BaseEstimator):
         model.components.check_data(X)
         return model, X
 
-    def _log_resp(self, X: Any) -> np.ndarray:
-        if scale.is_scalable(X):
-            model = self._model()
-            return scale.map_rows(
-                X, lambda c: model.log_resp(c)[0], self.n_features_in_, len(self.weights_),
-                self.chunk_size,
-            )
-        model, X = self._checked(X)
-        return map_chunks(lambda c: model.log_resp(c)[0], X, self.chunk_size)
-
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
-        if scale.is_scalable(X):
-            model = self._model()
-            return scale.map_rows(
-                X, lambda c: logsumexp(model.weighted_log_prob(c), axis=1), self.n_features_in_,
-                None, self.chunk_size,
-            )
-        model, X = self._checked(X)
-        return map_chunks(
-            lambda c: logsumexp(model.weighted_log_prob(c), axis=1), X, self.chunk_size
-        )
-
-    def score(self, X: Any, y: Any = None) -> float:
-        """Average log-likelihood per row."""
-        return float(self.score_samples(X).mean())
-
-    def predict(self, X: Any) -> np.ndarray:
-        """Most likely component of each row, shape (n_samples,)."""
-        return self._log_resp(X).argmax(axis=1)
-
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
-        return np.exp(self._log_resp(X))
-
-    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
-        """Draw rows from the fitted mixture.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            The component each row was drawn from (rows are grouped by component).
-        """
-        model = self._model()
-        if not v.integer(1).accepts(n_samples):
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-        rng = np.random.default_rng(v.seed_sequence(self.random_state))
-        counts = rng.multinomial(n_samples, model.weights / model.weights.sum())
-        X = model.components.sample(counts, rng)
-        return X, np.repeat(np.arange(len(counts)), counts)
-
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion on ``X`` (lower is better)."""
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._model().n_parameters * np.log(n)
-
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion on ``X`` (lower is better)."""
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._model().n_parameters
+    def _chunk_rows(self, n_features: int) -> int:
+        return self.chunk_size
 
 
 def _check_weights(weights: Any, n_components: int, name: str = "weights") -> np.ndarray:

@@ -1,0 +1,95 @@
+"""What every fitted mixture estimator answers, written once.
+
+``GaussianMixture`` and ``MixtureModel`` differ in how they fit and validate;
+scoring, prediction, sampling and the information criteria are the same
+questions asked of the fitted :class:`emkit.mixture.Mixture`. An estimator
+provides three hooks: ``_model()`` (the fitted mixture), ``_checked(X)``
+(the model and validated rows) and ``_chunk_rows(n_features)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from emkit import _validation as v
+from emkit import scale
+from emkit.mixture import Mixture
+from emkit.sources import map_chunks
+
+RowFunction = Callable[[Mixture, np.ndarray], np.ndarray]
+
+
+class MixtureMethods:
+    """Scoring, prediction, sampling and BIC/AIC of a fitted mixture estimator."""
+
+    def _over_rows(self, X: Any, func: RowFunction, n_out: int | None) -> Any:
+        """``func(model, chunk)`` over the rows of ``X``, chunk by chunk.
+
+        In-memory results keep the data's float dtype (kernels may compute
+        float32 data in float64); file sources and dask arrays go through
+        :mod:`emkit.scale` (lazily for dask).
+        """
+        if scale.is_scalable(X):
+            model, d = self._model(), self.n_features_in_
+            return scale.map_rows(X, lambda c: func(model, c), d, n_out, self._chunk_rows(d))
+        model, X = self._checked(X)
+        return self._over_array(model, X, func)
+
+    def _over_array(self, model: Mixture, X: np.ndarray, func: RowFunction) -> np.ndarray:
+        out = map_chunks(lambda c: func(model, c), X, self._chunk_rows(X.shape[1]))
+        return out.astype(X.dtype, copy=False) if out.dtype.kind == "f" else out
+
+    def _log_resp(self, X: Any) -> Any:
+        return self._over_rows(X, lambda m, c: m.log_resp(c)[0], len(self._model().weights))
+
+    def score_samples(self, X: Any) -> Any:
+        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
+        return self._over_rows(X, lambda m, c: m.log_resp(c)[1], None)
+
+    def score(self, X: Any, y: Any = None) -> float:
+        """Average log-likelihood per row."""
+        return float(self.score_samples(X).mean())
+
+    def predict(self, X: Any) -> Any:
+        """Most likely component of each row, shape (n_samples,); lazy for a dask array."""
+        # The normaliser is the same for every component of a row: the argmax of
+        # the weighted log densities needs neither it nor an (n, K) result array.
+        return self._over_rows(X, lambda m, c: m.weighted_log_prob(c).argmax(axis=1), None)
+
+    def predict_proba(self, X: Any) -> Any:
+        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        return np.exp(self._log_resp(X))
+
+    def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """Draw rows from the fitted mixture.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            The component each row was drawn from (rows are grouped by component).
+        """
+        model = self._model()
+        if not v.integer(1).accepts(n_samples):
+            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        rng = np.random.default_rng(v.seed_sequence(self.random_state))
+        weights = model.weights.astype(np.float64)
+        counts = rng.multinomial(n_samples, weights / weights.sum())
+        X = model.components.sample(counts, rng)
+        return X, np.repeat(np.arange(len(counts)), counts)
+
+    def _n_parameters(self) -> int:
+        return self._model().n_parameters
+
+    def bic(self, X: Any) -> float:
+        """Bayesian information criterion on ``X`` (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+
+    def aic(self, X: Any) -> float:
+        """Akaike information criterion on ``X`` (lower is better)."""
+        n = np.shape(X)[0]
+        return -2 * self.score(X) * n + 2 * self._n_parameters()
