@@ -76,6 +76,8 @@ def test_predict_and_score_on_a_source(tmp_path, data, fmt):
                                rtol=0, atol=1e-12)
     np.testing.assert_allclose(model.predict_proba(source), model.predict_proba(data),
                                rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.bic(source), model.bic(data), rtol=1e-12)
+    np.testing.assert_allclose(model.aic(source), model.aic(data), rtol=1e-12)
 
 
 def test_small_file_with_default_init_fits_as_in_memory(tmp_path, data):

@@ -84,12 +84,18 @@ class MixtureMethods:
     def _n_parameters(self) -> int:
         return self._model().n_parameters
 
+    def _log_likelihood_and_rows(self, X: Any) -> tuple[float, int]:
+        """Total log-likelihood of ``X`` and its number of rows (arrays, files or dask)."""
+        scores = self.score_samples(X)
+        scores = np.asarray(scores.compute() if hasattr(scores, "compute") else scores)
+        return float(scores.sum(dtype=np.float64)), scores.shape[0]
+
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + self._n_parameters() * np.log(n)
+        log_lik, n = self._log_likelihood_and_rows(X)
+        return -2 * log_lik + self._n_parameters() * np.log(n)
 
     def aic(self, X: Any) -> float:
         """Akaike information criterion on ``X`` (lower is better)."""
-        n = np.shape(X)[0]
-        return -2 * self.score(X) * n + 2 * self._n_parameters()
+        log_lik, _ = self._log_likelihood_and_rows(X)
+        return -2 * log_lik + 2 * self._n_parameters()
