@@ -180,3 +180,11 @@ def test_variants_on_dask_equal_in_memory(data, variant):
     with dask.config.set(scheduler="threads"):
         lazy = fit_quietly(params, da.from_array(data, chunks=(250, 3)))
     assert_same_fit(lazy, fit_quietly(params, data))
+
+
+def test_information_criteria_on_a_dask_array(data):
+    model = GaussianMixture(3, random_state=0).fit(data)
+    lazy = da.from_array(data, chunks=len(data) // 4)
+    with dask.config.set(scheduler="threads"):
+        np.testing.assert_allclose(model.bic(lazy), model.bic(data), rtol=1e-12)
+        np.testing.assert_allclose(model.aic(lazy), model.aic(data), rtol=1e-12)
