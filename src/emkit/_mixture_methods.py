@@ -3,8 +3,9 @@
 ``GaussianMixture`` and ``MixtureModel`` differ in how they fit and validate;
 scoring, prediction, sampling and the information criteria are the same
 questions asked of the fitted :class:`emkit.mixture.Mixture`. An estimator
-provides three hooks: ``_model()`` (the fitted mixture), ``_checked(X)``
-(the model and validated rows) and ``_chunk_rows(n_features)``.
+provides four hooks: ``_fit(X)`` (fit, returning the validated rows or the
+scalable input), ``_model()`` (the fitted mixture), ``_checked(X)`` (the
+model and validated rows) and ``_chunk_rows(n_features)``.
 """
 
 from __future__ import annotations
@@ -22,8 +23,21 @@ from emkit.sources import map_chunks
 RowFunction = Callable[[Mixture, np.ndarray], np.ndarray]
 
 
+def _most_likely(model: Mixture, chunk: np.ndarray) -> np.ndarray:
+    return model.weighted_log_prob(chunk).argmax(axis=1)
+
+
 class MixtureMethods:
     """Scoring, prediction, sampling and BIC/AIC of a fitted mixture estimator."""
+
+    def fit_predict(self, X: Any, y: Any = None) -> Any:
+        """Fit, then return the most likely component of each row, shape (n_samples,)."""
+        X = self._fit(X)
+        if scale.is_scalable(X):
+            return self.predict(X)
+        # A final E-step on the validated rows keeps fit_predict(X) consistent with
+        # fit(X).predict(X).
+        return self._over_array(self._model(), X, _most_likely)
 
     def _over_rows(self, X: Any, func: RowFunction, n_out: int | None) -> Any:
         """``func(model, chunk)`` over the rows of ``X``, chunk by chunk.
@@ -57,7 +71,7 @@ class MixtureMethods:
         """Most likely component of each row, shape (n_samples,); lazy for a dask array."""
         # The normaliser is the same for every component of a row: the argmax of
         # the weighted log densities needs neither it nor an (n, K) result array.
-        return self._over_rows(X, lambda m, c: m.weighted_log_prob(c).argmax(axis=1), None)
+        return self._over_rows(X, _most_likely, None)
 
     def predict_proba(self, X: Any) -> Any:
         """Responsibilities, shape (n_samples, n_components); rows sum to one."""

@@ -276,8 +276,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             A ``dask.array.Array`` is fitted block by block on its scheduler (see
             :mod:`emkit.dask_source`); a source from :func:`emkit.sources.open` is
             streamed from disk. Both are initialised from a uniform random sample of
-            rows (:data:`emkit.scale.INIT_SAMPLE_ROWS`), E-step ``chunk_size`` rows
-            at a time, and take no missing values (yet).
+            rows (:data:`emkit.scale.INIT_SAMPLE_ROWS`) and E-stepped ``chunk_size``
+            rows at a time. NaN marks a missing value everywhere.
         y : ignored
 
         Returns
@@ -286,16 +286,6 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         """
         self._fit(X)
         return self
-
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit, then return the most likely component of each row, shape (n_samples,)."""
-        X = self._fit(X)
-        if scale.is_scalable(X):
-            return self.predict(X)
-        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
-        return self._over_array(
-            self._model(), X, lambda m, c: m.weighted_log_prob(c).argmax(axis=1)
-        )
 
     def _fit(self, X: Any) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""

@@ -199,12 +199,6 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         self._fit(X)
         return self
 
-    def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
-        """Fit, then return the most likely component of each row, shape (n_samples,)."""
-        X = self._fit(X)
-        # A final E-step keeps fit_predict(X) consistent with fit(X).predict(X).
-        return self.predict(X)
-
     def _fit(self, X: Any) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
