@@ -243,3 +243,16 @@ def test_impute_fills_the_gaps(tmp_path):
     fill_error = np.abs(filled.loc[holes, "v"] - truth).mean()
     mean_error = np.abs(frame["v"].mean() - truth).mean()
     assert fill_error < 0.7 * mean_error
+
+
+@pytest.mark.parametrize("extra", [("--algorithm", "hard"), ("--accelerate",)])
+def test_fit_with_a_variant(tmp_path, blob_csv, extra):
+    out = tmp_path / "variant.npz"
+    result = emkit("fit", blob_csv, "-k", 2, "--quiet", "--out", out, *extra)
+    assert result.returncode == 0, result.stderr
+    model = load(out)
+    if "--accelerate" in extra:
+        assert model.accelerate
+    else:
+        assert model.algorithm == "hard"
+    assert np.all(np.diff(model.history_) >= -1e-12)

@@ -26,6 +26,7 @@ from emkit._io_tables import read_table, write_csv
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.gaussian_mixture import GaussianMixture
 from emkit.selection import CRITERIA, select_model
+from emkit.variants import ALGORITHMS
 
 COVARIANCE_CHOICES = [*sorted(COVARIANCE_STRUCTURES), "all"]
 # Files larger than this are streamed in chunks by `emkit fit` rather than loaded.
@@ -167,6 +168,10 @@ def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
 @click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True,
               help="Restarts per model; the best is kept.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default="em", show_default=True,
+              help="Soft EM, hard (classification) EM, or stochastic EM.")
+@click.option("--accelerate", is_flag=True,
+              help="SQUAREM extrapolation: fewer passes when clusters overlap.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Save the fitted model here (.npz, plain data).")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
@@ -180,8 +185,8 @@ def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
               help="Rows per chunk when streaming.")
 @_one_line_errors
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
-        max_iter: int, tol: float, n_init: int, seed: int, out: Path | None,
-        plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
+        max_iter: int, tol: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
+        out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
         chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
 
@@ -190,7 +195,8 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     kept (degenerate fits, collapsed onto repeated values, are never chosen).
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     """
-    options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed}
+    options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed,
+               "algorithm": algorithm, "accelerate": accelerate}
     if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
         source = sources.open(data, chunk_size=chunk_size, columns=_columns(columns))
         model = _fit_streamed(source, components_text, covariance, plot_path, options, quiet)
