@@ -55,10 +55,9 @@ def degenerate_components(model: GaussianMixture) -> list[int]:
     k, d = model.means_.shape
     structure = COVARIANCE_STRUCTURES[model.covariance_type]
     dense = structure.dense(model.covariances_, k, d).astype(np.float64)
-    smallest = np.linalg.eigvalsh(dense)[:, 0]
-    scale = np.linalg.eigvalsh(dense)[:, -1].max()
-    floor = max(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * scale)
-    return [int(i) for i in np.flatnonzero(smallest <= floor)]
+    eigenvalues = np.linalg.eigvalsh(dense)  # ascending, per component
+    floor = max(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * eigenvalues[:, -1].max())
+    return [int(i) for i in np.flatnonzero(eigenvalues[:, 0] <= floor)]
 
 
 _PARAMETER_RULES = {

@@ -109,7 +109,8 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
             return filled
         model = self.gaussian_mixture_._model()
         rng = np.random.default_rng(v.seed_sequence(self.random_state))
-        resp = np.exp(model.log_resp(X)[0])
+        # Chunked E-step of the fitted mixture (bounded temporaries).
+        resp = np.exp(self.gaussian_mixture_._log_resp(X))
         for pattern in missingness_patterns(missing):
             self._fill_pattern(filled, X, pattern, model.components, resp, rng)
         self._fill_empty_rows(filled, missing.all(axis=1), model, rng)
