@@ -10,7 +10,7 @@ import numpy as np
 
 from emkit.sources import row_start
 from emkit.stats import Stats
-from emkit.variants import SOFT
+from emkit.variants import SOFT, Soft
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,9 @@ class Mixture:
         log-likelihood for hard EM.
         """
         start, X = row_start(X), np.asarray(X)
+        fused = self._soft_e_step(X)
+        if fused is not None:
+            return fused
         # Families that can precompute per-chunk features (shared by log_prob and
         # stats) offer ``prepare``; others take the rows as they are.
         prepare = getattr(self.components, "prepare", None)
@@ -108,6 +111,25 @@ class Mixture:
             components=self.components.stats(chunk, resp),
             log_likelihood=float(row_objective[~empty].sum(dtype=np.float64)),
             n_samples=int(X.shape[0] - empty.sum()),
+        )
+
+    def _soft_e_step(self, X: np.ndarray) -> MixtureStats | None:
+        """The family's own one-pass soft E-step (``soft_e_step``), where it has one.
+
+        Families may fuse the whole soft E-step of a chunk (densities,
+        responsibilities, statistics) into one pass; they return None for
+        chunks it does not cover, which then take the general path.
+        """
+        soft_e_step = getattr(self.components, "soft_e_step", None)
+        if soft_e_step is None or not isinstance(self.assignment, Soft):
+            return None
+        result = soft_e_step(X, self._log_weights)
+        if result is None:
+            return None
+        resp_sum, stats, log_likelihood = result
+        return MixtureStats(
+            resp_sum=resp_sum, components=stats, log_likelihood=float(log_likelihood),
+            n_samples=int(X.shape[0]),
         )
 
     def m_step(self, stats: MixtureStats) -> Mixture:

@@ -26,6 +26,7 @@ centred rows (``quad_*`` methods, ``recentre``), which
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 from scipy import linalg
@@ -192,12 +193,12 @@ class CovarianceStructure:
         raise NotImplementedError
 
     def quad_moments(
-        self, moments: np.ndarray, centred: np.ndarray, resp: np.ndarray
+        self, moments: np.ndarray, centred: np.ndarray | None, resp: np.ndarray | None
     ) -> np.ndarray:
         """Second moments around the centre from ``resp^T @ features`` (K, n_quad).
 
         ``centred`` (D, n) and ``resp`` (n, K) are there for structures whose
-        moments are not linear in their features (tied).
+        moments are not linear in their features (tied); the others take None.
         """
         return moments
 
@@ -295,7 +296,8 @@ class Full(CovarianceStructure):
         return (precisions[:, rows, cols] * factor).T
 
     def quad_moments(self, moments, centred, resp):
-        n_features = centred.shape[0]
+        # The triangle holds D (D + 1) / 2 products.
+        n_features = (math.isqrt(8 * moments.shape[1] + 1) - 1) // 2
         rows, cols = _triu(n_features)
         out = np.empty((moments.shape[0], n_features, n_features))
         out[:, rows, cols] = moments

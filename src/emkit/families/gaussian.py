@@ -157,6 +157,22 @@ class Gaussian:
             second=second + self.structure.reduce_scatter(gap_second), shift=self.means,
         )
 
+    def soft_e_step(
+        self, X: np.ndarray, log_weights: np.ndarray
+    ) -> tuple[np.ndarray, GaussianStats, float] | None:
+        """Soft E-step of a chunk in one compiled pass, where the kernel has one.
+
+        Returns ``(resp_sum, stats, log_likelihood)`` (responsibilities under
+        mixing weights ``exp(log_weights)``), or None when the chunk needs the
+        general path (missing values, components off the fast path, ...).
+        """
+        result = self.kernel.soft_stats(X, log_weights)
+        if result is None:
+            return None
+        counts, first, second, log_likelihood = result
+        stats = GaussianStats(counts=counts, first=first, second=second, shift=self.means)
+        return counts, stats, log_likelihood
+
     def _prepared(self, X: np.ndarray | PreparedChunk | GappyChunk) -> PreparedChunk | GappyChunk:
         return X if isinstance(X, PreparedChunk | GappyChunk) else self.prepare(X)
 

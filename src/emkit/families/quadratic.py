@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emkit.families import _soft_pass
+
 if TYPE_CHECKING:
     from emkit.families.covariance import CovarianceStructure
 
@@ -53,6 +55,13 @@ _MAX_PHI_WIDTH = 1024
 
 # Bytes of per-row working arrays a chunk aims at: about what the caches hold.
 _CHUNK_BYTES = 4 * 2**20
+
+# Structures whose quadratic features the compiled soft E-step builds. Tied
+# covariance is left to the numpy path: its one feature needs a product by the
+# shared Cholesky factor, and its moments are not linear in that feature.
+_SOFT_LAYOUTS = {
+    "full": _soft_pass.FULL, "diag": _soft_pass.DIAG, "spherical": _soft_pass.SPHERICAL,
+}
 
 
 def uses_expansion(structure: CovarianceStructure, n_features: int) -> bool:
@@ -209,14 +218,47 @@ class GaussianKernel:
         second = self.structure.join_second(self.fast, fast_second, slow_second)
         return counts, first, second
 
+    def soft_stats(self, X: np.ndarray, log_weights: np.ndarray) -> tuple | None:
+        """Soft E-step of complete rows in one compiled pass (see :mod:`._soft_pass`).
+
+        Returns ``(counts, first, second, log_likelihood)`` like :meth:`stats`
+        plus the summed log-likelihood under weights ``exp(log_weights)``, or
+        None where the pass does not apply: some component off the fast path,
+        a structure it does not build, numba missing, a NaN in ``X``, or a row
+        with zero density under every component.
+        """
+        layout = _SOFT_LAYOUTS.get(self.structure.name)
+        if layout is None or not self.all_fast or not _soft_pass.AVAILABLE:
+            return None
+        weights_t = self.weights.T.copy()
+        weights_t[:, -1] += log_weights
+        moments = np.zeros(self.weights.shape)
+        log_norm = np.empty(X.shape[0])
+        block = _soft_pass.block_rows(self.weights.shape[0], self.weights.itemsize)
+        if not _soft_pass.soft_pass(X, self.centre, weights_t, layout, block, moments, log_norm):
+            return None
+        moments = moments.T
+        # These structures' moments are linear in their features: no rows needed.
+        second_c = self.structure.quad_moments(moments[:, : self.n_quad], None, None)
+        counts, first, second = self._moments_to_stats(moments, second_c)
+        return counts, first, second, float(log_norm.sum())
+
     def _fast_stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
         """Sums from one ``resp^T @ phi`` product, moved from ``c`` to the means."""
         moments = (chunk.phi @ resp).T.astype(np.float64)
+        centred = chunk.phi[self.n_quad : self.n_quad + self.means.shape[1]]
+        second_c = self.structure.quad_moments(moments[:, : self.n_quad], centred, resp)
+        return self._moments_to_stats(moments, second_c)
+
+    def _moments_to_stats(self, moments: np.ndarray, second_c: np.ndarray) -> tuple:
+        """``(counts, first, second)`` around the means from ``resp^T phi`` (K, n_phi).
+
+        ``second_c`` are the second moments around the centre, from the
+        quadratic columns of ``moments``.
+        """
         n_quad, n_features = self.n_quad, self.means.shape[1]
         counts = moments[:, -1]
         first_c = moments[:, n_quad : n_quad + n_features]
-        centred = chunk.phi[n_quad : n_quad + n_features]
-        second_c = self.structure.quad_moments(moments[:, :n_quad], centred, resp)
         d = self.fast_offsets
         second = self.structure.recentre(second_c, counts, first_c, d)
         return counts, first_c - counts[:, None] * d, second

@@ -1,0 +1,134 @@
+"""The compiled soft E-step equals the numpy path it replaces, and its exp is exact.
+
+Oracles: ``np.exp`` for the vectorised exponential; the numpy E-step
+(quadratic features, BLAS products, log-sum-exp) on the same chunk for the
+statistics; scikit-learn agreement of whole fits is in test_speed_kernels.py,
+which runs through this pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from emkit import GaussianMixture
+from emkit.families import _soft_pass, quadratic
+from emkit.variants import HARD
+
+pytestmark = pytest.mark.skipif(not _soft_pass.AVAILABLE, reason="numba is not installed")
+
+
+def test_exp_is_within_two_units_in_the_last_place():
+    x = np.concatenate([-np.logspace(-12, np.log10(708.0), 5000), [0.0, -1e-300, -np.log(2) / 2]])
+    values = x.copy()
+    _soft_pass._exp_in_place(values, np.empty(x.size, np.int64), np.empty(x.size, np.int64))
+    expected = np.exp(x)
+    assert np.max(np.abs(values - expected) / expected) <= 2 * np.finfo(np.float64).eps
+
+
+def test_exp_underflows_like_numpy():
+    # Subnormal results, the last representable one, and what rounds to zero.
+    x = np.array([-709.0, -720.0, -740.0, -744.4, -745.2, -746.0, -800.0, -np.inf])
+    values = x.copy()
+    _soft_pass._exp_in_place(values, np.empty(x.size, np.int64), np.empty(x.size, np.int64))
+    np.testing.assert_allclose(values, np.exp(x), rtol=1e-12, atol=0)
+    assert values[-1] == 0.0 and values[-2] == 0.0
+
+
+def model_for(X, covariance_type, n_components=3):
+    """A mixture after two EM iterations (so the parameters are not the start's)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = GaussianMixture(n_components, covariance_type=covariance_type, max_iter=2,
+                                 tol=0, random_state=0).fit(X)
+    return fitted._model()
+
+
+def blobs(n_samples=2000, n_features=4, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(scale=4.0, size=(3, n_features))
+    mixing = rng.normal(size=(3, n_features, n_features)) / n_features + np.eye(n_features)
+    labels = rng.integers(3, size=n_samples)
+    noise = rng.normal(size=(n_samples, n_features))
+    return (centres[labels] + np.einsum("nd,nde->ne", noise, mixing[labels])).astype(dtype)
+
+
+def numpy_e_step(model, X, monkeypatch):
+    with monkeypatch.context() as patch:
+        patch.setattr(_soft_pass, "AVAILABLE", False)
+        return model.e_step(X)
+
+
+def assert_same_stats(model, fused, reference, rtol):
+    """Same counts and log-likelihood, and the same parameters from the M-step."""
+    assert fused.n_samples == reference.n_samples
+    np.testing.assert_allclose(fused.log_likelihood, reference.log_likelihood, rtol=rtol)
+    np.testing.assert_allclose(fused.resp_sum, reference.resp_sum, rtol=rtol)
+    np.testing.assert_allclose(fused.components.counts, reference.components.counts, rtol=rtol)
+    # ``first`` (sums of x - mu) nearly cancels: compare what it means, the new means.
+    new, expected = model.m_step(fused).components, model.m_step(reference).components
+    for name in ("means", "covariances"):
+        a = getattr(new, name).astype(np.float64)
+        b = getattr(expected, name).astype(np.float64)
+        assert np.abs(a - b).max() <= rtol * np.abs(b).max(), name
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+@pytest.mark.parametrize("block_bytes", [2**10, 2**19], ids=["many-blocks", "one-block"])
+def test_fused_e_step_equals_numpy_path(covariance_type, block_bytes, monkeypatch):
+    # 2**10 bytes gives the minimum block (64 rows): 2000 rows end in a short block.
+    monkeypatch.setattr(_soft_pass, "_BLOCK_BYTES", block_bytes)
+    X = blobs()
+    model = model_for(X, covariance_type)
+    assert model.components.soft_e_step(X, model._log_weights) is not None
+    assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), 1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_fused_e_step_float32(covariance_type, monkeypatch):
+    X = blobs(dtype=np.float32)
+    model = model_for(X, covariance_type)
+    assert model.components.kernel.weights.dtype == np.float32  # float32 features
+    fused = model.e_step(X)
+    assert fused.components.second.dtype == np.float64  # sums kept in float64
+    # Both paths round the features and products in float32, in a different order.
+    assert_same_stats(model, fused, numpy_e_step(model, X, monkeypatch), 1e-5)
+
+
+def test_float32_data_with_float64_features(monkeypatch):
+    X = blobs(dtype=np.float32)
+    # A zero budget for float32 rounding: the features are taken in float64.
+    monkeypatch.setitem(quadratic._ROUNDING_BUDGET, np.dtype(np.float32), 0.0)
+    model = model_for(X, "full")
+    assert model.components.kernel.weights.dtype == np.float64
+    assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), 1e-12)
+
+
+def test_missing_values_take_the_general_path(monkeypatch):
+    X = blobs()
+    model = model_for(X, "full")
+    gappy = X.copy()
+    gappy[1500, 2] = np.nan  # in a later block: the pass stops there
+    assert model.components.soft_e_step(gappy, model._log_weights) is None
+    assert_same_stats(
+        model, model.e_step(gappy), numpy_e_step(model, gappy, monkeypatch), 1e-12
+    )
+
+
+def test_rows_without_density_take_the_general_path():
+    X = blobs(n_samples=100)
+    model = model_for(X, "full")
+    impossible = np.full(3, -np.inf)
+    assert model.components.soft_e_step(X, impossible) is None
+
+
+def test_tied_and_hard_em_take_the_general_path():
+    X = blobs(n_samples=300)
+    assert model_for(X, "tied").components.soft_e_step(X, np.log(np.full(3, 1 / 3))) is None
+    hard = replace(model_for(X, "full"), assignment=HARD)
+    stats = hard.e_step(X)
+    # Hard EM's statistics are one-hot: whole counts.
+    np.testing.assert_array_equal(stats.resp_sum, np.round(stats.resp_sum))
