@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from emkit import _validation as v
 from emkit import scale
 from emkit._mixture_methods import MixtureMethods
-from emkit._parallel import single_threaded_blas
+from emkit._parallel import default_threads, single_threaded_blas
 from emkit.acceleration import MixtureCodec
 from emkit.checkpoint import Checkpoint, FitState, continue_em
 from emkit.engine import EMResult, expected_stats
@@ -28,7 +28,7 @@ from emkit.families.gaussian import (
     gaussian_from_resp,
 )
 from emkit.families.gaussian_codec import GaussianCodec
-from emkit.families.quadratic import chunk_rows
+from emkit.families.quadratic import balanced_rows, chunk_rows
 from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.missing import fill_with_column_means, grouped_by_pattern
 from emkit.mixture import Mixture, MixtureStats
@@ -320,13 +320,21 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
-        return X, IndexedArraySource(grouped_by_pattern(X), self._chunk_rows(X.shape[1]))
+        return X, IndexedArraySource(grouped_by_pattern(X), self._fit_chunk_rows(X.shape))
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
             return self.chunk_size
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         return chunk_rows(structure, n_features, self.n_components)
+
+    def _fit_chunk_rows(self, shape: tuple[int, int]) -> int:
+        """Rows per chunk of the fit's E-steps over in-memory rows: even turns for the threads."""
+        if self.chunk_size is not None:
+            return self.chunk_size
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        rows = chunk_rows(structure, shape[1], self.n_components, compiled=self.algorithm == "em")
+        return balanced_rows(shape[0], rows, default_threads())
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
@@ -528,7 +536,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
-        rows = self._chunk_rows(X.shape[1])
+        rows = self._fit_chunk_rows(X.shape)
         return expected_stats(model, IndexedArraySource(grouped_by_pattern(X), rows))
 
     def _warn_if_degenerate(self) -> None:
