@@ -16,6 +16,13 @@ of ``--repeats`` runs. The parameter difference is the largest relative
 difference over weights, means and covariances. Peak memory is the largest
 traced allocation (``tracemalloc``) during one separate fit of each.
 
+GFLOP/s counts the floating-point operations of emkit's matrix products per
+iteration (see :func:`product_flops`: both products over the quadratic
+features, or the per-component products of the direct form) divided by
+emkit's seconds per iteration; ``%peak`` relates it to this machine's
+matrix-multiply peak, measured first in this process (a large square product
+of the case's dtype, all threads).
+
 ``--single-thread`` runs both under ``threadpool_limits(1)`` (scikit-learn's
 BLAS on one thread; emkit then runs its chunks serially too): a comparison of
 the work each does, less sensitive to other load on a shared machine.
@@ -41,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import emkit
 from emkit import GaussianMixture
+from emkit.families.covariance import COVARIANCE_STRUCTURES
+from emkit.families.quadratic import uses_expansion
 
 
 @dataclass(frozen=True)
@@ -126,7 +135,37 @@ def relative_difference(sk, em) -> float:
     return worst
 
 
-def run_case(case: Case, scale: float, repeats: int, memory: bool) -> dict:
+def matmul_peak(dtype: type, size: int = 3000, repeats: int = 5) -> float:
+    """This machine's matrix-multiply rate in GFLOP/s: the best of a few square products."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((size, size)).astype(dtype) for _ in range(2))
+    a @ b  # warm up the threads
+    best = min(timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * size**3 / best / 1e9
+
+
+def timed(func) -> float:
+    start = time.perf_counter()
+    func()
+    return time.perf_counter() - start
+
+
+def product_flops(case: Case, n_samples: int) -> float:
+    """Floating-point operations of emkit's matrix products in one EM iteration.
+
+    With the quadratic features (``n_phi`` columns): ``phi @ W`` and
+    ``phi^T @ resp``, ``2 n n_phi K`` each. In the direct per-component form:
+    ``(x - mu_k) L_k`` and the weighted scatter, ``2 n D^2`` each per component.
+    """
+    structure = COVARIANCE_STRUCTURES[case.covariance_type]
+    d, k = case.n_features, case.n_components
+    if uses_expansion(structure, d):
+        n_phi = structure.quad_width(d) + d + 1
+        return 4.0 * n_samples * n_phi * k
+    return 4.0 * n_samples * d * d * k
+
+
+def run_case(case: Case, scale: float, repeats: int, memory: bool, peaks: dict) -> dict:
     X = make_data(case, scale)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -134,6 +173,11 @@ def run_case(case: Case, scale: float, repeats: int, memory: bool) -> dict:
             n_components=case.n_components, covariance_type=case.covariance_type, tol=0,
             max_iter=case.max_iter, **common_start(X, case),
         )
+        # Untimed first fits on a few rows: emkit compiles its kernels there
+        # (once per dtype; cached on disk after the first run).
+        warm_up = {**params, "max_iter": 1}
+        SkGaussianMixture(**warm_up).fit(X[:5000])
+        GaussianMixture(**warm_up).fit(X[:5000])
         sk_times, em_times = [], []
         for _ in range(repeats):  # alternate, so background load hits both alike
             t, sk = timed_fit(SkGaussianMixture(**params), X)
@@ -146,6 +190,8 @@ def run_case(case: Case, scale: float, repeats: int, memory: bool) -> dict:
             "sk_s": min(sk_times) / case.max_iter, "em_s": min(em_times) / case.max_iter,
             "diff": relative_difference(sk, em),
         }
+        row["gflops"] = product_flops(case, X.shape[0]) / row["em_s"] / 1e9
+        row["peak"] = peaks[np.dtype(case.dtype).name]
         if memory:
             short = {**params, "max_iter": 1}
             row["sk_mib"] = peak_memory(SkGaussianMixture(**short), X)
@@ -158,7 +204,7 @@ def format_row(row: dict) -> str:
     text = (
         f"{row['case']:<12} {row['n']:>8} {row['d']:>3} {row['k']:>3} {row['cov']:<9} "
         f"{row['dtype']:<7} {row['sk_s']:>10.4f} {row['em_s']:>10.4f} {row['ratio']:>7.1f}x "
-        f"{row['diff']:>9.1e}"
+        f"{row['diff']:>9.1e} {row['gflops']:>7.1f} {100 * row['gflops'] / row['peak']:>5.1f}%"
     )
     if "sk_mib" in row:
         text += f" {row['sk_mib']:>8.0f} {row['em_mib']:>8.0f}"
@@ -167,7 +213,8 @@ def format_row(row: dict) -> str:
 
 HEADER = (
     f"{'case':<12} {'n':>8} {'d':>3} {'k':>3} {'cov':<9} {'dtype':<7} {'sklearn s/it':>10} "
-    f"{'emkit s/it':>10} {'ratio':>8} {'rel.diff':>9} {'sk MiB':>8} {'em MiB':>8}"
+    f"{'emkit s/it':>10} {'ratio':>8} {'rel.diff':>9} {'GFLOP/s':>7} {'%peak':>6} "
+    f"{'sk MiB':>8} {'em MiB':>8}"
 )
 
 
@@ -183,10 +230,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     scale = 0.1 if args.quick else 1.0
     print(f"emkit from {Path(emkit.__file__).parent}", flush=True)
-    print(HEADER, flush=True)
     with threadpool_limits(limits=1) if args.single_thread else nullcontext():
+        peaks = {np.dtype(t).name: matmul_peak(t) for t in (np.float64, np.float32)}
+        print("matrix-multiply peak here: " + ", ".join(
+            f"{name} {rate:.0f} GFLOP/s" for name, rate in peaks.items()), flush=True)
+        print(HEADER, flush=True)
         for name in args.cases.split(","):
-            row = run_case(CASES[name.strip()], scale, args.repeats, not args.no_memory)
+            row = run_case(CASES[name.strip()], scale, args.repeats, not args.no_memory, peaks)
             print(format_row(row), flush=True)
 
 

@@ -21,21 +21,58 @@ from emkit.variants import HARD
 pytestmark = pytest.mark.skipif(not _soft_pass.AVAILABLE, reason="numba is not installed")
 
 
+def exp_of(x):
+    """The compiled exponential of ``x`` (as ``x - 0`` on one row)."""
+    out = np.empty((1, x.size))
+    scratch = (np.empty((1, x.size), np.int64), np.empty((1, x.size), np.int64))
+    _soft_pass._exp_of_differences(x[None, :], np.zeros(x.size), out, *scratch)
+    return out[0]
+
+
+def log_of(x):
+    values = np.array(x, dtype=np.float64)
+    _soft_pass._log_in_place(values, np.empty(values.size, np.int64))
+    return values
+
+
+EPS = np.finfo(np.float64).eps
+
+
 def test_exp_is_within_two_units_in_the_last_place():
     x = np.concatenate([-np.logspace(-12, np.log10(708.0), 5000), [0.0, -1e-300, -np.log(2) / 2]])
-    values = x.copy()
-    _soft_pass._exp_in_place(values, np.empty(x.size, np.int64), np.empty(x.size, np.int64))
     expected = np.exp(x)
-    assert np.max(np.abs(values - expected) / expected) <= 2 * np.finfo(np.float64).eps
+    assert np.max(np.abs(exp_of(x) - expected) / expected) <= 2 * EPS
 
 
 def test_exp_underflows_like_numpy():
     # Subnormal results, the last representable one, and what rounds to zero.
     x = np.array([-709.0, -720.0, -740.0, -744.4, -745.2, -746.0, -800.0, -np.inf])
-    values = x.copy()
-    _soft_pass._exp_in_place(values, np.empty(x.size, np.int64), np.empty(x.size, np.int64))
+    values = exp_of(x)
     np.testing.assert_allclose(values, np.exp(x), rtol=1e-12, atol=0)
     assert values[-1] == 0.0 and values[-2] == 0.0
+
+
+def test_exp_of_differences_subtracts_per_column():
+    values = np.array([[1.0, 5.0, -3.0], [2.0, 0.5, -2.0]])
+    offsets = values.max(axis=0)
+    out = np.empty_like(values)
+    scratch = (np.empty(values.shape, np.int64), np.empty(values.shape, np.int64))
+    _soft_pass._exp_of_differences(values, offsets, out, *scratch)
+    np.testing.assert_allclose(out, np.exp(values - offsets), rtol=2 * EPS)
+
+
+def test_log_is_within_two_units_in_the_last_place():
+    # Totals of exponentials lie in [1, K]; the function is exact far beyond.
+    x = np.concatenate([np.linspace(1.0, 64.0, 20001), np.logspace(-300, 300, 2001),
+                        [np.sqrt(2), np.nextafter(np.sqrt(2), 2), 0.5, 2.0]])
+    expected = np.log(x)
+    nonzero = expected != 0
+    error = np.abs(log_of(x) - expected)
+    assert np.max(error[nonzero] / np.abs(expected[nonzero])) <= 2 * EPS
+    assert log_of([1.0])[0] == 0.0
+    # Near 1 the log is small; its error stays tiny in absolute terms.
+    near_one = np.abs(expected) < 1e-3
+    assert np.max(error[near_one]) <= 1e-18
 
 
 def model_for(X, covariance_type, n_components=3):

@@ -268,7 +268,7 @@ class GaussianKernel:
         weights_t[:, -1] += log_weights
         moments = np.zeros(self.weights.shape)
         log_norm = np.empty(X.shape[0])
-        block = _soft_pass.block_rows(self.weights.shape[0], self.weights.itemsize)
+        block = _soft_pass.block_rows(self.weights.shape[0])
         layout = _SOFT_LAYOUTS[self.structure.name]
         if not _soft_pass.soft_pass(X, self.centre, weights_t, layout, block, moments, log_norm):
             return None
