@@ -29,7 +29,10 @@ def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> np.
 
 def check_columns_observed(X: np.ndarray, name: str = "X") -> np.ndarray:
     """Raise a ValueError naming the first column whose values are all missing (NaN)."""
-    empty = np.flatnonzero(np.isnan(X).all(axis=0))
+    # Only columns missing in the first row can be missing throughout: the
+    # others are not scanned (for complete data, nothing is).
+    candidates = np.flatnonzero(np.isnan(X[0])) if len(X) else np.arange(X.shape[1])
+    empty = candidates[np.isnan(X[:, candidates]).all(axis=0)]
     if empty.size:
         raise ValueError(
             f"{name} column {int(empty[0])} has no observed value (every entry is NaN); "

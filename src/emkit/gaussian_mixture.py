@@ -320,7 +320,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
-        return X, IndexedArraySource(grouped_by_pattern(X), self._fit_chunk_rows(X.shape))
+        return X, self._fit_source(X)
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
@@ -328,13 +328,17 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         return chunk_rows(structure, n_features, self.n_components)
 
-    def _fit_chunk_rows(self, shape: tuple[int, int]) -> int:
-        """Rows per chunk of the fit's E-steps over in-memory rows: even turns for the threads."""
+    def _fit_source(self, X: np.ndarray) -> IndexedArraySource:
+        """In-memory rows as the fit's chunks: grouped by missingness pattern, even turns
+        for the threads, and long chunks where the compiled soft E-step runs (complete rows)."""
+        grouped = grouped_by_pattern(X)
         if self.chunk_size is not None:
-            return self.chunk_size
+            return IndexedArraySource(grouped, self.chunk_size)
+        complete = grouped is X  # grouped_by_pattern copies only rows with gaps
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        rows = chunk_rows(structure, shape[1], self.n_components, compiled=self.algorithm == "em")
-        return balanced_rows(shape[0], rows, default_threads())
+        rows = chunk_rows(structure, X.shape[1], self.n_components,
+                          compiled=complete and self.algorithm == "em")
+        return IndexedArraySource(grouped, balanced_rows(X.shape[0], rows, default_threads()))
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
@@ -536,8 +540,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
-        rows = self._fit_chunk_rows(X.shape)
-        return expected_stats(model, IndexedArraySource(grouped_by_pattern(X), rows))
+        return expected_stats(model, self._fit_source(X))
 
     def _warn_if_degenerate(self) -> None:
         for k in degenerate_components(self):

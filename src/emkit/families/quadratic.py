@@ -56,9 +56,11 @@ _MAX_PHI_WIDTH = 1024
 # Bytes of per-row working arrays a chunk aims at: about what the caches hold.
 _CHUNK_BYTES = 4 * 2**20
 # The same for chunks of the compiled soft pass, which holds only a block in
-# cache at a time: chunks four times longer halved the time per iteration on
-# 200 000 x 16 rows, K = 8 (fewer handoffs between threads).
-_COMPILED_CHUNK_BYTES = 16 * 2**20
+# cache at a time, so that a chunk costs its rows and a log-likelihood per row:
+# long chunks save handoffs between threads (about 0.1 ms each). On 200 000 x
+# 16 rows, K = 8: 25.6 ms per E-step in chunks of 3 256 rows, 16.8 in 12 500,
+# 16.2 in 50 000 (this budget), 15.8 in two halves.
+_COMPILED_CHUNK_BYTES = 64 * 2**20
 
 # Structures whose quadratic features the compiled soft E-step builds. Tied
 # covariance is left to the numpy path: its one feature needs a product by the
@@ -79,18 +81,18 @@ def chunk_rows(
     """Rows per chunk that keep an E-step's working arrays near :data:`_CHUNK_BYTES`.
 
     Narrow rows get long chunks (fewer Python-level steps), wide ones short
-    chunks (features stay in cache). With ``compiled`` (soft EM, where the
-    compiled pass of :func:`soft_pass_applies` runs), a chunk's working arrays
-    are one cache-sized block whatever its length, so chunks are longer: each
-    costs a Python-level step (about 0.1 ms with the thread handoff).
+    chunks (features stay in cache). With ``compiled`` (soft EM on complete
+    rows, where the compiled pass of :func:`soft_pass_applies` runs), a chunk's
+    working arrays are one cache-sized block whatever its length, so chunks are
+    longer: each costs a Python-level step (about 0.1 ms with the thread handoff).
     """
     if uses_expansion(structure, n_features):
         width = structure.quad_width(n_features) + n_features + 1 + n_components
     else:  # the direct form's centred copy, its weighted copy, the (n, K) arrays
         width = 3 * n_features + n_components
-    budget = _COMPILED_CHUNK_BYTES if compiled and soft_pass_applies(structure, n_features) \
-        else _CHUNK_BYTES
-    return int(np.clip(budget // (8 * width), 256, 65536))
+    if compiled and soft_pass_applies(structure, n_features):
+        return int(np.clip(_COMPILED_CHUNK_BYTES // (8 * width), 256, 2**20))
+    return int(np.clip(_CHUNK_BYTES // (8 * width), 256, 65536))
 
 
 def soft_pass_applies(structure: CovarianceStructure, n_features: int) -> bool:
