@@ -169,3 +169,21 @@ def test_tied_and_hard_em_take_the_general_path():
     stats = hard.e_step(X)
     # Hard EM's statistics are one-hot: whole counts.
     np.testing.assert_array_equal(stats.resp_sum, np.round(stats.resp_sum))
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_fit_without_numba_equals_fit_with_it(covariance_type, monkeypatch):
+    # Whole fits, chunking included: without numba the fit takes the numpy
+    # path (and its shorter chunks) and must reach the same parameters.
+    X = blobs(n_samples=3000, n_features=5)
+    params = dict(n_components=3, covariance_type=covariance_type, max_iter=10, tol=0,
+                  random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        compiled = GaussianMixture(**params).fit(X)
+        monkeypatch.setattr(_soft_pass, "AVAILABLE", False)
+        plain = GaussianMixture(**params).fit(X)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_allclose(getattr(compiled, name), getattr(plain, name), rtol=1e-10,
+                                   atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(compiled.history_, plain.history_, rtol=1e-12)

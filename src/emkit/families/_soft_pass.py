@@ -117,21 +117,24 @@ def soft_pass(
 
 
 @_jit
-def _build_features(X, start, centre, layout, phi):
+def _build_features(X, start, centre, layout, phi, row_sums):
     """Write ``phi`` (n_phi, b) of rows ``start:start + b``; False if a value is NaN."""
     n_features = X.shape[1]
     n_phi, b = phi.shape
     n_quad = n_phi - n_features - 1
-    total = 0.0
+    # A NaN anywhere in a row makes its sum NaN (the sums run along the
+    # features, one vector of rows at a time).
+    row_sums[:b] = 0.0
     for i in range(n_features):
         ci = centre[i]
-        row = phi[n_quad + i]
+        xi = phi[n_quad + i]
         for r in range(b):
             value = X[start + r, i] - ci
-            row[r] = value
-            total += value
-    if math.isnan(total):
-        return False
+            xi[r] = value
+            row_sums[r] += value
+    for r in range(b):
+        if math.isnan(row_sums[r]):
+            return False
     if layout == FULL:
         q = 0
         for i in range(n_features):
@@ -292,7 +295,7 @@ def _soft_pass(X, centre, weights_t, layout, block, moments, log_norm):
                 n_phi, n_components, b, weights_t.dtype
             )
             row_max, total, scratch = row_max[:b], total[:b], scratch[:b]
-        if not _build_features(X, start, centre, layout, phi):
+        if not _build_features(X, start, centre, layout, phi, total):
             return False
         np.dot(weights_t, phi, log_dens)
         if not _row_max(log_dens, row_max):
