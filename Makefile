@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-scale clean
+.PHONY: demo test lint bench bench-speed bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_speed --quick
 	$(BIN)/python -m benchmarks.bench_missing --quick
 	$(BIN)/python -m benchmarks.bench_acceleration --repeats 1
+
+bench-speed: $(STAMP)
+	$(BIN)/python -m benchmarks.bench_speed
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scale

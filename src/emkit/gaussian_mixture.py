@@ -133,8 +133,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         Rows per chunk of the E-step; memory scales with ``chunk_size`` times
         the E-step's working row width (about ``n_components`` plus
         ``n_features**2 / 2`` for full covariances). None picks a size whose
-        working arrays take a few MiB (cache-sized).
-        Results do not depend on it beyond rounding.
+        working arrays take a few MiB (cache-sized), split evenly over the
+        threads; fits of complete rows by soft EM, whose compiled E-step works
+        block by block in cache whatever the chunk, take longer chunks (fewer
+        handoffs between threads). Results do not depend on it beyond rounding.
     callback : callable, optional
         Called after every iteration as ``callback(iteration, lower_bound, change,
         mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
