@@ -187,3 +187,16 @@ def test_fit_without_numba_equals_fit_with_it(covariance_type, monkeypatch):
         np.testing.assert_allclose(getattr(compiled, name), getattr(plain, name), rtol=1e-10,
                                    atol=1e-12, err_msg=name)
     np.testing.assert_allclose(compiled.history_, plain.history_, rtol=1e-12)
+
+
+def test_column_major_input_gives_the_same_fit():
+    X = blobs(n_samples=1000)
+    params = dict(n_components=3, max_iter=5, tol=0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = GaussianMixture(**params).fit(X)
+        columns = GaussianMixture(**params).fit(np.asfortranarray(X))
+    np.testing.assert_allclose(columns.covariances_, rows.covariances_, rtol=1e-12)
+    assert _soft_pass._soft_pass.signatures == [
+        s for s in _soft_pass._soft_pass.signatures if s[0].layout == "C"
+    ]

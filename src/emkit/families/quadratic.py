@@ -272,6 +272,9 @@ class GaussianKernel:
         log_norm = np.empty(X.shape[0])
         block = _soft_pass.block_rows(self.weights.shape[0])
         layout = _SOFT_LAYOUTS[self.structure.name]
+        # Row-major rows (a copy only for other layouts): one compiled version,
+        # reading whole rows.
+        X = np.ascontiguousarray(X)
         if not _soft_pass.soft_pass(X, self.centre, weights_t, layout, block, moments, log_norm):
             return None
         moments = moments.T
