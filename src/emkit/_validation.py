@@ -16,7 +16,7 @@ def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> np.
     With ``allow_nan``, NaN means a missing value and only infinities are refused.
     """
     with np.errstate(over="ignore", invalid="ignore"):
-        total = X.sum(dtype=np.float64)
+        total = X.sum()
     if np.isfinite(total):  # no NaN and no infinity (the exact scan below is slower)
         return X
     bad = np.isinf(X) if allow_nan else ~np.isfinite(X)

@@ -92,7 +92,9 @@ def grouped_by_pattern(X: np.ndarray) -> np.ndarray:
     """
     # A finite total proves there is no NaN without a boolean copy of X (an
     # overflowing total only sends us to the exact test).
-    if np.isfinite(X.sum(dtype=np.float64)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = X.sum()
+    if np.isfinite(total):
         return X
     missing = np.isnan(X)
     if not missing.any():
