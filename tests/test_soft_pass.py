@@ -17,6 +17,7 @@ import pytest
 from emkit import GaussianMixture
 from emkit.families import _soft_pass, quadratic
 from emkit.variants import HARD
+from tests.conftest import make_blobs
 
 pytestmark = pytest.mark.skipif(not _soft_pass.AVAILABLE, reason="numba is not installed")
 
@@ -84,13 +85,9 @@ def model_for(X, covariance_type, n_components=3):
     return fitted._model()
 
 
-def blobs(n_samples=2000, n_features=4, dtype=np.float64, seed=0):
-    rng = np.random.default_rng(seed)
-    centres = rng.normal(scale=4.0, size=(3, n_features))
-    mixing = rng.normal(size=(3, n_features, n_features)) / n_features + np.eye(n_features)
-    labels = rng.integers(3, size=n_samples)
-    noise = rng.normal(size=(n_samples, n_features))
-    return (centres[labels] + np.einsum("nd,nde->ne", noise, mixing[labels])).astype(dtype)
+def blobs(n_samples=2000, n_features=4, dtype=np.float64, separation=4.0):
+    return make_blobs(n_samples=n_samples, n_features=n_features, dtype=dtype,
+                      separation=separation)
 
 
 def numpy_e_step(model, X, monkeypatch):
@@ -126,7 +123,7 @@ def test_fused_e_step_equals_numpy_path(covariance_type, block_bytes, monkeypatc
 
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 def test_fused_e_step_float32(covariance_type, monkeypatch):
-    X = blobs(dtype=np.float32)
+    X = blobs(dtype=np.float32, separation=1.5)  # close enough for float32 features
     model = model_for(X, covariance_type)
     assert model.components.kernel.weights.dtype == np.float32  # float32 features
     fused = model.e_step(X)
