@@ -331,8 +331,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         return chunk_rows(structure, n_features, self.n_components)
 
     def _fit_source(self, X: np.ndarray) -> IndexedArraySource:
-        """In-memory rows as the fit's chunks: grouped by missingness pattern, even turns
-        for the threads, and long chunks where the compiled soft E-step runs (complete rows)."""
+        """In-memory rows as the fit's chunks, grouped by missingness pattern.
+
+        Chunks give the threads even turns, and are long where the compiled
+        soft E-step runs (complete rows, soft EM).
+        """
         grouped = grouped_by_pattern(X)
         if self.chunk_size is not None:
             return IndexedArraySource(grouped, self.chunk_size)
