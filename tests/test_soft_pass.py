@@ -132,13 +132,50 @@ def test_fused_e_step_float32(covariance_type, monkeypatch):
     assert_same_stats(model, fused, numpy_e_step(model, X, monkeypatch), 1e-5)
 
 
-def test_float32_data_with_float64_features(monkeypatch):
-    X = blobs(dtype=np.float32)
-    # A zero budget for float32 rounding: the features are taken in float64.
-    monkeypatch.setitem(quadratic._ROUNDING_BUDGET, np.dtype(np.float32), 0.0)
-    model = model_for(X, "full")
-    assert model.components.kernel.weights.dtype == np.float64
-    assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), 1e-12)
+def under_budget(model, dtype, budget, monkeypatch):
+    """``model`` with its kernel rebuilt under another rounding budget for ``dtype``."""
+    monkeypatch.setitem(quadratic._ROUNDING_BUDGET, np.dtype(dtype), budget)
+    return replace(model, components=replace(model.components))
+
+
+def rounding_sizes(model):
+    """``eps * q_k``, the expansion's rounding per component (what the budget bounds)."""
+    kernel = model.components.kernel
+    structure, (n_components, n_features) = kernel.structure, kernel.means.shape
+    means = kernel.means.astype(np.float64)
+    precisions = structure.precisions(kernel.prec_chol.astype(np.float64))
+    covariances = structure.covariances_from_cholesky(kernel.prec_chol.astype(np.float64))
+    size = quadratic._expansion_size(
+        structure.dense(precisions, n_components, n_features),
+        structure.dense(covariances, n_components, n_features),
+        means - means.mean(axis=0),
+    )
+    return np.finfo(kernel.means.dtype).eps * size
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_direct_components_inside_the_pass(covariance_type, dtype, rtol, monkeypatch):
+    # 2**10 bytes: many blocks and a short last one, for the direct sums too.
+    monkeypatch.setattr(_soft_pass, "_BLOCK_BYTES", 2**10)
+    X = blobs(dtype=dtype)
+    model = model_for(X, covariance_type)
+    # A budget between the two smallest roundings: one component from the
+    # features, the other two around their own means, in the same pass.
+    smallest = np.sort(rounding_sizes(model))[:2]
+    model = under_budget(model, dtype, np.sqrt(smallest.prod()), monkeypatch)
+    assert model.components.kernel.fast.sum() == 1
+    assert model.components.soft_e_step(X, model._log_weights) is not None
+    assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), rtol)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_every_component_direct(dtype, rtol, monkeypatch):
+    X = blobs(dtype=dtype)
+    model = under_budget(model_for(X, "full"), dtype, -1.0, monkeypatch)
+    assert not model.components.kernel.fast.any()
+    assert model.components.soft_e_step(X, model._log_weights) is not None
+    assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), rtol)
 
 
 def test_missing_values_take_the_general_path(monkeypatch):

@@ -115,18 +115,21 @@ def test_fast_path_matches_sklearn_float32(covariance_type):
     np.testing.assert_allclose(scores, sk64.score_samples(X), rtol=1e-4)
 
 
-def test_float32_features_when_within_budget_else_float64():
+def test_float32_components_over_budget_take_the_direct_form():
     X = make_blobs(separation=1.5).astype(np.float32)
     init = start(X, "full")
     em = fit(GaussianMixture, X, "full", init, max_iter=2)
-    assert em._model().components.kernel.weights.dtype == np.float32
-    # Components far apart in their own units would round too much in float32.
+    kernel = em._model().components.kernel
+    assert kernel.fast.all() and kernel.weights.dtype == np.float32
+    # Components far apart in their own units would round too much in float32
+    # features: they are computed around their own means, in float32 as
+    # scikit-learn does, and the fit stays as close to the float64 answer.
     X_far = make_blobs(separation=300.0).astype(np.float32)
     init = start(X_far, "full")
     em = fit(GaussianMixture, X_far, "full", init, max_iter=2)
-    kernel = em._model().components.kernel
-    assert kernel.weights.dtype == np.float64 and kernel.fast.any()
+    assert not em._model().components.kernel.fast.any()
     assert_same_fit(fit(SkGaussianMixture, X_far.astype(np.float64), "full", init), em, 1e-4)
+    assert_same_fit(fit(SkGaussianMixture, X_far, "full", init), em, 1e-4)
 
 
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)

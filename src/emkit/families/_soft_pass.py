@@ -11,6 +11,11 @@ stay in the core's cache between their two uses:
 3. responsibilities by log-sum-exp, in float64 whatever the data dtype;
 4. moments ``phi @ resp`` (BLAS), added in float64.
 
+Components the features would round too much for (see
+``quadratic._ROUNDING_BUDGET``) take the direct form in the same pass: their
+log densities from ``L^T (x - mu)`` and their sums from the rows centred on
+their means, one small BLAS product each per block.
+
 Compiled by numba on first use (``cache=True`` keeps the machine code between
 processes). Where numba is not installed, :data:`AVAILABLE` is False and the
 numpy path runs instead.
@@ -19,6 +24,7 @@ numpy path runs instead.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -84,25 +90,34 @@ def block_rows(n_phi: int) -> int:
 
 
 def soft_pass(
-    X: np.ndarray, centre: np.ndarray, weights_t: np.ndarray, layout: int, block: int,
-    moments: np.ndarray, log_norm: np.ndarray,
+    X: np.ndarray, centre: np.ndarray, weights_t: np.ndarray, direct: DirectTerms,
+    layout: int, block: int, moments: np.ndarray, direct_sums: np.ndarray,
+    log_norm: np.ndarray,
 ) -> bool:
-    """Soft E-step of ``X``: add ``phi^T resp`` to ``moments``, write row log-likelihoods.
+    """Soft E-step of ``X``: add its sums to the accumulators, write row log-likelihoods.
+
+    The first ``K_fast`` components come from the quadratic features, the
+    others from the direct form (see :class:`DirectTerms`).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, D)
     centre : ndarray of shape (D,)
         The reference ``c`` of the features.
-    weights_t : ndarray of shape (K, n_phi)
+    weights_t : ndarray of shape (K_fast, n_phi)
         ``W^T`` with the log mixing weights in its constant column; its dtype
         is the features' dtype.
+    direct : DirectTerms
+        The components computed around their own means.
     layout : int
         :data:`FULL`, :data:`DIAG` or :data:`SPHERICAL`.
     block : int
         Rows per block.
-    moments : ndarray of shape (n_phi, K), float64
-        Accumulator, added to in place.
+    moments : ndarray of shape (n_phi, K_fast), float64
+        Accumulator of ``phi^T resp``, added to in place.
+    direct_sums : ndarray of shape (K_direct, D + 1, D + 1), float64
+        Accumulator of ``sum_r resp [x - mu, 1] [x - mu, 1]^T`` per direct
+        component: second moments, first moments and count in one matrix.
     log_norm : ndarray of shape (n_samples,), float64
         Written with each row's log-likelihood (the caller sums them, pairwise).
 
@@ -113,28 +128,65 @@ def soft_pass(
         row holds NaN (missing values) or has zero density under every
         component. The caller then takes the general path.
     """
-    return _soft_pass(X, centre, weights_t, layout, block, moments, log_norm)
+    return _soft_pass(
+        X, centre, weights_t, direct.means, direct.chol_t, direct.constants, layout, block,
+        moments, direct_sums, log_norm,
+    )
+
+
+@dataclass(frozen=True)
+class DirectTerms:
+    """Components whose log densities the pass computes around their own means.
+
+    ``log N(x) = constant - 0.5 |L^T (x - mu)|^2``, as scikit-learn computes
+    it: used where the quadratic features would round too much.
+
+    Attributes
+    ----------
+    means : ndarray of shape (K_direct, D)
+        In the features' dtype.
+    chol_t : ndarray of shape (K_direct, D, D)
+        ``L^T`` (dense, even for diagonal structures), in the features' dtype.
+    constants : ndarray of shape (K_direct,), float64
+        ``log det L - D/2 log 2 pi`` plus the log mixing weight.
+    """
+
+    means: np.ndarray
+    chol_t: np.ndarray
+    constants: np.ndarray
 
 
 @_jit
-def _build_features(X, start, centre, layout, phi, row_sums):
-    """Write ``phi`` (n_phi, b) of rows ``start:start + b``; False if a value is NaN."""
-    n_features = X.shape[1]
-    n_phi, b = phi.shape
-    n_quad = n_phi - n_features - 1
+def _transpose_block(X, start, rows, row_sums):
+    """Rows ``start:start + b`` of ``X`` into ``rows`` (D, b); False if a value is NaN."""
+    n_features, b = rows.shape
     # A NaN anywhere in a row makes its sum NaN (the sums run along the
     # features, one vector of rows at a time).
     row_sums[:b] = 0.0
     for i in range(n_features):
-        ci = centre[i]
-        xi = phi[n_quad + i]
+        xi = rows[i]
         for r in range(b):
-            value = X[start + r, i] - ci
+            value = X[start + r, i]
             xi[r] = value
             row_sums[r] += value
     for r in range(b):
         if math.isnan(row_sums[r]):
             return False
+    return True
+
+
+@_jit
+def _build_features(rows, centre, layout, phi):
+    """Write ``phi`` (n_phi, b): quadratic terms of ``rows - centre``, the centred rows, ones."""
+    n_features = rows.shape[0]
+    n_phi, b = phi.shape
+    n_quad = n_phi - n_features - 1
+    for i in range(n_features):
+        ci = centre[i]
+        xi = phi[n_quad + i]
+        row = rows[i]
+        for r in range(b):
+            xi[r] = row[r] - ci
     if layout == FULL:
         q = 0
         for i in range(n_features):
@@ -162,7 +214,58 @@ def _build_features(X, start, centre, layout, phi, row_sums):
     ones = phi[n_phi - 1]
     for r in range(b):
         ones[r] = 1.0
-    return True
+
+
+@_jit
+def _centre_on(rows, mean, centred):
+    """``centred[:D] = rows - mean`` (the last row of ``centred`` holds ones)."""
+    n_features, b = rows.shape
+    for i in range(n_features):
+        mi = mean[i]
+        row = rows[i]
+        out = centred[i]
+        for r in range(b):
+            out[r] = row[r] - mi
+
+
+@_jit
+def _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, mapped, squares):
+    """Last rows of ``log_dens``: ``constant - 0.5 |L^T (x - mu)|^2`` per direct component."""
+    n_direct, n_features = means.shape
+    first = log_dens.shape[0] - n_direct
+    b = rows.shape[1]
+    for j in range(n_direct):
+        _centre_on(rows, means[j], centred)
+        np.dot(chol_t[j], centred[:n_features], mapped)
+        squares[:b] = 0.0
+        for i in range(n_features):
+            mi = mapped[i]
+            for r in range(b):
+                squares[r] += mi[r] * mi[r]
+        out = log_dens[first + j]
+        for r in range(b):
+            out[r] = constants[j] - 0.5 * squares[r]
+
+
+@_jit
+def _direct_moments(rows, means, resp, centred, weighted, part, direct_sums):
+    """Add ``sum_r resp [x - mu, 1] [x - mu, 1]^T`` of the direct components to ``direct_sums``."""
+    n_direct = means.shape[0]
+    first = resp.shape[0] - n_direct
+    n_aug, b = centred.shape
+    for j in range(n_direct):
+        _centre_on(rows, means[j], centred)
+        resp_j = resp[first + j]
+        for i in range(n_aug):
+            ci = centred[i]
+            wi = weighted[i]
+            for r in range(b):
+                wi[r] = ci[r] * resp_j[r]
+        np.dot(weighted, centred.T, part)
+        sums = direct_sums[j]
+        for i in range(n_aug):
+            for m in range(n_aug):
+                sums[i, m] += part[i, m]
 
 
 @_jit
@@ -247,16 +350,21 @@ def _log_in_place(values, bits):
 
 
 @_jit
-def _block_arrays(n_phi, n_components, b, dtype):
-    """Work arrays of one block: features, log densities, exponentials, responsibilities
-    (component-major and row-major), and the exponential's scratch bits."""
+def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
+    """Work arrays of one block (see :func:`_soft_pass`)."""
+    centred = np.empty((n_features + 1, b), dtype)
+    centred[n_features] = 1.0  # the augmented row of the direct components' sums
     return (
-        np.empty((n_phi, b), dtype),
-        np.empty((n_components, b), dtype),
-        np.empty((n_components, b)),
-        np.empty((n_components, b), dtype),
-        np.empty((b, n_components), dtype),
-        np.empty((n_components, b), np.int64),
+        np.empty((n_features, b), dtype),  # rows, feature-major
+        np.empty((n_phi, b), dtype),  # features
+        np.empty((n_components, b), dtype),  # log densities
+        np.empty((n_components, b)),  # exponentials
+        np.empty((n_components, b), dtype),  # responsibilities, component-major
+        np.empty((b, n_fast), dtype),  # and row-major
+        centred,
+        np.empty((n_features + 1, b), dtype),  # centred rows times responsibilities
+        np.empty((n_features, b), dtype),  # L^T (x - mu)
+        np.empty((n_components, b), np.int64),  # scratch bits of the exponential
         np.empty((n_components, b), np.int64),
     )
 
@@ -277,27 +385,36 @@ def _row_max(log_dens, row_max):
 
 
 @_jit
-def _soft_pass(X, centre, weights_t, layout, block, moments, log_norm):
-    n_samples = X.shape[0]
-    n_components, n_phi = weights_t.shape
+def _soft_pass(
+    X, centre, weights_t, means, chol_t, constants, layout, block, moments, direct_sums,
+    log_norm,
+):
+    n_samples, n_features = X.shape
+    n_fast, n_phi = weights_t.shape
+    n_components = n_fast + means.shape[0]
+    row_major = n_phi >= _ROW_MAJOR_RESP_FROM
+    dtype = weights_t.dtype
     b = min(block, n_samples)
-    phi, log_dens, exps, resp, resp_rows, high_bits, low_bits = _block_arrays(
-        n_phi, n_components, b, weights_t.dtype
-    )
-    part = np.empty((n_phi, n_components), weights_t.dtype)
+    (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped, high_bits,
+     low_bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype)
+    part = np.empty((n_phi, n_fast), dtype)
+    direct_part = np.empty((n_features + 1, n_features + 1), dtype)
     row_max = np.empty(b)
     total = np.empty(b)
     scratch = np.empty(b, np.int64)
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
             b = n_samples - start
-            phi, log_dens, exps, resp, resp_rows, high_bits, low_bits = _block_arrays(
-                n_phi, n_components, b, weights_t.dtype
-            )
+            (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped, high_bits,
+             low_bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype)
             row_max, total, scratch = row_max[:b], total[:b], scratch[:b]
-        if not _build_features(X, start, centre, layout, phi, total):
+        if not _transpose_block(X, start, rows, total):
             return False
-        np.dot(weights_t, phi, log_dens)
+        if n_fast:
+            _build_features(rows, centre, layout, phi)
+            np.dot(weights_t, phi, log_dens[:n_fast])
+        if n_fast < n_components:
+            _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, mapped, total)
         if not _row_max(log_dens, row_max):
             return False
         _exp_of_differences(log_dens, row_max, exps, high_bits, low_bits)
@@ -311,17 +428,21 @@ def _soft_pass(X, centre, weights_t, layout, block, moments, log_norm):
         for r in range(b):
             row_log_norm[r] += row_max[r]
             total[r] = 1.0 / total[r]
-        if n_phi >= _ROW_MAJOR_RESP_FROM:
+        if row_major:
             for r in range(b):
-                for k in range(n_components):
+                for k in range(n_fast):
                     resp_rows[r, k] = exps[k, r] * total[r]
-            np.dot(phi, resp_rows, part)
-        else:
-            for k in range(n_components):
-                for r in range(b):
-                    resp[k, r] = exps[k, r] * total[r]
-            np.dot(phi, resp.T, part)
-        for f in range(n_phi):
-            for k in range(n_components):
-                moments[f, k] += part[f, k]
+        for k in range(n_fast if row_major else 0, n_components):
+            for r in range(b):
+                resp[k, r] = exps[k, r] * total[r]
+        if n_fast:
+            if row_major:
+                np.dot(phi, resp_rows, part)
+            else:
+                np.dot(phi, resp[:n_fast].T, part)
+            for f in range(n_phi):
+                for k in range(n_fast):
+                    moments[f, k] += part[f, k]
+        if n_fast < n_components:
+            _direct_moments(rows, means, resp, centred, weighted, direct_part, direct_sums)
     return True

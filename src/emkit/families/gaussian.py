@@ -164,7 +164,7 @@ class Gaussian:
 
         Returns ``(resp_sum, stats, log_likelihood)`` (responsibilities under
         mixing weights ``exp(log_weights)``), or None when the chunk needs the
-        general path (missing values, components off the fast path, ...).
+        general path (missing values, a structure the pass does not build, ...).
         """
         result = self.kernel.soft_stats(X, log_weights)
         if result is None:

@@ -15,8 +15,8 @@ densities of a chunk are one product ``phi @ W``, and all the M-step sums
 The expansion cancels when a component lies far from ``c`` relative to its
 spread: the terms grow like ``lambda_max(P) * |x'|^2`` while their sum stays
 of order ``D``. Components for which the rounding that this costs would exceed
-a budget fall back to the direct per-component form (centred on their own
-mean), so the answer does not depend on where the data sit.
+a budget take the direct per-component form (centred on their own mean), so
+the answer does not depend on where the data sit.
 
 What the quadratic terms are depends on the covariance structure (all products
 ``x'_i x'_j`` for full, squares for diagonal, ``|x'|^2`` for spherical,
@@ -40,12 +40,13 @@ if TYPE_CHECKING:
 LOG_2PI = float(np.log(2.0 * np.pi))
 
 # Largest ``eps * q`` accepted for the expansion (``q``: its terms' size in
-# Mahalanobis units, see _expansion_size); the rounding error of a log density
-# measured on test mixtures is 0.1 to 1 times ``eps * q``. In float64 this keeps
-# that error below ~1e-8. In float32 it keeps it below ~1e-3 (about 1e-4 of a
-# typical log density; responsibilities and parameters move far less, ~1e-5):
-# float32 data whose components miss that budget are expanded in float64
-# instead, which is still much cheaper than the direct form.
+# Mahalanobis units, see _expansion_size), in the data's dtype. The rms rounding
+# error of a log density, measured per component on the benchmark's mixtures
+# (200 000 x 16, K = 8, well and ill conditioned), was 0.3 to 1.8 times
+# ``eps * q``. In float64 this keeps it near 1e-8; in float32 near 1e-3 nats.
+# Components that miss the budget are computed around their own means (the
+# direct form, as scikit-learn computes all of them), also inside the compiled
+# pass; in float32 that is scikit-learn's own arithmetic for them.
 _ROUNDING_BUDGET = {np.dtype(np.float64): 1e-8, np.dtype(np.float32): 1e-3}
 
 # Widest feature row the expansion is used for. Beyond it (full covariance with
@@ -151,8 +152,7 @@ class GaussianKernel:
         Precision Cholesky factors, structure-shaped.
     centre : ndarray of shape (D,)
         The common reference ``c`` the features are taken around, in the
-        dtype the features are computed in (the data's, or float64 where
-        float32 would round too much).
+        data's dtype.
     fast : ndarray of shape (K,), bool
         Components computed from the quadratic features.
     weights : ndarray of shape (n_features_phi, n_fast)
@@ -177,7 +177,7 @@ class GaussianKernel:
         covariances: np.ndarray,
         prec_chol: np.ndarray,
     ) -> GaussianKernel:
-        """Choose the fast components and the feature dtype, and assemble ``W``."""
+        """Choose the fast components and assemble ``W`` (in the means' dtype)."""
         n_components, n_features = means.shape
         means64 = means.astype(np.float64)
         centre = means64.mean(axis=0)
@@ -186,10 +186,8 @@ class GaussianKernel:
         precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
         covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
         size = _expansion_size(precisions, covs, offsets)
-        fast = _within_budget(size, np.float64) & uses_expansion(structure, n_features)
         dtype = means.dtype
-        if not _within_budget(size[fast], dtype).all():
-            dtype = np.dtype(np.float64)
+        fast = _within_budget(size, dtype) & uses_expansion(structure, n_features)
         log_det = np.broadcast_to(structure.log_det_cholesky(chol64, n_features), (n_components,))
         weights = _phi_weights(
             structure.quad_weights(precisions[fast]), precisions[fast], offsets[fast],
@@ -260,28 +258,68 @@ class GaussianKernel:
 
         Returns ``(counts, first, second, log_likelihood)`` like :meth:`stats`
         plus the summed log-likelihood under weights ``exp(log_weights)``, or
-        None where the pass does not apply: some component off the fast path,
-        a structure it does not build, numba missing, a NaN in ``X``, or a row
-        with zero density under every component.
+        None where the pass does not apply: a structure it does not build,
+        numba missing, a NaN in ``X``, or a row with zero density under every
+        component.
         """
-        if not self.all_fast or not soft_pass_applies(self.structure, self.means.shape[1]):
+        n_features = self.means.shape[1]
+        if not soft_pass_applies(self.structure, n_features):
             return None
+        fast = self.fast
         weights_t = self.weights.T.copy()
-        weights_t[:, -1] += log_weights
+        weights_t[:, -1] += log_weights[fast]
+        direct = self.direct_terms
+        direct = _soft_pass.DirectTerms(
+            direct.means, direct.chol_t, direct.constants + log_weights[~fast]
+        )
         moments = np.zeros(self.weights.shape)
+        direct_sums = np.zeros((direct.means.shape[0], n_features + 1, n_features + 1))
         log_norm = np.empty(X.shape[0])
         block = _soft_pass.block_rows(self.weights.shape[0])
         layout = _SOFT_LAYOUTS[self.structure.name]
         # Row-major rows (a copy only for other layouts): one compiled version,
         # reading whole rows.
         X = np.ascontiguousarray(X)
-        if not _soft_pass.soft_pass(X, self.centre, weights_t, layout, block, moments, log_norm):
+        if not _soft_pass.soft_pass(
+            X, self.centre, weights_t, direct, layout, block, moments, direct_sums, log_norm
+        ):
             return None
-        moments = moments.T
-        # These structures' moments are linear in their features: no rows needed.
-        second_c = self.structure.quad_moments(moments[:, : self.n_quad], None, None)
-        counts, first, second = self._moments_to_stats(moments, second_c)
+        n_components = fast.size
+        counts = np.empty(n_components)
+        first = np.empty((n_components, n_features))
+        fast_second = slow_second = None
+        if fast.any():
+            moments = moments.T
+            # These structures' moments are linear in their features: no rows needed.
+            second_c = self.structure.quad_moments(moments[:, : self.n_quad], None, None)
+            counts[fast], first[fast], fast_second = self._moments_to_stats(moments, second_c)
+        if not self.all_fast:
+            counts[~fast] = direct_sums[:, -1, -1]
+            first[~fast] = direct_sums[:, -1, :-1]
+            slow_second = self.structure.reduce_scatter(direct_sums[:, :-1, :-1])
+        second = self.structure.join_second(fast, fast_second, slow_second)
         return counts, first, second, float(log_norm.sum())
+
+    @cached_property
+    def direct_terms(self) -> _soft_pass.DirectTerms:
+        """The components off the fast path, as the compiled pass takes them (no log weights)."""
+        slow = ~self.fast
+        n_slow, n_features = int(slow.sum()), self.means.shape[1]
+        dtype = self.weights.dtype
+        chol = np.empty((0, n_features, n_features))
+        if n_slow:
+            chol = self.structure.dense(
+                self.structure.select(self.prec_chol, slow), n_slow, n_features
+            )
+        log_det = np.broadcast_to(
+            self.structure.log_det_cholesky(self.prec_chol.astype(np.float64), n_features),
+            slow.shape,
+        )[slow]
+        return _soft_pass.DirectTerms(
+            means=np.ascontiguousarray(self.means[slow], dtype=dtype),
+            chol_t=np.ascontiguousarray(np.swapaxes(chol, 1, 2), dtype=dtype),
+            constants=log_det - 0.5 * n_features * LOG_2PI,
+        )
 
     def _fast_stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
         """Sums from one ``resp^T @ phi`` product, moved from ``c`` to the means."""
@@ -319,14 +357,16 @@ def _expansion_size(
 ) -> np.ndarray:
     """Size ``q_k`` of the expansion's terms relative to its result, per component.
 
-    For a row of component ``k`` the terms are of order ``lambda_max(P_k) |x'|^2``
-    with ``|x'|^2 ~ |mu_k - c|^2 + tr Sigma_k``, while the log density is of
-    order ``D``; rounding costs about ``eps * q_k``. Large for components far
-    from the centre or with an ill-conditioned covariance.
+    For a row of component ``k`` the terms ``P_ij x'_i x'_j`` have the scale
+    ``P_ij s_i s_j`` with ``s_i^2 = Sigma_ii + (mu_i - c_i)^2`` (the mean square
+    of ``x'_i``), while the log density is of order ``D``; their rounding errors
+    add up like ``eps * q_k`` with ``q_k`` the Frobenius norm of that scaled
+    matrix. Large for components far from the centre or with an
+    ill-conditioned covariance.
     """
-    lambda_max = np.linalg.eigvalsh(precisions)[:, -1]
-    spread = np.einsum("kii->k", covariances) + np.square(offsets).sum(axis=1)
-    return lambda_max * spread
+    scale = np.sqrt(np.einsum("kii->ki", covariances) + np.square(offsets))
+    scaled = precisions * scale[:, :, None] * scale[:, None, :]
+    return np.sqrt(np.square(scaled).sum(axis=(1, 2)))
 
 
 def _within_budget(size: np.ndarray, dtype: np.dtype) -> np.ndarray:
