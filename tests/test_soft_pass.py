@@ -178,6 +178,25 @@ def test_every_component_direct(dtype, rtol, monkeypatch):
     assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), rtol)
 
 
+@pytest.mark.parametrize("reached", [0.0, 0.1, 0.9], ids=["none", "few-packed", "most-dense"])
+def test_direct_sums_skip_only_unreached_rows(reached):
+    # The sums of the direct components against numpy's, whether the rows a
+    # component reaches are packed (a minority) or all rows go to BLAS.
+    rng = np.random.default_rng(0)
+    n_features, b = 3, 50
+    rows = rng.normal(size=(n_features, b))
+    means = rng.normal(size=(2, n_features))
+    resp = rng.random((3, b)) * (rng.random((3, b)) < reached)
+    sums = np.zeros((2, n_features + 1, n_features + 1))
+    work = (np.empty((n_features + 1, b)), np.empty((n_features + 1, b)),
+            np.empty((n_features + 1, n_features + 1)))
+    _soft_pass._direct_moments(rows, means, resp, *work, sums)
+    for j in range(2):
+        augmented = np.vstack([rows - means[j][:, None], np.ones(b)])
+        expected = (augmented * resp[1 + j]) @ augmented.T
+        np.testing.assert_allclose(sums[j], expected, rtol=1e-12, atol=1e-14)
+
+
 def test_missing_values_take_the_general_path(monkeypatch):
     X = blobs()
     model = model_for(X, "full")

@@ -218,7 +218,7 @@ def _build_features(rows, centre, layout, phi):
 
 @_jit
 def _centre_on(rows, mean, centred):
-    """``centred[:D] = rows - mean`` (the last row of ``centred`` holds ones)."""
+    """``centred[:D] = rows - mean``."""
     n_features, b = rows.shape
     for i in range(n_features):
         mi = mean[i]
@@ -249,23 +249,56 @@ def _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, map
 
 @_jit
 def _direct_moments(rows, means, resp, centred, weighted, part, direct_sums):
-    """Add ``sum_r resp [x - mu, 1] [x - mu, 1]^T`` of the direct components to ``direct_sums``."""
+    """Add ``sum_r resp [x - mu, 1] [x - mu, 1]^T`` of the direct components to ``direct_sums``.
+
+    Rows a component does not reach (responsibility exactly zero, as in
+    float32 for all but its own cluster) add nothing: where they are the
+    majority, the others are packed row-major and only they go to BLAS.
+    """
     n_direct = means.shape[0]
     first = resp.shape[0] - n_direct
     n_aug, b = centred.shape
     for j in range(n_direct):
-        _centre_on(rows, means[j], centred)
         resp_j = resp[first + j]
-        for i in range(n_aug):
-            ci = centred[i]
-            wi = weighted[i]
-            for r in range(b):
-                wi[r] = ci[r] * resp_j[r]
-        np.dot(weighted, centred.T, part)
-        sums = direct_sums[j]
-        for i in range(n_aug):
-            for m in range(n_aug):
-                sums[i, m] += part[i, m]
+        reached = 0
+        for r in range(b):
+            reached += resp_j[r] != 0.0
+        if 2 * reached < b:
+            packed, packed_weighted = centred.reshape((b, n_aug)), weighted.reshape((b, n_aug))
+            _pack_reached_rows(rows, means[j], resp_j, packed, packed_weighted)
+            if reached:
+                np.dot(packed_weighted[:reached].T, packed[:reached], part)
+        else:
+            _centre_on(rows, means[j], centred)
+            centred[n_aug - 1] = 1.0
+            for i in range(n_aug):
+                ci = centred[i]
+                wi = weighted[i]
+                for r in range(b):
+                    wi[r] = ci[r] * resp_j[r]
+            np.dot(weighted, centred.T, part)
+        if reached:
+            sums = direct_sums[j]
+            for i in range(n_aug):
+                for m in range(n_aug):
+                    sums[i, m] += part[i, m]
+
+
+@_jit
+def _pack_reached_rows(rows, mean, resp_j, packed, packed_weighted):
+    """Rows with nonzero responsibility as ``[x - mu, 1]`` and times it, row-major."""
+    n_features, b = rows.shape
+    m = 0
+    for r in range(b):
+        weight = resp_j[r]
+        if weight != 0.0:
+            for i in range(n_features):
+                value = rows[i, r] - mean[i]
+                packed[m, i] = value
+                packed_weighted[m, i] = value * weight
+            packed[m, n_features] = 1.0
+            packed_weighted[m, n_features] = weight
+            m += 1
 
 
 @_jit
@@ -352,8 +385,6 @@ def _log_in_place(values, bits):
 @_jit
 def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
     """Work arrays of one block (see :func:`_soft_pass`)."""
-    centred = np.empty((n_features + 1, b), dtype)
-    centred[n_features] = 1.0  # the augmented row of the direct components' sums
     return (
         np.empty((n_features, b), dtype),  # rows, feature-major
         np.empty((n_phi, b), dtype),  # features
@@ -361,8 +392,8 @@ def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
         np.empty((n_components, b)),  # exponentials
         np.empty((n_components, b), dtype),  # responsibilities, component-major
         np.empty((b, n_fast), dtype),  # and row-major
-        centred,
-        np.empty((n_features + 1, b), dtype),  # centred rows times responsibilities
+        np.empty((n_features + 1, b), dtype),  # [x - mu, 1] of a direct component
+        np.empty((n_features + 1, b), dtype),  # and times its responsibilities
         np.empty((n_features, b), dtype),  # L^T (x - mu)
         np.empty((n_components, b), np.int64),  # scratch bits of the exponential
         np.empty((n_components, b), np.int64),
