@@ -384,7 +384,9 @@ def _log_in_place(values, bits):
 
 @_jit
 def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
-    """Work arrays of one block (see :func:`_soft_pass`)."""
+    """Work arrays of one block (see :func:`_soft_pass`); those of the direct
+    components are empty where there are none."""
+    b_direct = b if n_fast < n_components else 0
     return (
         np.empty((n_features, b), dtype),  # rows, feature-major
         np.empty((n_phi, b), dtype),  # features
@@ -392,9 +394,9 @@ def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
         np.empty((n_components, b)),  # exponentials
         np.empty((n_components, b), dtype),  # responsibilities, component-major
         np.empty((b, n_fast), dtype),  # and row-major
-        np.empty((n_features + 1, b), dtype),  # [x - mu, 1] of a direct component
-        np.empty((n_features + 1, b), dtype),  # and times its responsibilities
-        np.empty((n_features, b), dtype),  # L^T (x - mu)
+        np.empty((n_features + 1, b_direct), dtype),  # [x - mu, 1] of a direct component
+        np.empty((n_features + 1, b_direct), dtype),  # and times its responsibilities
+        np.empty((n_features, b_direct), dtype),  # L^T (x - mu)
         np.empty((n_components, b), np.int64),  # scratch bits of the exponential
         np.empty((n_components, b), np.int64),
     )
