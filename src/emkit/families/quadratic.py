@@ -26,7 +26,7 @@ methods.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -269,9 +269,7 @@ class GaussianKernel:
         weights_t = self.weights.T.copy()
         weights_t[:, -1] += log_weights[fast]
         direct = self.direct_terms
-        direct = _soft_pass.DirectTerms(
-            direct.means, direct.chol_t, direct.constants + log_weights[~fast]
-        )
+        direct = replace(direct, constants=direct.constants + log_weights[~fast])
         moments = np.zeros(self.weights.shape)
         direct_sums = np.zeros((direct.means.shape[0], n_features + 1, n_features + 1))
         log_norm = np.empty(X.shape[0])
