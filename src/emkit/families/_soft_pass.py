@@ -181,12 +181,7 @@ def _build_features(rows, centre, layout, phi):
     n_features = rows.shape[0]
     n_phi, b = phi.shape
     n_quad = n_phi - n_features - 1
-    for i in range(n_features):
-        ci = centre[i]
-        xi = phi[n_quad + i]
-        row = rows[i]
-        for r in range(b):
-            xi[r] = row[r] - ci
+    _centre_on(rows, centre, phi[n_quad : n_quad + n_features])
     if layout == FULL:
         q = 0
         for i in range(n_features):
@@ -270,7 +265,7 @@ def _direct_moments(rows, means, resp, centred, weighted, part, direct_sums):
                 np.dot(packed_weighted[:reached].T, packed[:reached], part)
         else:
             _centre_on(rows, means[j], centred)
-            centred[n_aug - 1] = 1.0
+            centred[n_aug - 1] = 1.0  # set each time: the packed rows reuse this memory
             for i in range(n_aug):
                 ci = centred[i]
                 wi = weighted[i]

@@ -423,8 +423,8 @@ class Diag(CovarianceStructure):
 
     def dense(self, covariances, n_components, n_features):
         # Spherical variances (K,) broadcast over features like diagonal ones (K, D).
-        shape = (n_components, n_features)
-        variances = np.broadcast_to(covariances.reshape(n_components, -1), shape)
+        per_feature = covariances[:, None] if covariances.ndim == 1 else covariances
+        variances = np.broadcast_to(per_feature, (n_components, n_features))
         return variances[:, :, None] * np.eye(n_features, dtype=covariances.dtype)
 
     def reduce_scatter(self, dense):
