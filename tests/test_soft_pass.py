@@ -22,12 +22,24 @@ from tests.conftest import make_blobs
 pytestmark = pytest.mark.skipif(not _soft_pass.AVAILABLE, reason="numba is not installed")
 
 
+@_soft_pass._jit
+def exp_of_differences(values, offsets, out, bits):
+    """The exponential as the pass calls it (compiled: it dispatches on dtype)."""
+    _soft_pass._exp_of_differences(values, offsets, out, bits)
+
+
+def exp_of_differences_in(values, offsets):
+    """``exp(values - offsets)`` in ``values``' dtype, with the scratch the pass gives."""
+    out = np.empty_like(values)
+    bits_dtype = np.int32 if values.dtype == np.float32 else np.int64
+    exp_of_differences(values, offsets, out, np.empty((2 * values.shape[0], values.shape[1]),
+                                                      bits_dtype))
+    return out
+
+
 def exp_of(x):
-    """The compiled exponential of ``x`` (as ``x - 0`` on one row)."""
-    out = np.empty((1, x.size))
-    scratch = (np.empty((1, x.size), np.int64), np.empty((1, x.size), np.int64))
-    _soft_pass._exp_of_differences(x[None, :], np.zeros(x.size), out, *scratch)
-    return out[0]
+    """The compiled exponential of ``x`` (as ``x - 0`` on one row), in its dtype."""
+    return exp_of_differences_in(x[None, :], np.zeros(x.size))[0]
 
 
 def log_of(x):
@@ -53,13 +65,29 @@ def test_exp_underflows_like_numpy():
     assert values[-1] == 0.0 and values[-2] == 0.0
 
 
-def test_exp_of_differences_subtracts_per_column():
-    values = np.array([[1.0, 5.0, -3.0], [2.0, 0.5, -2.0]])
-    offsets = values.max(axis=0)
-    out = np.empty_like(values)
-    scratch = (np.empty(values.shape, np.int64), np.empty(values.shape, np.int64))
-    _soft_pass._exp_of_differences(values, offsets, out, *scratch)
-    np.testing.assert_allclose(out, np.exp(values - offsets), rtol=2 * EPS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_of_differences_subtracts_per_column(dtype):
+    values = np.array([[1.0, 5.0, -3.0], [2.0, 0.5, -2.0]], dtype)
+    offsets = values.max(axis=0).astype(np.float64)
+    out = exp_of_differences_in(values, offsets)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out, np.exp(values - offsets), rtol=2 * np.finfo(dtype).eps)
+
+
+def test_float32_exp_is_within_two_units_in_the_last_place():
+    x = np.concatenate([-np.logspace(-7, np.log10(87.3), 20001), [0.0, -np.log(2) / 2]])
+    x = x.astype(np.float32)
+    expected = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(exp_of(x) - expected) / expected) <= 2 * np.finfo(np.float32).eps
+
+
+def test_float32_exp_is_zero_below_the_smallest_normal_number():
+    # Zero, not subnormal: the pass skips rows whose responsibility is exactly zero.
+    x = np.array([-87.3, -87.34, -90.0, -103.0, -1e4, -np.inf], np.float32)
+    values = exp_of(x)
+    assert values[0] >= np.finfo(np.float32).tiny
+    np.testing.assert_allclose(values[0], np.exp(np.float64(x[0])), rtol=2.5e-7)
+    assert np.all(values[1:] == 0.0)
 
 
 def test_log_is_within_two_units_in_the_last_place():

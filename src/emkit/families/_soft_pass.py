@@ -30,6 +30,7 @@ import numpy as np
 
 try:
     import numba
+    from numba.extending import overload
 except ImportError:  # pragma: no cover - numba is a declared dependency
     numba = None
 
@@ -39,12 +40,16 @@ AVAILABLE = numba is not None
 # instead of raising, so the loops carry no checks and vectorise. Without
 # numba the functions stay plain Python (and are not called: callers check
 # AVAILABLE).
+_JIT_OPTIONS = {"nogil": True, "cache": True, "error_model": "numpy"}
 if AVAILABLE:
-    _jit = numba.njit(nogil=True, cache=True, error_model="numpy")
+    _jit = numba.njit(**_JIT_OPTIONS)
 else:  # pragma: no cover
 
     def _jit(func):
         return func
+
+    def overload(_func, **_options):
+        return _jit
 
 # Quadratic feature layouts the compiled pass builds (see quad_features of the
 # covariance structures): all products x_i x_j (i <= j), the squares x_i^2,
@@ -74,6 +79,17 @@ _EXP_FLOOR = -746.0
 _EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
 # 1/(2k + 1) for k = 10 down to 0: the series of atanh(s) / s in s^2.
 _ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(10, -1, -1))
+# float32: Taylor series to 1/7! (truncation below 5e-9 relative on the same
+# interval, under float32's rounding); exp of anything below the floor is
+# below float32's smallest normal number and is written as zero.
+_EXP_TAYLOR_SINGLE = tuple(np.float32(1.0 / math.factorial(k)) for k in range(7, -1, -1))
+_EXP_FLOOR_SINGLE = np.float32(-87.33)
+# ln 2 in two parts for float32: the high part has 12 significant bits, so
+# that ``n * hi`` is exact for |n| <= 126.
+_LN2_HI_SINGLE = np.float32(0.693359375)
+_LN2_LO_SINGLE = np.float32(-2.12194440e-4)
+# Adding and subtracting 1.5 * 2^23 rounds a float32 to the nearest integer.
+_ROUND_SINGLE = np.float32(1.5 * 2**23)
 _MANTISSA_MASK = (1 << 52) - 1
 _EXPONENT_ZERO = 1023 << 52  # the bits of 2^0: a mantissa in [1, 2)
 _SQRT2_BITS = int(np.array(math.sqrt(2.0)).view(np.int64))
@@ -128,9 +144,11 @@ def soft_pass(
         row holds NaN (missing values) or has zero density under every
         component. The caller then takes the general path.
     """
+    # Integers as wide as the features' floats, for the exponential's bits.
+    bits_dtype = np.dtype(np.int32 if weights_t.dtype == np.float32 else np.int64)
     return _soft_pass(
         X, centre, weights_t, direct.means, direct.chol_t, direct.constants, layout, block,
-        moments, direct_sums, log_norm,
+        moments, direct_sums, log_norm, bits_dtype,
     )
 
 
@@ -296,19 +314,39 @@ def _pack_reached_rows(rows, mean, resp_j, packed, packed_weighted):
             m += 1
 
 
-@_jit
-def _exp_of_differences(values, offsets, out, high_bits, low_bits):
+def _exp_of_differences(values, offsets, out, bits):
     """``out[k, r] = exp(values[k, r] - offsets[r])`` for differences <= 0, vectorised.
 
-    ``exp(x) = 2^n exp(t)`` with ``n = round(x / ln 2)``: ``exp(t)`` from its
-    Taylor series, ``2^n`` assembled from exponent bits in two halves so that
-    each stays a normal number down to the underflow at ``-746``. Accurate to
-    a few units in the last place; libm's ``exp`` is a call per value, which
-    the compiler cannot vectorise. ``high_bits`` and ``low_bits`` are int64
-    scratch arrays shaped like ``out``.
+    In ``out``'s dtype: float32 responsibilities need no float64
+    exponentials, and float32 vectors are twice as wide. ``bits`` is integer
+    scratch of shape (2 K, b), int64 for float64 and int32 for float32. Only
+    compiled code calls it (the implementations are chosen by dtype when the
+    caller compiles).
+    """
+    raise NotImplementedError("only compiled code calls _exp_of_differences")
+
+
+@overload(_exp_of_differences, jit_options=_JIT_OPTIONS)
+def _exp_of_differences_in_dtype(values, offsets, out, bits):
+    """The float32 or float64 implementation, by ``out``'s dtype."""
+    if out.dtype == numba.float32:
+        return _exp_single.py_func
+    return _exp_double.py_func
+
+
+@_jit
+def _exp_double(values, offsets, out, bits):
+    """float64 exponentials: ``exp(x) = 2^n exp(t)`` with ``n = round(x / ln 2)``.
+
+    ``exp(t)`` from its Taylor series, ``2^n`` assembled from exponent bits in
+    two halves (rows ``:K`` and ``K:`` of ``bits``) so that each stays a
+    normal number down to the underflow at ``-746``. Accurate to a few units
+    in the last place; libm's ``exp`` is a call per value, which the compiler
+    cannot vectorise.
     """
     c12, c11, c10, c9, c8, c7, c6, c5, c4, c3, c2, c1, c0 = _EXP_TAYLOR
     n_rows, n_cols = out.shape
+    high_bits, low_bits = bits[:n_rows], bits[n_rows:]
     for k in range(n_rows):
         for j in range(n_cols):
             x = max(values[k, j] - offsets[j], _EXP_FLOOR)
@@ -336,6 +374,40 @@ def _exp_of_differences(values, offsets, out, high_bits, low_bits):
     for k in range(n_rows):
         for j in range(n_cols):
             out[k, j] = out[k, j] * high[k, j] * low[k, j]
+
+
+@_jit
+def _exp_single(values, offsets, out, bits):
+    """float32 exponentials, as :func:`_exp_double` with float32 constants.
+
+    ``2^n`` is one normal float32 for ``n >= -126``; differences below
+    :data:`_EXP_FLOOR_SINGLE` give exactly zero (so that rows a component
+    does not reach have responsibility zero, see :func:`_direct_moments`).
+    Relative error below 1e-7.
+    """
+    c7, c6, c5, c4, c3, c2, c1, c0 = _EXP_TAYLOR_SINGLE
+    n_rows, n_cols = out.shape
+    scale_bits = bits[:n_rows]
+    for k in range(n_rows):
+        for j in range(n_cols):
+            difference = np.float32(values[k, j] - offsets[j])
+            x = max(difference, _EXP_FLOOR_SINGLE)
+            n = (x * np.float32(_LOG2E) + _ROUND_SINGLE) - _ROUND_SINGLE
+            t = (x - n * _LN2_HI_SINGLE) - n * _LN2_LO_SINGLE
+            p = c7
+            p = p * t + c6
+            p = p * t + c5
+            p = p * t + c4
+            p = p * t + c3
+            p = p * t + c2
+            p = p * t + c1
+            p = p * t + c0
+            out[k, j] = p if difference > _EXP_FLOOR_SINGLE else np.float32(0.0)
+            scale_bits[k, j] = (np.int32(n) + np.int32(127)) << np.int32(23)
+    scale = scale_bits.view(np.float32)
+    for k in range(n_rows):
+        for j in range(n_cols):
+            out[k, j] = out[k, j] * scale[k, j]
 
 
 @_jit
@@ -378,7 +450,7 @@ def _log_in_place(values, bits):
 
 
 @_jit
-def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
+def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype):
     """Work arrays of one block (see :func:`_soft_pass`); those of the direct
     components are empty where there are none."""
     b_direct = b if n_fast < n_components else 0
@@ -386,14 +458,13 @@ def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype):
         np.empty((n_features, b), dtype),  # rows, feature-major
         np.empty((n_phi, b), dtype),  # features
         np.empty((n_components, b), dtype),  # log densities
-        np.empty((n_components, b)),  # exponentials
+        np.empty((n_components, b), dtype),  # exponentials
         np.empty((n_components, b), dtype),  # responsibilities, component-major
         np.empty((b, n_fast), dtype),  # and row-major
         np.empty((n_features + 1, b_direct), dtype),  # [x - mu, 1] of a direct component
         np.empty((n_features + 1, b_direct), dtype),  # and times its responsibilities
         np.empty((n_features, b_direct), dtype),  # L^T (x - mu)
-        np.empty((n_components, b), np.int64),  # scratch bits of the exponential
-        np.empty((n_components, b), np.int64),
+        np.empty((2 * n_components, b), bits_dtype),  # scratch bits of the exponential
     )
 
 
@@ -415,7 +486,7 @@ def _row_max(log_dens, row_max):
 @_jit
 def _soft_pass(
     X, centre, weights_t, means, chol_t, constants, layout, block, moments, direct_sums,
-    log_norm,
+    log_norm, bits_dtype,
 ):
     n_samples, n_features = X.shape
     n_fast, n_phi = weights_t.shape
@@ -423,8 +494,8 @@ def _soft_pass(
     row_major = n_phi >= _ROW_MAJOR_RESP_FROM
     dtype = weights_t.dtype
     b = min(block, n_samples)
-    (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped, high_bits,
-     low_bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype)
+    (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped,
+     bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
     part = np.empty((n_phi, n_fast), dtype)
     direct_part = np.empty((n_features + 1, n_features + 1), dtype)
     row_max = np.empty(b)
@@ -433,8 +504,8 @@ def _soft_pass(
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
             b = n_samples - start
-            (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped, high_bits,
-             low_bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype)
+            (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped,
+             bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
             row_max, total, scratch = row_max[:b], total[:b], scratch[:b]
         if not _transpose_block(X, start, rows, total):
             return False
@@ -445,7 +516,7 @@ def _soft_pass(
             _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, mapped, total)
         if not _row_max(log_dens, row_max):
             return False
-        _exp_of_differences(log_dens, row_max, exps, high_bits, low_bits)
+        _exp_of_differences(log_dens, row_max, exps, bits)
         total[:] = 0.0
         for k in range(n_components):
             for r in range(b):
