@@ -211,14 +211,15 @@ def test_direct_sums_skip_only_unreached_rows(reached):
     # The sums of the direct components against numpy's, whether the rows a
     # component reaches are packed (a minority) or all rows go to BLAS.
     rng = np.random.default_rng(0)
-    n_features, b = 3, 50
-    rows = rng.normal(size=(n_features, b))
+    n_features, b, start = 3, 50, 7
+    X = rng.normal(size=(start + b, n_features))  # the block is X[start:]
+    rows = np.ascontiguousarray(X[start:].T)
     means = rng.normal(size=(2, n_features))
     resp = rng.random((3, b)) * (rng.random((3, b)) < reached)
     sums = np.zeros((2, n_features + 1, n_features + 1))
     work = (np.empty((n_features + 1, b)), np.empty((n_features + 1, b)),
             np.empty((n_features + 1, n_features + 1)))
-    _soft_pass._direct_moments(rows, means, resp, *work, sums)
+    _soft_pass._direct_moments(X, start, rows, means, resp, *work, sums)
     for j in range(2):
         augmented = np.vstack([rows - means[j][:, None], np.ones(b)])
         expected = (augmented * resp[1 + j]) @ augmented.T

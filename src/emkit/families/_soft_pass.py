@@ -175,22 +175,20 @@ class DirectTerms:
 
 
 @_jit
-def _transpose_block(X, start, rows, row_sums):
+def _transpose_block(X, start, rows):
     """Rows ``start:start + b`` of ``X`` into ``rows`` (D, b); False if a value is NaN."""
     n_features, b = rows.shape
-    # A NaN anywhere in a row makes its sum NaN (the sums run along the
-    # features, one vector of rows at a time).
-    row_sums[:b] = 0.0
-    for i in range(n_features):
-        xi = rows[i]
-        for r in range(b):
-            value = X[start + r, i]
-            xi[r] = value
-            row_sums[r] += value
+    # Read along X's rows and write strided: measured 2.5x faster than the
+    # other way round (reads down a column of X).
     for r in range(b):
-        if math.isnan(row_sums[r]):
-            return False
-    return True
+        x = X[start + r]
+        for i in range(n_features):
+            rows[i, r] = x[i]
+    block = X[start : start + b].reshape(-1)
+    n_nan = 0
+    for j in range(block.size):
+        n_nan += block[j] != block[j]
+    return n_nan == 0
 
 
 @_jit
@@ -261,7 +259,7 @@ def _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, map
 
 
 @_jit
-def _direct_moments(rows, means, resp, centred, weighted, part, direct_sums):
+def _direct_moments(X, start, rows, means, resp, centred, weighted, part, direct_sums):
     """Add ``sum_r resp [x - mu, 1] [x - mu, 1]^T`` of the direct components to ``direct_sums``.
 
     Rows a component does not reach (responsibility exactly zero, as in
@@ -278,7 +276,7 @@ def _direct_moments(rows, means, resp, centred, weighted, part, direct_sums):
             reached += resp_j[r] != 0.0
         if 2 * reached < b:
             packed, packed_weighted = centred.reshape((b, n_aug)), weighted.reshape((b, n_aug))
-            _pack_reached_rows(rows, means[j], resp_j, packed, packed_weighted)
+            _pack_reached_rows(X, start, means[j], resp_j, packed, packed_weighted)
             if reached:
                 np.dot(packed_weighted[:reached].T, packed[:reached], part)
         else:
@@ -298,15 +296,17 @@ def _direct_moments(rows, means, resp, centred, weighted, part, direct_sums):
 
 
 @_jit
-def _pack_reached_rows(rows, mean, resp_j, packed, packed_weighted):
-    """Rows with nonzero responsibility as ``[x - mu, 1]`` and times it, row-major."""
-    n_features, b = rows.shape
+def _pack_reached_rows(X, start, mean, resp_j, packed, packed_weighted):
+    """Rows of the block from ``start`` with nonzero responsibility, as ``[x - mu, 1]``
+    and times it, row-major (read from ``X``, where a row is contiguous)."""
+    n_features = X.shape[1]
     m = 0
-    for r in range(b):
+    for r in range(resp_j.size):
         weight = resp_j[r]
         if weight != 0.0:
+            x = X[start + r]
             for i in range(n_features):
-                value = rows[i, r] - mean[i]
+                value = x[i] - mean[i]
                 packed[m, i] = value
                 packed_weighted[m, i] = value * weight
             packed[m, n_features] = 1.0
@@ -507,7 +507,7 @@ def _soft_pass(
             (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped,
              bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
             row_max, total, scratch = row_max[:b], total[:b], scratch[:b]
-        if not _transpose_block(X, start, rows, total):
+        if not _transpose_block(X, start, rows):
             return False
         if n_fast:
             _build_features(rows, centre, layout, phi)
@@ -543,5 +543,7 @@ def _soft_pass(
                 for k in range(n_fast):
                     moments[f, k] += part[f, k]
         if n_fast < n_components:
-            _direct_moments(rows, means, resp, centred, weighted, direct_part, direct_sums)
+            _direct_moments(
+                X, start, rows, means, resp, centred, weighted, direct_part, direct_sums
+            )
     return True
