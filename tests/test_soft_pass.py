@@ -166,21 +166,6 @@ def under_budget(model, dtype, budget, monkeypatch):
     return replace(model, components=replace(model.components))
 
 
-def rounding_sizes(model):
-    """``eps * q_k``, the expansion's rounding per component (what the budget bounds)."""
-    kernel = model.components.kernel
-    structure, (n_components, n_features) = kernel.structure, kernel.means.shape
-    means = kernel.means.astype(np.float64)
-    precisions = structure.precisions(kernel.prec_chol.astype(np.float64))
-    covariances = structure.covariances_from_cholesky(kernel.prec_chol.astype(np.float64))
-    size = quadratic._expansion_size(
-        structure.dense(precisions, n_components, n_features),
-        structure.dense(covariances, n_components, n_features),
-        means - means.mean(axis=0),
-    )
-    return np.finfo(kernel.means.dtype).eps * size
-
-
 @pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 def test_direct_components_inside_the_pass(covariance_type, dtype, rtol, monkeypatch):
@@ -190,7 +175,7 @@ def test_direct_components_inside_the_pass(covariance_type, dtype, rtol, monkeyp
     model = model_for(X, covariance_type)
     # A budget between the two smallest roundings: one component from the
     # features, the other two around their own means, in the same pass.
-    smallest = np.sort(rounding_sizes(model))[:2]
+    smallest = np.sort(model.components.kernel.rounding)[:2]
     model = under_budget(model, dtype, np.sqrt(smallest.prod()), monkeypatch)
     assert model.components.kernel.fast.sum() == 1
     assert model.components.soft_e_step(X, model._log_weights) is not None
@@ -206,24 +191,71 @@ def test_every_component_direct(dtype, rtol, monkeypatch):
     assert_same_stats(model, model.e_step(X), numpy_e_step(model, X, monkeypatch), rtol)
 
 
-@pytest.mark.parametrize("reached", [0.0, 0.1, 0.9], ids=["none", "few-packed", "most-dense"])
-def test_direct_sums_skip_only_unreached_rows(reached):
-    # The sums of the direct components against numpy's, whether the rows a
-    # component reaches are packed (a minority) or all rows go to BLAS.
+def direct_block(rng, n_features, b, start):
+    """A block ``X[start:]`` and one direct component: mean, ``L^T``, constant."""
+    X = rng.normal(size=(start + b, n_features))
+    means = rng.normal(size=(1, n_features))
+    chol_t = np.triu(rng.normal(size=(n_features, n_features)), 1) + np.diag(
+        rng.uniform(0.5, 2.0, n_features)
+    )
+    return X, means, chol_t[None], np.array([-1.5])
+
+
+@pytest.mark.parametrize(
+    "reachable, responsible, n_packed",
+    [(0.0, 0.0, 0), (0.1, 0.1, None), (0.9, 0.9, -1), (0.9, 0.1, -1)],
+    ids=["none", "few-packed", "most-whole-block", "few-responsible"],
+)
+def test_direct_component_skips_only_rows_it_cannot_reach(reachable, responsible, n_packed):
+    # One fast component (log densities 0) and one direct one whose
+    # approximation says which rows lie beyond the exponential's floor.
     rng = np.random.default_rng(0)
     n_features, b, start = 3, 50, 7
-    X = rng.normal(size=(start + b, n_features))  # the block is X[start:]
+    X, means, chol_t, constants = direct_block(rng, n_features, b, start)
     rows = np.ascontiguousarray(X[start:].T)
-    means = rng.normal(size=(2, n_features))
-    resp = rng.random((3, b)) * (rng.random((3, b)) < reached)
-    sums = np.zeros((2, n_features + 1, n_features + 1))
-    work = (np.empty((n_features + 1, b)), np.empty((n_features + 1, b)),
-            np.empty((n_features + 1, n_features + 1)))
-    _soft_pass._direct_moments(X, start, rows, means, resp, *work, sums)
-    for j in range(2):
-        augmented = np.vstack([rows - means[j][:, None], np.ones(b)])
-        expected = (augmented * resp[1 + j]) @ augmented.T
-        np.testing.assert_allclose(sums[j], expected, rtol=1e-12, atol=1e-14)
+    skip_below = _soft_pass.skip_distance(np.array([0.01]), np.float64)
+    reach = rng.random(b) < reachable
+    log_dens = np.zeros((2, b))
+    log_dens[1] = np.where(reach, 0.0, -skip_below[0] - 1.0)
+    log_dens[1, np.flatnonzero(reach)[:1]] = np.nan  # a NaN approximation counts as reached
+    approx = log_dens[1].copy()
+    block = _soft_pass._block_arrays(n_features, 10, 1, 2, b, np.dtype(np.float64),
+                                     np.dtype(np.int64))
+    centred, weighted, mapped = block[-3:]
+    (chol_rows, selected, packed, index, packed_count, mapped_rows, weighted_rows,
+     part) = _soft_pass._direct_arrays(chol_t, b, np.dtype(np.float64))
+    _soft_pass._direct_log_densities(
+        X, start, rows, 1, means, chol_t, chol_rows, constants, skip_below, log_dens,
+        np.empty(b), np.empty(b), centred, mapped, selected, packed, index, packed_count,
+        mapped_rows,
+    )
+    exact = constants[0] - 0.5 * np.sum(np.square((X[start:] - means[0]) @ chol_t[0].T), axis=1)
+    assert packed_count[0] == (reach.sum() if n_packed is None else n_packed)
+    computed = reach if packed_count[0] >= 0 else np.ones(b, bool)
+    np.testing.assert_allclose(log_dens[1, computed], exact[computed], rtol=1e-13)
+    np.testing.assert_array_equal(log_dens[1, ~computed], approx[~computed])
+    # Their sums over the rows computed (elsewhere the responsibility is zero),
+    # packed or whole-block, and packed again where few rows carry weight.
+    resp = np.zeros((2, b))
+    carries_weight = reach & (rng.random(b) * reachable < responsible)
+    resp[1] = rng.random(b) * carries_weight
+    sums = np.zeros((1, n_features + 1, n_features + 1))
+    _soft_pass._direct_moments(
+        X, start, rows, 1, means, resp, centred, weighted, selected, packed, index,
+        packed_count, weighted_rows, part, sums,
+    )
+    augmented = np.hstack([X[start:] - means[0], np.ones((b, 1))])
+    expected = (augmented * resp[1][:, None]).T @ augmented
+    np.testing.assert_allclose(sums[0], expected, rtol=1e-12, atol=1e-14)
+
+
+def test_skip_distance_passes_the_floor_of_each_dtype():
+    rounding = np.array([0.0, 1e-3, 1.0])
+    for dtype, floor in ((np.float64, 746.0), (np.float32, 87.33)):
+        distance = _soft_pass.skip_distance(rounding, dtype)
+        assert np.all(distance > floor + 100 * rounding)
+        # Beyond it the exponential is exactly zero in that dtype.
+        assert exp_of(np.array([-distance[0]], dtype))[0] == 0.0
 
 
 def test_missing_values_take_the_general_path(monkeypatch):

@@ -112,17 +112,19 @@ def soft_pass(
 ) -> bool:
     """Soft E-step of ``X``: add its sums to the accumulators, write row log-likelihoods.
 
-    The first ``K_fast`` components come from the quadratic features, the
-    others from the direct form (see :class:`DirectTerms`).
+    The first ``K_fast = K - K_direct`` components come from the quadratic
+    features, the others from the direct form (see :class:`DirectTerms`).
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, D)
     centre : ndarray of shape (D,)
         The reference ``c`` of the features.
-    weights_t : ndarray of shape (K_fast, n_phi)
-        ``W^T`` with the log mixing weights in its constant column; its dtype
-        is the features' dtype.
+    weights_t : ndarray of shape (K, n_phi)
+        ``W^T`` with the log mixing weights in its constant column, fast
+        components first; its dtype is the features' dtype. The direct
+        components' rows give approximations, used only to skip the rows
+        those components cannot reach.
     direct : DirectTerms
         The components computed around their own means.
     layout : int
@@ -147,8 +149,8 @@ def soft_pass(
     # Integers as wide as the features' floats, for the exponential's bits.
     bits_dtype = np.dtype(np.int32 if weights_t.dtype == np.float32 else np.int64)
     return _soft_pass(
-        X, centre, weights_t, direct.means, direct.chol_t, direct.constants, layout, block,
-        moments, direct_sums, log_norm, bits_dtype,
+        X, centre, weights_t, direct.means, direct.chol_t, direct.constants,
+        direct.skip_below, layout, block, moments, direct_sums, log_norm, bits_dtype,
     )
 
 
@@ -157,7 +159,8 @@ class DirectTerms:
     """Components whose log densities the pass computes around their own means.
 
     ``log N(x) = constant - 0.5 |L^T (x - mu)|^2``, as scikit-learn computes
-    it: used where the quadratic features would round too much.
+    it: used where the quadratic features would round too much. Only for the
+    rows a component may reach: see :func:`skip_distance`.
 
     Attributes
     ----------
@@ -167,16 +170,42 @@ class DirectTerms:
         ``L^T`` (dense, even for diagonal structures), in the features' dtype.
     constants : ndarray of shape (K_direct,), float64
         ``log det L - D/2 log 2 pi`` plus the log mixing weight.
+    skip_below : ndarray of shape (K_direct,), float64
+        From :func:`skip_distance`; infinite where no row may be skipped.
     """
 
     means: np.ndarray
     chol_t: np.ndarray
     constants: np.ndarray
+    skip_below: np.ndarray
+
+
+def skip_distance(rounding: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """How far a direct component's approximate log density must lie below the
+    best fast component's for the pass to skip that row.
+
+    Beyond the exponential's floor the row's responsibility is exactly zero
+    whether the approximation is exact or not, as long as its error stays
+    below the margin: ``rounding`` (``eps q``, an rms estimate measured within
+    2x of the actual error) is allowed a hundredfold, plus 10.
+    """
+    floor = -_EXP_FLOOR_SINGLE if np.dtype(dtype) == np.float32 else -_EXP_FLOOR
+    return float(floor) + 10.0 + 100.0 * np.asarray(rounding, dtype=np.float64)
+
+
+@_jit
+def _has_nan(X, start, b):
+    """Whether rows ``start:start + b`` of ``X`` hold a NaN."""
+    values = X[start : start + b].reshape(-1)
+    n_nan = 0
+    for j in range(values.size):
+        n_nan += values[j] != values[j]
+    return n_nan > 0
 
 
 @_jit
 def _transpose_block(X, start, rows):
-    """Rows ``start:start + b`` of ``X`` into ``rows`` (D, b); False if a value is NaN."""
+    """Rows ``start:start + b`` of ``X`` into ``rows`` (D, b)."""
     n_features, b = rows.shape
     # Read along X's rows and write strided: measured 2.5x faster than the
     # other way round (reads down a column of X).
@@ -184,11 +213,6 @@ def _transpose_block(X, start, rows):
         x = X[start + r]
         for i in range(n_features):
             rows[i, r] = x[i]
-    block = X[start : start + b].reshape(-1)
-    n_nan = 0
-    for j in range(block.size):
-        n_nan += block[j] != block[j]
-    return n_nan == 0
 
 
 @_jit
@@ -240,78 +264,129 @@ def _centre_on(rows, mean, centred):
 
 
 @_jit
-def _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, mapped, squares):
-    """Last rows of ``log_dens``: ``constant - 0.5 |L^T (x - mu)|^2`` per direct component."""
+def _direct_log_densities(
+    X, start, rows, n_fast, means, chol_t, chol_rows, constants, skip_below, log_dens,
+    fast_max, squares, centred, mapped, selected, packed, index, n_packed, mapped_rows,
+):
+    """Direct components' rows of ``log_dens``: ``constant - 0.5 |L^T (x - mu)|^2``.
+
+    Only for the rows each may reach (see :func:`skip_distance`); the others
+    keep the approximation from the features, whose exponential is zero.
+    Where those are a minority of the block, they are packed row-major
+    (``packed``, ``index``, ``n_packed``, kept for :func:`_direct_moments`)
+    and only they go to BLAS; otherwise the whole block does, feature-major
+    (``n_packed`` is then -1).
+    """
     n_direct, n_features = means.shape
-    first = log_dens.shape[0] - n_direct
-    b = rows.shape[1]
-    for j in range(n_direct):
-        _centre_on(rows, means[j], centred)
-        np.dot(chol_t[j], centred[:n_features], mapped)
-        squares[:b] = 0.0
-        for i in range(n_features):
-            mi = mapped[i]
-            for r in range(b):
-                squares[r] += mi[r] * mi[r]
-        out = log_dens[first + j]
+    b = log_dens.shape[1]
+    fast_max[:b] = -np.inf
+    for k in range(n_fast):
         for r in range(b):
-            out[r] = constants[j] - 0.5 * squares[r]
+            fast_max[r] = max(fast_max[r], log_dens[k, r])
+    for j in range(n_direct):
+        approx = log_dens[n_fast + j]
+        limit = skip_below[j]
+        reached = b
+        if n_fast and limit < np.inf:
+            reached = 0
+            for r in range(b):
+                # A NaN approximation counts as reached.
+                selected[r] = not approx[r] < fast_max[r] - limit
+                reached += selected[r]
+        if 2 * reached >= b:
+            n_packed[j] = -1
+            _centre_on(rows, means[j], centred)
+            np.dot(chol_t[j], centred[:n_features], mapped)
+            squares[:b] = 0.0
+            for i in range(n_features):
+                mi = mapped[i]
+                for r in range(b):
+                    squares[r] += mi[r] * mi[r]
+            for r in range(b):
+                approx[r] = constants[j] - 0.5 * squares[r]
+            continue
+        m = _pack_selected(X, start, means[j], selected[:b], packed[j], index[j])
+        n_packed[j] = m
+        if m == 0:
+            continue
+        mapped_m = mapped_rows[: m * n_features].reshape((m, n_features))
+        np.dot(packed[j][:m], chol_rows[j], mapped_m)
+        rows_j = index[j]
+        for r in range(m):
+            square = 0.0
+            for i in range(n_features):
+                square += mapped_m[r, i] * mapped_m[r, i]
+            approx[rows_j[r]] = constants[j] - 0.5 * square
 
 
 @_jit
-def _direct_moments(X, start, rows, means, resp, centred, weighted, part, direct_sums):
+def _pack_selected(X, start, mean, selected, packed, index):
+    """Selected rows of the block as ``[x - mu, 1]``, row-major (read from ``X``,
+    where a row is contiguous).
+
+    Writes their block positions to ``index`` and returns their number.
+    """
+    n_features = X.shape[1]
+    m = 0
+    for r in range(selected.size):
+        if selected[r]:
+            x = X[start + r]
+            for i in range(n_features):
+                packed[m, i] = x[i] - mean[i]
+            packed[m, n_features] = 1.0
+            index[m] = r
+            m += 1
+    return m
+
+
+@_jit
+def _direct_moments(
+    X, start, rows, n_fast, means, resp, centred, weighted, selected, packed, index,
+    n_packed, weighted_rows, part, direct_sums,
+):
     """Add ``sum_r resp [x - mu, 1] [x - mu, 1]^T`` of the direct components to ``direct_sums``.
 
-    Rows a component does not reach (responsibility exactly zero, as in
-    float32 for all but its own cluster) add nothing: where they are the
-    majority, the others are packed row-major and only they go to BLAS.
+    Over the rows :func:`_direct_log_densities` packed (the others have
+    responsibility zero). Where it packed none, over the whole block, or
+    over the rows with nonzero responsibility if they are a minority (as in
+    float32 for all but a component's own cluster), packed as there.
     """
     n_direct = means.shape[0]
-    first = resp.shape[0] - n_direct
     n_aug, b = centred.shape
     for j in range(n_direct):
-        resp_j = resp[first + j]
-        reached = 0
-        for r in range(b):
-            reached += resp_j[r] != 0.0
-        if 2 * reached < b:
-            packed, packed_weighted = centred.reshape((b, n_aug)), weighted.reshape((b, n_aug))
-            _pack_reached_rows(X, start, means[j], resp_j, packed, packed_weighted)
-            if reached:
-                np.dot(packed_weighted[:reached].T, packed[:reached], part)
-        else:
+        resp_j = resp[n_fast + j]
+        m = n_packed[j]
+        if m < 0:
+            reached = 0
+            for r in range(b):
+                selected[r] = resp_j[r] != 0.0
+                reached += selected[r]
+            if 2 * reached < b:
+                m = _pack_selected(X, start, means[j], selected[:b], packed[j], index[j])
+        if m == 0:
+            continue
+        if m < 0:
             _centre_on(rows, means[j], centred)
-            centred[n_aug - 1] = 1.0  # set each time: the packed rows reuse this memory
+            centred[n_aug - 1] = 1.0
             for i in range(n_aug):
                 ci = centred[i]
                 wi = weighted[i]
                 for r in range(b):
                     wi[r] = ci[r] * resp_j[r]
             np.dot(weighted, centred.T, part)
-        if reached:
-            sums = direct_sums[j]
-            for i in range(n_aug):
-                for m in range(n_aug):
-                    sums[i, m] += part[i, m]
-
-
-@_jit
-def _pack_reached_rows(X, start, mean, resp_j, packed, packed_weighted):
-    """Rows of the block from ``start`` with nonzero responsibility, as ``[x - mu, 1]``
-    and times it, row-major (read from ``X``, where a row is contiguous)."""
-    n_features = X.shape[1]
-    m = 0
-    for r in range(resp_j.size):
-        weight = resp_j[r]
-        if weight != 0.0:
-            x = X[start + r]
-            for i in range(n_features):
-                value = x[i] - mean[i]
-                packed[m, i] = value
-                packed_weighted[m, i] = value * weight
-            packed[m, n_features] = 1.0
-            packed_weighted[m, n_features] = weight
-            m += 1
+        else:
+            rows_j = index[j]
+            packed_j = packed[j][:m]
+            weighted_j = weighted_rows[:m]
+            for r in range(m):
+                weight = resp_j[rows_j[r]]
+                for i in range(n_aug):
+                    weighted_j[r, i] = packed_j[r, i] * weight
+            np.dot(weighted_j.T, packed_j, part)
+        sums = direct_sums[j]
+        for i in range(n_aug):
+            for c in range(n_aug):
+                sums[i, c] += part[i, c]
 
 
 def _exp_of_differences(values, offsets, out, bits):
@@ -451,20 +526,42 @@ def _log_in_place(values, bits):
 
 @_jit
 def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype):
-    """Work arrays of one block (see :func:`_soft_pass`); those of the direct
-    components are empty where there are none."""
+    """Work arrays of one block (see :func:`_soft_pass`); those of the features
+    or of the direct components are empty where there are none."""
+    b_fast = b if n_fast else 0
     b_direct = b if n_fast < n_components else 0
     return (
         np.empty((n_features, b), dtype),  # rows, feature-major
-        np.empty((n_phi, b), dtype),  # features
+        np.empty((n_phi, b_fast), dtype),  # features
         np.empty((n_components, b), dtype),  # log densities
         np.empty((n_components, b), dtype),  # exponentials
         np.empty((n_components, b), dtype),  # responsibilities, component-major
         np.empty((b, n_fast), dtype),  # and row-major
+        np.empty((2 * n_components, b), bits_dtype),  # scratch bits of the exponential
         np.empty((n_features + 1, b_direct), dtype),  # [x - mu, 1] of a direct component
         np.empty((n_features + 1, b_direct), dtype),  # and times its responsibilities
         np.empty((n_features, b_direct), dtype),  # L^T (x - mu)
-        np.empty((2 * n_components, b), bits_dtype),  # scratch bits of the exponential
+    )
+
+
+@_jit
+def _direct_arrays(chol_t, b, dtype):
+    """Work arrays of the direct components' packed rows, for blocks of up to ``b`` rows."""
+    n_direct, n_features = chol_t.shape[:2]
+    n_aug = n_features + 1
+    # [L; 0]: the packed rows [x - mu, 1] times it give (x - mu)^T L.
+    chol_rows = np.zeros((n_direct, n_aug, n_features), dtype)
+    for j in range(n_direct):
+        chol_rows[j, :n_features] = chol_t[j].T
+    return (
+        chol_rows,
+        np.empty(b, np.bool_),  # rows of the block a component reaches
+        np.empty((n_direct, b, n_aug), dtype),  # and they as [x - mu, 1], row-major
+        np.empty((n_direct, b), np.int64),  # and their positions in the block
+        np.empty(n_direct, np.int64),  # and their number (-1: the whole block)
+        np.empty(b * n_features, dtype),  # (x - mu)^T L of the packed rows
+        np.empty((b, n_aug), dtype),  # packed rows times their responsibilities
+        np.empty((n_aug, n_aug), dtype),  # the product of the two
     )
 
 
@@ -485,35 +582,46 @@ def _row_max(log_dens, row_max):
 
 @_jit
 def _soft_pass(
-    X, centre, weights_t, means, chol_t, constants, layout, block, moments, direct_sums,
-    log_norm, bits_dtype,
+    X, centre, weights_t, means, chol_t, constants, skip_below, layout, block, moments,
+    direct_sums, log_norm, bits_dtype,
 ):
     n_samples, n_features = X.shape
-    n_fast, n_phi = weights_t.shape
-    n_components = n_fast + means.shape[0]
+    n_components, n_phi = weights_t.shape
+    n_direct = means.shape[0]
+    n_fast = n_components - n_direct
     row_major = n_phi >= _ROW_MAJOR_RESP_FROM
     dtype = weights_t.dtype
     b = min(block, n_samples)
-    (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped,
-     bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
+    rows, phi, log_dens, exps, resp, resp_rows, bits, centred, weighted, mapped = (
+        _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
+    )
+    chol_rows, selected, packed, index, n_packed, mapped_rows, weighted_rows, direct_part = (
+        _direct_arrays(chol_t, b, dtype)
+    )
     part = np.empty((n_phi, n_fast), dtype)
-    direct_part = np.empty((n_features + 1, n_features + 1), dtype)
     row_max = np.empty(b)
     total = np.empty(b)
     scratch = np.empty(b, np.int64)
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
             b = n_samples - start
-            (rows, phi, log_dens, exps, resp, resp_rows, centred, weighted, mapped,
-             bits) = _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
+            rows, phi, log_dens, exps, resp, resp_rows, bits, centred, weighted, mapped = (
+                _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
+            )
             row_max, total, scratch = row_max[:b], total[:b], scratch[:b]
-        if not _transpose_block(X, start, rows):
+        if _has_nan(X, start, b):
             return False
+        _transpose_block(X, start, rows)
         if n_fast:
             _build_features(rows, centre, layout, phi)
-            np.dot(weights_t, phi, log_dens[:n_fast])
-        if n_fast < n_components:
-            _direct_log_densities(rows, means, chol_t, constants, log_dens, centred, mapped, total)
+            # The direct components' rows too: approximations, to skip rows.
+            np.dot(weights_t, phi, log_dens)
+        if n_direct:
+            _direct_log_densities(
+                X, start, rows, n_fast, means, chol_t, chol_rows, constants, skip_below,
+                log_dens, row_max, total, centred, mapped, selected, packed, index, n_packed,
+                mapped_rows,
+            )
         if not _row_max(log_dens, row_max):
             return False
         _exp_of_differences(log_dens, row_max, exps, bits)
@@ -542,8 +650,9 @@ def _soft_pass(
             for f in range(n_phi):
                 for k in range(n_fast):
                     moments[f, k] += part[f, k]
-        if n_fast < n_components:
+        if n_direct:
             _direct_moments(
-                X, start, rows, means, resp, centred, weighted, direct_part, direct_sums
+                X, start, rows, n_fast, means, resp, centred, weighted, selected, packed, index,
+                n_packed, weighted_rows, direct_part, direct_sums,
             )
     return True

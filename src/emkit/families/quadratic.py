@@ -158,10 +158,17 @@ class GaussianKernel:
         Components computed from the quadratic features.
     weights : ndarray of shape (n_features_phi, n_fast)
         ``W`` with ``phi @ W`` the log densities of the fast components.
+    direct_weights : ndarray of shape (n_features_phi, n_direct)
+        The same for the other components, too rounded to use as their log
+        densities but good enough to tell which rows they cannot reach
+        (empty where the structure takes no features).
     n_quad : int
         Number of quadratic feature columns.
     log_det : ndarray of shape (K,), float64
         ``log det L_k``, half the log-determinant of each precision.
+    rounding : ndarray of shape (K,), float64
+        ``eps q_k``: the estimated rms rounding of the features' log
+        densities in the means' dtype (see :func:`_expansion_size`).
     """
 
     structure: CovarianceStructure
@@ -170,8 +177,10 @@ class GaussianKernel:
     centre: np.ndarray
     fast: np.ndarray
     weights: np.ndarray
+    direct_weights: np.ndarray
     n_quad: int
     log_det: np.ndarray
+    rounding: np.ndarray
 
     @classmethod
     def build(
@@ -189,18 +198,23 @@ class GaussianKernel:
         chol64 = prec_chol.astype(np.float64)
         precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
         covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
-        size = _expansion_size(precisions, covs, offsets)
         dtype = means.dtype
-        fast = _within_budget(size, dtype) & uses_expansion(structure, n_features)
+        rounding = np.finfo(dtype).eps * _expansion_size(precisions, covs, offsets)
+        expanded = uses_expansion(structure, n_features)
+        fast = (rounding <= _ROUNDING_BUDGET[np.dtype(dtype)]) & expanded
         log_det = np.broadcast_to(structure.log_det_cholesky(chol64, n_features), (n_components,))
+        # Fast components first, then the direct ones (where there are features).
+        order = np.concatenate([np.flatnonzero(fast), np.flatnonzero(~fast & expanded)])
         weights = _phi_weights(
-            structure.quad_weights(precisions[fast]), precisions[fast], offsets[fast],
-            log_det[fast], n_features,
-        )
+            structure.quad_weights(precisions[order]), precisions[order], offsets[order],
+            log_det[order], n_features,
+        ).astype(dtype)
+        n_fast = int(fast.sum())
         return cls(
             structure=structure, means=means, prec_chol=prec_chol,
-            centre=centre.astype(dtype), fast=fast, weights=weights.astype(dtype),
-            n_quad=weights.shape[0] - n_features - 1, log_det=log_det,
+            centre=centre.astype(dtype), fast=fast, weights=weights[:, :n_fast],
+            direct_weights=weights[:, n_fast:], n_quad=weights.shape[0] - n_features - 1,
+            log_det=log_det, rounding=rounding,
         )
 
     def prepare(self, X: np.ndarray) -> PreparedChunk:
@@ -270,14 +284,14 @@ class GaussianKernel:
         if not soft_pass_applies(self.structure, n_features):
             return None
         fast = self.fast
-        weights_t = self.weights.T.copy()
-        weights_t[:, -1] += log_weights[fast]
+        weights_t = np.vstack([self.weights.T, self.direct_weights.T])
+        weights_t[:, -1] += np.concatenate([log_weights[fast], log_weights[~fast]])
         direct = self.direct_terms
         direct = replace(direct, constants=direct.constants + log_weights[~fast])
         moments = np.zeros(self.weights.shape)
         direct_sums = np.zeros((direct.means.shape[0], n_features + 1, n_features + 1))
         log_norm = np.empty(X.shape[0])
-        block = _soft_pass.block_rows(self.weights.shape[0])
+        block = _soft_pass.block_rows(weights_t.shape[1])
         layout = _SOFT_LAYOUTS[self.structure.name]
         # Row-major rows (a copy only for other layouts): one compiled version,
         # reading whole rows.
@@ -315,6 +329,7 @@ class GaussianKernel:
             means=np.ascontiguousarray(self.means[slow], dtype=dtype),
             chol_t=np.ascontiguousarray(np.swapaxes(chol, 1, 2), dtype=dtype),
             constants=self.log_det[slow] - 0.5 * n_features * LOG_2PI,
+            skip_below=_soft_pass.skip_distance(self.rounding[slow], dtype),
         )
 
     def _fast_stats(self, chunk: PreparedChunk, resp: np.ndarray) -> tuple:
@@ -363,10 +378,6 @@ def _expansion_size(
     scale = np.sqrt(np.einsum("kii->ki", covariances) + np.square(offsets))
     scaled = precisions * scale[:, :, None] * scale[:, None, :]
     return np.sqrt(np.square(scaled).sum(axis=(1, 2)))
-
-
-def _within_budget(size: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    return np.finfo(dtype).eps * size <= _ROUNDING_BUDGET[np.dtype(dtype)]
 
 
 def _phi_weights(
