@@ -12,7 +12,8 @@ scikit-learn iteration from k-means on a subsample), run the same number of
 iterations with ``tol=0``, and are timed alternately in this one process, so
 that other load on the machine affects both alike. Seconds per iteration are
 a whole ``fit`` (including its final E-step) divided by ``max_iter``, the best
-of ``--repeats`` runs. The parameter difference is the largest relative
+of ``--repeats`` runs, each after a pause and 0.3 s of warm-up fits on a tenth
+of the rows (see :func:`timed_fit`). The parameter difference is the largest relative
 difference over weights, means and covariances. Peak memory is the largest
 traced allocation (``tracemalloc``) during one separate fit of each.
 
@@ -112,13 +113,25 @@ def common_start(X: np.ndarray, case: Case) -> dict:
 
 
 _SETTLE_SECONDS = 0.5
+_WARM_SECONDS = 0.3
 
 
-def timed_fit(estimator, X: np.ndarray) -> tuple[float, object]:
+def timed_fit(estimator_type, params: dict, X: np.ndarray) -> tuple[float, object]:
+    """Seconds of one ``fit`` of ``estimator_type(**params)`` on ``X``, settled and warm."""
     # OpenBLAS threads busy-wait for a while after a multi-threaded product:
     # without a pause, the fit timed after scikit-learn's shared the cores with
     # its idle-spinning threads (M measured 16.4x without, 20.8x with it).
     time.sleep(_SETTLE_SECONDS)
+    # After the pause the cores are slow for a few hundred milliseconds (this
+    # virtual machine: M float32 15.4 ms/it right after a 0.5 s sleep, 11.7
+    # after 0.3 s of warm-up fits, 12.2 back to back). A short fit feels it,
+    # a long one hardly: both libraries fit a tenth of the rows for a while
+    # before their timed fit, so that both are timed in the steady state.
+    warm_rows = X[: max(X.shape[0] // 10, 5000)]
+    start = time.perf_counter()
+    while time.perf_counter() - start < _WARM_SECONDS:
+        estimator_type(**params).fit(warm_rows)
+    estimator = estimator_type(**params)
     return timed(lambda: estimator.fit(X)), estimator
 
 
@@ -185,9 +198,9 @@ def run_case(case: Case, scale: float, repeats: int, memory: bool, peaks: dict) 
         GaussianMixture(**warm_up).fit(X[:5000])
         sk_times, em_times = [], []
         for _ in range(repeats):  # alternate, so background load hits both alike
-            t, sk = timed_fit(SkGaussianMixture(**params), X)
+            t, sk = timed_fit(SkGaussianMixture, params, X)
             sk_times.append(t)
-            t, em = timed_fit(GaussianMixture(**params), X)
+            t, em = timed_fit(GaussianMixture, params, X)
             em_times.append(t)
         row = {
             "case": case.name, "n": X.shape[0], "d": case.n_features, "k": case.n_components,
