@@ -546,9 +546,11 @@ def _block_arrays(n_features, n_phi, n_fast, n_components, b, dtype, bits_dtype)
 
 @_jit
 def _direct_arrays(chol_t, b, dtype):
-    """Work arrays of the direct components' packed rows, for blocks of up to ``b`` rows."""
+    """Work arrays of the direct components, for blocks of up to ``b`` rows (empty
+    where there are none)."""
     n_direct, n_features = chol_t.shape[:2]
     n_aug = n_features + 1
+    b = b if n_direct else 0
     # [L; 0]: the packed rows [x - mu, 1] times it give (x - mu)^T L.
     chol_rows = np.zeros((n_direct, n_aug, n_features), dtype)
     for j in range(n_direct):
