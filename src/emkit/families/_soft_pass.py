@@ -8,13 +8,16 @@ stay in the core's cache between their two uses:
 
 1. features ``phi = [quadratic terms of x - c, x - c, 1]`` of the block;
 2. log densities plus log weights, ``W^T @ phi`` (BLAS);
-3. responsibilities by log-sum-exp, in float64 whatever the data dtype;
+3. responsibilities by log-sum-exp (exponentials in the data dtype, totals in float64);
 4. moments ``phi @ resp`` (BLAS), added in float64.
 
 Components the features would round too much for (see
 ``quadratic._ROUNDING_BUDGET``) take the direct form in the same pass: their
 log densities from ``L^T (x - mu)`` and their sums from the rows centred on
-their means, one small BLAS product each per block.
+their means, one small BLAS product each per block. The features still give
+their approximate log densities, good enough to tell the rows such a
+component cannot reach (responsibility exactly zero): only the others are
+computed directly.
 
 Compiled by numba on first use (``cache=True`` keeps the machine code between
 processes). Where numba is not installed, :data:`AVAILABLE` is False and the
@@ -277,46 +280,59 @@ def _direct_log_densities(
     and only they go to BLAS; otherwise the whole block does, feature-major
     (``n_packed`` is then -1).
     """
-    n_direct, n_features = means.shape
     b = log_dens.shape[1]
     fast_max[:b] = -np.inf
     for k in range(n_fast):
         for r in range(b):
             fast_max[r] = max(fast_max[r], log_dens[k, r])
-    for j in range(n_direct):
+    for j in range(means.shape[0]):
         approx = log_dens[n_fast + j]
-        limit = skip_below[j]
         reached = b
-        if n_fast and limit < np.inf:
+        if n_fast and skip_below[j] < np.inf:
             reached = 0
             for r in range(b):
                 # A NaN approximation counts as reached.
-                selected[r] = not approx[r] < fast_max[r] - limit
+                selected[r] = not approx[r] < fast_max[r] - skip_below[j]
                 reached += selected[r]
         if 2 * reached >= b:
             n_packed[j] = -1
-            _centre_on(rows, means[j], centred)
-            np.dot(chol_t[j], centred[:n_features], mapped)
-            squares[:b] = 0.0
-            for i in range(n_features):
-                mi = mapped[i]
-                for r in range(b):
-                    squares[r] += mi[r] * mi[r]
-            for r in range(b):
-                approx[r] = constants[j] - 0.5 * squares[r]
-            continue
-        m = _pack_selected(X, start, means[j], selected[:b], packed[j], index[j])
-        n_packed[j] = m
-        if m == 0:
-            continue
-        mapped_m = mapped_rows[: m * n_features].reshape((m, n_features))
-        np.dot(packed[j][:m], chol_rows[j], mapped_m)
-        rows_j = index[j]
-        for r in range(m):
-            square = 0.0
-            for i in range(n_features):
-                square += mapped_m[r, i] * mapped_m[r, i]
-            approx[rows_j[r]] = constants[j] - 0.5 * square
+            _block_log_density(rows, means[j], chol_t[j], constants[j], centred, mapped,
+                               squares, approx)
+        else:
+            m = _pack_selected(X, start, means[j], selected[:b], packed[j], index[j])
+            n_packed[j] = m
+            _packed_log_density(packed[j][:m], index[j], chol_rows[j], constants[j],
+                                mapped_rows, approx)
+
+
+@_jit
+def _block_log_density(rows, mean, chol_t, constant, centred, mapped, squares, out):
+    """``out = constant - 0.5 |L^T (x - mu)|^2`` for every row of the block."""
+    n_features, b = rows.shape
+    _centre_on(rows, mean, centred)
+    np.dot(chol_t, centred[:n_features], mapped)
+    squares[:b] = 0.0
+    for i in range(n_features):
+        mi = mapped[i]
+        for r in range(b):
+            squares[r] += mi[r] * mi[r]
+    for r in range(b):
+        out[r] = constant - 0.5 * squares[r]
+
+
+@_jit
+def _packed_log_density(packed, index, chol_rows, constant, mapped_rows, out):
+    """``out[index] = constant - 0.5 |L^T (x - mu)|^2`` for the packed rows ``[x - mu, 1]``."""
+    m, n_features = packed.shape[0], chol_rows.shape[1]
+    if m == 0:
+        return
+    mapped = mapped_rows[: m * n_features].reshape((m, n_features))
+    np.dot(packed, chol_rows, mapped)
+    for r in range(m):
+        square = 0.0
+        for i in range(n_features):
+            square += mapped[r, i] * mapped[r, i]
+        out[index[r]] = constant - 0.5 * square
 
 
 @_jit
@@ -351,9 +367,8 @@ def _direct_moments(
     over the rows with nonzero responsibility if they are a minority (as in
     float32 for all but a component's own cluster), packed as there.
     """
-    n_direct = means.shape[0]
-    n_aug, b = centred.shape
-    for j in range(n_direct):
+    b = centred.shape[1]
+    for j in range(means.shape[0]):
         resp_j = resp[n_fast + j]
         m = n_packed[j]
         if m < 0:
@@ -366,27 +381,39 @@ def _direct_moments(
         if m == 0:
             continue
         if m < 0:
-            _centre_on(rows, means[j], centred)
-            centred[n_aug - 1] = 1.0
-            for i in range(n_aug):
-                ci = centred[i]
-                wi = weighted[i]
-                for r in range(b):
-                    wi[r] = ci[r] * resp_j[r]
-            np.dot(weighted, centred.T, part)
+            _block_sums(rows, means[j], resp_j, centred, weighted, part)
         else:
-            rows_j = index[j]
-            packed_j = packed[j][:m]
-            weighted_j = weighted_rows[:m]
-            for r in range(m):
-                weight = resp_j[rows_j[r]]
-                for i in range(n_aug):
-                    weighted_j[r, i] = packed_j[r, i] * weight
-            np.dot(weighted_j.T, packed_j, part)
+            _packed_sums(packed[j][:m], index[j], resp_j, weighted_rows, part)
         sums = direct_sums[j]
-        for i in range(n_aug):
-            for c in range(n_aug):
+        for i in range(part.shape[0]):
+            for c in range(part.shape[1]):
                 sums[i, c] += part[i, c]
+
+
+@_jit
+def _block_sums(rows, mean, resp_j, centred, weighted, part):
+    """``part = sum_r resp [x - mu, 1] [x - mu, 1]^T`` over every row of the block."""
+    n_aug, b = centred.shape
+    _centre_on(rows, mean, centred)
+    centred[n_aug - 1] = 1.0
+    for i in range(n_aug):
+        ci = centred[i]
+        wi = weighted[i]
+        for r in range(b):
+            wi[r] = ci[r] * resp_j[r]
+    np.dot(weighted, centred.T, part)
+
+
+@_jit
+def _packed_sums(packed, index, resp_j, weighted_rows, part):
+    """``part = sum_r resp [x - mu, 1] [x - mu, 1]^T`` over the packed rows."""
+    m, n_aug = packed.shape
+    weighted = weighted_rows[:m]
+    for r in range(m):
+        weight = resp_j[index[r]]
+        for i in range(n_aug):
+            weighted[r, i] = packed[r, i] * weight
+    np.dot(weighted.T, packed, part)
 
 
 def _exp_of_differences(values, offsets, out, bits):
