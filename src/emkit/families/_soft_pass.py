@@ -174,7 +174,7 @@ class DirectTerms:
     constants : ndarray of shape (K_direct,), float64
         ``log det L - D/2 log 2 pi`` plus the log mixing weight.
     skip_below : ndarray of shape (K_direct,), float64
-        From :func:`skip_distance`; infinite where no row may be skipped.
+        From :func:`skip_distance` (infinite: every row is computed).
     """
 
     means: np.ndarray
