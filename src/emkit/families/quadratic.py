@@ -156,12 +156,11 @@ class GaussianKernel:
         data's dtype.
     fast : ndarray of shape (K,), bool
         Components computed from the quadratic features.
-    weights : ndarray of shape (n_features_phi, n_fast)
-        ``W`` with ``phi @ W`` the log densities of the fast components.
-    direct_weights : ndarray of shape (n_features_phi, n_direct)
-        The same for the other components, too rounded to use as their log
-        densities but good enough to tell which rows they cannot reach
-        (empty where the structure takes no features).
+    pass_weights : ndarray of shape (n_features_phi, K or 0)
+        ``W`` with ``phi @ W`` the log densities, fast components first (see
+        :attr:`weights`), then the others: too rounded to use as their log
+        densities but good enough to tell which rows they cannot reach. No
+        columns where the structure takes no features.
     n_quad : int
         Number of quadratic feature columns.
     log_det : ndarray of shape (K,), float64
@@ -176,8 +175,7 @@ class GaussianKernel:
     prec_chol: np.ndarray
     centre: np.ndarray
     fast: np.ndarray
-    weights: np.ndarray
-    direct_weights: np.ndarray
+    pass_weights: np.ndarray
     n_quad: int
     log_det: np.ndarray
     rounding: np.ndarray
@@ -209,13 +207,16 @@ class GaussianKernel:
             structure.quad_weights(precisions[order]), precisions[order], offsets[order],
             log_det[order], n_features,
         ).astype(dtype)
-        n_fast = int(fast.sum())
         return cls(
             structure=structure, means=means, prec_chol=prec_chol,
-            centre=centre.astype(dtype), fast=fast, weights=weights[:, :n_fast],
-            direct_weights=weights[:, n_fast:], n_quad=weights.shape[0] - n_features - 1,
-            log_det=log_det, rounding=rounding,
+            centre=centre.astype(dtype), fast=fast, pass_weights=weights,
+            n_quad=weights.shape[0] - n_features - 1, log_det=log_det, rounding=rounding,
         )
+
+    @cached_property
+    def weights(self) -> np.ndarray:
+        """``W`` of the fast components, shape (n_features_phi, n_fast)."""
+        return self.pass_weights[:, : int(self.fast.sum())]
 
     def prepare(self, X: np.ndarray) -> PreparedChunk:
         """Quadratic features of a chunk (computed once, used by both products)."""
@@ -284,7 +285,7 @@ class GaussianKernel:
         if not soft_pass_applies(self.structure, n_features):
             return None
         fast = self.fast
-        weights_t = np.vstack([self.weights.T, self.direct_weights.T])
+        weights_t = self.pass_weights.T.copy()
         weights_t[:, -1] += np.concatenate([log_weights[fast], log_weights[~fast]])
         direct = self.direct_terms
         direct = replace(direct, constants=direct.constants + log_weights[~fast])
