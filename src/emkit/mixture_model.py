@@ -89,7 +89,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         on its part: ``"kmeans"``, k-means (k-means++ seeding) on the columns
         scaled to unit variance, weights the parts' shares; ``"random"``, each row
         to a uniformly random component (every component getting one row at
-        least), the starting weights. Default: ``"kmeans"`` for a template
+        least), the starting weights. For a template, each row also lends a
+        tenth of its weight to every component (so no start sits on a
+        probability of exactly 0 or 1, which EM cannot leave). Default: ``"kmeans"`` for a template
         (every start), ``"random"`` for the further starts of a list.
     weights : array of shape (n_components,), optional
         Starting mixing weights (non-negative, summing to one); uniform if omitted.

@@ -5,6 +5,12 @@ same responsibility, so they stay identical), and a hand-written start is one
 guess. These starts partition the rows, by k-means or at random, and run each
 component's own M-step on its part, so every family (counts, categories,
 binary features, products of these) gets distinct, data-driven starts.
+
+The partition is softened before the M-step: each row gives ``1 - SPREAD`` of
+its weight to its own part and ``SPREAD`` evenly to all. A hard partition
+often puts a probability at exactly 0 or 1 (a part whose rows all have a 1 in
+some column), and EM never leaves such a boundary; the spread keeps every
+component's parameters inside the support of every row.
 """
 
 from __future__ import annotations
@@ -19,17 +25,23 @@ from emkit.sources import ArraySource
 
 INIT_PARAMS = ("kmeans", "random")
 
+# Share of each row's weight spread over all components in an automatic start.
+SPREAD = 0.1
+
 
 def partition_start(
-    mixture: Mixture, source: ArraySource, labels: np.ndarray, *, fit_weights: bool
+    mixture: Mixture, source: ArraySource, labels: np.ndarray, *, fit_weights: bool,
+    spread: float = 0.0,
 ) -> Mixture:
     """Each component's M-step on the rows labelled with it.
 
-    With ``fit_weights`` the weights become the parts' shares of the rows
-    (an empty part a negligible, non-zero one); otherwise ``mixture``'s weights stay.
+    ``spread`` of every row's weight goes evenly to all components (see the
+    module docstring). With ``fit_weights`` the weights become the parts'
+    shares of the rows (an empty part a negligible, non-zero one); otherwise
+    ``mixture``'s weights stay.
     """
     n_samples, n_components = source.X.shape[0], len(mixture.weights)
-    one_hot = np.eye(n_components)
+    one_hot = (1.0 - spread) * np.eye(n_components) + spread / n_components
     family = mixture.components
     total = sum(
         family.stats(chunk, one_hot[labels[start : start + len(chunk)]])
@@ -84,4 +96,4 @@ def automatic_start(
         labels = kmeans_labels(source.X, n_components, rng, source.chunk_size)
     else:
         labels = random_labels(n_samples, n_components, rng)
-    return partition_start(mixture, source, labels, fit_weights=fit_weights)
+    return partition_start(mixture, source, labels, fit_weights=fit_weights, spread=SPREAD)
