@@ -81,6 +81,14 @@ def test_dask_predict_names_global_rows():
     np.testing.assert_array_equal(labels, model.predict(X[:6]))
 
 
+def test_dask_fit_refuses_an_impossible_row_instead_of_nan():
+    da = pytest.importorskip("dask.array")
+    X = np.zeros((10, 1))
+    X[5] = 3.0
+    with pytest.raises(ValueError, match=r"a row has probability zero under every component"):
+        MixtureModel([Poisson(0.0), Poisson(0.0)]).fit(da.from_array(X, chunks=(4, 1)))
+
+
 def test_partial_fit_refuses_an_impossible_row_and_keeps_the_model():
     # Issue 22.7: Poisson rates fitted to 0, then a 3, turned the weights into NaN.
     with pytest.warns(IdenticalComponentsWarning):  # both rates 0: identical, rightly flagged

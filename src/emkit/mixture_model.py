@@ -600,10 +600,9 @@ class _MapObjective:
     def expected_stats(self, model: Mixture) -> Any:
         stats = total_stats(model, self.source)
         if stats.log_likelihood == -np.inf:
-            rows = getattr(self.source, "X", None)
-            if rows is not None:
+            if isinstance(self.source, ArraySource):  # rows in memory: name them
                 _check_every_row_possible(
-                    model, rows, self.source.chunk_size, when="under every component"
+                    model, self.source.X, self.source.chunk_size, when="under every component"
                 )
             raise ValueError(
                 f"a row has probability zero under every component {_HINT}: give the "
