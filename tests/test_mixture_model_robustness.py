@@ -79,6 +79,8 @@ def test_dask_predict_names_global_rows():
         lazy.compute()
     labels = model.predict(da.from_array(X[:6], chunks=(4, 2))).compute()
     np.testing.assert_array_equal(labels, model.predict(X[:6]))
+    proba = model.predict_proba(da.from_array(X[:6], chunks=(4, 2))).compute()
+    np.testing.assert_array_equal(proba, model.predict_proba(X[:6]))
 
 
 def test_dask_fit_refuses_an_impossible_row_instead_of_nan():
