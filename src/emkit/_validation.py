@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 
 def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> np.ndarray:
@@ -80,11 +81,14 @@ def one_of(*options: str) -> Rule:
 
 
 BOOLEAN = Rule(lambda v: isinstance(v, bool | np.bool_), "True or False")
+# numpy's RandomState (hence scikit-learn's check_random_state) takes seeds in [0, 2**32).
+MAX_SEED = 2**32 - 1
 RANDOM_STATE = Rule(
     lambda v: v is None
-    or _is_int(v)
+    or (_is_int(v) and 0 <= v <= MAX_SEED)
     or isinstance(v, np.random.RandomState | np.random.Generator),
-    "None, an integer, a numpy RandomState or a numpy Generator",
+    f"None, an integer in [0, {MAX_SEED}] (as for scikit-learn), a numpy RandomState or a "
+    "numpy Generator",
 )
 OPTIONAL_ARRAY = Rule(lambda v: v is None or np.ndim(v) >= 1, "None or an array")
 
@@ -118,6 +122,21 @@ def check_weights(weights: Any, n_components: int, dtype: Any) -> np.ndarray:
     if not np.isclose(weights.sum(), 1.0, rtol=0, atol=1e-6):
         raise ValueError(f"weights_init must sum to 1, got sum {weights.sum():.10g}")
     return weights
+
+
+def random_state_of(random_state: Any) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state``, extended to numpy Generators.
+
+    None gives numpy's global RandomState, an integer a new ``RandomState(seed)``,
+    a RandomState itself: so an estimator drawing its starts from the result
+    draws exactly what scikit-learn's draws for the same ``random_state``. A
+    Generator (which scikit-learn refuses) seeds a new RandomState with one draw.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return np.random.RandomState(int(random_state.integers(0, MAX_SEED, endpoint=True)))
+    if _is_int(random_state) and not 0 <= random_state <= MAX_SEED:
+        raise ValueError(f"random_state must be in [0, {MAX_SEED}], got {random_state}")
+    return check_random_state(random_state)
 
 
 def seed_sequence(random_state: Any) -> np.random.SeedSequence:

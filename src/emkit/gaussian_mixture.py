@@ -122,7 +122,16 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     precisions_init : array, optional
         Starting precision matrices, shaped as ``covariances_``.
     random_state : int, RandomState, Generator or None, default=None
-        Seeds initialisation and sampling.
+        Seeds initialisation and sampling. The starts are drawn as
+        scikit-learn draws them (one ``sklearn.utils.check_random_state``
+        RandomState, advanced restart after restart, through scikit-learn's
+        own ``kmeans_plusplus``), so for in-memory data the same value gives
+        the same start, hence the same fit, as
+        :class:`sklearn.mixture.GaussianMixture`, for every ``init_params`` and
+        ``n_init``. A Generator (which scikit-learn refuses) seeds a new
+        RandomState. Streamed and Dask fits start from a random sample of
+        rows (:mod:`emkit.scale`), so their starts are emkit's own;
+        ``algorithm="stochastic"`` draws its E-steps from separate seeds.
     warm_start : bool, default=False
         Start a new ``fit`` from the previous solution.
     verbose : int, default=0
@@ -293,9 +302,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
         warm = bool(self.warm_start) and hasattr(self, "converged_")
-        # The last child seed draws the rows a streamed or Dask fit initialises
-        # from; the first n_init seed the restarts, as for in-memory data.
-        seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        seeds = self._child_seeds(X)
         init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])
         if init_X.shape[0] < self.n_components:
             raise ValueError(
@@ -315,7 +322,23 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self._warn_if_degenerate()
         return X if scale.is_scalable(X) else init_X
 
-    def _rows(self, X: Any, *, reset: bool, seed: np.random.SeedSequence) -> tuple[Any, Any]:
+    def _child_seeds(self, X: Any) -> list[np.random.SeedSequence | None]:
+        """Seeds of what scikit-learn's GaussianMixture never draws, None where unused.
+
+        The first ``n_init`` seed the stochastic E-steps of the restarts, the
+        last the rows a streamed or Dask fit initialises from. The starts
+        themselves come from scikit-learn's RandomState (:meth:`_best_run`),
+        which these seeds must not advance where scikit-learn's fit would not:
+        so they are made only when used (a RandomState ``random_state`` gives
+        them one draw, before the starts).
+        """
+        if self.algorithm == "stochastic" or scale.is_scalable(X):
+            return v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        return [None] * (self.n_init + 1)
+
+    def _rows(
+        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None
+    ) -> tuple[Any, Any]:
         """Rows to initialise from and the engine's source, for any accepted input."""
         if scale.is_scalable(X):
             n_features = X.shape[1] if scale.is_dask_array(X) else X.n_features
@@ -357,9 +380,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self._check_initial_values(X, structure)
         if self.checkpoint is not None:
             return self._checkpointed_runs(X, structure, source, seeds)
+        # scikit-learn's draws: one RandomState, advanced restart after restart,
+        # so the same random_state gives the same starts as sklearn's GaussianMixture.
+        random_state = v.random_state_of(self.random_state)
         best = None
         for index, seed in enumerate(seeds):
-            model = self._initial_model(X, structure, np.random.default_rng(seed))
+            model = self._initial_model(X, structure, random_state)
             model = self._with_assignment(model, seed)
             result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
@@ -376,11 +402,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             raise ValueError("checkpoint= needs algorithm='em' and accelerate=False")
         keeper = Checkpoint(self, X.shape[1])
         state = keeper.resume()
+        starts = self._replayed_starts(X, structure)
         for index in range(state.restart, len(seeds)):
             if index > state.restart:
                 state = FitState(restart=index, best=state.best)
-            model = None if state.run is not None else self._initial_model(
-                X, structure, np.random.default_rng(seeds[index]))
+            model = None if state.run is not None else starts(index)
             result = continue_em(
                 model, source, state.run, tol=self.tol, max_iter=self.max_iter,
                 callback=keeper.recorder(state, self._reporter(index)),
@@ -389,9 +415,29 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 state.best = result
         return state.best
 
-    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence) -> Mixture:
+    def _replayed_starts(self, X: np.ndarray, structure: CovarianceStructure):
+        """``start(index)``: restart ``index``'s start, as an uninterrupted fit draws it.
+
+        The restarts share one RandomState, so a fit resumed at restart ``r``
+        first draws (and drops) the starts of restarts ``0..r-1``; a resumed run
+        or a finished fit draws none.
+        """
+        random_state = v.random_state_of(self.random_state)
+        drawn = [0]  # starts drawn so far; restarts ask in increasing order
+
+        def start(index: int) -> Mixture:
+            while True:
+                model = self._initial_model(X, structure, random_state)
+                drawn[0] += 1
+                if drawn[0] > index:
+                    return model
+
+        return start
+
+    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence | None) -> Mixture:
         # A child of the restart's seed: the initialisation's draws stay as they were.
-        return replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
+        child = None if seed is None else seed.spawn(1)[0]
+        return replace(model, assignment=assignment_for(self.algorithm, child))
 
     def _run(
         self, model: Mixture, source: IndexedArraySource, previous_lower_bound: float,
@@ -418,7 +464,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
-        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.Generator
+        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState
     ) -> Mixture:
         """Starting mixture: from ``init_params``, overridden by any ``*_init`` given."""
         dtype = X.dtype
