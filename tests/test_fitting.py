@@ -160,3 +160,42 @@ def test_clone_pipeline_and_grid_search(blobs):
         GaussianMixture(random_state=0), {"n_components": [1, 3]}, cv=3
     ).fit(blobs)
     assert search.best_params_ == {"n_components": 3}
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_row_with_nothing_observed_scores_nan_not_zero(blobs, covariance_type):
+    """It has no likelihood: as 0.0 it would rank as the most typical row."""
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(blobs)
+    rows = np.vstack([blobs[:4], np.full((1, 2), np.nan)])
+    scores = gm.score_samples(rows)
+    assert np.isnan(scores[4]) and np.isfinite(scores[:4]).all()
+    # score and the criteria leave it out, as the fit's E-step does.
+    assert gm.score(rows) == pytest.approx(scores[:4].mean(), rel=1e-12)
+    assert gm.bic(rows) == pytest.approx(gm.bic(blobs[:4]), rel=1e-12)
+    np.testing.assert_allclose(gm.predict_proba(rows[4:]), gm.weights_[None], rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_far_rows_score_minus_inf_not_nan(blobs, covariance_type):
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(blobs)
+    far = np.array([[1e200, 1e200], [1e200, -1e200], [-1e200, 3.0], [np.nan, 1e200]])
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes
+        scores = gm.score_samples(far)
+    np.testing.assert_array_equal(scores, -np.inf)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e200), (np.float32, 1e19)])
+def test_data_whose_squares_overflow_are_refused_naming_the_scale(blobs, dtype, scale):
+    X = (blobs * [1.0, scale]).astype(dtype)
+    with pytest.raises(ValueError, match=r"column 1 is on too large a scale.*Standardise"):
+        GaussianMixture(2, random_state=0).fit(X)
+    # Within range, the same data fit (and then score) without infinities.
+    fine = GaussianMixture(2, random_state=0).fit((blobs * scale ** 0.5).astype(dtype))
+    assert np.isfinite(fine.covariances_).all()
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**32])
+def test_seeds_outside_numpys_range_are_refused(blobs, random_state):
+    with pytest.raises(ValueError, match=r"random_state must be .*integer in \[0, 4294967295\]"):
+        GaussianMixture(2, random_state=random_state).fit(blobs)

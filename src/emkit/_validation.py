@@ -150,3 +150,33 @@ def seed_sequence(random_state: Any) -> np.random.SeedSequence:
     if isinstance(random_state, np.random.Generator):
         return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
     raise ValueError(f"cannot seed from random_state={random_state!r}")
+
+
+def check_scale(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """Raise a ValueError naming the column whose values are too large for the statistics.
+
+    EM sums rows and squared deviations over all rows: with values near 1e154
+    and beyond (float64; 1e19 for float32), finite data give infinite sums, and
+    the fit would end in a linear-algebra error about infinities that the data
+    do not contain. NaN (missing) entries are ignored.
+    """
+    if X.size == 0:
+        return X
+    with np.errstate(invalid="ignore", over="ignore"):
+        high = np.nanmax(X, axis=0).astype(np.float64)
+        low = np.nanmin(X, axis=0).astype(np.float64)
+        spread = high - low
+        size = np.maximum(np.abs(high), np.abs(low))
+        # Headroom for sums of n values, and of n * D squares, with a safety factor.
+        limit = float(np.finfo(X.dtype).max) / 16
+        n, d = X.shape
+        overflows = (n * size >= limit) | (n * d * np.square(spread) >= limit)
+    if not overflows.any():
+        return X
+    column = int(np.argmax(np.where(overflows, spread + size, -np.inf)))
+    raise ValueError(
+        f"{name} column {column} is on too large a scale for EM in {X.dtype} (values up to "
+        f"{size[column]:.3g}, spread {spread[column]:.3g}): sums over its {n} "
+        "rows and of their squares overflow to infinity. Standardise the columns first (e.g. "
+        "sklearn.preprocessing.StandardScaler, or divide by a constant)"
+    )

@@ -126,10 +126,16 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         scikit-learn draws them (one ``sklearn.utils.check_random_state``
         RandomState, advanced restart after restart, through scikit-learn's
         own ``kmeans_plusplus``), so for in-memory data the same value gives
-        the same start, hence the same fit, as
+        the same start, hence the same fit to rounding, as
         :class:`sklearn.mixture.GaussianMixture`, for every ``init_params`` and
-        ``n_init``. A Generator (which scikit-learn refuses) seeds a new
-        RandomState. Streamed and Dask fits start from a random sample of
+        ``n_init``. Rounding can still tell apart restarts that tie (the same
+        optimum, components in another order), and one-row starts
+        (``k-means++``, ``random_from_data``) of diag, spherical and tied fits,
+        whose variance scikit-learn computes with rounding errors near
+        ``reg_covar``; their ``history_[0]`` is that of weights summing to one,
+        scikit-learn's of weights summing to K/n. A Generator (which
+        scikit-learn refuses) seeds a new RandomState; integers must lie in
+        [0, 2**32 - 1]. Streamed and Dask fits start from a random sample of
         rows (:mod:`emkit.scale`), so their starts are emkit's own;
         ``algorithm="stochastic"`` draws its E-steps from separate seeds.
     warm_start : bool, default=False
@@ -345,7 +351,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
-        return X, self._fit_source(X)
+        return v.check_scale(X), self._fit_source(X)
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
