@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from emkit import GaussianMixture
+from emkit import GaussianMixture, load, save
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 
@@ -85,6 +85,40 @@ def test_warm_start_refuses_a_width_change(blobs):
     gm = GaussianMixture(2, warm_start=True, random_state=0).fit(blobs)
     with pytest.raises(ValueError, match="features"):
         gm.fit(np.hstack([blobs, blobs]))
+
+
+@pytest.mark.parametrize("change", [{"n_components": 3}, {"covariance_type": "diag"},
+                                    {"n_components": 1, "covariance_type": "tied"}])
+def test_warm_start_with_another_shape_starts_afresh_with_a_warning(blobs, change, tmp_path):
+    """It used to continue the old mixture under the new parameters, saving a file that
+    emkit.load refuses; the fit is now the fresh fit of the new model."""
+    gm = GaussianMixture(2, warm_start=True, random_state=0).fit(blobs)
+    gm.set_params(**change)
+    with pytest.warns(UserWarning, match="starting afresh"):
+        gm.fit(blobs)
+    fresh = GaussianMixture(**{**gm.get_params(), "warm_start": False}).fit(blobs)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(gm, name), getattr(fresh, name))
+    save(gm, tmp_path / "m.npz")
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").means_, gm.means_)
+    # The same shape again: warm started, quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        gm.fit(blobs)
+
+
+def test_a_loaded_model_warm_starts_only_as_what_it_is(blobs, tmp_path):
+    save(GaussianMixture(2, random_state=0).fit(blobs), tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    loaded.set_params(warm_start=True, tol=0, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _quiet_fit(loaded, blobs)  # continues: one iteration from the loaded parameters
+    loaded = load(tmp_path / "m.npz")
+    loaded.set_params(warm_start=True, n_components=3)
+    with pytest.warns(UserWarning, match="another shape"):
+        loaded.fit(blobs)
+    assert loaded.means_.shape == (3, 2)
 
 
 def test_verbose_prints_progress(blobs, capsys):
