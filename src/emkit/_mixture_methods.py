@@ -98,7 +98,11 @@ class MixtureMethods:
         return self._over_rows(X, _most_likely, None)
 
     def predict_proba(self, X: Any) -> Any:
-        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        """Responsibilities, shape (n_samples, n_components); rows sum to one.
+
+        A row with nothing observed (all NaN) tells nothing about its
+        component: it gets the mixing weights.
+        """
         return np.exp(self._log_resp(X))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
