@@ -272,6 +272,9 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
     ax = ax if ax is not None else Figure(figsize=(6, 4)).add_subplot()
     for k, (covariance_type, rows) in enumerate(table.groupby("covariance_type", sort=False)):
         colour = PALETTE[k % len(PALETTE)]
+        # Skipped candidates have no score; lines join the fits in order of K.
+        rows = rows[~rows["skipped"]] if "skipped" in rows else rows
+        rows = rows.sort_values("n_components", kind="stable")
         good = rows[~rows["degenerate"]]
         bad = rows[rows["degenerate"]]
         ax.plot(good["n_components"], good[criterion], marker="o", color=colour,
