@@ -45,6 +45,8 @@ from emkit.variants import ALGORITHMS, assignment_for
 # so features on small scales are not mistaken for collapses.
 DEGENERATE_FACTOR = 10.0
 DEGENERATE_RELATIVE = 1e-3
+# Rows of slack in the support check (effective counts are sums of responsibilities).
+SUPPORT_SLACK = 0.05
 
 
 class DegenerateFitWarning(UserWarning):
@@ -97,7 +99,9 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
     reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
     if n_samples is not None:
         support = n_samples * np.asarray(model.weights_, dtype=np.float64)
-        for i in np.flatnonzero(support < rows_needed(model.covariance_type, d)):
+        # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
+        short = support < rows_needed(model.covariance_type, d) - SUPPORT_SLACK
+        for i in np.flatnonzero(short):
             reasons.setdefault(int(i), "unsupported")
     return reasons
 

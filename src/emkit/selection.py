@@ -160,8 +160,8 @@ def _chosen(fitted: list, criterion: str) -> int:
         f"every fitted candidate is degenerate; chose the best by {criterion} anyway "
         f"({row['n_components']} {row['covariance_type']}: {row['note']}). If features "
         "differ widely in scale, standardize them (emkit fit --standardize); with rounded or "
-        "discrete values, a reg_covar near the square of their resolution; or fewer "
-        "components.",
+        "discrete values, give reg_covar the variance rounding adds (resolution**2 / 12); "
+        "or try fewer components.",
         DegenerateFitWarning,
         stacklevel=3,
     )
