@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,6 +69,59 @@ def test_snapshots_are_the_models_after_each_iteration():
     assert gm.callback is None  # the user's (absent) callback is restored
     with pytest.raises(ValueError, match="n_init=1"):
         record_fit(GaussianMixture(2, n_init=2), X)
+
+
+def test_asking_for_iterations_the_fit_never_ran_names_those_it_did():
+    """Issue 14: the README asked for iterations 1, 3, 5, 10 of a fit that converged in 4."""
+    X = load_faithful()
+    gm, snapshots = record_fit(GaussianMixture(2, random_state=0), X)
+    assert gm.converged_ and sorted(snapshots) == list(range(1, gm.n_iter_ + 1))
+    late = gm.n_iter_ + 1
+    with pytest.raises(KeyError, match=f"no snapshot of iteration {late}: the fit recorded "
+                                       f"iterations 1 to {gm.n_iter_}"):
+        snapshots[late]
+    with pytest.raises(ValueError, match=f"no snapshot of iterations {late}, 10: the fit "
+                                         f"recorded iterations 1 to {gm.n_iter_}"):
+        plot_snapshots(X, snapshots, iterations=(1, late, 10))
+    figure = plot_snapshots(X, snapshots, iterations=(gm.n_iter_, 1, 1))
+    titles = [ax.get_title() for ax in figure.axes if ax.get_visible()]
+    assert titles == ["iteration 1", f"iteration {gm.n_iter_}"]
+    with pytest.raises(ValueError, match="no snapshots to draw"):
+        plot_snapshots(X, {})
+
+
+def _readme_section(title: str) -> str:
+    """The Python code blocks of one README section (up to the next heading)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index(f"\n### {title}\n")
+    end = re.search(r"\n#{2,3} ", readme[start + 1:]).start() + start + 1
+    return "\n".join(re.findall(r"```python\n(.*?)```", readme[start:end], flags=re.S))
+
+
+def test_readme_seeing_em_section_runs(tmp_path, monkeypatch, faithful_selection):
+    """Every line of the section, on Old Faithful (the X of the README's first example).
+
+    The README's selection call is the one ``faithful_selection`` made; it is taken
+    from there rather than fitted twice (any other call runs for real).
+    """
+    import emkit
+
+    def select_model_once(X, n_components=range(1, 10), *args, **kwargs):
+        same = (np.array_equal(X, load_faithful()) and not args
+                and list(n_components) == list(range(1, 10)) and kwargs == {"random_state": 0})
+        return faithful_selection if same else select_model(X, n_components, *args, **kwargs)
+
+    monkeypatch.setattr(emkit, "select_model", select_model_once)
+    code = _readme_section("Seeing EM, and choosing the model")
+    assert "plot_snapshots" in code and "select_model" in code
+    monkeypatch.chdir(tmp_path)
+    namespace = {"X": load_faithful(), "GaussianMixture": GaussianMixture}
+    exec(compile(code, "README.md", "exec"), namespace)  # our own README
+    best = namespace["result"].best_estimator
+    assert (best.covariance_type, best.n_components) == ("tied", 3)  # as the README says
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    with Image.open(tmp_path / "fit.gif") as gif:
+        assert gif.n_frames == namespace["model"].n_iter_
 
 
 def test_projected_ellipses_are_the_exact_marginals():
