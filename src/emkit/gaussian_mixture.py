@@ -669,7 +669,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 f"{describe_degeneracy(self, reasons, n_samples)}: a spurious maximum of the "
                 "likelihood (typically rows with repeated values), not real clusters. Try "
                 "fewer components or another covariance_type; if features differ widely in "
-                "scale, standardize them first.",
+                "scale, standardize them first; for rounded values, a reg_covar of the "
+                "variance rounding adds (resolution**2 / 12).",
                 DegenerateFitWarning,
                 stacklevel=4,
             )

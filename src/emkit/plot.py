@@ -303,7 +303,7 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
     """A criterion (BIC, AIC or ICL) over the number of components, one line per covariance type.
 
     Fits flagged as degenerate (spurious maximisers) are shown as crosses and
-    are not joined to the lines.
+    are not joined to the lines; candidates skipped (too few rows) are not drawn.
 
     Parameters
     ----------
