@@ -38,27 +38,141 @@ from emkit.runs import check_accelerate, run_variant
 from emkit.sources import IndexedArraySource
 from emkit.variants import ALGORITHMS, assignment_for
 
-# A component whose smallest variance is within this factor of reg_covar has
-# collapsed onto (nearly) repeated values: a spurious maximiser of the likelihood.
+# A component has collapsed onto (nearly) repeated values when, along some direction,
+# its variance is essentially the reg_covar added to it (its own scatter is at most
+# DEGENERATE_FACTOR - 1 times reg_covar) while the data vary along that direction at
+# least 1 / DEGENERATE_RELATIVE times more: the regularisation, not the data, then sets
+# that variance, and the likelihood is a spurious maximum. Measured against the data,
+# so features on small scales are not mistaken for collapses.
 DEGENERATE_FACTOR = 10.0
+DEGENERATE_RELATIVE = 1e-3
+# Rows of slack in the support check (effective counts are sums of responsibilities).
+SUPPORT_SLACK = 0.05
 
 
 class DegenerateFitWarning(UserWarning):
-    """A fit ended with a component collapsed to the ``reg_covar`` floor."""
+    """A fit ended with a component collapsed or supported by too few rows."""
 
 
-def degenerate_components(model: GaussianMixture) -> list[int]:
-    """Components whose smallest variance is pinned at the regularisation floor.
+def degenerate_components(model: GaussianMixture, n_samples: int | None = None) -> list[int]:
+    """Components that are a spurious maximum of the likelihood rather than a cluster.
 
-    Such a component sits on a few repeated values; its likelihood is huge and
-    meaningless (a spurious maximiser), so model selection must not trust it.
+    A component is flagged when, along one of its principal directions, its
+    variance is at the regularisation floor (within ``DEGENERATE_FACTOR`` times
+    ``reg_covar``) and below ``DEGENERATE_RELATIVE`` times the data's variance
+    along the same direction: it sits on rows with (nearly) repeated values, and
+    its likelihood is huge and meaningless. The data's variances are the
+    mixture's total covariance, which at an EM fixed point is the sample
+    covariance plus ``reg_covar`` (per feature for "diag", their mean for
+    "spherical"), so no pass over the data is needed. With ``n_samples``, a
+    component is also flagged when its effective number of rows
+    (``n_samples * weights_[k]``) is below what its covariance needs
+    (:func:`rows_needed`). A one-component fit is never flagged: its maximum is
+    unique.
+
+    Parameters
+    ----------
+    model : fitted GaussianMixture
+    n_samples : int, optional
+        Rows the model was fitted on; enables the support check.
+
+    Returns
+    -------
+    list of int
+        Indices of the flagged components, ascending.
+    """
+    return sorted(degeneracy_reasons(model, n_samples))
+
+
+def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> dict[int, str]:
+    """Why each flagged component is degenerate (see :func:`degenerate_components`).
+
+    Returns
+    -------
+    dict of component index -> "collapsed" or "unsupported"
     """
     k, d = model.means_.shape
+    if k == 1:
+        return {}
+    own, data = _variances_and_data_variances(model)
+    floor = np.maximum(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * data)
+    collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
+    reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
+    if n_samples is not None:
+        support = n_samples * np.asarray(model.weights_, dtype=np.float64)
+        # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
+        short = support < rows_needed(model.covariance_type, d) - SUPPORT_SLACK
+        for i in np.flatnonzero(short):
+            reasons.setdefault(int(i), "unsupported")
+    return reasons
+
+
+def describe_degeneracy(model: GaussianMixture, reasons: dict[int, str],
+                        n_samples: int | None = None) -> str:
+    """One sentence naming the flagged components and why (empty if none)."""
+    parts = []
+    collapsed = [i for i, why in sorted(reasons.items()) if why == "collapsed"]
+    if collapsed:
+        parts.append(
+            f"{_components(collapsed)} collapsed onto repeated values (variance at the "
+            f"reg_covar floor, {model.reg_covar:g}, where the data vary "
+            f"over {1 / DEGENERATE_RELATIVE:g} times more)"
+        )
+    unsupported = [i for i, why in sorted(reasons.items()) if why == "unsupported"]
+    if unsupported:
+        rows = ", ".join(f"{n_samples * model.weights_[i]:.1f}" for i in unsupported)
+        needed = rows_needed(model.covariance_type, model.means_.shape[1])
+        parts.append(
+            f"{_components(unsupported)} supported by {rows} rows (a component with "
+            f"{model.covariance_type} covariance needs at least {needed})"
+        )
+    return "; ".join(parts)
+
+
+def _components(indices: list[int]) -> str:
+    label = "component" if len(indices) == 1 else "components"
+    return f"{label} {', '.join(map(str, indices))}"
+
+
+def rows_needed(covariance_type: str, n_features: int) -> int:
+    """Rows a component needs to be a cluster rather than a fit to single rows.
+
+    A full covariance in ``d`` dimensions needs ``d + 1`` rows in general
+    position (fewer leave it singular but for ``reg_covar``); any other component
+    needs two (one row is an outlier, not a cluster; a diagonal or spherical
+    variance is zero on one row).
+    """
+    return n_features + 1 if covariance_type == "full" else 2
+
+
+def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
+    """Each component's variances along its principal axes, and the data's along them.
+
+    Both of shape (K, m): m = n_features, or 1 for "spherical".
+    """
+    weights = np.asarray(model.weights_, dtype=np.float64)
+    means = np.asarray(model.means_, dtype=np.float64)
+    k, d = means.shape
     structure = COVARIANCE_STRUCTURES[model.covariance_type]
-    dense = structure.dense(model.covariances_, k, d).astype(np.float64)
-    eigenvalues = np.linalg.eigvalsh(dense)  # ascending, per component
-    floor = max(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * eigenvalues[:, -1].max())
-    return [int(i) for i in np.flatnonzero(eigenvalues[:, 0] <= floor)]
+    dense = np.asarray(structure.dense(model.covariances_, k, d), dtype=np.float64)
+    offsets = means - weights @ means
+    # The mixture's total covariance: within-component plus between-means.
+    total = np.einsum("k,kij->ij", weights, dense) + (offsets.T * weights) @ offsets
+    covariances = np.asarray(model.covariances_, dtype=np.float64)
+    if model.covariance_type == "spherical":
+        return covariances[:, None], np.full((k, 1), np.trace(total) / d)
+    if model.covariance_type == "diag":
+        return covariances, np.broadcast_to(np.diag(total), (k, d))
+    values, vectors = np.linalg.eigh(dense)
+    along = np.einsum("kdi,de,kei->ki", vectors, total, vectors)
+    return values, along
+
+
+def _n_rows(X: Any, init_X: np.ndarray) -> int | None:
+    """Rows a fit saw: all of an in-memory array, a Dask array's or file's when known."""
+    if not scale.is_scalable(X):
+        return init_X.shape[0]
+    return int(X.shape[0]) if scale.is_dask_array(X) else getattr(X, "n_samples", None)
 
 
 _PARAMETER_RULES = {
@@ -371,7 +485,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             )
         self._set_fitted(best)
         self.n_samples_seen_ = _rows_fitted(X, init_X)
-        self._warn_if_degenerate()
+        self._warn_if_degenerate(_n_rows(X, init_X))
         return X if scale.is_scalable(X) else init_X
 
     def _can_warm_start(self) -> bool:
@@ -714,13 +828,16 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
         return expected_stats(model, self._fit_source(X))
 
-    def _warn_if_degenerate(self) -> None:
-        for k in degenerate_components(self):
+    def _warn_if_degenerate(self, n_samples: int | None) -> None:
+        """One warning per fit, naming every degenerate component."""
+        reasons = degeneracy_reasons(self, n_samples)
+        if reasons:
             warnings.warn(
-                f"component {k} collapsed: its smallest variance is at the reg_covar floor "
-                f"({self.reg_covar:g}), a spurious maximum of the likelihood (typically rows "
-                "with repeated values), not a real cluster. Try fewer components or another "
-                "covariance_type.",
+                f"{describe_degeneracy(self, reasons, n_samples)}: a spurious maximum of the "
+                "likelihood (typically rows with repeated values), not real clusters. Try "
+                "fewer components or another covariance_type; if features differ widely in "
+                "scale, standardize them first; for rounded values, a reg_covar of the "
+                "variance rounding adds (resolution**2 / 12).",
                 DegenerateFitWarning,
                 stacklevel=4,
             )

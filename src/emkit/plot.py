@@ -196,6 +196,7 @@ def plot_snapshots(
     X: Any,
     snapshots: Mapping[int, Any],
     *,
+    iterations: Sequence[int] | None = None,
     columns: Sequence[int] | None = None,
     projection: Any = None,
     feature_names: Sequence[str] | None = None,
@@ -208,23 +209,69 @@ def plot_snapshots(
     X : array-like of shape (n_samples, n_features)
     snapshots : mapping of iteration -> model
         As returned by :func:`record_fit`.
+    iterations : sequence of int, optional
+        Which recorded iterations to draw (default all of them). Each must be
+        in ``snapshots``: a fit that converges early records fewer iterations.
     ncols : int, default=3
         Panels per row.
 
     Returns
     -------
     matplotlib Figure
+
+    Raises
+    ------
+    ValueError
+        If ``snapshots`` is empty or an iteration asked for was not recorded
+        (the message names those that were).
     """
     X = np.asarray(X, dtype=float)
-    nrows = -(-len(snapshots) // ncols)
+    chosen = _chosen_snapshots(snapshots, iterations)
+    nrows = -(-len(chosen) // ncols)
     figure = Figure(figsize=(4.2 * ncols, 3.8 * nrows), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
-    for ax, (iteration, model) in zip(axes, sorted(snapshots.items()), strict=False):
+    for ax, (iteration, model) in zip(axes, chosen, strict=False):
         plot_mixture(X, model, ax=ax, columns=columns, projection=projection,
                      feature_names=feature_names, title=f"iteration {iteration}")
-    for ax in axes[len(snapshots):]:
+    for ax in axes[len(chosen):]:
         ax.set_visible(False)
     return figure
+
+
+def _chosen_snapshots(snapshots: Mapping[int, Any],
+                      iterations: Sequence[int] | None) -> list[tuple[int, Any]]:
+    """``(iteration, model)`` pairs in order; a clear error for any not recorded."""
+    if not snapshots:
+        raise ValueError("no snapshots to draw: the fit recorded no iteration")
+    if iterations is None:
+        return sorted(snapshots.items())
+    missing = sorted(set(iterations) - set(snapshots))
+    if missing:
+        raise ValueError(_missing_snapshots_message(missing, snapshots))
+    return [(t, snapshots[t]) for t in sorted(set(iterations))]
+
+
+def _missing_snapshots_message(missing: Sequence[int], snapshots: Mapping[int, Any]) -> str:
+    recorded = sorted(snapshots)
+    span = (f"iterations {recorded[0]} to {recorded[-1]}" if recorded
+            else "no iterations")
+    label = "iteration" if len(missing) == 1 else "iterations"
+    return (
+        f"no snapshot of {label} {', '.join(map(str, missing))}: the fit recorded {span} "
+        "(it stopped there, converged or at max_iter). Choose among those, or record with "
+        "tol=0 and max_iter=N to run exactly N iterations."
+    )
+
+
+class Snapshots(dict):
+    """Iteration -> model, as recorded by :func:`record_fit`.
+
+    A plain dict, except that asking for an iteration the fit never reached
+    raises a ``KeyError`` naming the iterations it did record.
+    """
+
+    def __missing__(self, iteration: int) -> Any:
+        raise KeyError(_missing_snapshots_message([iteration], self))
 
 
 def plot_history(history: Any, *, ax: Axes | None = None, label: str | None = None) -> Axes:
@@ -256,7 +303,7 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
     """A criterion (BIC, AIC or ICL) over the number of components, one line per covariance type.
 
     Fits flagged as degenerate (spurious maximisers) are shown as crosses and
-    are not joined to the lines.
+    are not joined to the lines; candidates skipped (too few rows) are not drawn.
 
     Parameters
     ----------
@@ -272,6 +319,9 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
     ax = ax if ax is not None else Figure(figsize=(6, 4)).add_subplot()
     for k, (covariance_type, rows) in enumerate(table.groupby("covariance_type", sort=False)):
         colour = PALETTE[k % len(PALETTE)]
+        # Skipped candidates have no score; lines join the fits in order of K.
+        rows = rows[~rows["skipped"]] if "skipped" in rows else rows
+        rows = rows.sort_values("n_components", kind="stable")
         good = rows[~rows["degenerate"]]
         bad = rows[rows["degenerate"]]
         ax.plot(good["n_components"], good[criterion], marker="o", color=colour,
@@ -332,7 +382,7 @@ def _render(figure: Figure) -> Image.Image:
     return Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE)
 
 
-def record_fit(estimator: Any, X: Any) -> tuple[Any, dict[int, Any]]:
+def record_fit(estimator: Any, X: Any) -> tuple[Any, Snapshots]:
     """Fit ``estimator`` on ``X``, keeping the model after every iteration.
 
     The estimator's own ``callback`` (if any) still runs.
@@ -340,12 +390,15 @@ def record_fit(estimator: Any, X: Any) -> tuple[Any, dict[int, Any]]:
     Returns
     -------
     estimator : the fitted estimator
-    snapshots : dict of iteration -> Mixture
-        Iteration 0 is not included; ``snapshots[t]`` is the model after ``t`` M-steps.
+    snapshots : Snapshots (a dict of iteration -> Mixture)
+        Iteration 0 is not included; ``snapshots[t]`` is the model after ``t`` M-steps,
+        for ``t`` up to the iterations the fit ran (``estimator.n_iter_``; with
+        ``tol=0`` exactly ``max_iter``). Asking for a later one raises a ``KeyError``
+        naming those recorded.
     """
     if estimator.get_params().get("n_init", 1) != 1:
         raise ValueError("record_fit follows one run: set n_init=1")
-    snapshots: dict[int, Any] = {}
+    snapshots = Snapshots()
     user_callback = estimator.get_params().get("callback")
 
     def keep(iteration: int, lower_bound: float, change: float, model: Any) -> None:
