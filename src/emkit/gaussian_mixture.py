@@ -19,7 +19,7 @@ from emkit import scale
 from emkit._mixture_methods import MixtureMethods
 from emkit._parallel import default_threads, single_threaded_blas
 from emkit.acceleration import MixtureCodec
-from emkit.checkpoint import Checkpoint, FitState, continue_em
+from emkit.checkpoint import Checkpoint, FitState, continue_em, data_digest
 from emkit.engine import EMResult, expected_stats
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
@@ -374,19 +374,20 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         if self.algorithm != "em" or self.accelerate:
             # Their drivers carry state beyond the mixture (random draws, extrapolation).
             raise ValueError("checkpoint= needs algorithm='em' and accelerate=False")
-        keeper = Checkpoint(self, X.shape[1])
-        state = keeper.resume()
-        for index in range(state.restart, len(seeds)):
-            if index > state.restart:
-                state = FitState(restart=index, best=state.best)
-            model = None if state.run is not None else self._initial_model(
-                X, structure, np.random.default_rng(seeds[index]))
-            result = continue_em(
-                model, source, state.run, tol=self.tol, max_iter=self.max_iter,
-                callback=keeper.recorder(state, self._reporter(index)),
-            )
-            if state.best is None or result.lower_bound > state.best.lower_bound:
-                state.best = result
+        keeper = Checkpoint(self, X.shape[1], data=data_digest(X, source))
+        with keeper.locked():
+            state = keeper.resume()
+            for index in range(state.restart, len(seeds)):
+                if index > state.restart:
+                    state = FitState(restart=index, best=state.best)
+                model = None if state.run is not None else self._initial_model(
+                    X, structure, np.random.default_rng(seeds[index]))
+                result = continue_em(
+                    model, source, state.run, tol=self.tol, max_iter=self.max_iter,
+                    callback=keeper.recorder(state, self._reporter(index)),
+                )
+                if state.best is None or result.lower_bound > state.best.lower_bound:
+                    state.best = result
         return state.best
 
     def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence) -> Mixture:
