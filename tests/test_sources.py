@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -273,3 +274,28 @@ def test_variants_stream_as_in_memory(tmp_path, data, variant):
         streamed = GaussianMixture(**params).fit(sources.open(tmp_path / "rows.npy", 97))
     np.testing.assert_allclose(streamed.means_, memory.means_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(streamed.history_, memory.history_, rtol=0, atol=1e-10)
+
+
+def _fit_in_child(seed: int) -> list[float]:
+    from emkit import GaussianMixture
+    from emkit._parallel import map_ordered
+
+    X = np.random.default_rng(seed).normal(size=(400, 2))
+    assert list(map_ordered(abs, [-1, -2, -3], n_threads=2)) == [1, 2, 3]
+    return GaussianMixture(2, random_state=0).fit(X).means_[:, 0].tolist()
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="fork is POSIX only")
+def test_fit_in_a_fork_started_worker_after_the_parent_used_the_pools():
+    # Issue 22 item 2: the parent's pools have no threads in a forked child; a fit hung.
+    import multiprocessing
+
+    from emkit import GaussianMixture
+    from emkit._parallel import map_ordered
+
+    assert list(map_ordered(abs, [-1, -2, -3], n_threads=2)) == [1, 2, 3]
+    X = np.random.default_rng(0).normal(size=(400, 2))
+    expected = GaussianMixture(2, random_state=0).fit(X).means_[:, 0].tolist()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_fit_in_child, (0,)).get(timeout=30)
+    assert got == expected
