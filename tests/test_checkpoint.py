@@ -151,7 +151,7 @@ def test_a_checkpoint_of_other_data_is_refused(tmp_path, data, calls):
         with pytest.raises(Interrupt):
             GaussianMixture(**params, checkpoint=path, callback=stop_after(calls)).fit(data)
     for other in (data * 10 - 50, data[:-1], np.vstack([data, data[:1]])):
-        with pytest.raises(CheckpointError, match="written for different data.*delete it"):
+        with pytest.raises(CheckpointError, match=r"written for different data.*delete it"):
             GaussianMixture(**params, checkpoint=path).fit(other)
     # The same data still resume.
     straight = GaussianMixture(**params).fit(data)
