@@ -299,3 +299,44 @@ def test_fit_in_a_fork_started_worker_after_the_parent_used_the_pools():
     with multiprocessing.get_context("fork").Pool(1) as pool:
         got = pool.apply_async(_fit_in_child, (0,)).get(timeout=30)
     assert got == expected
+
+
+def _both_readers(path):
+    """The in-memory reader (CLI tables) and the streaming one, each as a callable."""
+    from emkit._io_tables import read_table
+
+    return [lambda: read_table(path), lambda: list(sources.open(path))]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    (np.array([[1 + 2j, 3.0], [4.0, 5j]]), "complex numbers"),
+    (np.array([["2020-01-01"], ["2021-01-01"]], dtype="datetime64[D]"), "dates and times"),
+    (np.array([[1, 2]], dtype="timedelta64[s]"), "time spans"),
+    (np.array([["a", "b"]]), "text"),
+])
+def test_one_npy_policy_for_both_readers(tmp_path, values, message):
+    # Issue 22 item 11: the in-memory reader dropped imaginary parts and fitted
+    # datetimes as epoch numbers, which the streaming reader refused.
+    path = tmp_path / "rows.npy"
+    np.save(path, values)
+    for read in _both_readers(path):
+        with pytest.raises(DataFileError, match=message):
+            read()
+
+
+def test_npy_files_that_are_not_arrays_of_numbers(tmp_path):
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([[{"a": 1}]], dtype=object), allow_pickle=True)
+    text = tmp_path / "text.npy"
+    text.write_text("a,b\n1,2\n")
+    huge = tmp_path / "huge.npy"  # declares 10**12 rows in a file of a few bytes
+    with huge.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+        handle.write(b"\0" * 32)
+    for path, message in [(objects, "Python objects"), (text, "not a readable .npy file"),
+                          (huge, r"declares \(1000000000000, 2\)")]:
+        for read in _both_readers(path):
+            with pytest.raises(DataFileError, match=message) as caught:
+                read()
+            assert "pickle=True" not in str(caught.value)  # numpy's advice, never taken
