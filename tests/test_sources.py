@@ -340,3 +340,54 @@ def test_npy_files_that_are_not_arrays_of_numbers(tmp_path):
             with pytest.raises(DataFileError, match=message) as caught:
                 read()
             assert "pickle=True" not in str(caught.value)  # numpy's advice, never taken
+
+
+@pytest.mark.parametrize("bound", [None, "16G"])
+def test_a_fit_too_large_for_memory_is_refused_before_allocating(tmp_path, monkeypatch, bound):
+    # Issue 22 item 10: 5 rows x 20 000 columns drove a full-covariance fit past 16 GB.
+    import time
+    import tracemalloc
+
+    from emkit._validation import FitMemoryError
+
+    if bound is not None:
+        monkeypatch.setenv("EMKIT_MAX_MEMORY", bound)
+    X = np.random.default_rng(0).normal(size=(5, 20_000))
+    np.save(tmp_path / "wide.npy", X)
+    for data in (X, sources.open(tmp_path / "wide.npy")):
+        tracemalloc.start()
+        began = time.perf_counter()
+        with pytest.raises(FitMemoryError, match=r"needs about 35\.8 GiB.*'diag'"):
+            GaussianMixture(2).fit(data)
+        assert time.perf_counter() - began < 2
+        assert tracemalloc.get_traced_memory()[1] < 50_000_000
+        tracemalloc.stop()
+    monkeypatch.setenv("EMKIT_MAX_MEMORY", "a lot")
+    with pytest.raises(ValueError, match="EMKIT_MAX_MEMORY='a lot' is not a size"):
+        GaussianMixture(2).fit(X)
+
+
+def test_a_wide_diagonal_model_builds_no_square_matrices():
+    # The fast pass's kernel used to build dense (K, D, D) precisions even for diag
+    # models too wide for its features: 2 x 20 000 columns asked for 2 x 6.4 GB.
+    import tracemalloc
+
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 20_000))
+    gm = GaussianMixture(2, covariance_type="diag")
+    gm.weights_ = np.array([0.5, 0.5])
+    gm.means_ = rng.normal(size=(2, 20_000))
+    gm.covariances_ = np.full((2, 20_000), 2.0)
+    gm.precisions_cholesky_ = 1 / np.sqrt(gm.covariances_)
+    gm.precisions_ = 1 / gm.covariances_
+    gm.n_features_in_ = 20_000
+    tracemalloc.start()
+    scores = gm.score_samples(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100_000_000
+    per_component = norm.logpdf(X[:, None, :], gm.means_, np.sqrt(2.0)).sum(axis=2)
+    np.testing.assert_allclose(scores, np.logaddexp.reduce(per_component + np.log(0.5), axis=1),
+                               rtol=1e-10)

@@ -302,6 +302,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 f"n_components={self.n_components} is larger than the number of samples "
                 f"({init_X.shape[0]}): a mixture needs at least one row per component"
             )
+        v.check_gaussian_memory(self.n_components, init_X.shape[1], self.covariance_type,
+                                init_X.dtype.itemsize)
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":

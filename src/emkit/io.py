@@ -389,16 +389,26 @@ def check_gaussian_parameters(model: Any) -> None:
 
     structure = COVARIANCE_STRUCTURES[model.covariance_type]
     k, d = model.means_.shape
-    covariances = structure.dense(np.asarray(model.covariances_, np.float64), k, d)
-    factors = structure.dense(np.asarray(model.precisions_cholesky_, np.float64), k, d)
-    if not (np.linalg.eigvalsh(covariances)[:, 0] > 0).all():
-        raise ValueError("covariances_ are not positive definite")
-    if not (np.diagonal(factors, axis1=1, axis2=2) > 0).all():
-        raise ValueError("precisions_cholesky_ has a diagonal entry <= 0")
-    # factor^T covariance factor is the identity when factor factor^T inverts the covariance.
-    identity = np.swapaxes(factors, 1, 2) @ covariances @ factors
+    covariances = np.asarray(model.covariances_, np.float64)
+    factors = np.asarray(model.precisions_cholesky_, np.float64)
     tolerance = 1e-3 if model.means_.dtype == np.float64 else 5e-2
-    if np.abs(identity - np.eye(d)).max() > tolerance:
+    if model.covariance_type in ("diag", "spherical"):
+        # Elementwise: no (K, D, D) matrices for a wide diagonal model.
+        if not (covariances > 0).all():
+            raise ValueError("covariances_ are not positive definite")
+        if not (factors > 0).all():
+            raise ValueError("precisions_cholesky_ has a diagonal entry <= 0")
+        identity, eye = np.square(factors) * covariances, 1.0
+    else:
+        covariances = structure.dense(covariances, k, d)
+        factors = structure.dense(factors, k, d)
+        if not (np.linalg.eigvalsh(covariances)[:, 0] > 0).all():
+            raise ValueError("covariances_ are not positive definite")
+        if not (np.diagonal(factors, axis1=1, axis2=2) > 0).all():
+            raise ValueError("precisions_cholesky_ has a diagonal entry <= 0")
+        # factor^T covariance factor is the identity when factor factor^T inverts it.
+        identity, eye = np.swapaxes(factors, 1, 2) @ covariances @ factors, np.eye(d)
+    if np.abs(identity - eye).max() > tolerance:
         raise ValueError("precisions_cholesky_ does not factor the inverse of covariances_")
     expected = structure.precisions(model.precisions_cholesky_)
     scale = np.abs(expected).max()
