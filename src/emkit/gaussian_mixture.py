@@ -320,7 +320,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     def _rows(self, X: Any, *, reset: bool, seed: np.random.SeedSequence) -> tuple[Any, Any]:
         """Rows to initialise from and the engine's source, for any accepted input."""
         if scale.is_scalable(X):
-            n_features = X.shape[1] if scale.is_dask_array(X) else X.n_features
+            n_features = scale.n_features_of(X)
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
