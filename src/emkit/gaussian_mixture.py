@@ -136,7 +136,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         working arrays take a few MiB (cache-sized), split evenly over the
         threads; fits of complete rows by soft EM, whose compiled E-step works
         block by block in cache whatever the chunk, take longer chunks (fewer
-        handoffs between threads). Results do not depend on it beyond rounding.
+        handoffs between threads). Results do not depend on it (nor on the
+        number of CPUs) beyond rounding.
     callback : callable, optional
         Called after every iteration as ``callback(iteration, lower_bound, change,
         mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
