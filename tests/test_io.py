@@ -362,3 +362,16 @@ def test_temporaries_of_killed_saves_are_removed(tmp_path, fitted):
     foreign.write_bytes(b"x")
     save(fitted, tmp_path / "m.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == [foreign.name, "m.npz"]
+
+
+def test_ill_conditioned_models_still_load(tmp_path):
+    # The parameter checks allow the rounding of a nearly singular covariance.
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=500), rng.normal(size=500) * 1e-3])
+    X[:, 1] += X[:, 0]
+    for dtype in (np.float32, np.float64):
+        gm = GaussianMixture(2, random_state=0).fit(X.astype(dtype))
+        eigenvalues = np.linalg.eigvalsh(gm.covariances_.astype(np.float64))
+        assert (eigenvalues[:, -1] / eigenvalues[:, 0]).max() > 1e5  # nearly singular
+        loaded = load(save(gm, tmp_path / "m.npz"))
+        np.testing.assert_array_equal(loaded.score_samples(X), gm.score_samples(X))

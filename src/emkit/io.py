@@ -402,13 +402,18 @@ def check_gaussian_parameters(model: Any) -> None:
     else:
         covariances = structure.dense(covariances, k, d)
         factors = structure.dense(factors, k, d)
-        if not (np.linalg.eigvalsh(covariances)[:, 0] > 0).all():
+        eigenvalues = np.linalg.eigvalsh(covariances)
+        if not (eigenvalues[:, 0] > 0).all():
             raise ValueError("covariances_ are not positive definite")
         if not (np.diagonal(factors, axis1=1, axis2=2) > 0).all():
             raise ValueError("precisions_cholesky_ has a diagonal entry <= 0")
-        # factor^T covariance factor is the identity when factor factor^T inverts it.
+        # factor^T covariance factor is the identity when factor factor^T inverts it,
+        # to a rounding that grows with the covariance's condition number.
         identity, eye = np.swapaxes(factors, 1, 2) @ covariances @ factors, np.eye(d)
-    if np.abs(identity - eye).max() > tolerance:
+        condition = eigenvalues[:, -1] / eigenvalues[:, 0]
+        eps = np.finfo(model.means_.dtype).eps
+        tolerance = np.maximum(tolerance, 100 * eps * condition)[:, None, None]
+    if (np.abs(identity - eye) > tolerance).any():
         raise ValueError("precisions_cholesky_ does not factor the inverse of covariances_")
     expected = structure.precisions(model.precisions_cholesky_)
     scale = np.abs(expected).max()
