@@ -175,12 +175,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     checkpoint : str or path-like, optional
         File the state of the fit is written to (atomically, in the safe model
         format) every ``checkpoint_every`` iterations and at the end of every
-        restart. A fit started with an existing checkpoint of the same fit
-        resumes from it and ends exactly as an uninterrupted fit would; once the
-        fit is complete, fitting again returns the same result at once (delete the
-        file to start afresh). Needs an integer ``random_state`` and
-        ``algorithm="em"`` without ``accelerate`` or ``warm_start``. See
-        :mod:`emkit.checkpoint`.
+        restart. A fit started with an existing checkpoint of the same fit (same
+        parameters and data; others are refused) resumes from it and ends exactly
+        as an uninterrupted fit would; once the fit is complete, fitting again
+        returns the same result at once (delete the file to start afresh). Needs
+        an integer ``random_state`` and ``algorithm="em"`` without ``accelerate``
+        or ``warm_start``. See :mod:`emkit.checkpoint`.
     checkpoint_every : int, default=1
         Iterations between checkpoint writes.
 

@@ -182,7 +182,14 @@ def _write_zip_atomically(path: Path, metadata: dict, members: dict[str, bytes])
 
 
 def _umask() -> int:
-    mask = os.umask(0o022)  # reading the umask means setting it; restored at once
+    try:  # Linux tells it without changing it (other threads may be creating files)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere, reading the umask means setting it; restored at once
     os.umask(mask)
     return mask
 
