@@ -169,3 +169,73 @@ def test_checkpointed_fit_of_a_streamed_file(tmp_path, data, uninterrupted):
     straight = GaussianMixture(**PARAMS).fit(source)
     assert_identical(resumed, straight)
     np.testing.assert_allclose(resumed.means_, uninterrupted.means_, rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("calls", [None, 5])  # a completed checkpoint, a half-finished one
+def test_a_checkpoint_of_other_data_is_refused(tmp_path, data, calls):
+    # Issue 22 item 1: A's checkpoint used to return A's means for B = A*10-50.
+    path = tmp_path / "fit.ckpt"
+    params = {**PARAMS, "n_init": 1}
+    if calls is None:
+        GaussianMixture(**params, checkpoint=path).fit(data)
+    else:
+        with pytest.raises(Interrupt):
+            GaussianMixture(**params, checkpoint=path, callback=stop_after(calls)).fit(data)
+    for other in (data * 10 - 50, data[:-1], np.vstack([data, data[:1]])):
+        with pytest.raises(CheckpointError, match=r"written for different data.*delete it"):
+            GaussianMixture(**params, checkpoint=path).fit(other)
+    # The same data still resume.
+    straight = GaussianMixture(**params).fit(data)
+    assert_identical(GaussianMixture(**params, checkpoint=path).fit(data), straight)
+
+
+def test_a_checkpoint_of_another_streamed_file_is_refused(tmp_path, data):
+    np.save(tmp_path / "a.npy", data)
+    np.save(tmp_path / "b.npy", data * 10 - 50)
+    path = tmp_path / "fit.ckpt"
+    params = {**PARAMS, "n_init": 1}
+    GaussianMixture(**params, checkpoint=path).fit(sources.open(tmp_path / "a.npy"))
+    with pytest.raises(CheckpointError, match="different data"):
+        GaussianMixture(**params, checkpoint=path).fit(sources.open(tmp_path / "b.npy"))
+
+
+def test_checkpoint_must_name_a_file_in_an_existing_folder(tmp_path, data):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a file"):
+        GaussianMixture(2, random_state=0, checkpoint=folder).fit(data)
+    assert (folder / "keep.txt").read_text() == "mine"  # not renamed aside
+    assert not (tmp_path / "results.prev").exists()
+    with pytest.raises(ValueError, match="empty path"):
+        GaussianMixture(2, random_state=0, checkpoint="").fit(data)
+    with pytest.raises(ValueError, match="does not exist"):
+        GaussianMixture(2, random_state=0, checkpoint=tmp_path / "no" / "fit.ckpt").fit(data)
+
+
+def test_a_checkpoint_in_use_is_refused(tmp_path, data):
+    path = tmp_path / "fit.ckpt"
+    attempts = []
+
+    def second_fit(*args):
+        # Another fit on the same checkpoint while the first runs.
+        if not attempts:
+            with pytest.raises(CheckpointError, match="in use by another fit"):
+                GaussianMixture(2, random_state=0, checkpoint=path).fit(data)
+            attempts.append(1)
+
+    GaussianMixture(2, random_state=0, checkpoint=path, callback=second_fit).fit(data)
+    assert attempts == [1]
+    GaussianMixture(2, random_state=0, checkpoint=path).fit(data)  # released at the end
+
+
+def test_damaged_checkpoint_metadata_is_a_checkpoint_error(tmp_path, data):
+    from emkit import io as model_io
+
+    path = tmp_path / "fit.ckpt"
+    GaussianMixture(2, random_state=0, checkpoint=path).fit(data)
+    metadata, arrays = model_io.read_archive(path, "emkit-checkpoint")
+    for damage in ({"restart": None}, {"runs": "x"}, {"runs": {"run": {"n_iter": 1}}}):
+        model_io.write_archive(path, {**metadata, **damage}, arrays)
+        with pytest.raises(CheckpointError, match="damaged"):
+            GaussianMixture(2, random_state=0, checkpoint=path).fit(data)

@@ -188,3 +188,40 @@ def test_information_criteria_on_a_dask_array(data):
     with dask.config.set(scheduler="threads"):
         np.testing.assert_allclose(model.bic(lazy), model.bic(data), rtol=1e-12)
         np.testing.assert_allclose(model.aic(lazy), model.aic(data), rtol=1e-12)
+
+
+def test_infinite_values_are_refused_at_predict_and_score(data):
+    # Issue 22 (low): Dask input at predict/score was not checked for inf.
+    model = GaussianMixture(3, random_state=0).fit(data)
+    bad = data.copy()
+    bad[612, 2] = -np.inf
+    X = da.from_array(bad, chunks=(250, 3))
+    with dask.config.set(scheduler="threads"):
+        for method in (model.predict, model.score_samples, model.predict_proba):
+            with pytest.raises(ValueError, match="-inf at row 612, column 2"):
+                method(X).compute()
+
+
+def test_a_one_dimensional_dask_array_is_refused_clearly(data):
+    X = da.from_array(data[:, 0], chunks=250)
+    with pytest.raises(ValueError, match=r"2-D dask array.*reshape\(-1, 1\)"):
+        GaussianMixture(2).fit(X)
+    model = GaussianMixture(2, random_state=0).fit(data[:, :1])
+    with pytest.raises(ValueError, match="2-D dask array"):
+        model.predict(X)
+
+
+@pytest.mark.parametrize("rows", [300, 25_000])
+def test_an_all_missing_column_is_named_as_in_memory(tmp_path, rows):
+    # Issue 22 (low): streamed and Dask fits gave scikit-learn's message.
+    from emkit import sources
+
+    X = np.random.default_rng(0).normal(size=(rows, 3))
+    X[:, 1] = np.nan
+    np.save(tmp_path / "rows.npy", X)
+    with pytest.raises(ValueError, match="X column 1 has no observed value"):
+        GaussianMixture(2).fit(X)
+    for data in (da.from_array(X, chunks=(1000, 3)), sources.open(tmp_path / "rows.npy")):
+        with dask.config.set(scheduler="threads"):
+            with pytest.raises(ValueError, match="column 1 has no observed value"):
+                GaussianMixture(2, random_state=0).fit(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -273,3 +274,120 @@ def test_variants_stream_as_in_memory(tmp_path, data, variant):
         streamed = GaussianMixture(**params).fit(sources.open(tmp_path / "rows.npy", 97))
     np.testing.assert_allclose(streamed.means_, memory.means_, rtol=0, atol=1e-10)
     np.testing.assert_allclose(streamed.history_, memory.history_, rtol=0, atol=1e-10)
+
+
+def _fit_in_child(seed: int) -> list[float]:
+    from emkit import GaussianMixture
+    from emkit._parallel import map_ordered
+
+    X = np.random.default_rng(seed).normal(size=(400, 2))
+    assert list(map_ordered(abs, [-1, -2, -3], n_threads=2)) == [1, 2, 3]
+    return GaussianMixture(2, random_state=0).fit(X).means_[:, 0].tolist()
+
+
+@pytest.mark.skipif(not hasattr(os, "register_at_fork"), reason="fork is POSIX only")
+def test_fit_in_a_fork_started_worker_after_the_parent_used_the_pools():
+    # Issue 22 item 2: the parent's pools have no threads in a forked child; a fit hung.
+    import multiprocessing
+
+    from emkit import GaussianMixture
+    from emkit._parallel import map_ordered
+
+    assert list(map_ordered(abs, [-1, -2, -3], n_threads=2)) == [1, 2, 3]
+    X = np.random.default_rng(0).normal(size=(400, 2))
+    expected = GaussianMixture(2, random_state=0).fit(X).means_[:, 0].tolist()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        got = pool.apply_async(_fit_in_child, (0,)).get(timeout=30)
+    assert got == expected
+
+
+def _both_readers(path):
+    """The in-memory reader (CLI tables) and the streaming one, each as a callable."""
+    from emkit._io_tables import read_table
+
+    return [lambda: read_table(path), lambda: list(sources.open(path))]
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    (np.array([[1 + 2j, 3.0], [4.0, 5j]]), "complex numbers"),
+    (np.array([["2020-01-01"], ["2021-01-01"]], dtype="datetime64[D]"), "dates and times"),
+    (np.array([[1, 2]], dtype="timedelta64[s]"), "time spans"),
+    (np.array([["a", "b"]]), "text"),
+])
+def test_one_npy_policy_for_both_readers(tmp_path, values, message):
+    # Issue 22 item 11: the in-memory reader dropped imaginary parts and fitted
+    # datetimes as epoch numbers, which the streaming reader refused.
+    path = tmp_path / "rows.npy"
+    np.save(path, values)
+    for read in _both_readers(path):
+        with pytest.raises(DataFileError, match=message):
+            read()
+
+
+def test_npy_files_that_are_not_arrays_of_numbers(tmp_path):
+    objects = tmp_path / "objects.npy"
+    np.save(objects, np.array([[{"a": 1}]], dtype=object), allow_pickle=True)
+    text = tmp_path / "text.npy"
+    text.write_text("a,b\n1,2\n")
+    huge = tmp_path / "huge.npy"  # declares 10**12 rows in a file of a few bytes
+    with huge.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+        handle.write(b"\0" * 32)
+    for path, message in [(objects, "Python objects"), (text, "not a readable .npy file"),
+                          (huge, r"declares \(1000000000000, 2\)")]:
+        for read in _both_readers(path):
+            with pytest.raises(DataFileError, match=message) as caught:
+                read()
+            assert "pickle=True" not in str(caught.value)  # numpy's advice, never taken
+
+
+@pytest.mark.parametrize("bound", [None, "16G"])
+def test_a_fit_too_large_for_memory_is_refused_before_allocating(tmp_path, monkeypatch, bound):
+    # Issue 22 item 10: 5 rows x 20 000 columns drove a full-covariance fit past 16 GB.
+    import time
+    import tracemalloc
+
+    from emkit._validation import FitMemoryError
+
+    if bound is not None:
+        monkeypatch.setenv("EMKIT_MAX_MEMORY", bound)
+    X = np.random.default_rng(0).normal(size=(5, 20_000))
+    np.save(tmp_path / "wide.npy", X)
+    for data in (X, sources.open(tmp_path / "wide.npy")):
+        tracemalloc.start()
+        began = time.perf_counter()
+        with pytest.raises(FitMemoryError, match=r"needs about 35\.8 GiB.*'diag'"):
+            GaussianMixture(2).fit(data)
+        assert time.perf_counter() - began < 2
+        assert tracemalloc.get_traced_memory()[1] < 50_000_000
+        tracemalloc.stop()
+    monkeypatch.setenv("EMKIT_MAX_MEMORY", "a lot")
+    with pytest.raises(ValueError, match="EMKIT_MAX_MEMORY='a lot' is not a size"):
+        GaussianMixture(2).fit(X)
+
+
+def test_a_wide_diagonal_model_builds_no_square_matrices():
+    # The fast pass's kernel used to build dense (K, D, D) precisions even for diag
+    # models too wide for its features: 2 x 20 000 columns asked for 2 x 6.4 GB.
+    import tracemalloc
+
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(5, 20_000))
+    gm = GaussianMixture(2, covariance_type="diag")
+    gm.weights_ = np.array([0.5, 0.5])
+    gm.means_ = rng.normal(size=(2, 20_000))
+    gm.covariances_ = np.full((2, 20_000), 2.0)
+    gm.precisions_cholesky_ = 1 / np.sqrt(gm.covariances_)
+    gm.precisions_ = 1 / gm.covariances_
+    gm.n_features_in_ = 20_000
+    tracemalloc.start()
+    scores = gm.score_samples(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100_000_000
+    per_component = norm.logpdf(X[:, None, :], gm.means_, np.sqrt(2.0)).sum(axis=2)
+    np.testing.assert_allclose(scores, np.logaddexp.reduce(per_component + np.log(0.5), axis=1),
+                               rtol=1e-10)

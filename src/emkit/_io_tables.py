@@ -40,11 +40,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
 def _read_frame(path: Path) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        array = np.load(path, allow_pickle=False)
-        if array.ndim == 1:
-            array = array[:, None]
-        if array.ndim != 2:
-            raise DataFileError(f"{path} holds a {array.ndim}-D array; expected 2-D")
+        from emkit.file_sources import read_npy  # one .npy policy for both readers
+
+        array = read_npy(path)
         return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)

@@ -24,6 +24,25 @@ _POOLS: dict[int, ThreadPoolExecutor] = {}
 _CONTROLLER: list[ThreadpoolController] = []
 
 
+def _forget_pools_after_fork() -> None:
+    """In a fork-started child: drop the parent's pools and lock.
+
+    A forked process has only the thread that forked; the pools' worker
+    threads stay behind in the parent, so a task submitted to an inherited
+    pool would wait forever (a fit in a ``multiprocessing`` fork worker, a
+    gunicorn ``--preload`` or Celery prefork worker). The lock is replaced too,
+    in case another thread of the parent held it at the fork. The child builds
+    fresh pools on first use.
+    """
+    global _LOCK
+    _LOCK = threading.Lock()
+    _POOLS.clear()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; spawn-started children import afresh
+    os.register_at_fork(after_in_child=_forget_pools_after_fork)
+
+
 def map_ordered(
     func: Callable[[Any], Any], items: Iterable[Any], n_threads: int | None = None
 ) -> Iterator[Any]:

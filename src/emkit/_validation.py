@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numbers
+import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -180,3 +182,68 @@ def check_scale(X: np.ndarray, name: str = "X") -> np.ndarray:
         "rows and of their squares overflow to infinity. Standardise the columns first (e.g. "
         "sklearn.preprocessing.StandardScaler, or divide by a constant)"
     )
+
+
+class FitMemoryError(MemoryError, ValueError):
+    """A fit whose parameters would not fit in the memory bound (refused before allocating).
+
+    Also a ValueError: it is the request, not the machine, that is at fault.
+    """
+
+
+# Copies of the covariance-sized arrays a Gaussian fit holds at once: covariances,
+# precisions, their Cholesky factors, the second-moment statistics, and the
+# M-step's scatter and factorisation temporaries.
+_COVARIANCE_COPIES = 6
+# Environment variable overriding the memory bound of a fit (bytes, or with a
+# K, M, G or T suffix).
+MEMORY_LIMIT_VARIABLE = "EMKIT_MAX_MEMORY"
+
+
+def memory_limit() -> int:
+    """Bytes a fit's parameters may take: ``$EMKIT_MAX_MEMORY``, else half the physical memory."""
+    text = os.environ.get(MEMORY_LIMIT_VARIABLE, "").strip()
+    if text:
+        found = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", text, flags=re.IGNORECASE)
+        if found is None:
+            raise ValueError(
+                f"{MEMORY_LIMIT_VARIABLE}={text!r} is not a size (bytes, or e.g. '32G')"
+            )
+        power = " KMGT".index(found.group(2).upper() or " ")
+        return int(float(found.group(1)) * 1024**power)
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+    except (ValueError, OSError, AttributeError):  # no sysconf (Windows): 8 GiB
+        return 8 << 30
+
+
+def check_gaussian_memory(
+    n_components: int, n_features: int, covariance_type: str, itemsize: int = 8
+) -> None:
+    """Refuse, before anything is allocated, a Gaussian fit whose parameters exceed memory.
+
+    A full covariance holds ``n_features**2`` numbers per component, tied one
+    such matrix: 5 rows of 20 000 columns ask for 3.2 GB per matrix, several
+    times over. The estimate counts :data:`_COVARIANCE_COPIES` copies.
+
+    Raises
+    ------
+    FitMemoryError
+        Naming the estimate, the bound (:func:`memory_limit`) and what to do.
+    """
+    per_copy = {
+        "full": n_components * n_features**2,
+        "tied": n_features**2,
+        "diag": n_components * n_features,
+        "spherical": n_components,
+    }[covariance_type] * itemsize
+    needed = _COVARIANCE_COPIES * per_copy
+    limit = memory_limit()
+    if needed > limit:
+        raise FitMemoryError(
+            f"a {covariance_type!r} fit of {n_components} component(s) on {n_features} "
+            f"features needs about {needed / 2**30:.1f} GiB for its covariance parameters "
+            f"({_COVARIANCE_COPIES} arrays of {per_copy / 2**30:.2f} GiB), more than the bound "
+            f"of {limit / 2**30:.1f} GiB: use covariance_type='diag' (or fewer features), or "
+            f"raise the bound with the environment variable {MEMORY_LIMIT_VARIABLE} (e.g. 64G)"
+        )

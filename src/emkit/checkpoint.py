@@ -12,12 +12,20 @@ Writes are atomic: the new state goes to ``PATH.next`` (itself written to a
 temporary file and renamed), the previous checkpoint moves to ``PATH.prev``,
 then ``PATH.next`` becomes ``PATH``. A crash at any point leaves a readable
 ``PATH`` or ``PATH.prev``; a damaged ``PATH`` is reported, naming ``PATH.prev``.
+
+A checkpoint resumes only the fit that wrote it: the same parameters, and the
+same data, recognised by their number of rows and width and a digest of their
+first and last rows and column sums (for streamed and Dask data, of the
+seeded initialisation sample, which is drawn anyway). While a fit runs it holds
+an exclusive lock on ``PATH.lock``, so two processes cannot write one checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +40,9 @@ from emkit.mixture import Mixture
 
 FORMAT_NAME = "emkit-checkpoint"
 FORMAT_VERSION = 1
+
+# Rows at each end of the data that the data digest reads in full.
+_DIGEST_ROWS = 256
 
 # Parameters that do not change the result, so a checkpoint written under other
 # values still resumes.
@@ -101,6 +112,9 @@ class Checkpoint:
         Its ``checkpoint``, ``checkpoint_every``, ``tol`` and ``max_iter`` are used,
         and its parameters fingerprint the fit.
     n_features : int
+    data : str, optional
+        What identifies the data (:func:`data_digest`); a checkpoint written for
+        other data is refused.
 
     Examples
     --------
@@ -114,7 +128,7 @@ class Checkpoint:
     True
     """
 
-    def __init__(self, estimator: Any, n_features: int) -> None:
+    def __init__(self, estimator: Any, n_features: int, data: str | None = None) -> None:
         if isinstance(estimator.random_state, bool) or not isinstance(
                 estimator.random_state, int | np.integer):
             raise ValueError(
@@ -122,10 +136,43 @@ class Checkpoint:
                 f"the same starts; got random_state={estimator.random_state!r}"
             )
         self.estimator = estimator
-        self.path = Path(estimator.checkpoint)
+        self.path = _checked_path(estimator.checkpoint)
         self.previous = self.path.with_name(self.path.name + ".prev")
         self.next = self.path.with_name(self.path.name + ".next")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        for companion in (self.previous, self.next, self.lock_path):
+            if companion.exists() and not companion.is_file():
+                raise ValueError(f"checkpoint companion {companion} exists and is not a file")
         self.fingerprint = _fingerprint(estimator, n_features)
+        if data is not None:
+            self.fingerprint["data"] = data
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold an exclusive lock on ``PATH.lock`` while the fit reads and writes ``PATH``.
+
+        Raises
+        ------
+        CheckpointError
+            If another fit (in this or another process) holds it.
+        """
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory locks; one writer is the user's care
+            yield
+            return
+        with open(self.lock_path, "a") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise CheckpointError(
+                    f"checkpoint {self.path} is in use by another fit (it holds "
+                    f"{self.lock_path}); wait for it to finish, or pass another checkpoint path"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     # ------------------------------------------------------------ reading
 
@@ -153,15 +200,25 @@ class Checkpoint:
             )
         if metadata.get("fit") != self.fingerprint:
             changed = _difference(metadata.get("fit"), self.fingerprint)
+            what = ("for different data" if isinstance(metadata.get("fit"), dict) and
+                    _difference_names(metadata["fit"], self.fingerprint) == ["data"]
+                    else "by a different fit")
             raise CheckpointError(
-                f"{path} was written by a different fit ({changed}): delete it, or pass "
+                f"{path} was written {what} ({changed}): delete it to start afresh, or pass "
                 "another checkpoint path"
             )
-        return FitState(
-            restart=int(metadata["restart"]),
-            run=self._result(metadata["runs"].get("run"), "run", arrays),
-            best=self._result(metadata["runs"].get("best"), "best", arrays),
-        )
+        try:
+            return FitState(
+                restart=int(metadata["restart"]),
+                run=self._result(metadata["runs"].get("run"), "run", arrays),
+                best=self._result(metadata["runs"].get("best"), "best", arrays),
+            )
+        except (KeyError, AttributeError, TypeError, ValueError, IndexError) as exc:
+            # Checksummed arrays but a metadata.json edited or from another writer.
+            raise CheckpointError(
+                f"{path} is damaged: its metadata does not describe a fit state "
+                f"({type(exc).__name__}: {exc}); delete it to start afresh"
+            ) from None
 
     def _result(self, info: dict | None, prefix: str, arrays: dict) -> EMResult | None:
         if info is None:
@@ -243,8 +300,61 @@ def _fingerprint(estimator: Any, n_features: int) -> dict[str, Any]:
     return found
 
 
+def _checked_path(value: Any) -> Path:
+    """The checkpoint path: a file (or nothing yet) in an existing folder."""
+    if not str(value).strip():
+        raise ValueError("checkpoint= must name a file; got an empty path (use None for none)")
+    path = Path(value)
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"checkpoint={str(value)!r} exists and is not a file (a directory?): "
+            "name a file to write the checkpoint to"
+        )
+    if not path.parent.is_dir():
+        raise ValueError(
+            f"checkpoint={str(value)!r}: folder {path.parent} does not exist (create it first)"
+        )
+    return path
+
+
+def data_digest(rows: np.ndarray, source: Any) -> str:
+    """What identifies a fit's data: rows, width, and a digest of its first and last rows
+    and column sums.
+
+    ``rows`` are the rows the fit initialises from: all of them in memory (the
+    sums take one quick pass), the seeded uniform sample for streamed and Dask
+    data (already drawn, so no extra pass); ``source`` gives the row count
+    where it is known.
+    """
+    rows = np.asarray(rows)
+    digest = hashlib.sha256()
+    digest.update(f"{rows.dtype.str}:{rows.shape}".encode())
+    for part in (rows[:_DIGEST_ROWS], rows[-_DIGEST_ROWS:]):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.nansum(rows, axis=0, dtype=np.float64)
+    digest.update(sums.tobytes())
+    n_rows = _row_count(source, rows)
+    counted = "?" if n_rows is None else str(n_rows)
+    return f"{counted} rows x {rows.shape[1]}, sha256 {digest.hexdigest()[:16]}"
+
+
+def _row_count(source: Any, rows: np.ndarray) -> int | None:
+    """Rows of the whole data, None where the source cannot say without reading it (CSV)."""
+    for candidate in (source, getattr(source, "source", None)):
+        n = getattr(candidate, "n_samples", None)
+        if n is not None:
+            return int(n)
+    X = getattr(source, "X", None)
+    return int(X.shape[0]) if X is not None else None
+
+
+def _difference_names(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    return sorted(n for n in {*saved, *wanted} if saved.get(n) != wanted.get(n))
+
+
 def _difference(saved: Any, wanted: dict[str, Any]) -> str:
     if not isinstance(saved, dict):
         return "no fit description"
-    names = sorted(n for n in {*saved, *wanted} if saved.get(n) != wanted.get(n))
+    names = _difference_names(saved, wanted)
     return ", ".join(f"{n}: {saved.get(n)!r} there, {wanted.get(n)!r} now" for n in names)

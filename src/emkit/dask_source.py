@@ -109,7 +109,10 @@ class DaskSource:
     def map_blocks(self, func: Callable[[np.ndarray], np.ndarray], n_out: int | None) -> da.Array:
         """``func`` over the rows, lazily: one value per row, or ``n_out`` columns."""
 
-        def per_block(block: np.ndarray) -> np.ndarray:
+        def per_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+            # As in a fit: infinities are refused, naming the global row.
+            start = block_info[0]["array-location"][0][0] if block_info else 0
+            check_finite_chunk(block, int(start), "X")
             return map_chunks(func, block, self.chunk_size)
 
         if n_out is None:

@@ -53,8 +53,10 @@ def expected_stats(model: Any, source: Iterable[np.ndarray], n_threads: int | No
     Chunks are spread over threads while BLAS runs one thread per chunk: many
     single-threaded products on separate chunks keep the cores busier than a
     few multi-threaded ones on small matrices. The sum is taken in chunk order
-    whatever the threads' timing, so the result does not depend on
-    ``n_threads``.
+    whatever the threads' timing, so for given chunks the result does not
+    depend on ``n_threads``. Other chunks (another ``chunk_size``, or the
+    default chunking on another number of CPUs) add in another order: results
+    then agree to rounding only.
 
     Parameters
     ----------

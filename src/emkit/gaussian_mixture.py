@@ -19,7 +19,7 @@ from emkit import scale
 from emkit._mixture_methods import MixtureMethods
 from emkit._parallel import default_threads, single_threaded_blas
 from emkit.acceleration import MixtureCodec
-from emkit.checkpoint import Checkpoint, FitState, continue_em
+from emkit.checkpoint import Checkpoint, FitState, continue_em, data_digest
 from emkit.engine import EMResult, expected_stats
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
@@ -305,7 +305,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         working arrays take a few MiB (cache-sized), split evenly over the
         threads; fits of complete rows by soft EM, whose compiled E-step works
         block by block in cache whatever the chunk, take longer chunks (fewer
-        handoffs between threads). Results do not depend on it beyond rounding.
+        handoffs between threads). Results do not depend on it (nor on the
+        number of CPUs) beyond rounding.
     callback : callable, optional
         Called after every iteration as ``callback(iteration, lower_bound, change,
         mixture)``, where ``mixture`` is the :class:`emkit.mixture.Mixture` after
@@ -343,12 +344,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     checkpoint : str or path-like, optional
         File the state of the fit is written to (atomically, in the safe model
         format) every ``checkpoint_every`` iterations and at the end of every
-        restart. A fit started with an existing checkpoint of the same fit
-        resumes from it and ends exactly as an uninterrupted fit would; once the
-        fit is complete, fitting again returns the same result at once (delete the
-        file to start afresh). Needs an integer ``random_state`` and
-        ``algorithm="em"`` without ``accelerate`` or ``warm_start``. See
-        :mod:`emkit.checkpoint`.
+        restart. A fit started with an existing checkpoint of the same fit (same
+        parameters and data; others are refused) resumes from it and ends exactly
+        as an uninterrupted fit would; once the fit is complete, fitting again
+        returns the same result at once (delete the file to start afresh). Needs
+        an integer ``random_state`` and ``algorithm="em"`` without ``accelerate``
+        or ``warm_start``. See :mod:`emkit.checkpoint`.
     checkpoint_every : int, default=1
         Iterations between checkpoint writes.
 
@@ -474,6 +475,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 f"n_components={self.n_components} is larger than the number of samples "
                 f"({init_X.shape[0]}): a mixture needs at least one row per component"
             )
+        v.check_gaussian_memory(self.n_components, init_X.shape[1], self.covariance_type,
+                                init_X.dtype.itemsize)
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
@@ -535,7 +538,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     ) -> tuple[Any, Any]:
         """Rows to initialise from and the engine's source, for any accepted input."""
         if scale.is_scalable(X):
-            n_features = X.shape[1] if scale.is_dask_array(X) else X.n_features
+            n_features = scale.n_features_of(X)
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
@@ -594,19 +597,20 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         if self.algorithm != "em" or self.accelerate:
             # Their drivers carry state beyond the mixture (random draws, extrapolation).
             raise ValueError("checkpoint= needs algorithm='em' and accelerate=False")
-        keeper = Checkpoint(self, X.shape[1])
-        state = keeper.resume()
-        starts = self._replayed_starts(X, structure)
-        for index in range(state.restart, len(seeds)):
-            if index > state.restart:
-                state = FitState(restart=index, best=state.best)
-            model = None if state.run is not None else starts(index)
-            result = continue_em(
-                model, source, state.run, tol=self.tol, max_iter=self.max_iter,
-                callback=keeper.recorder(state, self._reporter(index)),
-            )
-            if state.best is None or result.lower_bound > state.best.lower_bound:
-                state.best = result
+        keeper = Checkpoint(self, X.shape[1], data=data_digest(X, source))
+        with keeper.locked():
+            state = keeper.resume()
+            starts = self._replayed_starts(X, structure)
+            for index in range(state.restart, len(seeds)):
+                if index > state.restart:
+                    state = FitState(restart=index, best=state.best)
+                model = None if state.run is not None else starts(index)
+                result = continue_em(
+                    model, source, state.run, tol=self.tol, max_iter=self.max_iter,
+                    callback=keeper.recorder(state, self._reporter(index)),
+                )
+                if state.best is None or result.lower_bound > state.best.lower_bound:
+                    state.best = result
         return state.best
 
     def _replayed_starts(self, X: np.ndarray, structure: CovarianceStructure):

@@ -1,11 +1,22 @@
 """Saving and loading fitted models as plain data: a zip of ``.npy`` arrays and JSON.
 
-Loading never unpickles anything, so a model file cannot run code. Every array
-is checked against the SHA-256 recorded in the metadata, so a truncated,
-foreign or altered file is refused with a clear error.
+Loading never unpickles anything, so a model file cannot run code. The
+metadata is checked against the SHA-256 in ``metadata.sha256``, every array
+against the SHA-256 recorded in the metadata, and the loaded parameters
+against each other (finite, weights summing to one, covariances positive
+definite and matching their precisions), so a truncated, foreign or altered
+file is refused with :class:`ModelFileError`, whatever the damage. Sizes are
+checked before anything is decompressed: the members may hold at most
+:data:`MAX_LOAD_BYTES` together, and every ``.npy`` member exactly what its
+header declares.
+
+Saved files follow the umask like any file the user writes. Only parameters
+are saved, never paths: ``checkpoint`` is saved and restored as None, so a
+model file cannot make a later fit write files elsewhere.
 
 File layout (a zip archive, conventionally ``.npz``)::
 
+    metadata.sha256        SHA-256 of metadata.json (hex; format version 2 on)
     metadata.json          format name and version, class, parameters, scalars,
                            and for every array its shape, dtype and sha256;
                            distributions appear as {"distribution": type name,
@@ -16,11 +27,13 @@ File layout (a zip archive, conventionally ``.npz``)::
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import io
 import json
 import numbers
 import os
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -31,7 +44,16 @@ import numpy as np
 from emkit.distributions import Distribution, from_spec, to_spec
 
 FORMAT_NAME = "emkit-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: metadata.sha256
+
+# Most bytes a model file may decompress to, all members together (checked
+# before reading any): a damaged or hostile file cannot exhaust memory.
+# Raise it (``emkit.io.MAX_LOAD_BYTES = ...``) to load a trusted larger model.
+MAX_LOAD_BYTES = 1 << 30
+_MAX_METADATA_BYTES = 16 << 20
+_METADATA_CHECKSUM = "metadata.sha256"
+# Parameters that name files: never saved nor restored (see the module docstring).
+_PATH_PARAMS = ("checkpoint",)
 
 
 class ModelFileError(ValueError):
@@ -112,7 +134,9 @@ def save(model: Any, path: str | os.PathLike) -> Path:
 
     params: dict[str, Any] = {}
     for name, value in model.get_params(deep=False).items():
-        if _is_plain(value) or _holds_distributions(value) or isinstance(value, Distribution):
+        if name in _PATH_PARAMS:
+            params[name] = None
+        elif _is_plain(value) or _holds_distributions(value) or isinstance(value, Distribution):
             params[name] = _plain(value)
         elif isinstance(value, np.random.RandomState | np.random.Generator) or callable(value):
             params[name] = None  # generator state and callbacks are behaviour, not model data
@@ -136,21 +160,63 @@ def save(model: Any, path: str | os.PathLike) -> Path:
 
 
 def _write_zip_atomically(path: Path, metadata: dict, members: dict[str, bytes]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: folder {path.parent} does not exist")
+    _remove_stale_temporaries(path)
+    # The pid in the name lets a later save remove what a killed one left.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.",
+                                    suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
+            text = json.dumps(metadata, indent=1).encode()
             with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                archive.writestr("metadata.json", json.dumps(metadata, indent=1))
+                archive.writestr(_METADATA_CHECKSUM, hashlib.sha256(text).hexdigest())
+                archive.writestr("metadata.json", text)
                 for member, data in members.items():
                     archive.writestr(member, data)
             handle.flush()
+            # mkstemp makes the file private (0600); a saved model is an ordinary file.
+            os.fchmod(handle.fileno(), 0o666 & ~_umask())
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    try:  # Linux tells it without changing it (other threads may be creating files)
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere, reading the umask means setting it; restored at once
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporaries of saves to ``path`` whose process is gone (killed mid-save)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[^.]+\.tmp")
+    for candidate in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        found = pattern.fullmatch(candidate.name)
+        if found and not _process_alive(int(found.group(1))):
+            candidate.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # someone else's process, or cannot tell: leave its file alone
+    return True
 
 
 def load(path: str | os.PathLike) -> Any:
@@ -168,21 +234,47 @@ def load(path: str | os.PathLike) -> Any:
         raise FileNotFoundError(f"no model file at {path}")
     try:
         with zipfile.ZipFile(path) as archive:
+            _check_sizes(archive, path)
             metadata = _read_metadata(archive, path)
             arrays = {
                 member: _read_array(archive, member, info, path)
                 for member, info in metadata["arrays"].items()
             }
+        return _rebuild(metadata, arrays, path)
+    except ModelFileError:
+        raise
     except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ModelFileError(
             f"{path} is not a readable emkit model file (truncated or not a zip archive): {exc}"
         ) from None
-    return _rebuild(metadata, arrays, path)
+    except Exception as exc:
+        # Whatever else damage triggers (zlib.error, NotImplementedError for an
+        # unknown compression, RecursionError for deeply nested JSON, a wrong
+        # type somewhere in the metadata): the file is at fault.
+        raise ModelFileError(
+            f"{path} is not a readable emkit model file ({type(exc).__name__}: {exc})"
+        ) from None
+
+
+def _check_sizes(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuse before decompressing anything a file that would expand beyond the bounds."""
+    infos = archive.infolist()
+    total = sum(info.file_size for info in infos)
+    if total > MAX_LOAD_BYTES:
+        raise ModelFileError(
+            f"{path} would expand to {total:,} bytes, more than emkit.io.MAX_LOAD_BYTES "
+            f"({MAX_LOAD_BYTES:,}): damaged or hostile; raise the bound only for a trusted file"
+        )
+    for info in infos:
+        if info.filename in ("metadata.json", _METADATA_CHECKSUM) and (
+                info.file_size > _MAX_METADATA_BYTES):
+            raise ModelFileError(f"{path}: {info.filename} is {info.file_size:,} bytes, too large")
 
 
 def _read_metadata(archive: zipfile.ZipFile, path: Path) -> dict:
     try:
-        metadata = json.loads(archive.read("metadata.json"))
+        text = archive.read("metadata.json")
+        metadata = json.loads(text)
     except KeyError:
         raise ModelFileError(f"{path} is not an emkit model file (no metadata.json)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -195,17 +287,34 @@ def _read_metadata(archive: zipfile.ZipFile, path: Path) -> dict:
             f"{path} has format version {version!r}; this emkit reads versions up to "
             f"{FORMAT_VERSION} (upgrade emkit)"
         )
+    if version >= 2 or _METADATA_CHECKSUM in archive.namelist():
+        _check_metadata_checksum(archive, text, path)
     for key in ("class", "params", "scalars", "arrays"):
-        if key not in metadata:
-            raise ModelFileError(f"{path}: metadata.json lacks {key!r}")
+        if not isinstance(metadata.get(key), str if key == "class" else dict):
+            raise ModelFileError(f"{path}: metadata.json lacks {key!r} (or it is malformed)")
     return metadata
 
 
-def _read_array(archive: zipfile.ZipFile, member: str, info: dict, path: Path) -> np.ndarray:
+def _check_metadata_checksum(archive: zipfile.ZipFile, text: bytes, path: Path) -> None:
     try:
-        data = archive.read(member)
+        recorded = archive.read(_METADATA_CHECKSUM).decode("ascii").strip()
+    except KeyError:
+        raise ModelFileError(f"{path} is damaged: {_METADATA_CHECKSUM} is missing") from None
+    if recorded != hashlib.sha256(text).hexdigest():
+        raise ModelFileError(
+            f"{path} is damaged or was altered: metadata.json does not match its checksum"
+        )
+
+
+def _read_array(archive: zipfile.ZipFile, member: str, info: dict, path: Path) -> np.ndarray:
+    if not isinstance(info, dict):
+        raise ModelFileError(f"{path}: metadata.json describes array {member} wrongly")
+    try:
+        zip_info = archive.getinfo(member)
     except KeyError:
         raise ModelFileError(f"{path} is damaged: array {member} is missing") from None
+    _check_npy_header(archive, zip_info, path)
+    data = archive.read(zip_info)
     if hashlib.sha256(data).hexdigest() != info.get("sha256"):
         raise ModelFileError(
             f"{path} is damaged or was altered: array {member} does not match its checksum"
@@ -214,6 +323,28 @@ def _read_array(archive: zipfile.ZipFile, member: str, info: dict, path: Path) -
         return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
     except ValueError as exc:
         raise ModelFileError(f"{path}: array {member} cannot be read safely ({exc})") from None
+
+
+def _check_npy_header(archive: zipfile.ZipFile, zip_info: zipfile.ZipInfo, path: Path) -> None:
+    """The ``.npy`` header alone: plain numbers whose declared size is the member's size."""
+    member = zip_info.filename
+    with archive.open(zip_info) as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle, max_header_size=10_000)
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: array {member} cannot be read safely ({exc})") from None
+        offset = handle.tell()
+    if dtype.hasobject:
+        raise ModelFileError(f"{path}: array {member} cannot be read safely (object dtype)")
+    declared = offset + int(np.prod(shape, dtype=object)) * dtype.itemsize
+    if declared != zip_info.file_size:
+        raise ModelFileError(
+            f"{path} is damaged: array {member} declares shape {shape} of {dtype} "
+            f"({declared:,} bytes) but holds {zip_info.file_size:,} bytes"
+        )
 
 
 def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
@@ -225,7 +356,8 @@ def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
             f"(known: {', '.join(sorted(registry))})"
         )
     try:
-        params = {name: _unplain(value) for name, value in metadata["params"].items()}
+        params = {name: None if name in _PATH_PARAMS else _unplain(value)
+                  for name, value in metadata["params"].items()}
         scalars = {name: _unplain(value) for name, value in metadata["scalars"].items()}
     except (TypeError, ValueError) as exc:
         raise ModelFileError(f"{path} holds an invalid distribution: {exc}") from None
@@ -249,9 +381,55 @@ def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
                 else value)
     try:
         model._check_fitted_state()
+        if hasattr(model, "covariances_"):
+            check_gaussian_parameters(model)
     except ValueError as exc:
         raise ModelFileError(f"{path} holds an inconsistent model: {exc}") from None
     return model
+
+
+def check_gaussian_parameters(model: Any) -> None:
+    """Raise ValueError unless a Gaussian mixture's covariances and precisions agree.
+
+    Covariances must be positive definite, ``precisions_cholesky_`` a factor of
+    their inverse with a positive diagonal (its logarithm enters every density),
+    and ``precisions_`` its product. Checked on load, since the arrays' checksums
+    only prove that the file is as written, not that it was written by a fit.
+    """
+    from emkit.families.covariance import COVARIANCE_STRUCTURES
+
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    k, d = model.means_.shape
+    covariances = np.asarray(model.covariances_, np.float64)
+    factors = np.asarray(model.precisions_cholesky_, np.float64)
+    tolerance = 1e-3 if model.means_.dtype == np.float64 else 5e-2
+    if model.covariance_type in ("diag", "spherical"):
+        # Elementwise: no (K, D, D) matrices for a wide diagonal model.
+        if not (covariances > 0).all():
+            raise ValueError("covariances_ are not positive definite")
+        if not (factors > 0).all():
+            raise ValueError("precisions_cholesky_ has a diagonal entry <= 0")
+        identity, eye = np.square(factors) * covariances, 1.0
+    else:
+        covariances = structure.dense(covariances, k, d)
+        factors = structure.dense(factors, k, d)
+        eigenvalues = np.linalg.eigvalsh(covariances)
+        if not (eigenvalues[:, 0] > 0).all():
+            raise ValueError("covariances_ are not positive definite")
+        if not (np.diagonal(factors, axis1=1, axis2=2) > 0).all():
+            raise ValueError("precisions_cholesky_ has a diagonal entry <= 0")
+        # factor^T covariance factor is the identity when factor factor^T inverts it,
+        # to a rounding that grows with the covariance's condition number.
+        identity, eye = np.swapaxes(factors, 1, 2) @ covariances @ factors, np.eye(d)
+        condition = eigenvalues[:, -1] / eigenvalues[:, 0]
+        eps = np.finfo(model.means_.dtype).eps
+        tolerance = np.maximum(tolerance, 100 * eps * condition)[:, None, None]
+    if (np.abs(identity - eye) > tolerance).any():
+        raise ValueError("precisions_cholesky_ does not factor the inverse of covariances_")
+    expected = structure.precisions(model.precisions_cholesky_)
+    scale = np.abs(expected).max()
+    if np.abs(np.asarray(model.precisions_) - expected).max() > 1e-6 * scale:
+        raise ValueError("precisions_ is not the product of precisions_cholesky_")
 
 
 def write_archive(
@@ -278,15 +456,20 @@ def read_archive(path: str | os.PathLike, format_name: str) -> tuple[dict, dict[
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            metadata = json.loads(archive.read("metadata.json"))
+            _check_sizes(archive, path)
+            text = archive.read("metadata.json")
+            metadata = json.loads(text)
             if not isinstance(metadata, dict) or metadata.get("format") != format_name:
                 raise ModelFileError(f"{path} is not an {format_name} file")
+            if _METADATA_CHECKSUM in archive.namelist():
+                _check_metadata_checksum(archive, text, path)
             arrays = {
                 member: _read_array(archive, member, info, path)
                 for member, info in metadata.get("arrays", {}).items()
             }
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, json.JSONDecodeError,
-            UnicodeDecodeError) as exc:
+    except ModelFileError:
+        raise
+    except Exception as exc:  # any damage, as in load
         raise ModelFileError(
             f"{path} is not a readable {format_name} file (truncated or damaged): {exc}"
         ) from None

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from emkit._validation import check_columns_observed
 from emkit.file_sources import ChunkSource
 from emkit.sources import IndexedArraySource
 
@@ -37,6 +38,18 @@ def is_dask_array(X: Any) -> bool:
 def is_scalable(X: Any) -> bool:
     """Whether ``X`` is a file source or a Dask array, to be streamed rather than loaded."""
     return isinstance(X, ChunkSource) or is_dask_array(X)
+
+
+def n_features_of(X: Any) -> int:
+    """Columns of a scalable input; a Dask array must be 2-D (rows by columns)."""
+    if is_dask_array(X):
+        if X.ndim != 2:
+            raise ValueError(
+                f"expected a 2-D dask array of rows, got {X.ndim} dimension(s) (shape "
+                f"{X.shape}); reshape a single feature with X.reshape(-1, 1)"
+            )
+        return int(X.shape[1])
+    return X.n_features
 
 
 def as_source(X: Any, chunk_size: int, check: RowCheck | None = None) -> Any:
@@ -111,7 +124,29 @@ def prepare(
         reservoir_sample(X, INIT_SAMPLE_ROWS, rng))
     if sample.shape[0] < 2:
         raise ValueError(f"{source!r} holds {sample.shape[0]} row(s); a fit needs at least 2")
+    check_sample_columns(sample, getattr(source, "n_samples", None) or getattr(
+        getattr(source, "source", None), "n_samples", None))
     return sample, source
+
+
+def check_sample_columns(sample: np.ndarray, n_samples: int | None) -> None:
+    """Refuse a column with no observed value, as in memory (naming it).
+
+    Initialisation fills missing values with column means, so a column with none
+    in the sample cannot start a fit. Where the sample is the whole data (as
+    many rows as it holds, or a CSV of fewer than the sample size), the message
+    is the in-memory one; otherwise it says the column was empty in the sample.
+    """
+    whole = sample.shape[0] < INIT_SAMPLE_ROWS or n_samples == sample.shape[0]
+    try:
+        check_columns_observed(sample)
+    except ValueError as exc:
+        if whole:
+            raise
+        raise ValueError(
+            f"{exc} in a uniform sample of {sample.shape[0]} of its {n_samples or 'many'} rows "
+            "(too few observed values to start a fit from)"
+        ) from None
 
 
 def check_n_features(estimator: Any, n_features: int, *, reset: bool) -> None:

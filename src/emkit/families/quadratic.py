@@ -194,11 +194,17 @@ class GaussianKernel:
         centre = means64.mean(axis=0)
         offsets = means64 - centre
         chol64 = prec_chol.astype(np.float64)
-        precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
-        covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
         dtype = means.dtype
-        rounding = np.finfo(dtype).eps * _expansion_size(precisions, covs, offsets)
         expanded = uses_expansion(structure, n_features)
+        if expanded:
+            precisions = structure.dense(structure.precisions(chol64), n_components, n_features)
+            covs = structure.dense(covariances.astype(np.float64), n_components, n_features)
+            rounding = np.finfo(dtype).eps * _expansion_size(precisions, covs, offsets)
+        else:
+            # No features, so no fast component: skip the dense (K, D, D) matrices,
+            # which a wide diag fit could not hold (20 000 columns: 3.2 GB each).
+            precisions = np.empty((0, n_features, n_features))
+            rounding = np.full(n_components, np.inf)
         fast = (rounding <= _ROUNDING_BUDGET[np.dtype(dtype)]) & expanded
         log_det = np.broadcast_to(structure.log_det_cholesky(chol64, n_features), (n_components,))
         # Fast components first, then the direct ones (where there are features).
