@@ -133,6 +133,18 @@ def _has_header(path: Path) -> bool:
 
 def check_field_counts(path: Path, fmt: CsvFormat) -> None:
     """Refuse a row whose number of fields differs from the first row's, naming its line."""
+    # The csv module refuses cells over 128 KiB; pandas reads them, and a huge
+    # cell is then reported (shortened) as not a number.
+    limit = csv.field_size_limit(2**31 - 1)
+    try:
+        _count_fields(path, fmt)
+    except csv.Error as exc:
+        raise DataFileError(f"{path}: {exc}") from None
+    finally:
+        csv.field_size_limit(limit)
+
+
+def _count_fields(path: Path, fmt: CsvFormat) -> None:
     with path.open(encoding=ENCODING, newline="") as handle:
         reader = csv.reader(handle, delimiter=fmt.sep)
         width, first_line = None, 0
@@ -268,7 +280,8 @@ def _as_text_numbers(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.attrs.get("decimal", ".") == ".":
         return frame
     return frame.apply(
-        lambda c: c.str.replace(",", ".", regex=False) if c.dtype == object else c
+        lambda c: c.str.replace(",", ".", regex=False)
+        if c.dtype == object or pd.api.types.is_string_dtype(c) else c
     )
 
 

@@ -582,7 +582,10 @@ def predict(model_path: Path, data: Path, proba: bool, columns: str | None,
     frame = read_frame(data, sep, decimal)
     used = select_columns(frame, data, _columns(columns), _columns(exclude))
     X = _model_columns(model, used, data, by_position)
-    probabilities = model.predict_proba(X)
+    with warnings.catch_warnings():
+        # Columns matched by position (asked for, or a model without names) are fine.
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        probabilities = model.predict_proba(X)
     labels = np.argmax(probabilities, axis=1) if len(probabilities) else np.zeros(0, int)
     result = pd.DataFrame({"component": labels}) if not proba or append else pd.DataFrame()
     if append:
@@ -610,9 +613,8 @@ def _write(frame: pd.DataFrame, out: Path | None) -> None:
     if out is not None:
         write_csv(frame, None, out)
         return
-    stream = click.get_text_stream("stdout")
-    write_csv(frame, None, stream)
-    stream.flush()
+    write_csv(frame, None, sys.stdout)
+    sys.stdout.flush()
 
 
 @main.command()
@@ -643,7 +645,7 @@ def sample(model_path: Path, n_samples: int, seed: int | None, out: Path | None)
     if getattr(model, "feature_names_in_", None) is not None:
         names = [str(n) for n in model.feature_names_in_]
     if out is None:
-        _write_samples(model, n_samples, names, click.get_text_stream("stdout"))
+        _write_samples(model, n_samples, names, sys.stdout)
         return
     with out.open("w", newline="") as handle:
         _write_samples(model, n_samples, names, handle)

@@ -10,6 +10,7 @@ empty CSV cells) are missing values, fitted around as in memory.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -214,8 +215,12 @@ class CsvSource(ChunkSource):
         self._format = _io_tables.sniff_csv(self.path, sep, decimal)
         self._header = self._format.header
         fmt = self._format
-        first = pd.read_csv(self.path, sep=fmt.sep, header=0 if fmt.header else None, dtype=str,
-                            index_col=False, encoding=_io_tables.ENCODING, nrows=1)
+        with warnings.catch_warnings():
+            # A longer first row is refused with its line number when the rows are read.
+            warnings.simplefilter("ignore", pd.errors.ParserWarning)
+            first = pd.read_csv(self.path, sep=fmt.sep, header=0 if fmt.header else None,
+                                dtype=str, index_col=False, encoding=_io_tables.ENCODING,
+                                nrows=1)
         if not fmt.header:
             first.columns = [f"x{i}" for i in range(first.shape[1])]
         self._names = list(first.columns)
