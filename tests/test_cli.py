@@ -515,3 +515,13 @@ def test_malformed_inputs_are_one_line(tmp_path, content):
     data.write_bytes(content)
     assert_clean_error(run("fit", data, "-k", 1), str(data))
     assert_clean_error(run("impute", data), str(data))
+
+
+def test_npy_declaring_a_trillion_rows_is_one_line(tmp_path):
+    data = tmp_path / "huge.npy"
+    with data.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+        handle.write(bytes(64))
+    assert_clean_error(run("fit", data, "-k", 1), "declares shape (1000000000000, 2)",
+                       "truncated or corrupt")

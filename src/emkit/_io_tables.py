@@ -214,6 +214,7 @@ def _one_line(exc: BaseException) -> str:
 def _read_any(path: Path, sep: str | None, decimal: str | None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".npy":
+        _check_npy_size(path)
         array = np.load(path, allow_pickle=False)
         if array.ndim == 1:
             array = array[:, None]
@@ -223,6 +224,29 @@ def _read_any(path: Path, sep: str | None, decimal: str | None) -> pd.DataFrame:
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
     return _read_csv(path, sep, decimal)
+
+
+def _check_npy_size(path: Path) -> None:
+    """Refuse a ``.npy`` whose header declares more values than the file holds.
+
+    Loading would otherwise try to allocate what the header says (terabytes).
+    """
+    with path.open("rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(handle)
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise DataFileError(f"{path} is not a readable .npy file: {exc}") from None
+        offset = handle.tell()
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    available = path.stat().st_size - offset
+    if declared > available:
+        raise DataFileError(
+            f"{path} declares shape {shape} ({declared:,} bytes) but holds {available:,} "
+            "bytes: truncated or corrupt"
+        )
 
 
 def _column_list(frame: pd.DataFrame) -> str:
