@@ -457,7 +457,7 @@ def test_a_failing_picture_keeps_the_saved_model(tmp_path, blob_csv, monkeypatch
     monkeypatch.setattr(emkit.cli, "_plot_fit", broken)
     model = tmp_path / "m.npz"
     outcome = run("fit", blob_csv, "-k", 2, "--plot", tmp_path / "fit.png", "--out", model, "-q")
-    assert_clean_error(outcome, "No space left on device")
+    assert_clean_error(outcome, "model saved to", "the picture failed", "No space left on device")
     assert load(model).n_components == 2
 
 

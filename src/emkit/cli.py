@@ -408,8 +408,9 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
             raise click.UsageError("--standardize needs the rows in memory; not with --stream")
         source = _open_source(data, chunk_size, columns, exclude, sep, decimal)
         model = _fit_streamed(source, ks, covariance, plot_path, options, quiet)
+        saved = _save(model, out)  # first: nothing after the fit may lose it
         _report_fit(model, None, source.columns, as_json, fit_statistics(model, source))
-        _save(model, out, as_json)
+        _say_saved(saved, as_json)
         return
     frame = select_columns(read_frame(data, sep, decimal), data, _columns(columns),
                            _columns(exclude))
@@ -419,13 +420,18 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     if standardize:
         model = to_data_units(model, mean, scale)
         table = _table_in_data_units(table, X, scale)
+    saved = _save(model, out)  # first: nothing after the fit may lose it
     X = _named(X, names)
     statistics = fit_statistics(model, X)
     statistics["standardized"] = standardize
     _report_fit(model, table, names, as_json, statistics)
-    _save(model, out, as_json)
+    _say_saved(saved, as_json)
     if plot_path is not None:
-        _plot_fit(X, model, table, criterion, names, plot_path)
+        try:
+            _plot_fit(X, model, table, criterion, names, plot_path)
+        except Exception as exc:
+            kept = f"model saved to {saved}, but " if saved else ""
+            raise click.ClickException(f"{kept}the picture failed: {_message(exc)}") from None
         if not as_json:
             click.echo(f"picture written to {plot_path}")
 
@@ -474,11 +480,15 @@ def _open_source(data: Path, chunk_size: int, columns: str | None, exclude: str 
     return source
 
 
-def _save(model: GaussianMixture, out: Path | None, as_json: bool) -> None:
-    if out is not None:
-        path = model_io.save(model.set_params(callback=None), out)
-        if not as_json:
-            click.echo(f"model saved to {path}")
+def _save(model: GaussianMixture, out: Path | None) -> Path | None:
+    if out is None:
+        return None
+    return model_io.save(model.set_params(callback=None), out)
+
+
+def _say_saved(path: Path | None, as_json: bool) -> None:
+    if path is not None and not as_json:
+        click.echo(f"model saved to {path}")
 
 
 def _fit_streamed(source, ks: range, covariance: str, plot_path: Path | None,
