@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,16 +161,46 @@ def _count_fields(path: Path, fmt: CsvFormat) -> None:
                 )
 
 
-def _read_csv(path: Path, sep: str | None = None, decimal: str | None = None) -> pd.DataFrame:
-    """Cells as strings (so bad ones can be located); format detected unless given."""
-    fmt = sniff_csv(path, sep, decimal)
-    check_field_counts(path, fmt)
-    frame = pd.read_csv(
-        path, sep=fmt.sep, header=0 if fmt.header else None, dtype=str, index_col=False,
-        encoding=ENCODING, skipinitialspace=False,
-    )
+# The name of the column that catches a row's surplus fields.
+EXTRA_FIELD = "__emkit_extra_field__"
+
+
+def header_names(path: Path, fmt: CsvFormat) -> list[str]:
+    """Column names as pandas makes them (``x0, x1, ...`` without a header)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pd.errors.ParserWarning)
+        head = pd.read_csv(path, sep=fmt.sep, header=0 if fmt.header else None, dtype=str,
+                           index_col=False, encoding=ENCODING, nrows=1)
     if not fmt.header:
-        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+        return [f"x{i}" for i in range(head.shape[1])]
+    return [str(c) for c in head.columns]
+
+
+def _read_csv(path: Path, sep: str | None = None, decimal: str | None = None) -> pd.DataFrame:
+    """Cells as strings (so bad ones can be located); format detected unless given.
+
+    The rows are read with one column more than the first row has: a longer
+    row fills it (pandas would otherwise take a longer first row's first field
+    as an index and shift every column). Only when that column or the last
+    one holds a gap are the fields counted line by line, to refuse a ragged
+    row with its line number.
+    """
+    fmt = sniff_csv(path, sep, decimal)
+    names = header_names(path, fmt)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                path, sep=fmt.sep, header=None, skiprows=1 if fmt.header else 0,
+                names=[*range(len(names)), EXTRA_FIELD], dtype=str, index_col=False,
+                encoding=ENCODING,
+            )
+    except pd.errors.ParserError:
+        check_field_counts(path, fmt)
+        raise
+    if (caught or frame[EXTRA_FIELD].notna().any() or frame[len(names) - 1].isna().any()):
+        check_field_counts(path, fmt)
+    frame = frame.drop(columns=EXTRA_FIELD).set_axis(names, axis=1)
     frame.attrs["first_data_line"] = 2 if fmt.header else 1
     frame.attrs["decimal"] = fmt.decimal
     frame.attrs["sep"] = fmt.sep

@@ -10,7 +10,6 @@ empty CSV cells) are missing values, fitted around as in memory.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -214,16 +213,8 @@ class CsvSource(ChunkSource):
         self.path, self.chunk_size = Path(path), int(chunk_size)
         self._format = _io_tables.sniff_csv(self.path, sep, decimal)
         self._header = self._format.header
-        fmt = self._format
-        with warnings.catch_warnings():
-            # A longer first row is refused with its line number when the rows are read.
-            warnings.simplefilter("ignore", pd.errors.ParserWarning)
-            first = pd.read_csv(self.path, sep=fmt.sep, header=0 if fmt.header else None,
-                                dtype=str, index_col=False, encoding=_io_tables.ENCODING,
-                                nrows=1)
-        if not fmt.header:
-            first.columns = [f"x{i}" for i in range(first.shape[1])]
-        self._names = list(first.columns)
+        self._names = _io_tables.header_names(self.path, self._format)
+        first = pd.DataFrame(columns=self._names)
         first = _io_tables.select_columns(first, self.path, columns)
         _io_tables._unnamed(first, self.path)
         self._picked = list(first.columns) if columns else None
@@ -259,13 +250,13 @@ class CsvSource(ChunkSource):
         fmt = self._format
         return pd.read_csv(
             self.path, sep=fmt.sep, header=None, skiprows=1 if fmt.header else 0,
-            names=[*range(len(self._names)), _EXTRA], dtype=dtype, index_col=False,
+            names=[*range(len(self._names)), _io_tables.EXTRA_FIELD], dtype=dtype, index_col=False,
             encoding=_io_tables.ENCODING, chunksize=self.chunk_size,
             decimal=fmt.decimal if dtype is not str else ".",
         )
 
     def _checked_width(self, frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
-        extra = frame[_EXTRA].notna().to_numpy()
+        extra = frame[_io_tables.EXTRA_FIELD].notna().to_numpy()
         if extra.any():
             row = int(np.argmax(extra))
             raise DataFileError(
@@ -273,7 +264,7 @@ class CsvSource(ChunkSource):
                 f"{len(self._names)} of the first line (separator {self._format.sep!r}; "
                 "give another with --sep)"
             )
-        frame = frame.drop(columns=_EXTRA)
+        frame = frame.drop(columns=_io_tables.EXTRA_FIELD)
         frame.columns = self._names
         return frame
 
@@ -289,10 +280,6 @@ class CsvSource(ChunkSource):
                                    sep=self._format.sep)
                 first_line += frame.shape[0]
                 yield _io_tables._to_numbers(frame, self.path)
-
-
-# The name of the column that catches a row's surplus fields.
-_EXTRA = "__emkit_extra_field__"
 
 
 class ParquetSource(ChunkSource):
