@@ -345,7 +345,7 @@ def test_semicolon_and_decimal_comma_are_detected(tmp_path):
     pd.DataFrame(X, columns=["a", "b"]).to_csv(plain, index=False)
     pd.DataFrame(X, columns=["a", "b"]).to_csv(semi, index=False, sep=";", decimal=",")
     want = json.loads(run("fit", plain, "-k", 1, "--json", "-q")[1])
-    for args in [(), ("--sep", ";", "--decimal", ",")]:
+    for args in [(), ("--sep", ";", "--decimal", ","), ("--stream",)]:
         code, out, err = run("fit", semi, "-k", 1, "--json", "-q", *args)
         assert code == 0, err
         got = json.loads(out)
@@ -429,6 +429,20 @@ def test_standardize_saves_a_model_for_the_raw_data(tmp_path, covariance):
     np.testing.assert_allclose(model.score_samples(raw),
                                reference.score_samples(Z) - np.log(X.std(0)).sum(), rtol=1e-9)
     np.testing.assert_allclose(model.means_, reference.means_ * X.std(0) + X.mean(0), rtol=1e-9)
+
+
+def test_standardized_selection_table_is_in_the_datas_units(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))]) * [1.0, 1e-3]
+    data = tmp_path / "scales.csv"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(data, index=False)
+    code, out, err = run("fit", data, "-k", "1-3", "--standardize", "--json", "-q")
+    assert code == 0, err
+    report = json.loads(out)
+    chosen = min(report["selection"], key=lambda row: row["bic"])
+    assert chosen["n_components"] == report["model"]["n_components"] == 2
+    # The table's BIC of the chosen model is the summary's, computed on the raw rows.
+    np.testing.assert_allclose(chosen["bic"], report["model"]["bic"], rtol=1e-9)
 
 
 def test_output_paths_are_checked_before_fitting(tmp_path, blob_csv):
