@@ -256,3 +256,286 @@ def test_fit_with_a_variant(tmp_path, blob_csv, extra):
     else:
         assert model.algorithm == "hard"
     assert np.all(np.diff(model.history_) >= -1e-12)
+
+
+# ----------------------------------------------------------------------------------------
+# In-process runs (click's CliRunner): same command, no interpreter start-up per call.
+
+def run(*args):
+    """``emkit ARGS`` in this process: (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from emkit.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def assert_clean_error(outcome, *fragments):
+    code, _, err = outcome
+    assert code == 1, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def two_scales(tmp_path):
+    """Two clusters that differ along b only, with a label column after the features."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0, 1, 300)
+    b = np.concatenate([rng.normal(0, 1, 150), rng.normal(8, 1, 150)])
+    frame = pd.DataFrame({"a": a, "b": b, "label": np.repeat(["x", "y"], 150)})
+    path = tmp_path / "labelled.csv"
+    frame.to_csv(path, index=False)
+    return path, frame
+
+
+def test_predict_takes_the_models_columns_by_name(tmp_path, two_scales):
+    path, frame = two_scales
+    model = tmp_path / "m.npz"
+    code, _, err = run("fit", path, "-k", 2, "--exclude", "label", "--out", model, "-q")
+    assert code == 0, err
+    code, out, _ = run("predict", model, path, "--exclude", "label")
+    truth = pd.read_csv(io.StringIO(out))["component"].to_numpy()
+    assert abs(np.corrcoef(truth, frame["b"] > 4)[0, 1]) > 0.99
+    # Reordered columns (and a label) are taken by name: the same labels.
+    reordered = tmp_path / "reordered.csv"
+    frame[["label", "b", "a"]].to_csv(reordered, index=False)
+    code, out, err = run("predict", model, reordered)
+    assert code == 0, err
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out))["component"], truth)
+    # Renamed columns are refused, naming what is missing, unless --by-position.
+    renamed = tmp_path / "renamed.csv"
+    frame[["a", "b"]].set_axis(["u", "v"], axis=1).to_csv(renamed, index=False)
+    assert_clean_error(run("predict", model, renamed), "'a', 'b'", "--by-position")
+    code, out, err = run("predict", model, renamed, "--by-position")
+    assert code == 0, err
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(out))["component"], truth)
+
+
+def test_predict_append_adds_component_and_max_proba(tmp_path, two_scales):
+    path, frame = two_scales
+    model = tmp_path / "m.npz"
+    assert run("fit", path, "-k", 2, "--exclude", "label", "--out", model, "-q")[0] == 0
+    code, out, err = run("predict", model, path, "--append", "--proba")
+    assert code == 0, err
+    result = pd.read_csv(io.StringIO(out))
+    assert list(result.columns) == ["a", "b", "label", "component", "max_proba", "p0", "p1"]
+    pd.testing.assert_frame_equal(result[["a", "b", "label"]], frame, check_exact=True)
+    np.testing.assert_allclose(result["max_proba"], result[["p0", "p1"]].max(axis=1))
+    np.testing.assert_array_equal(result["component"], result[["p0", "p1"]].to_numpy().argmax(1))
+
+
+def test_ragged_row_is_refused_with_its_line(tmp_path):
+    data = tmp_path / "ragged.csv"
+    data.write_text("a,b\n1.0,2.0,3.0\n4.0,5.0\n6.0,7.0\n")
+    assert_clean_error(run("fit", data, "-k", 1), "line 2", "3 fields")
+    assert_clean_error(run("fit", data, "-k", 1, "--stream"), "line 2")
+    short = tmp_path / "short.csv"
+    short.write_text("a,b\n1.0,2.0\n4.0\n6.0,7.0\n")
+    assert_clean_error(run("impute", short), "line 3", "1 fields")
+
+
+def test_semicolon_and_decimal_comma_are_detected(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 2)).round(3)
+    plain, semi = tmp_path / "plain.csv", tmp_path / "semi.csv"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(plain, index=False)
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(semi, index=False, sep=";", decimal=",")
+    want = json.loads(run("fit", plain, "-k", 1, "--json", "-q")[1])
+    for args in [(), ("--sep", ";", "--decimal", ","), ("--stream",)]:
+        code, out, err = run("fit", semi, "-k", 1, "--json", "-q", *args)
+        assert code == 0, err
+        got = json.loads(out)
+        assert got["columns"] == ["a", "b"]
+        np.testing.assert_allclose(got["model"]["means"], want["model"]["means"], rtol=1e-12)
+    # Read with the wrong separator, the file is one column of text: refused, not "filled".
+    assert_clean_error(run("impute", semi, "--sep", ","), "--sep")
+
+
+def test_non_numeric_and_unnamed_columns_are_named(tmp_path, two_scales):
+    path, frame = two_scales
+    assert_clean_error(run("fit", path, "-k", 1), "non-numeric column 'label'", "--exclude")
+    indexed = tmp_path / "indexed.csv"
+    frame[["a", "b"]].to_csv(indexed)  # with pandas' row index as a nameless first column
+    assert_clean_error(run("fit", indexed, "-k", 1), "Unnamed: 0", "--exclude")
+    code, out, err = run("fit", indexed, "-k", 1, "--exclude", "Unnamed: 0", "--json", "-q")
+    assert code == 0, err
+    assert json.loads(out)["columns"] == ["a", "b"]
+
+
+def test_bom_without_header_keeps_the_first_row(tmp_path):
+    data = tmp_path / "bom.csv"
+    data.write_bytes("\ufeff1.0,2.0\n3.0,4.0\n5.0,9.0\n".encode())
+    code, out, err = run("fit", data, "-k", 1, "--json", "-q")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["model"]["n_samples"] == 3
+    np.testing.assert_allclose(report["model"]["means"], [[3.0, 5.0]])
+
+
+def test_huge_cell_is_not_echoed_whole(tmp_path):
+    data = tmp_path / "huge.csv"
+    data.write_text("a,b\n1,2\n3," + "z" * 5_000_000 + "\n4,5\n")
+    code, _, err = run("fit", data, "-k", 1)
+    assert_clean_error((code, _, err), "line 3", "5000000 characters")
+    assert len(err) < 1000
+
+
+def test_fit_summary_statistics_match_the_model(tmp_path, blob_csv):
+    out = tmp_path / "m.npz"
+    code, text, err = run("fit", blob_csv, "-k", 2, "--out", out, "-q", "--reg-covar", "1e-4")
+    assert code == 0, err
+    report = json.loads(run("fit", blob_csv, "-k", 2, "--json", "-q", "--reg-covar", "1e-4")[1])
+    model, X = load(out), pd.read_csv(blob_csv)
+    assert model.reg_covar == 1e-4
+    stats = report["model"]
+    assert stats["n_samples"] == 240
+    np.testing.assert_allclose(stats["log_likelihood"], model.score(X) * 240, rtol=1e-12)
+    np.testing.assert_allclose(stats["bic"], model.bic(X), rtol=1e-12)
+    np.testing.assert_allclose(stats["aic"], model.aic(X), rtol=1e-12)
+    assert stats["n_parameters"] == 11  # 1 weight + 2x2 means + 2x3 covariances
+    assert stats["cluster_sizes"] == np.bincount(model.predict(X)).tolist()
+    assert f"BIC: {model.bic(X):.4f}" in text and "parameters: 11" in text
+    assert f"{stats['cluster_sizes'][0]} rows" in text
+    info = run("info", out)[1]
+    assert "columns: a, b" in info
+
+
+@pytest.mark.parametrize("covariance", ["full", "diag", "spherical"])
+def test_standardize_saves_a_model_for_the_raw_data(tmp_path, covariance):
+    from sklearn.preprocessing import StandardScaler
+
+    from emkit import GaussianMixture
+
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))]) * [1.0, 1e-3]
+    data, out = tmp_path / "scales.csv", tmp_path / "m.npz"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(data, index=False)
+    code, _, err = run("fit", data, "-k", 2, "--covariance", covariance, "--standardize",
+                       "--out", out, "-q")
+    assert code == 0, err
+    model = load(out)
+    Z = StandardScaler().fit_transform(X)
+    reference = GaussianMixture(2, covariance_type=covariance, random_state=0).fit(
+        pd.DataFrame(Z, columns=["a", "b"]))
+    raw = pd.DataFrame(X, columns=["a", "b"])
+    # Same responsibilities on the raw rows as the fit on the standardised ones.
+    Z = pd.DataFrame(Z, columns=["a", "b"])
+    np.testing.assert_allclose(model.predict_proba(raw), reference.predict_proba(Z), atol=1e-9)
+    # Densities change by the Jacobian of the scaling only.
+    np.testing.assert_allclose(model.score_samples(raw),
+                               reference.score_samples(Z) - np.log(X.std(0)).sum(), rtol=1e-9)
+    np.testing.assert_allclose(model.means_, reference.means_ * X.std(0) + X.mean(0), rtol=1e-9)
+
+
+def test_standardized_selection_table_is_in_the_datas_units(tmp_path):
+    rng = np.random.default_rng(0)
+    X = np.concatenate([rng.normal(0, 1, (150, 2)), rng.normal(5, 1, (150, 2))]) * [1.0, 1e-3]
+    data = tmp_path / "scales.csv"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(data, index=False)
+    code, out, err = run("fit", data, "-k", "1-3", "--standardize", "--json", "-q")
+    assert code == 0, err
+    report = json.loads(out)
+    chosen = min(report["selection"], key=lambda row: row["bic"])
+    assert chosen["n_components"] == report["model"]["n_components"] == 2
+    # The table's BIC of the chosen model is the summary's, computed on the raw rows.
+    np.testing.assert_allclose(chosen["bic"], report["model"]["bic"], rtol=1e-9)
+
+
+def test_output_paths_are_checked_before_fitting(tmp_path, blob_csv):
+    model = tmp_path / "m.npz"
+    assert_clean_error(run("fit", blob_csv, "-k", 2, "--plot", tmp_path / "fit.txt",
+                           "--out", model), "--plot", ".png")
+    assert_clean_error(run("fit", blob_csv, "-k", 2, "--plot", tmp_path / "fit"), ".png")
+    assert not model.exists()
+    assert_clean_error(run("fit", blob_csv, "-k", 2, "--out", tmp_path / "no" / "m.npz"),
+                       "no such folder")
+    assert not (tmp_path / "no").exists()
+    code, _, err = run("fit", blob_csv, "-k", 2, "--out", tmp_path)  # click's own check
+    assert code == 2 and "is a directory" in err and "Traceback" not in err
+    assert_clean_error(run("fit", blob_csv, "-k", 2, "--out", tmp_path / ("m" * 300 + ".npz")),
+                       "too long")
+    assert_clean_error(run("predict", tmp_path / "absent.npz", blob_csv, "--out",
+                           tmp_path / "no" / "labels.csv"), "no such folder")
+
+
+def test_a_failing_picture_keeps_the_saved_model(tmp_path, blob_csv, monkeypatch):
+    import emkit.cli
+
+    def broken(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "fit.png"))
+
+    monkeypatch.setattr(emkit.cli, "_plot_fit", broken)
+    model = tmp_path / "m.npz"
+    outcome = run("fit", blob_csv, "-k", 2, "--plot", tmp_path / "fit.png", "--out", model, "-q")
+    assert_clean_error(outcome, "model saved to", "the picture failed", "No space left on device")
+    assert load(model).n_components == 2
+
+
+def test_json_never_prints_infinity(tmp_path, monkeypatch):
+    import emkit.cli
+
+    real = emkit.cli.fit_statistics
+
+    def infinite(model, X):
+        return {**real(model, X), "log_likelihood": -np.inf, "bic": np.nan}
+
+    monkeypatch.setattr(emkit.cli, "fit_statistics", infinite)
+    data = tmp_path / "d.csv"
+    data.write_text("a\n1\n2\n3\n")
+    code, out, err = run("fit", data, "-k", 1, "--json", "-q")
+    assert code == 0, err
+    assert "Infinity" not in out and "NaN" not in out
+    report = json.loads(out)
+    assert report["model"]["log_likelihood"] is None and report["model"]["bic"] is None
+
+
+def test_sample_and_component_ranges_are_bounded(tmp_path, saved_model):
+    assert_clean_error(run("sample", saved_model, "-n", 10**12), "at most")
+    code, _, err = run("fit", tmp_path / "x.csv", "-k", "1-1000000000")
+    assert code == 2 and "at most 1000" in err
+    # Sampling streams chunks: more rows than one chunk, the component an integer column.
+    out = tmp_path / "drawn.csv"
+    code, _, err = run("sample", saved_model, "-n", 70_000, "--seed", 3, "--out", out)
+    assert code == 0, err
+    drawn = pd.read_csv(out)
+    assert len(drawn) == 70_000 and drawn["component"].dtype.kind == "i"
+    assert abs(drawn["component"].mean() - load(saved_model).weights_[1]) < 0.02
+    small = pd.read_csv(io.StringIO(run("sample", saved_model, "-n", 5, "--seed", 3)[1]))
+    model = load(saved_model).set_params(random_state=3)
+    X, y = model.sample(5)
+    np.testing.assert_array_equal(small[["a", "b"]].to_numpy(), X)
+    np.testing.assert_array_equal(small["component"], y)
+
+
+def test_impute_keeps_the_other_columns_as_written(tmp_path):
+    data = tmp_path / "holes.csv"
+    data.write_text("id,u,v,name\n1,0.5,1.50,p\n2,1.0,,q\n3,1.5,2.4,r\n4,2.0,3.1,s\n")
+    code, out, err = run("impute", data, "--exclude", "id,name")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "id,u,v,name" and lines[1] == "1,0.5,1.50,p" and lines[4] == "4,2.0,3.1,s"
+    filled = float(lines[2].split(",")[2])
+    assert lines[2].startswith("2,1.0,") and lines[2].endswith(",q")
+    assert 1.5 < filled < 3.0  # between its neighbours, on the line through the others
+
+
+@pytest.mark.parametrize("content", [b"\x00\xff\xfe binary", b"a,b\n\"1,2\n", b""])
+def test_malformed_inputs_are_one_line(tmp_path, content):
+    data = tmp_path / "bad.csv"
+    data.write_bytes(content)
+    assert_clean_error(run("fit", data, "-k", 1), str(data))
+    assert_clean_error(run("impute", data), str(data))
+
+
+def test_npy_declaring_a_trillion_rows_is_one_line(tmp_path):
+    data = tmp_path / "huge.npy"
+    with data.open("wb") as handle:
+        np.lib.format.write_array_header_1_0(
+            handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+        handle.write(bytes(64))
+    assert_clean_error(run("fit", data, "-k", 1), "declares shape (1000000000000, 2)",
+                       "truncated or corrupt")

@@ -1,14 +1,17 @@
 """The ``emkit`` command: fit mixtures to files, use saved models, and watch EM work.
 
 Exit codes: 0 success; 1 bad input (missing or unreadable file, non-numeric
-cell, bad parameter, corrupt model), reported as one line without a traceback;
-2 bad usage (unknown option, missing argument), reported by click.
+cell, bad parameter, corrupt model, unwritable output), reported as one line
+without a traceback; 2 bad usage (unknown option, missing argument), reported
+by click.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import math
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -22,7 +25,14 @@ from tqdm import tqdm
 
 from emkit import io as model_io
 from emkit import sources
-from emkit._io_tables import read_table, write_csv
+from emkit._io_tables import (
+    DataFileError,
+    read_frame,
+    select_columns,
+    shorten,
+    to_numbers,
+    write_csv,
+)
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.gaussian_mixture import GaussianMixture
 from emkit.selection import CRITERIA, select_model
@@ -31,23 +41,47 @@ from emkit.variants import ALGORITHMS
 COVARIANCE_CHOICES = [*sorted(COVARIANCE_STRUCTURES), "all"]
 # Files larger than this are streamed in chunks by `emkit fit` rather than loaded.
 STREAM_THRESHOLD = 2**30
+# At most this many values of K in one `emkit fit -k A-B`.
+MAX_CANDIDATE_KS = 1000
+# `emkit sample` writes rows in chunks of this many, and at most MAX_SAMPLE_CELLS numbers.
+SAMPLE_CHUNK_ROWS = 65536
+MAX_SAMPLE_CELLS = 10**9
+# Longest error message printed (a message quoting a huge cell or path is cut).
+MAX_MESSAGE = 500
+
+
+def _message(exc: BaseException) -> str:
+    """One line for any error: OS errors name their file, unexpected ones their type."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename is not None else ""
+        text = f"{exc.strerror}{where}"
+    elif isinstance(exc, MemoryError):
+        text = f"not enough memory ({exc or 'the input is too large'})"
+    elif isinstance(exc, ValueError | TypeError | OSError):
+        text = str(exc)
+    else:  # a bug or an unforeseen input: still one line, with the error's type
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split()) or type(exc).__name__
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
 
 
 def _one_line_errors(command: Callable) -> Callable:
-    """Turn input errors into one clear line (click prints ``Error: ...``, exit code 1)."""
+    """Turn every error into one clear line (click prints ``Error: ...``, exit code 1)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (ValueError, TypeError, FileNotFoundError) as exc:
-            raise click.ClickException(str(exc)) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (Exception, MemoryError, RecursionError) as exc:
+            raise click.ClickException(_message(exc)) from None
 
     return wrapper
 
 
-def _component_range(text: str) -> list[int]:
-    """``"3"`` -> [3]; ``"1-6"`` -> [1, ..., 6]."""
+def _component_range(text: str) -> range:
+    """``"3"`` -> [3]; ``"1-6"`` -> [1, ..., 6] (at most MAX_CANDIDATE_KS values)."""
     low, _, high = text.partition("-")
     try:
         first, last = int(low), int(high or low)
@@ -55,11 +89,82 @@ def _component_range(text: str) -> list[int]:
         raise click.BadParameter(f"expected K or A-B (e.g. 3 or 1-6), got {text!r}") from None
     if not 1 <= first <= last:
         raise click.BadParameter(f"expected 1 <= A <= B, got {text!r}")
-    return list(range(first, last + 1))
+    if last - first + 1 > MAX_CANDIDATE_KS:
+        raise click.BadParameter(
+            f"{text!r} asks for {last - first + 1} values of K; at most {MAX_CANDIDATE_KS}"
+        )
+    return range(first, last + 1)
+
+
+def _check_output(path: Path | None, option: str) -> None:
+    """Refuse before any work an output path that cannot be written."""
+    if path is None:
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise click.ClickException(f"{option} {path} is a folder; give a file name")
+    if not folder.is_dir():
+        raise click.ClickException(f"{option} {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise click.ClickException(f"{option} {path}: folder {folder} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise click.ClickException(f"{option} {path}: the file exists and is not writable")
+    try:
+        longest = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        longest = 255
+    if len(os.fsencode(path.name)) > longest - 16:  # room for the temporary file's affixes
+        raise click.ClickException(f"{option}: file name too long ({len(path.name)} characters)")
+
+
+def _check_picture_path(path: Path | None) -> None:
+    if path is None:
+        return
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in kinds:
+        raise click.ClickException(
+            f"--plot {path}: name the picture with a known extension "
+            f"({', '.join('.' + k for k in sorted(kinds))}), e.g. fit.png"
+        )
+    _check_output(path, "--plot")
 
 
 def _columns(text: str | None) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()] if text else None
+
+
+def _table_options(command: Callable) -> Callable:
+    """The options choosing what is read from DATA: columns, separator, decimal mark."""
+    options = [
+        click.option("--columns", help="Comma-separated column names or 0-based indices to use."),
+        click.option("--exclude", help="Comma-separated columns to leave out (a label, say)."),
+        click.option("--sep", help="CSV field separator (detected when not given: , ; tab |)."),
+        click.option("--decimal", type=click.Choice([".", ","]),
+                     help="CSV decimal mark (detected when not given)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _json_ready(value: Any) -> Any:
+    """Infinite and NaN floats become null, so the output is valid JSON."""
+    if isinstance(value, dict):
+        return {k: _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(_json_ready(value), indent=1, allow_nan=False)
 
 
 def _array_text(array: Any) -> str:
@@ -77,6 +182,8 @@ def describe(model: Any) -> dict[str, Any]:
         "average_log_likelihood": float(model.lower_bound_),
         "weights": np.asarray(model.weights_, dtype=float).tolist(),
     }
+    if getattr(model, "feature_names_in_", None) is not None:
+        summary["columns"] = [str(n) for n in model.feature_names_in_]
     if isinstance(model, GaussianMixture):
         summary["covariance_type"] = model.covariance_type
         summary["means"] = model.means_.astype(float).tolist()
@@ -88,6 +195,24 @@ def describe(model: Any) -> dict[str, Any]:
     return summary
 
 
+def fit_statistics(model: Any, X: Any) -> dict[str, Any]:
+    """How well ``model`` fits the rows ``X``: n, log-likelihood, BIC, AIC, sizes.
+
+    ``cluster_sizes`` counts the rows each component is the most likely for.
+    """
+    labels = np.asarray(model.predict(X))
+    log_likelihood, n = model._log_likelihood_and_rows(X)
+    parameters = int(model._n_parameters())
+    return {
+        "n_samples": int(n),
+        "log_likelihood": float(log_likelihood),
+        "n_parameters": parameters,
+        "bic": float(-2 * log_likelihood + parameters * np.log(n)),
+        "aic": float(-2 * log_likelihood + 2 * parameters),
+        "cluster_sizes": np.bincount(labels, minlength=len(model.weights_)).tolist(),
+    }
+
+
 def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> str:
     head = f"{summary['class']}: {summary['n_components']} components"
     if "covariance_type" in summary:
@@ -97,10 +222,21 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
         f"iterations: {summary['n_iter']}, converged: {summary['converged']}, "
         f"average log-likelihood: {summary['average_log_likelihood']:.6f}",
     ]
+    if "n_samples" in summary:
+        lines.append(
+            f"n: {summary['n_samples']}, log-likelihood: {summary['log_likelihood']:.4f}, "
+            f"BIC: {summary['bic']:.4f}, AIC: {summary['aic']:.4f}, "
+            f"parameters: {summary['n_parameters']}"
+        )
+    if summary.get("standardized"):
+        lines.append("fitted on standardised columns; parameters shown in the data's units")
+    names = names or summary.get("columns")
     if names:
         lines.append(f"columns: {', '.join(names)}")
+    sizes = summary.get("cluster_sizes")
     for k, weight in enumerate(summary["weights"]):
-        lines.append(f"component {k}: weight {weight:.4f}")
+        size = f", {sizes[k]} rows" if sizes is not None else ""
+        lines.append(f"component {k}: weight {weight:.4f}{size}")
         if "means" in summary:
             lines.append(f"  mean {_array_text(summary['means'][k])}")
             cov = summary["covariances"]
@@ -146,12 +282,71 @@ def _named(X: np.ndarray, names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(X, columns=names)
 
 
-def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
-    """Named rows when they match the model's columns; plain rows otherwise (by position)."""
-    expected = getattr(model, "feature_names_in_", None)
-    if expected is not None and [str(n) for n in expected] == names:
-        return _named(X, names)
-    return X
+def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X - mean) / scale`` per column (missing cells ignored; constant columns unscaled)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: refused by the fit
+        mean, scale = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    return (X - mean) / scale, mean, scale
+
+
+def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -> GaussianMixture:
+    """The same mixture for rows ``mean + scale * z``: fitted on z, used on the data.
+
+    A Gaussian mixture is closed under this affine map (means ``mean + scale *
+    mu``, covariances ``S C S`` with ``S = diag(scale)``), so every row gets the
+    same responsibilities as its standardised row, and log-likelihoods shift by
+    ``-sum(log scale)`` per row. A spherical covariance becomes diagonal unless
+    the scales are equal, so such a model is returned as ``diag``.
+
+    Parameters
+    ----------
+    model : fitted GaussianMixture (on standardised rows)
+    mean, scale : ndarray of shape (n_features,)
+
+    Returns
+    -------
+    GaussianMixture
+        ``model`` itself, its fitted attributes rewritten in the data's units.
+    """
+    from emkit.families.covariance import COVARIANCE_STRUCTURES as structures
+
+    kind, cov = model.covariance_type, np.asarray(model.covariances_, dtype=np.float64)
+    if kind == "spherical" and not np.allclose(scale, scale[0], rtol=0, atol=0):
+        kind, cov = "diag", cov[:, None] * np.ones_like(scale)
+        model.set_params(covariance_type="diag")
+    if kind in ("full", "tied"):
+        cov = cov * scale[:, None] * scale[None, :]
+    elif kind == "diag":
+        cov = cov * scale**2
+    else:
+        cov = cov * scale[0] ** 2
+    structure = structures[kind]
+    model.means_ = mean + model.means_ * scale
+    model.covariances_ = cov
+    model.precisions_cholesky_ = structure.precisions_cholesky(cov)
+    model.precisions_ = structure.precisions(model.precisions_cholesky_)
+    shift = float(np.log(scale).sum())
+    model.lower_bound_ = float(model.lower_bound_) - shift
+    model.history_ = np.asarray(model.history_, dtype=np.float64) - shift
+    return model
+
+
+def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
+                         scale: np.ndarray) -> pd.DataFrame | None:
+    """Criteria of fits to standardised rows, restated for the data (one shift for all)."""
+    if table is None:
+        return None
+    shift = float((np.log(scale) * (~np.isnan(X)).sum(axis=0)).sum())
+    table = table.copy()
+    for name in ("bic", "aic", "icl"):
+        if name in table:
+            table[name] = table[name] + 2 * shift
+    if "log_likelihood" in table:
+        table["log_likelihood"] = table["log_likelihood"] - shift
+    return table
 
 
 @main.command()
@@ -162,9 +357,12 @@ def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
               show_default=True, help="Covariance structure, or 'all' to choose among them.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
               help="How to choose when several models are candidates (lower is better).")
-@click.option("--columns", help="Comma-separated column names or 0-based indices to use.")
+@_table_options
 @click.option("--max-iter", type=click.IntRange(min=0), default=100, show_default=True)
 @click.option("--tol", type=click.FloatRange(min=0), default=1e-3, show_default=True)
+@click.option("--reg-covar", type=click.FloatRange(min=0), default=1e-6, show_default=True,
+              help="Added to the covariance diagonals (in standardised units with "
+                   "--standardize).")
 @click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True,
               help="Restarts per model; the best is kept.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -172,10 +370,13 @@ def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
               help="Soft EM, hard (classification) EM, or stochastic EM.")
 @click.option("--accelerate", is_flag=True,
               help="SQUAREM extrapolation: fewer passes when clusters overlap.")
+@click.option("--standardize", is_flag=True,
+              help="Fit on columns scaled to mean 0 and variance 1 (for features on very "
+                   "different scales); the saved model works on the data as they are.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Save the fitted model here (.npz, plain data).")
+              help="Save the fitted model here (.npz, plain data); the folder must exist.")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write a picture of the fit (PNG).")
+              help="Write a picture of the fit (format from the extension: .png, .pdf, .svg).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @click.option("--stream", is_flag=True,
@@ -185,59 +386,114 @@ def _model_input(model: Any, X: np.ndarray, names: list[str]) -> Any:
               help="Rows per chunk when streaming.")
 @_one_line_errors
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
-        max_iter: int, tol: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
-        out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
-        chunk_size: int) -> None:
+        exclude: str | None, sep: str | None, decimal: str | None, max_iter: int, tol: float,
+        reg_covar: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
+        standardize: bool, out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool,
+        stream: bool, chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
 
     With one K and one covariance type the model is fitted directly; with a range
     or --covariance all, every candidate is fitted and the best by --criterion is
     kept (degenerate fits, collapsed onto repeated values, are never chosen).
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
+    The model is saved (--out) before the picture is drawn (--plot).
     """
-    options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed,
-               "algorithm": algorithm, "accelerate": accelerate}
-    if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
-        source = sources.open(data, chunk_size=chunk_size, columns=_columns(columns))
-        model = _fit_streamed(source, components_text, covariance, plot_path, options, quiet)
-        _report_fit(model, None, source.columns, as_json)
-        _save(model, out, as_json)
-        return
-    X, names = read_table(data, _columns(columns))
-    X = _named(X, names)
     ks = _component_range(components_text)
-    types = sorted(COVARIANCE_STRUCTURES) if covariance == "all" else [covariance]
-    candidates = len(ks) * len(types)
-    progress = _Progress(quiet, candidates * n_init * max_iter if candidates > 1 else None,
-                         "EM iterations")
-    try:
-        if candidates == 1:
-            model, table = _fit_one(X, ks[0], types[0], options, progress), None
-        else:
-            result = select_model(X, ks, types, criterion=criterion,
-                                  callback=progress.callback, **options)
-            model, table = result.best_estimator, result.table
-    finally:
-        progress.close()
-    _report_fit(model, table, names, as_json)
+    _check_output(out, "--out")
+    _check_picture_path(plot_path)
+    options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed,
+               "algorithm": algorithm, "accelerate": accelerate, "reg_covar": reg_covar}
+    if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
+        if standardize:
+            raise click.UsageError("--standardize needs the rows in memory; not with --stream")
+        source = _open_source(data, chunk_size, columns, exclude, sep, decimal)
+        model = _fit_streamed(source, ks, covariance, plot_path, options, quiet)
+        saved = _save(model, out)  # first: nothing after the fit may lose it
+        _report_fit(model, None, source.columns, as_json, fit_statistics(model, source))
+        _say_saved(saved, as_json)
+        return
+    frame = select_columns(read_frame(data, sep, decimal), data, _columns(columns),
+                           _columns(exclude))
+    X, names = to_numbers(frame, data), [str(c) for c in frame.columns]
+    Z, mean, scale = _standardize(X) if standardize else (X, None, None)
+    model, table = _fit_candidates(_named(Z, names), ks, covariance, criterion, options, quiet)
+    if standardize:
+        model = to_data_units(model, mean, scale)
+        table = _table_in_data_units(table, X, scale)
+    saved = _save(model, out)  # first: nothing after the fit may lose it
+    X = _named(X, names)
+    statistics = fit_statistics(model, X)
+    statistics["standardized"] = standardize
+    _report_fit(model, table, names, as_json, statistics)
+    _say_saved(saved, as_json)
     if plot_path is not None:
-        _plot_fit(X, model, table, criterion, names, plot_path)
+        try:
+            _plot_fit(X, model, table, criterion, names, plot_path)
+        except Exception as exc:
+            kept = f"model saved to {saved}, but " if saved else ""
+            raise click.ClickException(f"{kept}the picture failed: {_message(exc)}") from None
         if not as_json:
             click.echo(f"picture written to {plot_path}")
-    _save(model, out, as_json)
 
 
-def _save(model: GaussianMixture, out: Path | None, as_json: bool) -> None:
-    if out is not None:
-        path = model_io.save(model.set_params(callback=None), out)
-        if not as_json:
-            click.echo(f"model saved to {path}")
+def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
+                    options: dict, quiet: bool) -> tuple[GaussianMixture, pd.DataFrame | None]:
+    """One model, or the best of several by ``criterion`` with the table of candidates."""
+    types = sorted(COVARIANCE_STRUCTURES) if covariance == "all" else [covariance]
+    candidates = len(ks) * len(types)
+    progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
+                         if candidates > 1 else None, "EM iterations")
+    try:
+        if candidates == 1:
+            return _fit_one(X, ks[0], types[0], options, progress), None
+        result = select_model(X, list(ks), types, criterion=criterion,
+                              callback=progress.callback, **options)
+        return result.best_estimator, result.table
+    finally:
+        progress.close()
 
 
-def _fit_streamed(source, components_text: str, covariance: str, plot_path: Path | None,
+def _open_source(data: Path, chunk_size: int, columns: str | None, exclude: str | None,
+                 sep: str | None, decimal: str | None):
+    """A streamed source of DATA's chosen columns."""
+    from emkit.file_sources import CsvSource
+
+    picked = _columns(columns)
+    if data.suffix.lower() in (".npy", ".parquet", ".pq"):
+        if sep or decimal:
+            raise click.UsageError("--sep and --decimal apply to CSV files only")
+        source = sources.open(data, chunk_size=chunk_size, columns=picked)
+    else:
+        if not data.is_file():
+            raise DataFileError(f"no such file: {data}")
+        source = CsvSource(data, chunk_size, picked, sep=sep, decimal=decimal)
+    if exclude:
+        dropped = set(select_columns(pd.DataFrame(columns=source.columns), data,
+                                     _columns(exclude)).columns)
+        kept = [c for c in source.columns if c not in dropped]
+        if not kept:
+            raise DataFileError(f"{data}: no columns left to use")
+        if isinstance(source, CsvSource):
+            source = CsvSource(data, chunk_size, kept, sep=sep, decimal=decimal)
+        else:
+            source = sources.open(data, chunk_size=chunk_size, columns=kept)
+    return source
+
+
+def _save(model: GaussianMixture, out: Path | None) -> Path | None:
+    if out is None:
+        return None
+    return model_io.save(model.set_params(callback=None), out)
+
+
+def _say_saved(path: Path | None, as_json: bool) -> None:
+    if path is not None and not as_json:
+        click.echo(f"model saved to {path}")
+
+
+def _fit_streamed(source, ks: range, covariance: str, plot_path: Path | None,
                   options: dict, quiet: bool) -> GaussianMixture:
     """One model fitted from a file source (selection and pictures need the rows in memory)."""
-    ks = _component_range(components_text)
     if len(ks) > 1 or covariance == "all" or plot_path is not None:
         raise click.UsageError(
             "a streamed fit takes one K (-k 3) and one --covariance type, and no --plot"
@@ -249,12 +505,11 @@ def _fit_streamed(source, components_text: str, covariance: str, plot_path: Path
         progress.close()
 
 
-def _report_fit(model, table, names, as_json: bool) -> None:
-    summary = describe(model)
+def _report_fit(model, table, names, as_json: bool, statistics: dict | None = None) -> None:
+    summary = {**describe(model), **(statistics or {})}
     if as_json:
         selection = None if table is None else json.loads(table.to_json(orient="records"))
-        click.echo(json.dumps({"model": summary, "columns": names, "selection": selection},
-                              indent=1))
+        click.echo(_json_text({"model": summary, "columns": names, "selection": selection}))
         return
     if table is not None:
         click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
@@ -277,31 +532,99 @@ def _plot_fit(X, model, table, criterion, names, path: Path) -> None:
     figure.savefig(path, dpi=90)
 
 
+def _model_columns(model: Any, frame: pd.DataFrame, data: Path, by_position: bool) -> Any:
+    """The rows the model is applied to: its columns by name, or by position if asked.
+
+    A model fitted on named columns takes them from the file by name (in the
+    model's order; other columns, such as a label, are ignored). A file lacking
+    any of them is refused: matching by position would score swapped features.
+    """
+    expected = getattr(model, "feature_names_in_", None)
+    width = int(model.n_features_in_)
+    if expected is None or by_position:
+        if frame.shape[1] != width:
+            raise DataFileError(
+                f"{data} has {frame.shape[1]} columns to use "
+                f"({shorten(', '.join(map(str, frame.columns)), 200)}); "
+                f"the model takes {width}: choose them with --columns or --exclude"
+            )
+        return to_numbers(frame, data)
+    expected = [str(n) for n in expected]
+    present = {str(c): c for c in frame.columns}
+    missing = [n for n in expected if n not in present]
+    if missing:
+        raise DataFileError(
+            f"{data} lacks the model's column{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(shorten(n) for n in missing[:10])} (model: "
+            f"{shorten(', '.join(expected), 200)}; file: "
+            f"{shorten(', '.join(map(str, frame.columns)), 200)}); rename them, or give "
+            "--by-position to match columns by position"
+        )
+    picked = frame[[present[n] for n in expected]]
+    picked.attrs.update(frame.attrs)
+    return _named(to_numbers(picked, data), expected)
+
+
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--proba", is_flag=True, help="Responsibilities instead of labels.")
-@click.option("--columns", help="Comma-separated column names or 0-based indices to use.")
+@_table_options
+@click.option("--by-position", is_flag=True,
+              help="Match the model's columns by position, not by name.")
+@click.option("--append", is_flag=True,
+              help="Write DATA's rows followed by the columns component and max_proba "
+                   "(and the responsibilities with --proba).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write CSV here instead of standard output.")
 @_one_line_errors
 def predict(model_path: Path, data: Path, proba: bool, columns: str | None,
-            out: Path | None) -> None:
-    """Assign the rows of DATA to the components of a saved MODEL (CSV output)."""
+            exclude: str | None, sep: str | None, decimal: str | None, by_position: bool,
+            append: bool, out: Path | None) -> None:
+    """Assign the rows of DATA to the components of a saved MODEL (CSV output).
+
+    The model's columns are taken from DATA by name when the model has names
+    (other columns are ignored); a file without them is refused unless
+    --by-position is given.
+    """
+    _check_output(out, "--out")
     model = model_io.load(model_path)
-    X, names = read_table(data, _columns(columns))
-    X = _model_input(model, X, names)
+    frame = read_frame(data, sep, decimal)
+    used = select_columns(frame, data, _columns(columns), _columns(exclude))
+    X = _model_columns(model, used, data, by_position)
     with warnings.catch_warnings():
-        # Columns matched by position are the documented fallback, not a problem.
+        # Columns matched by position (asked for, or a model without names) are fine.
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-        if proba:
-            values = model.predict_proba(X)
-            header = [f"p{k}" for k in range(values.shape[1])]
-        else:
-            values, header = model.predict(X)[:, None], ["component"]
-    text = write_csv(values, header, out)
-    if text is not None:
-        click.echo(text, nl=False)
+        probabilities = model.predict_proba(X)
+    labels = np.argmax(probabilities, axis=1) if len(probabilities) else np.zeros(0, int)
+    result = pd.DataFrame({"component": labels}) if not proba or append else pd.DataFrame()
+    if append:
+        result["max_proba"] = probabilities.max(axis=1)
+    if proba:
+        for k in range(probabilities.shape[1]):
+            result[f"p{k}"] = probabilities[:, k]
+    if append:
+        result = pd.concat([frame.reset_index(drop=True), result.set_axis(
+            [_free_name(c, frame.columns) for c in result.columns], axis=1)], axis=1)
+    _write(result, out)
+
+
+def _free_name(name: str, taken: Any) -> str:
+    """``name``, or ``name_1``, ... if DATA already has a column of that name."""
+    taken, candidate, n = {str(c) for c in taken}, name, 0
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}_{n}"
+    return candidate
+
+
+def _write(frame: pd.DataFrame, out: Path | None) -> None:
+    """CSV to ``out``, or to standard output."""
+    if out is not None:
+        write_csv(frame, None, out)
+        return
+    write_csv(frame, None, sys.stdout)
+    sys.stdout.flush()
 
 
 @main.command()
@@ -313,18 +636,46 @@ def predict(model_path: Path, data: Path, proba: bool, columns: str | None,
               help="Write CSV here instead of standard output.")
 @_one_line_errors
 def sample(model_path: Path, n_samples: int, seed: int | None, out: Path | None) -> None:
-    """Draw N_SAMPLES rows from a saved MODEL: the features, then the component."""
+    """Draw N_SAMPLES rows from a saved MODEL: the features, then the component.
+
+    Rows are drawn and written in chunks of 65536 (so memory stays small), each
+    chunk sorted by component.
+    """
+    _check_output(out, "--out")
     model = model_io.load(model_path)
+    width = int(model.n_features_in_)
+    if n_samples * (width + 1) > MAX_SAMPLE_CELLS:
+        raise click.ClickException(
+            f"-n {n_samples} rows of {width + 1} columns is more than {MAX_SAMPLE_CELLS:,} "
+            f"numbers; at most {MAX_SAMPLE_CELLS // (width + 1):,} rows"
+        )
     if seed is not None:
         model.set_params(random_state=seed)
-    X, y = model.sample(n_samples)
-    X = np.asarray(X, dtype=float).reshape(n_samples, -1)
-    names = [f"x{i}" for i in range(X.shape[1])]
-    if hasattr(model, "feature_names_in_"):
+    names = [f"x{i}" for i in range(width)]
+    if getattr(model, "feature_names_in_", None) is not None:
         names = [str(n) for n in model.feature_names_in_]
-    text = write_csv(np.column_stack([X, y]), [*names, "component"], out)
-    if text is not None:
-        click.echo(text, nl=False)
+    if out is None:
+        _write_samples(model, n_samples, names, sys.stdout)
+        return
+    with out.open("w", newline="") as handle:
+        _write_samples(model, n_samples, names, handle)
+
+
+def _write_samples(model: Any, n_samples: int, names: list[str], stream: Any) -> None:
+    """Rows drawn in chunks; the first chunk is what ``model.sample`` gives for small n."""
+    from emkit._validation import seed_sequence
+
+    base = seed_sequence(model.random_state)
+    for index, start in enumerate(range(0, n_samples, SAMPLE_CHUNK_ROWS)):
+        rows = min(SAMPLE_CHUNK_ROWS, n_samples - start)
+        if index > 0:  # independent, reproducible draws for every later chunk
+            child = np.random.SeedSequence(base.entropy, spawn_key=(index,))
+            model.set_params(random_state=int(child.generate_state(1)[0]))
+        X, y = model.sample(rows)
+        frame = pd.DataFrame(np.asarray(X, dtype=float).reshape(rows, -1), columns=names)
+        frame["component"] = np.asarray(y, dtype=np.int64)
+        frame.to_csv(stream, index=False, header=index == 0)
+    stream.flush()
 
 
 @main.command()
@@ -332,9 +683,9 @@ def sample(model_path: Path, n_samples: int, seed: int | None, out: Path | None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @_one_line_errors
 def info(model_path: Path, as_json: bool) -> None:
-    """Describe a saved MODEL: its components, weights and fit."""
+    """Describe a saved MODEL: its columns, components, weights and fit."""
     summary = describe(model_io.load(model_path))
-    click.echo(json.dumps(summary, indent=1) if as_json else _summary_text(summary))
+    click.echo(_json_text(summary) if as_json else _summary_text(summary))
 
 
 @main.command()
@@ -343,7 +694,7 @@ def info(model_path: Path, as_json: bool) -> None:
               help="Mixture components of the model the gaps are filled from.")
 @click.option("--covariance", type=click.Choice(sorted(COVARIANCE_STRUCTURES)),
               default="full", show_default=True)
-@click.option("--columns", help="Comma-separated column names or 0-based indices to use.")
+@_table_options
 @click.option("--sample-posterior", is_flag=True,
               help="Draw each gap from its conditional distribution instead of its mean.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
@@ -351,21 +702,34 @@ def info(model_path: Path, as_json: bool) -> None:
               help="Write the filled CSV here instead of standard output.")
 @_one_line_errors
 def impute(data: Path, components: int, covariance: str, columns: str | None,
+           exclude: str | None, sep: str | None, decimal: str | None,
            sample_posterior: bool, seed: int, out: Path | None) -> None:
-    """Fill the missing cells (empty, NA or NaN) of DATA from a Gaussian mixture fitted by EM."""
+    """Fill the missing cells (empty, NA or NaN) of DATA from a Gaussian mixture fitted by EM.
+
+    Only the gaps of the used columns change: every other cell, and every
+    column left out with --columns or --exclude, is written as it was read.
+    """
     from emkit.imputer import GaussianMixtureImputer
 
-    X, names = read_table(data, _columns(columns))
+    _check_output(out, "--out")
+    frame = read_frame(data, sep, decimal)
+    used = select_columns(frame, data, _columns(columns), _columns(exclude))
+    X = to_numbers(used, data)
     imputer = GaussianMixtureImputer(
         components, covariance_type=covariance, sample_posterior=sample_posterior,
         random_state=seed,
     )
-    text = write_csv(imputer.fit_transform(X), names, out)
-    if text is not None:
-        click.echo(text, nl=False)
-    else:
-        filled = int(np.isnan(X).sum())
-        click.echo(f"{filled} missing values filled; written to {out}", err=True)
+    filled = imputer.fit_transform(X)
+    result = frame.copy()
+    for j, name in enumerate(used.columns):
+        gaps = np.isnan(X[:, j])
+        if gaps.any():
+            column = result[name].astype(object)
+            column[gaps] = filled[gaps, j]
+            result[name] = column
+    _write(result, out)
+    if out is not None:
+        click.echo(f"{int(np.isnan(X).sum())} missing values filled; written to {out}", err=True)
 
 
 @main.command()

@@ -243,6 +243,9 @@ class CsvSource(ChunkSource):
     chunk_size : int
     columns : sequence of str, optional
         Column names or 0-based indices to keep, in that order.
+    sep, decimal : str, optional
+        Separator and decimal mark; detected from the first lines when not given.
+        A row with more fields than the first is refused with its line number.
 
     Examples
     --------
@@ -257,27 +260,33 @@ class CsvSource(ChunkSource):
 
     def __init__(
         self, path: str | os.PathLike, chunk_size: int = DEFAULT_CHUNK_SIZE,
-        columns: Sequence[str] | None = None,
+        columns: Sequence[str] | None = None, sep: str | None = None,
+        decimal: str | None = None,
     ) -> None:
         self.path, self.chunk_size = Path(path), int(chunk_size)
-        self._header = _io_tables._has_header(self.path)
-        first = _io_tables._select_columns(self._read(nrows=1), columns, self.path)
+        self._format = _io_tables.sniff_csv(self.path, sep, decimal)
+        self._header = self._format.header
+        self._names = _io_tables.header_names(self.path, self._format)
+        first = pd.DataFrame(columns=self._names)
+        first = _io_tables.select_columns(first, self.path, columns)
+        _io_tables._unnamed(first, self.path)
         self._picked = list(first.columns) if columns else None
         self.columns = [str(c) for c in first.columns]
         self.n_features, self.n_samples = len(self.columns), None
 
-    def _read(self, **options) -> pd.DataFrame:
-        frame = pd.read_csv(self.path, header=0 if self._header else None, dtype=str, **options)
-        if not self._header:
-            frame.columns = [f"x{i}" for i in range(frame.shape[1])]
-        return frame
-
     def _chunks(self) -> Iterator[np.ndarray]:
         try:
             with self._reader(np.float64) as reader:
+                first_line = 2 if self._header else 1
                 for frame in reader:
+                    frame = self._checked_width(frame, first_line)
+                    first_line += frame.shape[0]
                     yield self._picked_columns(frame).to_numpy(dtype=np.float64)
-        except ValueError:
+        except DataFileError:
+            raise
+        except ValueError as exc:
+            if "Error tokenizing" in str(exc):  # more fields than the extra column holds
+                raise DataFileError(f"{self.path}: {' '.join(str(exc).split())}") from None
             # A cell that is not a number. Parsing floats directly cannot say
             # where it is; scanning the cells as strings (10x slower, only on
             # this error path) names its line and column.
@@ -286,20 +295,42 @@ class CsvSource(ChunkSource):
             raise
 
     def _reader(self, dtype: Any):
-        return pd.read_csv(self.path, header=0 if self._header else None, dtype=dtype,
-                           chunksize=self.chunk_size)
+        """A pandas chunk reader with one column more than the first row, for longer rows.
+
+        Without that column pandas would take a longer first row's first field
+        as an index and shift every column.
+        """
+        fmt = self._format
+        return pd.read_csv(
+            self.path, sep=fmt.sep, header=None, skiprows=1 if fmt.header else 0,
+            names=[*range(len(self._names)), _io_tables.EXTRA_FIELD], dtype=dtype, index_col=False,
+            encoding=_io_tables.ENCODING, chunksize=self.chunk_size,
+            decimal=fmt.decimal if dtype is not str else ".",
+        )
+
+    def _checked_width(self, frame: pd.DataFrame, first_line: int) -> pd.DataFrame:
+        extra = frame[_io_tables.EXTRA_FIELD].notna().to_numpy()
+        if extra.any():
+            row = int(np.argmax(extra))
+            raise DataFileError(
+                f"{self.path}, line {first_line + row}: more fields than the "
+                f"{len(self._names)} of the first line (separator {self._format.sep!r}; "
+                "give another with --sep)"
+            )
+        frame = frame.drop(columns=_io_tables.EXTRA_FIELD)
+        frame.columns = self._names
+        return frame
 
     def _picked_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
-        if not self._header:
-            frame.columns = [f"x{i}" for i in range(frame.shape[1])]
         return frame if self._picked is None else frame[self._picked]
 
     def _string_chunks(self) -> Iterator[np.ndarray]:
         first_line = 2 if self._header else 1
         with self._reader(str) as reader:
             for frame in reader:
-                frame = self._picked_columns(frame)
-                frame.attrs["first_data_line"] = first_line
+                frame = self._picked_columns(self._checked_width(frame, first_line))
+                frame.attrs.update(first_data_line=first_line, decimal=self._format.decimal,
+                                   sep=self._format.sep)
                 first_line += frame.shape[0]
                 yield _io_tables._to_numbers(frame, self.path)
 
