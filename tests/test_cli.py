@@ -537,5 +537,5 @@ def test_npy_declaring_a_trillion_rows_is_one_line(tmp_path):
         np.lib.format.write_array_header_1_0(
             handle, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
         handle.write(bytes(64))
-    assert_clean_error(run("fit", data, "-k", 1), "declares shape (1000000000000, 2)",
-                       "truncated or corrupt")
+    assert_clean_error(run("fit", data, "-k", 1), "declares (1000000000000, 2)",
+                       "truncated or damaged")
