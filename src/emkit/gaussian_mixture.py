@@ -30,6 +30,7 @@ from emkit.families.gaussian import (
 from emkit.families.gaussian_codec import GaussianCodec
 from emkit.families.quadratic import balanced_rows, chunk_rows
 from emkit.initialization import INIT_METHODS, initial_resp
+from emkit.io import register_estimator
 from emkit.missing import fill_with_column_means, grouped_by_pattern
 from emkit.mixture import Mixture, MixtureStats
 from emkit.online import online_step, per_row
@@ -91,6 +92,7 @@ _PARAMETER_RULES = {
 }
 
 
+@register_estimator
 class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM over additive sufficient statistics.
 

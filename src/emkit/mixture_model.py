@@ -21,6 +21,7 @@ from emkit.acceleration import MixtureCodec
 from emkit.engine import EMResult, expected_stats
 from emkit.families.component_list import ComponentList
 from emkit.families.distribution_codec import ComponentListCodec
+from emkit.io import register_estimator
 from emkit.mixture import Mixture
 from emkit.online import online_step, per_row
 from emkit.runs import check_accelerate, run_variant
@@ -49,6 +50,7 @@ _PARAMETER_RULES = {
 }
 
 
+@register_estimator
 class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     """Mixture of any :mod:`emkit.distributions`, fitted by EM.
 
