@@ -354,7 +354,7 @@ def move_modules(root: Path) -> None:
         git(root, "add", str(init))
     for package in REMOVED_PACKAGES:
         init = module_file(root, package, package=True)
-        git(root, "rm", "-q", str(init))
+        git(root, "rm", "-q", "-f", str(init))
         folder = init.parent
         left = [p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
         if left:
