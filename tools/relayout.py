@@ -417,9 +417,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="ruff executable, to re-sort imports (default: from PATH)")
     parser.add_argument("--python", default=sys.executable,
                         help="interpreter to import the result with (default: this one)")
+    parser.add_argument("--map", action="append", default=[], metavar="OLD=NEW",
+                        help="one more move, e.g. emkit._foo=emkit.data._foo (repeatable), "
+                             "for a module added since the table was written")
     args = parser.parse_args(argv)
     root = args.root.resolve()
     try:
+        for item in args.map:
+            old, sep, new = item.partition("=")
+            if not (sep and old.startswith("emkit.") and new.startswith("emkit.")):
+                raise RelayoutError(f"--map wants emkit.OLD=emkit.NEW, got {item!r}")
+            MOVES[old] = new
+        NEW.update(new_modules())
         check_preconditions(root, args.allow_dirty)
         for path in sorted((root / "src/emkit").rglob("*.py")):
             text = path.read_text()
