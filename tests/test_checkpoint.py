@@ -48,7 +48,9 @@ def assert_identical(a, b):
     assert (a.n_iter_, a.converged_, a.lower_bound_) == (b.n_iter_, b.converged_, b.lower_bound_)
 
 
-@pytest.mark.parametrize("calls", [1, 30])
+# 7 iterations per restart: interruptions in restarts 0, 1 (a later start must then
+# replay the draws of the starts before it) and 2.
+@pytest.mark.parametrize("calls", [1, 10, 17])
 def test_resume_after_an_interruption_is_exact(tmp_path, data, uninterrupted, calls):
     path = tmp_path / "fit.ckpt"
     with pytest.raises(Interrupt):
@@ -59,6 +61,35 @@ def test_resume_after_an_interruption_is_exact(tmp_path, data, uninterrupted, ca
     # A finished fit resumes to its end at once.
     again = GaussianMixture(**PARAMS, checkpoint=path, callback=stop_after(1)).fit(data)
     assert_identical(again, uninterrupted)
+
+
+def first_values(record: list):
+    """A callback keeping each restart's first log-likelihood: the mark of its start."""
+    def callback(iteration, lower_bound, change, model):
+        if iteration == 1:
+            record.append(lower_bound)
+
+    return callback
+
+
+def test_a_resumed_fit_draws_the_later_starts_of_the_uninterrupted_one(tmp_path, data):
+    """Restarts share one RandomState (scikit-learn's): resuming replays the earlier draws."""
+    params = {**PARAMS, "init_params": "random"}  # three distinct starts
+    expected, seen = [], []
+    GaussianMixture(**params, callback=first_values(expected)).fit(data)
+
+    def stop_in_second_restart(iteration, lower_bound, change, model):
+        first_values(seen)(iteration, lower_bound, change, model)
+        if len(seen) == 2 and iteration == 3:
+            raise Interrupt
+
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupt):  # after restart 1's checkpoint at iteration 2
+        GaussianMixture(**params, checkpoint=path, checkpoint_every=2,
+                        callback=stop_in_second_restart).fit(data)
+    seen.clear()
+    GaussianMixture(**params, checkpoint=path, callback=first_values(seen)).fit(data)
+    assert len(set(expected)) == 3 and seen == expected[2:]
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -8,6 +8,8 @@ reports 0.6268214980.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.stats import binom
@@ -15,6 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import emkit
 from emkit import MixtureModel, em
+from emkit.custom import LikelihoodDecreaseWarning
 from emkit.distributions import Binomial
 
 Y1, Y2, Y3, Y4 = 125, 18, 20, 34
@@ -44,13 +47,16 @@ def test_default_tolerance_and_first_step():
     result = em(linkage_e_step, linkage_m_step, 0.5)
     assert result.converged and result.theta == pytest.approx(MLE, abs=1e-6)
     # One step by hand from 0.5: hidden = 125 * 0.125 / 0.625 = 25, t = 59 / 97.
-    assert em(linkage_e_step, linkage_m_step, 0.5, max_iter=1).theta == pytest.approx(59 / 97)
+    with pytest.warns(ConvergenceWarning):
+        one = em(linkage_e_step, linkage_m_step, 0.5, max_iter=1)
+    assert one.theta == pytest.approx(59 / 97)
 
 
 def test_max_iter_and_callback():
     seen = []
-    result = em(linkage_e_step, linkage_m_step, 0.5, tol=0, max_iter=4,
-                callback=lambda i, ll, change, t: seen.append((i, ll, change, t)))
+    with pytest.warns(ConvergenceWarning, match="did not converge in 4 iterations"):
+        result = em(linkage_e_step, linkage_m_step, 0.5, tol=0, max_iter=4,
+                    callback=lambda i, ll, change, t: seen.append((i, ll, change, t)))
     assert result.n_iter == 4 and not result.converged
     assert [s[0] for s in seen] == [1, 2, 3, 4]
     assert seen[-1][3] == result.theta
@@ -70,13 +76,75 @@ def test_user_written_coin_em_agrees_with_mixture_model():
         credited_heads, credited_flips = expected
         return tuple(credited_heads / credited_flips)
 
-    mine = em(e_step, m_step, (0.6, 0.5), tol=0, max_iter=10)
+    with pytest.warns(ConvergenceWarning):  # tol=0 never converges
+        mine = em(e_step, m_step, (0.6, 0.5), tol=0, max_iter=10)
     model = MixtureModel([Binomial(10, 0.6), Binomial(10, 0.5)], fit_weights=False,
                          tol=0, max_iter=10)
     with pytest.warns(ConvergenceWarning):  # tol=0 never converges
         model.fit(heads[:, None])
     np.testing.assert_allclose(mine.theta, [c.p for c in model.components_], rtol=1e-12)
     np.testing.assert_allclose(mine.history, model.history_ * 5, rtol=1e-12)
+
+
+def overshooting_m_step(hidden: float) -> float:
+    """A faulty M-step: goes 1.9 times too far past the maximiser from 0.5 (kept in (0, 1))."""
+    t = linkage_m_step(hidden)
+    return min(max(t + 1.9 * (t - 0.5), 0.01), 0.99)
+
+
+def test_correct_em_runs_quietly():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for accelerate in (False, True):
+            assert em(linkage_e_step, linkage_m_step, 0.5, tol=1e-12,
+                      accelerate=accelerate).converged
+
+
+@pytest.mark.parametrize("accelerate", [False, True])
+def test_a_falling_log_likelihood_warns_once_with_where_and_how_much(accelerate):
+    with pytest.warns(LikelihoodDecreaseWarning) as caught:
+        result = em(linkage_e_step, overshooting_m_step, 0.5, tol=1e-12, max_iter=50,
+                    accelerate=accelerate)
+    assert len([w for w in caught if w.category is LikelihoodDecreaseWarning]) == 1
+    # Truth from the log-likelihood of theta0 and of one faulty step, computed by hand.
+    first_fall = linkage_e_step(0.5)[1] - linkage_e_step(overshooting_m_step(25.0))[1]
+    message = str(caught[0].message)
+    assert "first at iteration 2" in message and f"(by {first_fall:.6g};" in message
+    if not accelerate:  # every fall of the history beyond rounding is counted
+        h = result.history
+        falls = np.sum(h[1:] < h[:-1] - (1e-9 * np.abs(h[:-1]) + 1e-12))
+        assert falls > 10 and f"fell after {falls} M-step(s)" in message
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_nan_log_likelihood_stops_naming_the_iteration():
+    def beyond_one(hidden):  # a faulty M-step: t > 1, where log(1 - t) is NaN
+        return (hidden + Y4) / (Y2 + Y3)
+
+    with pytest.raises(
+        FloatingPointError, match=r"NaN log-likelihood at iteration 2 .*returned at iteration 1"
+    ):
+        em(linkage_e_step, beyond_one, 0.5, max_iter=50)
+    with pytest.raises(FloatingPointError, match=r"at iteration 1 \(for theta0\)"):
+        em(lambda t: (t, np.nan), lambda s: s, 0.5)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")
+def test_a_nan_at_a_rejected_jump_is_no_error():
+    """A SQUAREM jump outside the model (here every jump, t = 1.5) is rejected, no fault."""
+    def outside(vector):
+        return 1.5
+
+    result = em(linkage_e_step, linkage_m_step, 0.5, tol=1e-12, accelerate=True,
+                flatten=np.atleast_1d, unflatten=outside)
+    assert result.converged and result.theta == pytest.approx(MLE, abs=1e-7)
+    assert np.isnan(linkage_e_step(1.5)[1])
+
+
+def test_no_convergence_warns():
+    with pytest.warns(ConvergenceWarning, match="did not converge in 3 iterations"):
+        result = em(linkage_e_step, linkage_m_step, 0.5, max_iter=3)
+    assert not result.converged
 
 
 def test_public_names():

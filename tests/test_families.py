@@ -33,7 +33,7 @@ from emkit.distributions import (
 )
 from emkit.families.component_list import ComponentList
 from emkit.io import ModelFileError
-from emkit.mixture_model import MixtureModel
+from emkit.mixture_model import IdenticalComponentsWarning, MixtureModel
 
 
 def flat(distribution: Distribution) -> np.ndarray:
@@ -43,7 +43,7 @@ def flat(distribution: Distribution) -> np.ndarray:
             return [x for v in value.values() for x in numbers(v)]
         if isinstance(value, list):
             return [x for v in value for x in numbers(v)]
-        return [] if isinstance(value, str) else [float(value)]
+        return [] if isinstance(value, str) or value is None else [float(value)]
 
     return np.array(numbers(to_spec(distribution)["params"]))
 
@@ -394,7 +394,8 @@ def test_more_starts_are_never_worse():
     # Symmetric starting coins put EM on a saddle; random restarts leave it.
     X, _ = generate(CASES["binomial"], 300, seed=9)
     stuck = [Binomial(10, 0.5), Binomial(10, 0.5)]
-    one = MixtureModel(stuck, max_iter=50, random_state=0).fit(X)
+    with pytest.warns(IdenticalComponentsWarning, match="components 0, 1 have identical"):
+        one = MixtureModel(stuck, max_iter=50, random_state=0).fit(X)
     many = MixtureModel(stuck, max_iter=50, n_init=3, random_state=0).fit(X)
     assert many.lower_bound_ >= one.lower_bound_
     assert sorted(round(c.p, 1) for c in many.components_) == [0.2, 0.8]
@@ -462,7 +463,7 @@ def coins(n=10):
         ([Bernoulli([0.5, 0.5]), Bernoulli([0.5, 0.5, 0.5])], [[0, 1]],
          r"component 0 \(Bernoulli\) reads 2, component 1 \(Bernoulli\) reads 3"),
         ([Binomial(10, 0.5), 0.5], [[1]], r"component 1 is a float"),
-        ([], [[1]], r"components must be a non-empty list"),
+        ([], [[1]], r"components must be .* a non-empty list of distributions"),
         ([Categorical([1.0, 0.0])] * 2, [[0], [1]],
          r"row 1 has probability zero under every starting component"),
         ([Binomial(10, 1.0)] * 2, [[10], [3]], r"row 1 has probability zero"),

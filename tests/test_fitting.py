@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from emkit import GaussianMixture
+from emkit import GaussianMixture, load, save
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 
@@ -85,6 +85,40 @@ def test_warm_start_refuses_a_width_change(blobs):
     gm = GaussianMixture(2, warm_start=True, random_state=0).fit(blobs)
     with pytest.raises(ValueError, match="features"):
         gm.fit(np.hstack([blobs, blobs]))
+
+
+@pytest.mark.parametrize("change", [{"n_components": 3}, {"covariance_type": "diag"},
+                                    {"n_components": 1, "covariance_type": "tied"}])
+def test_warm_start_with_another_shape_starts_afresh_with_a_warning(blobs, change, tmp_path):
+    """It used to continue the old mixture under the new parameters, saving a file that
+    emkit.load refuses; the fit is now the fresh fit of the new model."""
+    gm = GaussianMixture(2, warm_start=True, random_state=0).fit(blobs)
+    gm.set_params(**change)
+    with pytest.warns(UserWarning, match="starting afresh"):
+        gm.fit(blobs)
+    fresh = GaussianMixture(**{**gm.get_params(), "warm_start": False}).fit(blobs)
+    for name in ("weights_", "means_", "covariances_"):
+        np.testing.assert_array_equal(getattr(gm, name), getattr(fresh, name))
+    save(gm, tmp_path / "m.npz")
+    np.testing.assert_array_equal(load(tmp_path / "m.npz").means_, gm.means_)
+    # The same shape again: warm started, quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        gm.fit(blobs)
+
+
+def test_a_loaded_model_warm_starts_only_as_what_it_is(blobs, tmp_path):
+    save(GaussianMixture(2, random_state=0).fit(blobs), tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    loaded.set_params(warm_start=True, tol=0, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        _quiet_fit(loaded, blobs)  # continues: one iteration from the loaded parameters
+    loaded = load(tmp_path / "m.npz")
+    loaded.set_params(warm_start=True, n_components=3)
+    with pytest.warns(UserWarning, match="another shape"):
+        loaded.fit(blobs)
+    assert loaded.means_.shape == (3, 2)
 
 
 def test_verbose_prints_progress(blobs, capsys):
@@ -160,3 +194,42 @@ def test_clone_pipeline_and_grid_search(blobs):
         GaussianMixture(random_state=0), {"n_components": [1, 3]}, cv=3
     ).fit(blobs)
     assert search.best_params_ == {"n_components": 3}
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_a_row_with_nothing_observed_scores_nan_not_zero(blobs, covariance_type):
+    """It has no likelihood: as 0.0 it would rank as the most typical row."""
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(blobs)
+    rows = np.vstack([blobs[:4], np.full((1, 2), np.nan)])
+    scores = gm.score_samples(rows)
+    assert np.isnan(scores[4]) and np.isfinite(scores[:4]).all()
+    # score and the criteria leave it out, as the fit's E-step does.
+    assert gm.score(rows) == pytest.approx(scores[:4].mean(), rel=1e-12)
+    assert gm.bic(rows) == pytest.approx(gm.bic(blobs[:4]), rel=1e-12)
+    np.testing.assert_allclose(gm.predict_proba(rows[4:]), gm.weights_[None], rtol=1e-12)
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_far_rows_score_minus_inf_not_nan(blobs, covariance_type):
+    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(blobs)
+    far = np.array([[1e200, 1e200], [1e200, -1e200], [-1e200, 3.0], [np.nan, 1e200]])
+    with np.errstate(over="ignore", invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow notes
+        scores = gm.score_samples(far)
+    np.testing.assert_array_equal(scores, -np.inf)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e200), (np.float32, 1e19)])
+def test_data_whose_squares_overflow_are_refused_naming_the_scale(blobs, dtype, scale):
+    X = (blobs * [1.0, scale]).astype(dtype)
+    with pytest.raises(ValueError, match=r"column 1 is on too large a scale.*Standardise"):
+        GaussianMixture(2, random_state=0).fit(X)
+    # Within range, the same data fit (and then score) without infinities.
+    fine = GaussianMixture(2, random_state=0).fit((blobs * scale ** 0.5).astype(dtype))
+    assert np.isfinite(fine.covariances_).all()
+
+
+@pytest.mark.parametrize("random_state", [-1, 2**32])
+def test_seeds_outside_numpys_range_are_refused(blobs, random_state):
+    with pytest.raises(ValueError, match=r"random_state must be .*integer in \[0, 4294967295\]"):
+        GaussianMixture(2, random_state=random_state).fit(blobs)

@@ -6,13 +6,15 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.datasets import load_iris
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
-from emkit import GaussianMixture, MixtureModel
+from emkit import GaussianMixture, MixtureModel, load, save
 from emkit.distributions import Gaussian as GaussianDistribution
 from emkit.families.component_list import ComponentList
 from emkit.families.covariance import COVARIANCE_STRUCTURES
 from emkit.families.gaussian import gaussian_stats
+from emkit.gaussian_mixture import fitted_online_stats
 from emkit.mixture import Mixture
 from emkit.online import blend, per_row, recentred, step_size
 from tests.conftest import COVARIANCE_TYPES, make_blobs
@@ -44,12 +46,67 @@ def test_one_row_batches_and_history(stream):
     assert np.isfinite(gm.means_).all() and np.isclose(gm.weights_.sum(), 1.0)
 
 
-def test_width_change_and_too_small_first_batch_are_refused(stream):
+def test_width_change_is_refused_and_a_small_start_is_gathered(stream):
     gm = GaussianMixture(3, random_state=0).partial_fit(stream[:100])
     with pytest.raises(ValueError, match="features"):
         gm.partial_fit(np.hstack([stream[:5], stream[:5]]))
-    with pytest.raises(ValueError, match="n_components=3 is larger than the number of samples"):
-        GaussianMixture(3).partial_fit(stream[:2])
+    # 3 components of 2 features start from 3 * max(30, 2 * 3) = 90 rows, gathered first.
+    gathering = GaussianMixture(3, random_state=0)
+    assert gathering.first_batch_rows(2) == 90
+    for start in range(0, 80, 20):
+        gathering.partial_fit(stream[start:start + 20])
+        with pytest.raises(NotFittedError):
+            gathering.predict(stream[:1])
+        with pytest.raises(ValueError, match="features"):
+            gathering.partial_fit(np.hstack([stream[:5], stream[:5]]))
+    gathering.partial_fit(stream[80:100])
+    direct = GaussianMixture(3, random_state=0).fit(stream[:100])
+    np.testing.assert_array_equal(gathering.means_, direct.means_)
+    assert gathering.n_samples_seen_ == 100
+
+
+def test_a_small_first_batch_no_longer_starves_components():
+    """Iris in ten-row batches, one epoch: from its first ten rows a component used to
+    end at weight 0.001 (0.998/0.001/0.001); from the gathered start none does."""
+    iris = load_iris().data
+    for seed in range(4):
+        rows = np.random.default_rng(seed).permutation(iris)
+        gm = GaussianMixture(3, random_state=seed)
+        for start in range(0, len(rows), 10):
+            gm.partial_fit(rows[start:start + 10])
+        assert gm.weights_.min() > 0.1, seed
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+def test_one_row_after_a_fit_barely_moves_it(stream, covariance_type, tmp_path):
+    """The fitted model is the stream's start, worth its 1000 rows (it used to be
+    replaced by the one row: score -4.1 to -2.5e6)."""
+    fitted = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(
+        stream[:1000])
+    # Its running statistics give its own parameters back.
+    model = fitted._model()
+    again = model.m_step(fitted_online_stats(fitted))
+    np.testing.assert_allclose(again.components.covariances, fitted.covariances_, rtol=1e-12)
+    np.testing.assert_allclose(again.components.means, fitted.means_, rtol=1e-12)
+    before = fitted.score(stream[:1000])
+    save(fitted, tmp_path / "m.npz")
+    loaded = load(tmp_path / "m.npz")
+    fitted.partial_fit(stream[1000:1001])
+    assert abs(fitted.score(stream[:1000]) - before) < 1e-3 * abs(before)
+    assert fitted.n_samples_seen_ == 1001 and fitted.n_iter_ == len(fitted.history_)
+    # A loaded model continues exactly as the fitted one (its row count is saved).
+    loaded.partial_fit(stream[1000:1001])
+    np.testing.assert_allclose(loaded.means_, fitted.means_, rtol=1e-12)
+    np.testing.assert_allclose(loaded.covariances_, fitted.covariances_, rtol=1e-12)
+
+
+def test_a_model_file_without_its_row_count_counts_as_its_parameters(stream):
+    fitted = GaussianMixture(3, random_state=0).fit(stream[:1000])
+    del fitted.n_samples_seen_  # as a file written before it was saved
+    before = fitted.score(stream[:1000])
+    fitted.partial_fit(stream[1000:1001])
+    assert fitted.n_samples_seen_ == fitted._n_parameters() + 1
+    assert abs(fitted.score(stream[:1000]) - before) < 0.05 * abs(before)
 
 
 def test_partial_fit_continues_a_fit(stream):

@@ -107,3 +107,45 @@ def test_data_far_from_origin_keeps_its_digits(covariance_type):
         far = GaussianMixture(2, **kwargs).fit(X + 1e6)
     np.testing.assert_allclose(far.means_ - 1e6, near.means_, atol=1e-6)
     np.testing.assert_allclose(far.covariances_, near.covariances_, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def iris() -> np.ndarray:
+    from sklearn.datasets import load_iris
+
+    return load_iris().data
+
+
+def _fit_pair(X, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SkGaussianMixture(**kwargs).fit(X), GaussianMixture(**kwargs).fit(X)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random", "random_from_data"])
+def test_same_random_state_same_fit_as_sklearn(iris, init_params):
+    """The drop-in promise: GaussianMixture(3, random_state=s) is scikit-learn's, for any start."""
+    for seed in range(5):
+        sk, em = _fit_pair(iris, n_components=3, init_params=init_params, random_state=seed)
+        for name in FITTED:
+            np.testing.assert_allclose(getattr(em, name), getattr(sk, name), rtol=1e-9,
+                                       atol=1e-10, err_msg=f"{name}, random_state={seed}")
+        assert em.n_iter_ == sk.n_iter_
+        np.testing.assert_allclose(em.lower_bound_, sk.lower_bound_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+def test_restarts_draw_from_one_random_state_as_sklearn(iris, init_params):
+    """n_init restarts share scikit-learn's RandomState; so does a RandomState given."""
+    for seed in (1, 2):
+        sk, em = _fit_pair(iris, n_components=3, covariance_type="diag", n_init=3,
+                           init_params=init_params, random_state=seed)
+        np.testing.assert_allclose(em.means_, sk.means_, rtol=1e-9)
+        np.testing.assert_allclose(em.lower_bound_, sk.lower_bound_, rtol=1e-10)
+    states = np.random.RandomState(3), np.random.RandomState(3)
+    for _ in range(2):  # the second fit continues each RandomState where the first left it
+        sk = SkGaussianMixture(4, covariance_type="diag", init_params=init_params,
+                               random_state=states[0]).fit(iris)
+        em = GaussianMixture(4, covariance_type="diag", init_params=init_params,
+                             random_state=states[1]).fit(iris)
+        np.testing.assert_allclose(em.means_, sk.means_, rtol=1e-9)

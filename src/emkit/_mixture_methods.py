@@ -23,6 +23,20 @@ from emkit.sources import map_chunks
 RowFunction = Callable[[Mixture, np.ndarray], np.ndarray]
 
 
+def _row_log_likelihood(model: Mixture, chunk: np.ndarray) -> np.ndarray:
+    """Each row's log-likelihood; NaN for a row with nothing observed.
+
+    The E-step gives such a row density one (log 0) so that it adds nothing to
+    the fit; as a score that would rank it the most typical row.
+    """
+    scores = model.log_resp(chunk)[1]
+    empty = np.isnan(chunk).all(axis=1)
+    if empty.any():
+        scores = scores.astype(np.result_type(scores.dtype, np.float32), copy=True)
+        scores[empty] = np.nan
+    return scores
+
+
 def _most_likely(model: Mixture, chunk: np.ndarray) -> np.ndarray:
     return model.weighted_log_prob(chunk).argmax(axis=1)
 
@@ -60,12 +74,22 @@ class MixtureMethods:
         return self._over_rows(X, lambda m, c: m.log_resp(c)[0], len(self._model().weights))
 
     def score_samples(self, X: Any) -> Any:
-        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array."""
-        return self._over_rows(X, lambda m, c: m.log_resp(c)[1], None)
+        """Log-likelihood of each row, shape (n_samples,); lazy for a dask array.
+
+        A row with every value missing (all NaN) has no likelihood: it scores
+        NaN (it is neither typical nor an outlier). A row so far out that its
+        density underflows under every component scores ``-inf``.
+        """
+        return self._over_rows(X, _row_log_likelihood, None)
 
     def score(self, X: Any, y: Any = None) -> float:
-        """Average log-likelihood per row."""
-        return float(self.score_samples(X).mean())
+        """Average log-likelihood per row, over the rows with something observed.
+
+        So ``score`` of the training rows is the average ``history_`` records;
+        NaN if no row has an observed value.
+        """
+        log_lik, n = self._log_likelihood_and_rows(X)
+        return log_lik / n if n else float("nan")
 
     def predict(self, X: Any) -> Any:
         """Most likely component of each row, shape (n_samples,); lazy for a dask array."""
@@ -74,7 +98,11 @@ class MixtureMethods:
         return self._over_rows(X, _most_likely, None)
 
     def predict_proba(self, X: Any) -> Any:
-        """Responsibilities, shape (n_samples, n_components); rows sum to one."""
+        """Responsibilities, shape (n_samples, n_components); rows sum to one.
+
+        A row with nothing observed (all NaN) tells nothing about its
+        component: it gets the mixing weights.
+        """
         return np.exp(self._log_resp(X))
 
     def sample(self, n_samples: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -99,10 +127,15 @@ class MixtureMethods:
         return self._model().n_parameters
 
     def _log_likelihood_and_rows(self, X: Any) -> tuple[float, int]:
-        """Total log-likelihood of ``X`` and its number of rows (arrays, files or dask)."""
+        """Total log-likelihood of ``X`` and its number of rows (arrays, files or dask).
+
+        Rows with nothing observed (NaN scores) are neither summed nor counted,
+        as in the fit's E-step.
+        """
         scores = self.score_samples(X)
         scores = np.asarray(scores.compute() if hasattr(scores, "compute") else scores)
-        return float(scores.sum(dtype=np.float64)), scores.shape[0]
+        observed = ~np.isnan(scores)
+        return float(scores[observed].sum(dtype=np.float64)), int(observed.sum())
 
     def bic(self, X: Any) -> float:
         """Bayesian information criterion on ``X`` (lower is better)."""

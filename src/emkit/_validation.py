@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 
 def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> np.ndarray:
@@ -80,11 +81,14 @@ def one_of(*options: str) -> Rule:
 
 
 BOOLEAN = Rule(lambda v: isinstance(v, bool | np.bool_), "True or False")
+# numpy's RandomState (hence scikit-learn's check_random_state) takes seeds in [0, 2**32).
+MAX_SEED = 2**32 - 1
 RANDOM_STATE = Rule(
     lambda v: v is None
-    or _is_int(v)
+    or (_is_int(v) and 0 <= v <= MAX_SEED)
     or isinstance(v, np.random.RandomState | np.random.Generator),
-    "None, an integer, a numpy RandomState or a numpy Generator",
+    f"None, an integer in [0, {MAX_SEED}] (as for scikit-learn), a numpy RandomState or a "
+    "numpy Generator",
 )
 OPTIONAL_ARRAY = Rule(lambda v: v is None or np.ndim(v) >= 1, "None or an array")
 
@@ -120,6 +124,21 @@ def check_weights(weights: Any, n_components: int, dtype: Any) -> np.ndarray:
     return weights
 
 
+def random_state_of(random_state: Any) -> np.random.RandomState:
+    """scikit-learn's ``check_random_state``, extended to numpy Generators.
+
+    None gives numpy's global RandomState, an integer a new ``RandomState(seed)``,
+    a RandomState itself: so an estimator drawing its starts from the result
+    draws exactly what scikit-learn's draws for the same ``random_state``. A
+    Generator (which scikit-learn refuses) seeds a new RandomState with one draw.
+    """
+    if isinstance(random_state, np.random.Generator):
+        return np.random.RandomState(int(random_state.integers(0, MAX_SEED, endpoint=True)))
+    if _is_int(random_state) and not 0 <= random_state <= MAX_SEED:
+        raise ValueError(f"random_state must be in [0, {MAX_SEED}], got {random_state}")
+    return check_random_state(random_state)
+
+
 def seed_sequence(random_state: Any) -> np.random.SeedSequence:
     """One seed sequence from any accepted ``random_state``; children seed each random task."""
     if random_state is None:
@@ -131,3 +150,33 @@ def seed_sequence(random_state: Any) -> np.random.SeedSequence:
     if isinstance(random_state, np.random.Generator):
         return np.random.SeedSequence(int(random_state.integers(0, 2**63 - 1)))
     raise ValueError(f"cannot seed from random_state={random_state!r}")
+
+
+def check_scale(X: np.ndarray, name: str = "X") -> np.ndarray:
+    """Raise a ValueError naming the column whose values are too large for the statistics.
+
+    EM sums rows and squared deviations over all rows: with values near 1e154
+    and beyond (float64; 1e19 for float32), finite data give infinite sums, and
+    the fit would end in a linear-algebra error about infinities that the data
+    do not contain. NaN (missing) entries are ignored.
+    """
+    if X.size == 0:
+        return X
+    with np.errstate(invalid="ignore", over="ignore"):
+        high = np.nanmax(X, axis=0).astype(np.float64)
+        low = np.nanmin(X, axis=0).astype(np.float64)
+        spread = high - low
+        size = np.maximum(np.abs(high), np.abs(low))
+        # Headroom for sums of n values, and of n * D squares, with a safety factor.
+        limit = float(np.finfo(X.dtype).max) / 16
+        n, d = X.shape
+        overflows = (n * size >= limit) | (n * d * np.square(spread) >= limit)
+    if not overflows.any():
+        return X
+    column = int(np.argmax(np.where(overflows, spread + size, -np.inf)))
+    raise ValueError(
+        f"{name} column {column} is on too large a scale for EM in {X.dtype} (values up to "
+        f"{size[column]:.3g}, spread {spread[column]:.3g}): sums over its {n} "
+        "rows and of their squares overflow to infinity. Standardise the columns first (e.g. "
+        "sklearn.preprocessing.StandardScaler, or divide by a constant)"
+    )

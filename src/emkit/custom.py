@@ -2,17 +2,71 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from emkit.runs import run_variant
 
 # The user's model reads no data chunks (its data live in its own closures), so the
 # engine gets a source of exactly one placeholder chunk per pass.
 _ONE_PASS = (None,)
+
+
+# A fall of the log-likelihood larger than this (relative, plus an absolute floor
+# for values near zero) is no rounding error: the E-step or M-step is wrong.
+DECREASE_RTOL = 1e-9
+DECREASE_ATOL = 1e-12
+
+
+class LikelihoodDecreaseWarning(UserWarning):
+    """The log-likelihood fell after an M-step: EM never lowers it, so the model is wrong."""
+
+
+@dataclass
+class _Monitor:
+    """What :func:`em` watches across E-steps: their count and the log-likelihood's falls.
+
+    Shared (mutable) by every :class:`_UserModel` of one run.
+    """
+
+    e_steps: int = 0
+    falls: list[tuple[int, float]] = field(default_factory=list)
+
+    def check(self, log_likelihood: float, parent: float | None, extrapolated: bool) -> None:
+        """Count one E-step; raise on NaN, record a fall from ``parent`` beyond rounding."""
+        self.e_steps += 1
+        if np.isnan(log_likelihood) and not extrapolated:
+            source = ("theta0" if self.e_steps == 1 else
+                      f"the parameters m_step returned at iteration {self.e_steps - 1}")
+            raise FloatingPointError(
+                f"em: e_step returned a NaN log-likelihood at iteration {self.e_steps} (for "
+                f"{source}); the model or its parameters are invalid there"
+            )
+        if parent is None or not np.isfinite(parent):
+            return
+        slack = DECREASE_RTOL * max(abs(parent), abs(log_likelihood)) + DECREASE_ATOL
+        if log_likelihood < parent - slack:
+            self.falls.append((self.e_steps, parent - log_likelihood))
+
+    def warn_falls(self) -> None:
+        """One warning for the whole run: how often, where first, and by how much."""
+        if not self.falls:
+            return
+        iteration, amount = self.falls[0]
+        worst = max(amount for _, amount in self.falls)
+        warnings.warn(
+            f"em: the log-likelihood fell after {len(self.falls)} M-step(s), first at "
+            f"iteration {iteration} (by {amount:.6g}; largest fall {worst:.6g}). EM never "
+            "lowers the log-likelihood: check that m_step maximises the expected "
+            "complete-data log-likelihood and that e_step's log-likelihood matches it",
+            LikelihoodDecreaseWarning,
+            stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)
@@ -29,18 +83,34 @@ class _Expected:
 
 @dataclass(frozen=True)
 class _UserModel:
-    """Adapts ``theta`` and the user's two functions to the engine's model interface."""
+    """Adapts ``theta`` and the user's two functions to the engine's model interface.
+
+    Attributes
+    ----------
+    parent : float or None
+        Log-likelihood of the E-step whose statistics made ``theta`` (None for
+        ``theta0`` and for extrapolated parameters): an M-step must not go below it.
+    extrapolated : bool
+        ``theta`` is a SQUAREM jump, whose log-likelihood may be NaN (it is then
+        rejected) or lower (likewise), neither a fault of the user's model.
+    """
 
     theta: Any
     expectation: Callable[[Any], tuple[Any, float]]
     maximization: Callable[[Any], Any]
+    monitor: _Monitor = field(default_factory=_Monitor)
+    parent: float | None = None
+    extrapolated: bool = False
 
     def e_step(self, chunk: None) -> _Expected:
         statistics, log_likelihood = self.expectation(self.theta)
-        return _Expected(statistics, float(log_likelihood))
+        log_likelihood = float(log_likelihood)
+        self.monitor.check(log_likelihood, self.parent, self.extrapolated)
+        return _Expected(statistics, log_likelihood)
 
     def m_step(self, expected: _Expected) -> _UserModel:
-        return replace(self, theta=self.maximization(expected.statistics))
+        return replace(self, theta=self.maximization(expected.statistics),
+                       parent=expected.log_likelihood, extrapolated=False)
 
 
 @dataclass(frozen=True)
@@ -67,7 +137,7 @@ class _UserCodec:
     def unflatten(self, vector: np.ndarray, like: _UserModel) -> _UserModel:
         if not np.isfinite(vector).all():
             raise ValueError("extrapolated parameters are not finite")
-        return replace(like, theta=self.unflatten_theta(vector))
+        return replace(like, theta=self.unflatten_theta(vector), parent=None, extrapolated=True)
 
 
 @dataclass
@@ -139,6 +209,23 @@ def em(
     EMFunctionResult
         ``theta``, ``history``, ``n_iter`` and ``converged``.
 
+    Raises
+    ------
+    FloatingPointError
+        If ``e_step`` returns a NaN log-likelihood (for ``theta0`` or for the
+        parameters of an M-step), naming the iteration; EM stops there.
+
+    Warns
+    -----
+    LikelihoodDecreaseWarning
+        Once per run, if the log-likelihood fell after an M-step by more than
+        rounding (``1e-9`` of its size plus ``1e-12``), with the number of
+        falls, the first iteration and the amounts: EM never lowers it, so
+        ``e_step`` or ``m_step`` is wrong.
+    sklearn.exceptions.ConvergenceWarning
+        If ``max_iter`` iterations ran without the change falling below ``tol``
+        (as the estimators warn); ``converged`` is then False.
+
     Examples
     --------
     Genetic linkage (Dempster, Laird and Rubin, 1977): 197 animals fall into four
@@ -168,11 +255,23 @@ def em(
     def adapted(iteration: int, loglik: float, change: float, model: _UserModel) -> None:
         callback(iteration, loglik, change, model.theta)
 
+    monitor = _Monitor()
     result = run_variant(
-        _UserModel(theta0, e_step, m_step), _ONE_PASS, algorithm="em", accelerate=accelerate,
-        codec=_UserCodec.of(theta0, flatten, unflatten), tol=tol, max_iter=max_iter,
-        callback=None if callback is None else adapted,
+        _UserModel(theta0, e_step, m_step, monitor), _ONE_PASS, algorithm="em",
+        accelerate=accelerate, codec=_UserCodec.of(theta0, flatten, unflatten), tol=tol,
+        max_iter=max_iter, callback=None if callback is None else adapted,
     )
+    monitor.warn_falls()
+    if not result.converged and max_iter > 0:
+        last = result.history[-2:]
+        change = last[-1] - last[0] if len(last) == 2 else np.inf
+        warnings.warn(
+            f"em did not converge in {result.n_iter} iterations (last change of the "
+            f"log-likelihood {change:.3g}, tol={tol:g}): increase max_iter or tol, or check "
+            "the model",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return EMFunctionResult(
         theta=result.model.theta,
         history=np.asarray(result.history, dtype=np.float64),

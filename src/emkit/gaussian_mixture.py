@@ -24,6 +24,7 @@ from emkit.engine import EMResult, expected_stats
 from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
     Gaussian,
+    GaussianStats,
     chunk_rows,
     fit_source,
     gaussian_from_precisions,
@@ -34,7 +35,7 @@ from emkit.initialization import INIT_METHODS, initial_resp
 from emkit.io import register_estimator
 from emkit.missing import fill_with_column_means
 from emkit.mixture import Mixture, MixtureStats
-from emkit.online import online_step, per_row
+from emkit.online import online_step
 from emkit.runs import check_accelerate, run_variant
 from emkit.sources import IndexedArraySource
 from emkit.variants import ALGORITHMS, assignment_for
@@ -93,6 +94,43 @@ _PARAMETER_RULES = {
 }
 
 
+def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
+    """Rows a fit's statistics stand for: in memory, those with something observed.
+
+    Streamed and Dask inputs give their length where known (the rows are not
+    re-read to count the empty ones), else the initialisation sample's.
+    """
+    if scale.is_dask_array(X):
+        n = X.shape[0]
+        return int(n) if np.isfinite(n) else init_X.shape[0]
+    if scale.is_scalable(X):
+        return int(getattr(X, "n_samples", None) or init_X.shape[0])
+    if not np.isnan(init_X.sum()):  # no missing value (the usual case): no (n, D) mask
+        return init_X.shape[0]
+    return int((~np.isnan(init_X).all(axis=1)).sum())
+
+
+def fitted_online_stats(estimator: GaussianMixture) -> MixtureStats:
+    """Per-row statistics a fitted mixture expects of its own rows.
+
+    ``E[r_k] = w_k``, ``E[r_k (x - mu_k)] = 0`` and ``E[r_k (x - mu_k)(x - mu_k)^T] =
+    w_k (Sigma_k - reg_covar I)`` (the M-step adds ``reg_covar`` back): so their
+    M-step returns the parameters (to rounding), and online EM blends new
+    batches into the fitted model rather than replacing it.
+    """
+    model = estimator._model()
+    gaussian: Gaussian = model.components
+    structure, (k, d) = gaussian.structure, gaussian.means.shape
+    weights = model.weights.astype(np.float64)
+    dense = structure.dense(gaussian.covariances.astype(np.float64), k, d)
+    dense = dense - estimator.reg_covar * np.eye(d)
+    second = structure.reduce_scatter(weights[:, None, None] * dense)
+    components = GaussianStats(counts=weights, first=np.zeros((k, d)), second=second,
+                               shift=gaussian.means)
+    return MixtureStats(resp_sum=weights, components=components,
+                        log_likelihood=float(estimator.lower_bound_), n_samples=1)
+
+
 @register_estimator
 class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM over additive sufficient statistics.
@@ -125,9 +163,26 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     precisions_init : array, optional
         Starting precision matrices, shaped as ``covariances_``.
     random_state : int, RandomState, Generator or None, default=None
-        Seeds initialisation and sampling.
+        Seeds initialisation and sampling. The starts are drawn as
+        scikit-learn draws them (one ``sklearn.utils.check_random_state``
+        RandomState, advanced restart after restart, through scikit-learn's
+        own ``kmeans_plusplus``), so for in-memory data the same value gives
+        the same start, hence the same fit to rounding, as
+        :class:`sklearn.mixture.GaussianMixture`, for every ``init_params`` and
+        ``n_init``. Rounding can still tell apart restarts that tie (the same
+        optimum, components in another order), and one-row starts
+        (``k-means++``, ``random_from_data``) of diag, spherical and tied fits,
+        whose variance scikit-learn computes with rounding errors near
+        ``reg_covar``; their ``history_[0]`` is that of weights summing to one,
+        scikit-learn's of weights summing to K/n. A Generator (which
+        scikit-learn refuses) seeds a new RandomState; integers must lie in
+        [0, 2**32 - 1]. Streamed and Dask fits start from a random sample of
+        rows (:mod:`emkit.scale`), so their starts are emkit's own;
+        ``algorithm="stochastic"`` draws its E-steps from separate seeds.
     warm_start : bool, default=False
-        Start a new ``fit`` from the previous solution.
+        Start a new ``fit`` from the previous solution. If ``n_components``
+        or ``covariance_type`` changed since, that solution is no start for
+        the new model: the fit warns and starts afresh from ``init_params``.
     verbose : int, default=0
         1 prints per initialisation, 2 also every ``verbose_interval`` iterations.
     verbose_interval : int, default=10
@@ -200,6 +255,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         Average log-likelihood of the best run's last E-step.
     history_ : ndarray of shape (n_iter_,)
         Average log-likelihood per sample at each iteration of the best run.
+    n_samples_seen_ : int
+        Rows the fitted model stands for: those of ``fit`` with something
+        observed (a streamed file of unknown length: its initialisation
+        sample's), plus every ``partial_fit`` batch's since. Saved with the
+        model; ``partial_fit`` weighs the fitted model by it.
     n_features_in_ : int
 
     Examples
@@ -295,10 +355,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
-        warm = bool(self.warm_start) and hasattr(self, "converged_")
-        # The last child seed draws the rows a streamed or Dask fit initialises
-        # from; the first n_init seed the restarts, as for in-memory data.
-        seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
+        seeds = self._child_seeds(X)
         init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])
         if init_X.shape[0] < self.n_components:
             raise ValueError(
@@ -315,17 +373,62 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best)
+        self.n_samples_seen_ = _rows_fitted(X, init_X)
         self._warn_if_degenerate()
         return X if scale.is_scalable(X) else init_X
 
-    def _rows(self, X: Any, *, reset: bool, seed: np.random.SeedSequence) -> tuple[Any, Any]:
+    def _can_warm_start(self) -> bool:
+        """Whether the fitted mixture has the shape asked for now; warn and start afresh if not.
+
+        scikit-learn continues the old mixture whatever ``n_components`` or
+        ``covariance_type`` say now (or fails on broadcasting); a mixture of the
+        old shape under the new parameters is no model (``emkit.load`` refuses
+        its file), so emkit starts afresh from ``init_params`` instead.
+        """
+        fitted_as = getattr(self, "_fitted_as", None)
+        wanted = (self.n_components, self.covariance_type)
+        if fitted_as is None:  # loaded from a file: its parameters describe its arrays
+            k, d = self.n_components, self.means_.shape[1]
+            shape = COVARIANCE_STRUCTURES[self.covariance_type].shape(k, d)
+            fitted_as = wanted if (self.weights_.shape == (k,)
+                                   and self.covariances_.shape == shape) else None
+        if fitted_as == wanted:
+            return True
+        was = ("another shape" if fitted_as is None else
+               f"n_components={fitted_as[0]}, covariance_type={fitted_as[1]!r}")
+        warnings.warn(
+            f"warm_start=True, but the fitted mixture ({was}) is not the one asked for now "
+            f"(n_components={wanted[0]}, covariance_type={wanted[1]!r}): starting afresh "
+            f"from init_params={self.init_params!r}",
+            UserWarning,
+            stacklevel=4,
+        )
+        return False
+
+    def _child_seeds(self, X: Any) -> list[np.random.SeedSequence | None]:
+        """Seeds of what scikit-learn's GaussianMixture never draws, None where unused.
+
+        The first ``n_init`` seed the stochastic E-steps of the restarts, the
+        last the rows a streamed or Dask fit initialises from. The starts
+        themselves come from scikit-learn's RandomState (:meth:`_best_run`),
+        which these seeds must not advance where scikit-learn's fit would not:
+        so they are made only when used (a RandomState ``random_state`` gives
+        them one draw, before the starts).
+        """
+        if self.algorithm == "stochastic" or scale.is_scalable(X):
+            return v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        return [None] * (self.n_init + 1)
+
+    def _rows(
+        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None
+    ) -> tuple[Any, Any]:
         """Rows to initialise from and the engine's source, for any accepted input."""
         if scale.is_scalable(X):
             n_features = X.shape[1] if scale.is_dask_array(X) else X.n_features
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
-        return X, self._fit_source(X)
+        return v.check_scale(X), self._fit_source(X)
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
@@ -354,9 +457,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self._check_initial_values(X, structure)
         if self.checkpoint is not None:
             return self._checkpointed_runs(X, structure, source, seeds)
+        # scikit-learn's draws: one RandomState, advanced restart after restart,
+        # so the same random_state gives the same starts as sklearn's GaussianMixture.
+        random_state = v.random_state_of(self.random_state)
         best = None
         for index, seed in enumerate(seeds):
-            model = self._initial_model(X, structure, np.random.default_rng(seed))
+            model = self._initial_model(X, structure, random_state)
             model = self._with_assignment(model, seed)
             result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
@@ -373,11 +479,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             raise ValueError("checkpoint= needs algorithm='em' and accelerate=False")
         keeper = Checkpoint(self, X.shape[1])
         state = keeper.resume()
+        starts = self._replayed_starts(X, structure)
         for index in range(state.restart, len(seeds)):
             if index > state.restart:
                 state = FitState(restart=index, best=state.best)
-            model = None if state.run is not None else self._initial_model(
-                X, structure, np.random.default_rng(seeds[index]))
+            model = None if state.run is not None else starts(index)
             result = continue_em(
                 model, source, state.run, tol=self.tol, max_iter=self.max_iter,
                 callback=keeper.recorder(state, self._reporter(index)),
@@ -386,9 +492,29 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 state.best = result
         return state.best
 
-    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence) -> Mixture:
+    def _replayed_starts(self, X: np.ndarray, structure: CovarianceStructure):
+        """``start(index)``: restart ``index``'s start, as an uninterrupted fit draws it.
+
+        The restarts share one RandomState, so a fit resumed at restart ``r``
+        first draws (and drops) the starts of restarts ``0..r-1``; a resumed run
+        or a finished fit draws none.
+        """
+        random_state = v.random_state_of(self.random_state)
+        drawn = [0]  # starts drawn so far; restarts ask in increasing order
+
+        def start(index: int) -> Mixture:
+            while True:
+                model = self._initial_model(X, structure, random_state)
+                drawn[0] += 1
+                if drawn[0] > index:
+                    return model
+
+        return start
+
+    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence | None) -> Mixture:
         # A child of the restart's seed: the initialisation's draws stay as they were.
-        return replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
+        child = None if seed is None else seed.spawn(1)[0]
+        return replace(model, assignment=assignment_for(self.algorithm, child))
 
     def _run(
         self, model: Mixture, source: IndexedArraySource, previous_lower_bound: float,
@@ -415,7 +541,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
-        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.Generator
+        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState
     ) -> Mixture:
         """Starting mixture: from ``init_params``, overridden by any ``*_init`` given."""
         dtype = X.dtype
@@ -467,12 +593,13 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
 
     def _set_fitted(self, result: EMResult) -> None:
         self._set_parameters(result.model)
+        self._fitted_as = (self.n_components, self.covariance_type)
         self.converged_ = result.converged
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
-        # A new fit starts any later partial_fit stream afresh from these parameters.
-        self._online_stats, self._online_step = None, 0
+        # A later partial_fit stream continues from these parameters (see partial_fit).
+        self._online_stats, self._online_step, self._online_buffer = None, 0, None
 
     def _set_parameters(self, mixture: Mixture) -> None:
         gaussian: Gaussian = mixture.components
@@ -488,19 +615,31 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
         """One step of online (stepwise) EM on a batch of rows.
 
-        The first call on an unfitted estimator fits the batch as ``fit`` does
-        (so it needs at least ``max(2, n_components)`` rows) and takes its
-        statistics as the running statistics. Every later call runs one E-step
-        on the batch (any number of rows, one included), blends its per-row
-        statistics into the running ones with step
-        ``g = (t + online_t0) ** -online_kappa`` (``t`` = batches blended so
-        far, from 1) and runs one M-step. After ``fit`` or ``emkit.load``, the
-        stream continues from those parameters, with running statistics
-        restarted from the next batch. With ``algorithm="stochastic"`` each
-        batch's draws are seeded by ``random_state`` and the batch number.
+        On an unfitted estimator, the first calls gather rows until there are
+        :meth:`first_batch_rows` of them (``n_components * max(30, 2 *
+        (n_features + 1))``: enough for each component's start), then fit
+        them as ``fit`` does; until then the estimator stays unfitted. A
+        smaller start cannot be trusted: on iris, ten rows started three full
+        components that one epoch of ten-row batches left at weights
+        0.998/0.001/0.001.
 
-        Each call appends the batch's average log-likelihood under the
-        parameters before the step to ``history_`` and counts one in ``n_iter_``.
+        Every later call runs one E-step on the batch (any number of rows, one
+        included), blends its per-row statistics into the running ones with
+        step ``g = (t + online_t0) ** -online_kappa`` and runs one M-step. The
+        fitted model (after that first fit, ``fit`` or ``emkit.load``) is the
+        start of the stream: its running statistics are those its parameters
+        expect per row (their M-step gives the parameters back), and it counts
+        as ``n_samples_seen_ / n_batch`` batches, so ``t`` starts there: a row
+        after a fit on 1000 rows takes the step of the 1001st one-row batch
+        and barely moves the model (with ``online_kappa=1, online_t0=0`` each
+        batch then weighs by its rows exactly). A model file without
+        ``n_samples_seen_`` counts as ``n_parameters`` rows. With
+        ``algorithm="stochastic"`` each batch's draws are seeded by
+        ``random_state`` and the batch number.
+
+        Each call after the first fit appends the batch's average
+        log-likelihood under the parameters before the step to ``history_``,
+        counts one in ``n_iter_`` and adds its rows to ``n_samples_seen_``.
 
         Parameters
         ----------
@@ -513,11 +652,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self
         """
         if not hasattr(self, "means_"):
-            self.fit(X)
-            X = self._validate_X(X, reset=False)
-            self._online_stats = per_row(self._batch_stats(self._online_model(), X))
-            self._online_step = 1
-            return self
+            return self._gather_first_rows(X)
         X = self._validate_X(X, reset=False)
         model = self._online_model()
         batch = self._batch_stats(model, X)
@@ -525,15 +660,47 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             return self
         running = getattr(self, "_online_stats", None)
         step = getattr(self, "_online_step", 0)
+        if running is None:  # continue from the fitted model, worth its rows
+            running = fitted_online_stats(self)
+            self._online_offset = self._rows_seen() / batch.n_samples
+        t = getattr(self, "_online_offset", 1.0) + step
         self._online_stats, fitted = online_step(
-            model, running, batch, step, self.online_t0, self.online_kappa
+            model, running, batch, t, self.online_t0, self.online_kappa
         )
-        self._online_step = step + 1 if running is not None else 1
+        self._online_step = step + 1
         self._set_parameters(fitted)
         self.lower_bound_ = batch.log_likelihood / batch.n_samples
         self.history_ = np.append(self.history_, self.lower_bound_)
         self.n_iter_ += 1
+        self.n_samples_seen_ = int(self._rows_seen()) + batch.n_samples
         return self
+
+    def first_batch_rows(self, n_features: int) -> int:
+        """Rows :meth:`partial_fit` gathers before its first fit.
+
+        Per component 30, or twice the ``n_features + 1`` rows a full
+        covariance needs to be non-singular, whichever is more. (On iris, one
+        epoch of ten-row batches after a start from 10 rows per component left
+        a component below weight 0.02 for 2 of 8 shuffles, after 30 for none.)
+        """
+        return self.n_components * max(30, 2 * (n_features + 1))
+
+    def _gather_first_rows(self, X: Any) -> GaussianMixture:
+        """Keep the rows of an unfitted stream; fit them once there are enough."""
+        gathered = getattr(self, "_online_buffer", None)
+        v.validate_params(self, _PARAMETER_RULES)
+        X = self._validate_X(X, reset=gathered is None)
+        rows = X if gathered is None else np.concatenate([gathered, X.astype(gathered.dtype)])
+        if rows.shape[0] < self.first_batch_rows(rows.shape[1]):
+            self._online_buffer = rows
+            return self
+        self._online_buffer = None
+        return self.fit(rows)
+
+    def _rows_seen(self) -> float:
+        """Rows the fitted model stands for; ``n_parameters`` for files that did not say."""
+        seen = getattr(self, "n_samples_seen_", None)
+        return float(seen) if seen else float(self._n_parameters())
 
     def _online_model(self) -> Mixture:
         # Stochastic draws differ per batch, reproducibly for a fixed random_state.
@@ -564,7 +731,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     _saved_arrays = (
         "weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "history_",
     )
-    _saved_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_")
+    _saved_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_", "n_samples_seen_")
+    # Rows the fitted model stands for (partial_fit weighs it by them); unknown (None)
+    # in model files written before it was saved.
+    n_samples_seen_: int | None = None
 
     def _check_fitted_state(self) -> None:
         """Raise ValueError if the fitted attributes are not a consistent mixture."""
@@ -582,6 +752,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 raise ValueError(f"{name} contains non-finite values")
         if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0, atol=1e-5):
             raise ValueError("weights_ are not a probability vector")
+        seen = self.n_samples_seen_
+        if seen is not None and not (v.integer(1).accepts(seen)):
+            raise ValueError(f"n_samples_seen_ must be None or an integer >= 1, got {seen!r}")
 
     # -------------------------------------------------------------- predict
 

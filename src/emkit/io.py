@@ -65,6 +65,8 @@ def _is_plain(value: Any) -> bool:
 
 def _plain(value: Any) -> Any:
     """JSON-ready scalar (numpy scalars become Python ones), or distributions as specs."""
+    if isinstance(value, Distribution):  # MixtureModel's template
+        return to_spec(value)
     if _holds_distributions(value):
         return [to_spec(d) for d in value]
     return value.item() if isinstance(value, np.generic) else value
@@ -82,6 +84,8 @@ def _unplain(value: Any) -> Any:
     """Inverse of :func:`_plain`: lists of distribution specs become distributions."""
     if isinstance(value, list) and value and all(isinstance(s, dict) for s in value):
         return [from_spec(spec) for spec in value]
+    if isinstance(value, dict) and "distribution" in value:  # MixtureModel's template
+        return from_spec(value)
     return value
 
 
@@ -116,7 +120,7 @@ def save(model: Any, path: str | os.PathLike) -> Path:
 
     params: dict[str, Any] = {}
     for name, value in model.get_params(deep=False).items():
-        if _is_plain(value) or _holds_distributions(value):
+        if _is_plain(value) or _holds_distributions(value) or isinstance(value, Distribution):
             params[name] = _plain(value)
         elif isinstance(value, np.random.RandomState | np.random.Generator) or callable(value):
             params[name] = None  # generator state and callbacks are behaviour, not model data

@@ -199,15 +199,19 @@ def lloyd(
     return LloydResult(model.centres, labels, inertia, n_iter)
 
 
-def sklearn_kmeans_labels(X: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """Labels of ``sklearn.cluster.KMeans(n_clusters, n_init=1, random_state=seed)``, by emkit.
+def sklearn_kmeans_labels(
+    X: np.ndarray, n_clusters: int, random_state: int | np.random.RandomState
+) -> np.ndarray:
+    """Labels of ``sklearn.cluster.KMeans(n_clusters, n_init=1, random_state)``, by emkit.
 
     The same k-means++ seeding (scikit-learn's own function, on the same centred
-    data) followed by emkit's Lloyd iterations with scikit-learn's defaults.
+    data, drawing from the same RandomState) followed by emkit's Lloyd
+    iterations with scikit-learn's defaults. A RandomState given is advanced
+    exactly as scikit-learn's KMeans advances it.
     """
+    X = np.ascontiguousarray(X)  # scikit-learn's KMeans works on a C-ordered copy
     shift = X.mean(axis=0)
-    centred = X - shift
-    centres, _ = kmeans_plusplus(centred, n_clusters, random_state=seed)
+    centres, _ = kmeans_plusplus(X - shift, n_clusters, random_state=random_state)
     tol = float(np.mean(np.var(X, axis=0)) * 1e-4)
     return lloyd(X, centres, shift=shift, tol=tol, max_iter=300).labels
 
@@ -256,7 +260,10 @@ default="k-means++"
         at most ``tol`` times the mean per-feature variance of the data
         (scikit-learn's rule).
     random_state : int, RandomState, Generator or None, default=None
-        Seeds the initialisations (one child seed per initialisation).
+        Seeds the initialisations, exactly as scikit-learn does: one RandomState
+        (``sklearn.utils.check_random_state``; a Generator seeds a new one)
+        drawn from restart after restart, so the same seed gives the same
+        centres as :class:`sklearn.cluster.KMeans`.
     chunk_size : int, default=4096
         Rows per chunk of each pass.
 
@@ -309,16 +316,18 @@ default="k-means++"
     def fit(self, X: Any, y: Any = None) -> KMeans:
         """Cluster ``X`` (array-like of shape (n_samples, n_features)); ``y`` is ignored."""
         v.validate_params(self, _PARAMETER_RULES)
-        X = v.check_finite(validate_data(self, X, dtype=[np.float64, np.float32]))
+        X = v.check_finite(validate_data(self, X, dtype=[np.float64, np.float32], order="C"))
         if X.shape[0] < self.n_clusters:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}"
             )
         shift = X.mean(axis=0)
         tol = float(np.mean(np.var(X, axis=0)) * self.tol)
+        # scikit-learn's draws: one RandomState, advanced restart after restart.
+        random_state = v.random_state_of(self.random_state)
         best = None
-        for seed in v.seed_sequence(self.random_state).spawn(self._n_init()):
-            start = self._initial_centres(X, shift, np.random.default_rng(seed))
+        for _ in range(self._n_init()):
+            start = self._initial_centres(X, shift, random_state)
             result = lloyd(
                 X, start, shift=shift, tol=tol, max_iter=self.max_iter,
                 chunk_size=self.chunk_size,
@@ -346,14 +355,17 @@ default="k-means++"
         return self.n_init
 
     def _initial_centres(
-        self, X: np.ndarray, shift: np.ndarray, rng: np.random.Generator
+        self, X: np.ndarray, shift: np.ndarray, random_state: np.random.RandomState
     ) -> np.ndarray:
-        """Starting centres, relative to ``shift``."""
+        """Starting centres, relative to ``shift``, drawn as scikit-learn's KMeans draws them."""
         if isinstance(self.init, str) and self.init == "k-means++":
-            seed = int(rng.integers(0, 2**31 - 1))
-            return kmeans_plusplus(X - shift, self.n_clusters, random_state=seed)[0]
+            return kmeans_plusplus(X - shift, self.n_clusters, random_state=random_state)[0]
         if isinstance(self.init, str):
-            rows = rng.choice(X.shape[0], size=self.n_clusters, replace=False)
+            # scikit-learn draws with its (unit) sample weights as p, which numpy's
+            # choice samples differently from p=None.
+            weights = np.ones(X.shape[0], dtype=X.dtype)
+            rows = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
+                                       p=weights / weights.sum())
             return X[rows] - shift
         init = v.check_shape(self.init, (self.n_clusters, X.shape[1]), "init", X.dtype)
         return init - shift

@@ -82,7 +82,10 @@ class Mixture:
         weighted = self.weighted_log_prob(X)
         log_resp = weighted.copy(order="K")
         _, log_norm = _resp_and_log_norm(weighted)
-        log_resp -= log_norm[:, None]
+        # A row impossible under every component gives -inf - -inf: NaN, which
+        # the estimators report by row; numpy's bare warning would say nothing.
+        with np.errstate(invalid="ignore"):
+            log_resp -= log_norm[:, None]
         return log_resp, log_norm
 
     def e_step(self, X: np.ndarray) -> MixtureStats:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,19 +18,34 @@ from emkit import _validation as v
 from emkit import scale
 from emkit._mixture_methods import MixtureMethods
 from emkit.acceleration import MixtureCodec
-from emkit.engine import EMResult, expected_stats
+from emkit.distributions import Distribution, to_spec
+from emkit.engine import EMResult, expected_stats, total_stats
 from emkit.families.component_list import ComponentList
 from emkit.families.distribution_codec import ComponentListCodec
 from emkit.io import register_estimator
 from emkit.mixture import Mixture
-from emkit.online import online_step, per_row
+from emkit.mixture_starts import INIT_PARAMS, automatic_start, partition_start, random_labels
+from emkit.online import online_step, per_row, scaled
 from emkit.runs import check_accelerate, run_variant
 from emkit.sources import ArraySource, IndexedArraySource, map_chunks
 from emkit.variants import ALGORITHMS, assignment_for
 
+
+class IdenticalComponentsWarning(UserWarning):
+    """Two or more fitted components have the same parameters (EM could not separate them)."""
+
+
 _PARAMETER_RULES = {
     "components": v.Rule(
-        lambda c: isinstance(c, list | tuple) and len(c) > 0, "a non-empty list of distributions"
+        lambda c: isinstance(c, Distribution) or (isinstance(c, list | tuple) and len(c) > 0),
+        "a distribution (a template, with n_components) or a non-empty list of distributions",
+    ),
+    "n_components": v.Rule(
+        lambda n: n is None or v.integer(1).accepts(n), "None or an integer >= 1"
+    ),
+    "init_params": v.Rule(
+        lambda s: s is None or (isinstance(s, str) and s in INIT_PARAMS),
+        f"None or one of {', '.join(repr(i) for i in INIT_PARAMS)}",
     ),
     "weights": v.OPTIONAL_ARRAY,
     "fit_weights": v.BOOLEAN,
@@ -62,8 +77,24 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
 
     Parameters
     ----------
-    components : list of Distribution, length n_components
-        Starting distributions, one per component; all must read the same columns.
+    components : list of Distribution, or one Distribution as a template
+        A list: the starting distributions, one per component, all reading the
+        same columns. One distribution (not in a list), with ``n_components``:
+        a template whose kind and settings (number of columns, ``n_trials``,
+        ``covariance_type``, ``reg_covar``, ``prior``) every component shares;
+        its parameter values are not used, as every start is automatic (see
+        ``init_params``).
+    n_components : int, optional
+        Number of components of a template; with a list, None or its length.
+    init_params : {"kmeans", "random"}, optional
+        How automatic starts partition the rows before each component's M-step
+        on its part: ``"kmeans"``, k-means (k-means++ seeding) on the columns
+        scaled to unit variance, weights the parts' shares; ``"random"``, each row
+        to a uniformly random component (every component getting one row at
+        least), the starting weights. For a template, each row also lends a
+        tenth of its weight to every component (so no start sits on a
+        probability of exactly 0 or 1, which EM cannot leave). Default: ``"kmeans"`` for a template
+        (every start), ``"random"`` for the further starts of a list.
     weights : array of shape (n_components,), optional
         Starting mixing weights (non-negative, summing to one); uniform if omitted.
     fit_weights : bool, default=True
@@ -75,11 +106,10 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         Maximum number of EM iterations per start.
     n_init : int, default=1
         Number of starts; the one with the highest final log-likelihood is kept.
-        The first start is ``components`` as given. Every further start draws a
-        random partition of the rows (each row to a uniformly random component,
-        every component getting at least one row) from a child seed of
-        ``random_state``, and begins from each component's maximum-likelihood fit
-        to its part, with the starting weights.
+        With a list, the first start is ``components`` as given and every further
+        one an automatic start (``init_params``, random partitions by default);
+        with a template, every start is automatic. Each automatic start draws
+        from its own child seed of ``random_state``.
     random_state : int, RandomState, Generator or None, default=None
         Seeds the extra starts and sampling.
     chunk_size : int, default=4096
@@ -104,6 +134,18 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     Data are converted to float64; each distribution checks its own columns
     (counts, categories, binary values) and errors name the first bad row.
 
+    A row that has probability zero under every component (a count, category
+    or binary value that every component gives probability 0, as maximum
+    likelihood does for values it never saw) has no responsibilities:
+    ``fit``, ``partial_fit``, ``predict`` and ``predict_proba`` refuse it with a
+    ValueError naming the rows (a ``partial_fit`` so refused leaves the model
+    unchanged), and ``score_samples`` gives it ``-inf``. Give the
+    distributions a conjugate ``prior`` (MAP EM, e.g. ``Bernoulli(p, prior=(2, 2))``)
+    to keep every probability positive.
+
+    After a fit, components with identical parameters (EM cannot separate
+    components that start identical) raise an :class:`IdenticalComponentsWarning`.
+
     Attributes
     ----------
     components_ : list of Distribution
@@ -112,9 +154,11 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     converged_ : bool
     n_iter_ : int
     lower_bound_ : float
-        Average log-likelihood of the best run's last E-step.
+        Average log-likelihood of the best run's last E-step (plus the
+        components' log prior over the number of rows, where they have a prior:
+        the objective MAP EM never decreases).
     history_ : ndarray of shape (n_iter_,)
-        Average log-likelihood per sample at each iteration of the best run.
+        That objective at each iteration of the best run.
     n_features_in_ : int
 
     Examples
@@ -143,12 +187,21 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     >>> model = MixtureModel(start).fit(X)
     >>> [round(float(c.components[0].rate[0]), 1) for c in model.components_]
     [1.2, 7.5]
+
+    A template and automatic starts (k-means on the scaled columns, best of 3):
+
+    >>> auto = MixtureModel(Independent([Poisson(1.0), Bernoulli(0.5)]), n_components=2,
+    ...                     n_init=3, random_state=0).fit(X)
+    >>> sorted(round(float(c.components[0].rate[0]), 1) for c in auto.components_)
+    [1.2, 7.5]
     """
 
     def __init__(
         self,
-        components: list[Any],
+        components: Any,
         *,
+        n_components: int | None = None,
+        init_params: str | None = None,
         weights: Any = None,
         fit_weights: bool = True,
         tol: float = 1e-3,
@@ -164,6 +217,8 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         online_t0: float = 2.0,
     ) -> None:
         self.components = components
+        self.n_components = n_components
+        self.init_params = init_params
         self.weights = weights
         self.fit_weights = fit_weights
         self.tol = tol
@@ -205,7 +260,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
-        family = ComponentList(tuple(self.components))
+        family, automatic = self._starting_family()
         # The last child seed draws the rows a streamed or Dask fit checks and
         # partitions; the first n_init seed the restarts, as for in-memory data.
         seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
@@ -219,10 +274,14 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         else:
             rows = X = v.check_columns_observed(self._validate_X(X, reset=True))
             family.check_data(X)
-            _check_every_row_possible(start, X, self.chunk_size)
+            if not automatic:  # automatic starts give every row some probability
+                _check_every_row_possible(start, X, self.chunk_size)
             # Random assignment policies key their draws on row indices: indexed chunks.
             source = IndexedArraySource(X, self.chunk_size)
-        best = self._best_run(start, source, ArraySource(rows, self.chunk_size), seeds[:-1])
+        best = self._best_run(
+            start, _MapObjective(source), ArraySource(rows, self.chunk_size), seeds[:-1],
+            automatic=automatic,
+        )
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing start did not converge. Increase max_iter or tol, "
@@ -231,17 +290,48 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best)
+        _warn_identical(self.components_)
         return X
+
+    def _starting_family(self) -> tuple[ComponentList, bool]:
+        """The components to start from, and whether every start is automatic (a template)."""
+        if isinstance(self.components, Distribution):
+            if self.n_components is None:
+                raise ValueError(
+                    "MixtureModel: a single distribution is a template for n_components "
+                    "components; pass n_components (or a list of starting distributions)"
+                )
+            return ComponentList((self.components,) * self.n_components), True
+        family = ComponentList(tuple(self.components))
+        if self.n_components is not None and self.n_components != family.n_components:
+            raise ValueError(
+                f"MixtureModel: n_components={self.n_components} but {family.n_components} "
+                "starting components were given; pass one distribution (not a list) as a "
+                "template for automatic starts"
+            )
+        return family, False
+
+    def _start(
+        self, index: int, start: Mixture, init_rows: ArraySource, rng: np.random.Generator,
+        automatic: bool,
+    ) -> Mixture:
+        """The ``index``-th start: the given components first (for a list), else automatic."""
+        if not automatic and index == 0:
+            return start
+        if not automatic and self.init_params in (None, "random"):
+            return random_partition_start(start, init_rows, rng)
+        init_params = self.init_params or "kmeans"
+        # Fixed or given weights stay; otherwise the parts' shares start the weights.
+        fit_weights = self.fit_weights and self.weights is None
+        return automatic_start(start, init_rows, init_params, rng, fit_weights=fit_weights)
 
     def _best_run(
         self, start: Mixture, source: Any, init_rows: ArraySource,
-        seeds: list[np.random.SeedSequence],
+        seeds: list[np.random.SeedSequence], *, automatic: bool = False,
     ) -> EMResult:
         best = None
         for index, seed in enumerate(seeds):
-            model = start
-            if index > 0:
-                model = random_partition_start(start, init_rows, np.random.default_rng(seed))
+            model = self._start(index, start, init_rows, np.random.default_rng(seed), automatic)
             model = replace(model, assignment=assignment_for(self.algorithm, seed.spawn(1)[0]))
             result = run_variant(
                 model, source, algorithm=self.algorithm, accelerate=self.accelerate,
@@ -279,7 +369,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
         # A new fit starts any later partial_fit stream afresh from these parameters.
-        self._online_stats, self._online_step = None, 0
+        self._online_stats, self._online_step, self._online_rows = None, 0, 0
 
     # --------------------------------------------------------------- online
 
@@ -303,19 +393,29 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         if not hasattr(self, "components_"):
             self.fit(X)
             _, X = self._checked(X)
-            self._online_stats = per_row(self._batch_stats(self._online_model(), X))
-            self._online_step = 1
+            batch = self._batch_stats(self._online_model(), X)
+            self._online_stats = per_row(batch)
+            self._online_step, self._online_rows = 1, batch.n_samples
             return self
-        _, X = self._checked(X)
+        model, X = self._checked(X)
+        # A row no component can produce has no responsibilities: its NaN would
+        # spread into every parameter. Refuse the batch before anything changes.
+        _check_every_row_possible(model, X, self.chunk_size, when="under every fitted component")
         model = self._online_model()
         batch = self._batch_stats(model, X)
         if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
             return self
         running = getattr(self, "_online_stats", None)
         step = getattr(self, "_online_step", 0)
-        self._online_stats, fitted = online_step(
+        rows = getattr(self, "_online_rows", 0) + batch.n_samples
+        blended, fitted = online_step(
             model, running, batch, step, self.online_t0, self.online_kappa
         )
+        if model.components.has_prior:
+            # The running statistics are per-row averages; a prior's pseudo-counts
+            # weigh against the rows seen so far, not against one row.
+            fitted = model.m_step(scaled(blended, float(rows)))
+        self._online_stats, self._online_rows = blended, rows
         self._online_step = step + 1 if running is not None else 1
         self.components_ = list(fitted.components.distributions)
         self.weights_ = fitted.weights
@@ -377,6 +477,25 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     def _chunk_rows(self, n_features: int) -> int:
         return self.chunk_size
 
+    def predict(self, X: Any) -> Any:
+        """Most likely component of each row, shape (n_samples,); lazy for a dask array.
+
+        Raises
+        ------
+        ValueError
+            Naming the rows that have probability zero under every component.
+        """
+        labels = self._over_rows(X, _label_or_impossible, None)
+        return _refuse_impossible(labels, lambda out: out < 0, lambda out: out)
+
+    def _log_resp(self, X: Any) -> Any:
+        # One extra column carries each row's log-likelihood, -inf for impossible rows.
+        n_components = len(self._model().weights)
+        both = self._over_rows(X, _log_resp_and_norm, n_components + 1)
+        return _refuse_impossible(
+            both, lambda out: out[:, -1] == -np.inf, lambda out: out[:, :-1]
+        )
+
 
 def _check_weights(weights: Any, n_components: int, name: str = "weights") -> np.ndarray:
     """Mixing weights: uniform if None, else shape (K,), non-negative, summing to one."""
@@ -390,8 +509,26 @@ def _check_weights(weights: Any, n_components: int, name: str = "weights") -> np
     return weights
 
 
-def _check_every_row_possible(mixture: Mixture, X: np.ndarray, chunk_size: int) -> None:
-    """Refuse a start under which some row has probability zero.
+_HINT = (
+    "(for example a count, category or binary value to which every component gives "
+    "probability 0, as maximum likelihood does for values it never saw, or a weight of 0)"
+)
+
+
+def _impossible_rows_message(rows: np.ndarray, where: str) -> str:
+    """``rows 3, 7 (and 2 more) have probability zero <where>`` with the hint."""
+    shown = ", ".join(str(int(r)) for r in rows[:10])
+    more = f" (and {rows.size - 10} more)" if rows.size > 10 else ""
+    noun = "row" if rows.size == 1 else "rows"
+    verb = "has" if rows.size == 1 else "have"
+    return f"{noun} {shown}{more} {verb} probability zero {where} {_HINT}"
+
+
+def _check_every_row_possible(
+    mixture: Mixture, X: np.ndarray, chunk_size: int,
+    when: str = "under every starting component",
+) -> None:
+    """Refuse rows that have probability zero under every component of ``mixture``.
 
     Such a row has no responsibilities (0/0), and EM would fill the model with NaN.
     """
@@ -401,9 +538,82 @@ def _check_every_row_possible(mixture: Mixture, X: np.ndarray, chunk_size: int) 
     impossible = np.flatnonzero(~(log_lik > -np.inf))
     if impossible.size:
         raise ValueError(
-            f"row {int(impossible[0])} has probability zero under every starting component "
-            "(for example a category with probability 0, or a weight of 0): start from "
-            "components that give every row some probability"
+            _impossible_rows_message(impossible, when) + ": start from components that give "
+            "every row some probability, or give the distributions a prior"
+        )
+
+
+def _log_resp_and_norm(model: Mixture, chunk: np.ndarray) -> np.ndarray:
+    """Log responsibilities and, as a last column, the rows' log-likelihoods."""
+    log_resp, log_norm = model.log_resp(chunk)
+    return np.column_stack([log_resp, log_norm])
+
+
+def _label_or_impossible(model: Mixture, chunk: np.ndarray) -> np.ndarray:
+    """Most likely component of each row, -1 where every component gives probability 0."""
+    weighted = model.weighted_log_prob(chunk)
+    labels = weighted.argmax(axis=1)
+    labels[weighted[np.arange(len(labels)), labels] == -np.inf] = -1
+    return labels
+
+
+def _refuse_impossible(out: Any, impossible: Any, finish: Any) -> Any:
+    """``finish(out)``, or a ValueError naming the rows where ``impossible(out)`` holds.
+
+    A dask array is checked lazily, block by block, naming global rows.
+    """
+    if hasattr(out, "map_blocks") and not isinstance(out, np.ndarray):
+        def check_block(block: np.ndarray, block_info: Any = None) -> np.ndarray:
+            first = block_info[0]["array-location"][0][0] if block_info else 0
+            _raise_if_impossible(np.flatnonzero(impossible(block)) + first)
+            return finish(block)
+
+        if out.ndim == 1:
+            return out.map_blocks(check_block, dtype=out.dtype)
+        chunks = (out.chunks[0], (out.shape[1] - 1,))
+        return out.map_blocks(check_block, chunks=chunks, dtype=out.dtype)
+    _raise_if_impossible(np.flatnonzero(impossible(out)))
+    return finish(out)
+
+
+def _raise_if_impossible(rows: np.ndarray) -> None:
+    if rows.size:
+        raise ValueError(
+            _impossible_rows_message(rows, "under every fitted component")
+            + ": no responsibilities exist there (score_samples gives -inf). Fit with "
+            "a prior on the distributions (e.g. Bernoulli(p, prior=(2, 2))) to keep every "
+            "probability positive, or leave such rows out"
+        )
+
+
+@dataclass(frozen=True)
+class _MapObjective:
+    """A source whose E-step totals carry the components' log prior (MAP EM).
+
+    The engine divides ``log_likelihood`` by the number of rows, so the
+    objective it tracks (and never lets decrease) becomes the average
+    log-likelihood plus log prior over the rows. A total of ``-inf`` means a
+    row impossible under every component: refused before it turns the
+    parameters into NaN.
+    """
+
+    source: Any
+
+    def expected_stats(self, model: Mixture) -> Any:
+        stats = total_stats(model, self.source)
+        if stats.log_likelihood == -np.inf:
+            if isinstance(self.source, ArraySource):  # rows in memory: name them
+                _check_every_row_possible(
+                    model, self.source.X, self.source.chunk_size, when="under every component"
+                )
+            raise ValueError(
+                f"a row has probability zero under every component {_HINT}: give the "
+                "distributions a prior, or start from other components"
+            )
+        if not model.components.has_prior:
+            return stats
+        return replace(
+            stats, log_likelihood=stats.log_likelihood + model.components.log_prior()
         )
 
 
@@ -415,14 +625,43 @@ def random_partition_start(
     Every row goes to a uniformly random component, and each component gets
     at least one row, so no component starts without data.
     """
-    n_samples, n_components = source.X.shape[0], len(mixture.weights)
-    labels = rng.integers(n_components, size=n_samples)
-    seeded = min(n_components, n_samples)
-    labels[rng.choice(n_samples, size=seeded, replace=False)] = np.arange(seeded)
-    one_hot = np.eye(n_components)
-    family = mixture.components
-    total = sum(
-        family.stats(chunk, one_hot[labels[start : start + len(chunk)]])
-        for start, chunk in zip(range(0, n_samples, source.chunk_size), source, strict=True)
-    )
-    return replace(mixture, components=family.from_stats(total))
+    labels = random_labels(source.X.shape[0], len(mixture.weights), rng)
+    return partition_start(mixture, source, labels, fit_weights=False)
+
+
+def _warn_identical(components: list[Distribution]) -> None:
+    """Warn once about groups of components whose parameters agree (to 1e-7 relative)."""
+    vectors = [_numbers(to_spec(d)) for d in components]
+    groups, seen = [], set()
+    for k, a in enumerate(vectors):
+        if k in seen:
+            continue
+        same = [
+            m for m in range(k + 1, len(vectors))
+            if m not in seen and type(components[m]) is type(components[k])
+            and len(vectors[m]) == len(a) and np.allclose(vectors[m], a, rtol=1e-7, atol=1e-12)
+        ]
+        if same:
+            groups.append([k, *same])
+            seen.update(same)
+    if groups:
+        listed = "; ".join(", ".join(str(k) for k in g) for g in groups)
+        warnings.warn(
+            f"components {listed} have identical parameters after the fit: EM cannot "
+            "separate components that start identical (a symmetric start). Start from "
+            "different components, or pass one distribution as a template with "
+            "n_components (automatic k-means or random starts, n_init)",
+            IdenticalComponentsWarning,
+            stacklevel=4,
+        )
+
+
+def _numbers(value: Any) -> list[float]:
+    """Every number in a distribution spec, in order (strings skipped)."""
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _numbers(v)]
+    if isinstance(value, list | tuple):
+        return [x for v in value for x in _numbers(v)]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return []
+    return [float(value)]

@@ -31,8 +31,12 @@ from emkit.mixture import Mixture
 from emkit.stats import Stats, StatsTuple
 
 
-def step_size(t: int, t0: float, kappa: float) -> float:
-    """Weight of the ``t``-th blended batch (``t >= 1``): ``(t + t0) ** -kappa``."""
+def step_size(t: float, t0: float, kappa: float) -> float:
+    """Weight of the ``t``-th blended batch (``t >= 1``): ``(t + t0) ** -kappa``.
+
+    ``t`` may be fractional: a fitted model continued online counts as its rows
+    over the batch's (see ``GaussianMixture.partial_fit``).
+    """
     return float((t + t0) ** -kappa)
 
 
@@ -92,7 +96,7 @@ def _parts(model: Any) -> tuple[Any, ...] | None:
     return None
 
 
-def online_step(model: Any, running: Stats | None, batch: Stats, t: int, t0: float,
+def online_step(model: Any, running: Stats | None, batch: Stats, t: float, t0: float,
                 kappa: float) -> tuple[Stats, Any]:
     """One stepwise-EM update from a batch's statistics under ``model``.
 

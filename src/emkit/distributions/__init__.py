@@ -19,6 +19,14 @@ Geometric      ``len(p)``                    integers >= 0
 Gaussian       ``len(mean)``                 reals
 Independent    sum over its parts            the parts'
 =============  ============================  ===============================
+
+``Bernoulli``, ``Binomial`` (Beta), ``Categorical`` (Dirichlet), ``Poisson`` and
+``Exponential`` (Gamma) take an optional conjugate ``prior``: their M-step is then
+the maximum a posteriori one (MAP EM), and ``log_prior()`` gives the log prior
+density up to a constant. Without a prior (the default) the M-step is maximum
+likelihood. Parameters are validated when built: finite, probabilities in
+[0, 1] (summing to one for ``Categorical``), rates and variances positive
+(a ``Poisson`` rate may be 0, the point mass at zero).
 """
 
 from emkit.distributions._base import Distribution, from_spec, to_spec

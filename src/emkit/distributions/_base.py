@@ -6,7 +6,10 @@ arguments are its parameters, kept as plain attributes. It reads
 
 - ``log_prob(X) -> (n_samples,)``, vectorised over rows;
 - ``stats(X, weights) -> Stats``: weighted, additive sufficient statistics;
-- ``from_stats(stats) -> Distribution``: the weighted maximum-likelihood M-step;
+- ``from_stats(stats) -> Distribution``: the weighted maximum-likelihood M-step
+  (maximum a posteriori where the distribution has a conjugate ``prior``);
+- ``log_prior() -> float``: the log prior density of the parameters, up to its
+  normalising constant (0 without a prior);
 - ``sample(n_samples, rng) -> (n_samples, n_features)``;
 - ``n_parameters``: free parameters, for BIC and AIC;
 - ``check_data(X, first_column)``: raise a ValueError naming the first bad row.
@@ -50,8 +53,21 @@ class Distribution:
         raise NotImplementedError
 
     def from_stats(self, stats: Stats) -> Distribution:
-        """M-step: the weighted maximum-likelihood parameters given summed statistics."""
+        """M-step: the weighted maximum-likelihood parameters given summed statistics
+        (the maximum a posteriori ones under a conjugate ``prior``)."""
         raise NotImplementedError
+
+    @property
+    def has_prior(self) -> bool:
+        """Whether the M-step is a MAP one under a prior."""
+        return getattr(self, "prior", None) is not None
+
+    def log_prior(self) -> float:
+        """Log prior density of the parameters, up to a constant; 0 without a prior.
+
+        EM with a prior (MAP EM) never decreases log-likelihood plus log prior.
+        """
+        return 0.0
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         """Draw rows, shape (n_samples, n_features)."""
@@ -121,15 +137,56 @@ def ratio(numerator: Any, denominator: Any, fallback: Any) -> np.ndarray:
 
 
 def vector_parameter(value: Any, name: str, low: float, high: float = np.inf) -> np.ndarray:
-    """A 1-D float parameter with every entry in ``[low, high]`` (a scalar means one column)."""
-    array = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    """A 1-D finite float parameter with every entry in ``[low, high]`` (a scalar means one
+    column)."""
+    try:
+        array = np.atleast_1d(np.asarray(value, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number or a 1-D array of numbers, got {value!r}"
+        ) from None
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a number or a 1-D array, got shape {array.shape}")
+    infinite = np.isinf(array)
+    if infinite.any():
+        index = int(np.flatnonzero(infinite)[0])
+        raise ValueError(f"{name} must be finite, got {float(array[index])!r} at {index}")
+    # NaN fails both comparisons, so it is refused here too.
     bad = ~((array >= low) & (array <= high))
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {array[index]!r} at {index}")
+        raise ValueError(
+            f"{name} must lie in [{low}, {high}], got {float(array[index])!r} at {index}"
+        )
     return array
+
+
+def prior_parameters(
+    value: Any, name: str, size: int, lows: tuple[float, ...]
+) -> tuple[np.ndarray, ...] | None:
+    """Validated conjugate-prior hyperparameters, each broadcast to shape ``(size,)``.
+
+    ``value`` is None (no prior) or a sequence of ``len(lows)`` entries, each a
+    number or an array of shape ``(size,)``, entry ``i`` at least ``lows[i]``.
+    The lower bounds keep the prior's mode, hence the MAP M-step, well defined.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or len(value) != len(lows):
+        raise ValueError(
+            f"{name} must be None or a pair of hyperparameters (each a number or an array "
+            f"of shape ({size},)), got {value!r}"
+        )
+    parts = []
+    for i, (entry, low) in enumerate(zip(value, lows, strict=True)):
+        label = name if len(lows) == 1 else f"{name} {'ab'[i]}"
+        array = vector_parameter(entry, label, low)
+        if array.size not in (1, size):
+            raise ValueError(
+                f"{label} must be a number or have shape ({size},), got {array.size} values"
+            )
+        parts.append(np.broadcast_to(array, (size,)).copy())
+    return tuple(parts)
 
 
 def check_support(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy.special import gammaln, xlog1py, xlogy
@@ -11,6 +12,7 @@ from emkit.distributions._base import (
     Distribution,
     check_support,
     not_integer,
+    prior_parameters,
     ratio,
     register,
     vector_parameter,
@@ -40,6 +42,10 @@ class Binomial(Distribution):
         and trials, so every row may have its own number of tosses.
     p : float
         Success probability, in [0, 1].
+    prior : (a, b), optional
+        A Beta(a, b) prior on ``p`` (``a, b >= 1``): the M-step becomes the
+        maximum a posteriori ``(sum_i w_i x_i + a - 1) / (sum_i w_i n_i + a + b - 2)``,
+        ``a - 1`` extra heads and ``b - 1`` extra tails. Default: no prior.
 
     The M-step is ``p = sum_i w_i x_i / sum_i w_i n_i``: heads credited over
     flips credited.
@@ -58,6 +64,7 @@ class Binomial(Distribution):
 
     n_trials: int | str
     p: float
+    prior: Any = None
 
     def __post_init__(self) -> None:
         n = self.n_trials
@@ -67,6 +74,7 @@ class Binomial(Distribution):
         if p.size != 1:
             raise ValueError(f"p must be a single probability, got {p.size} values")
         object.__setattr__(self, "p", float(p[0]))
+        object.__setattr__(self, "prior", prior_parameters(self.prior, "prior", 1, (1, 1)))
 
     @property
     def n_features(self) -> int:
@@ -94,9 +102,16 @@ class Binomial(Distribution):
         return BinomialStats(heads=float(weights @ heads), trials=float(weights @ trials))
 
     def from_stats(self, stats: BinomialStats) -> Binomial:
+        heads, tails = _pseudo_heads_tails(self.prior)
+        p = ratio(stats.heads + heads, stats.trials + heads + tails, self.p)
         # Rounding in the sums can put the ratio a hair outside [0, 1].
-        p = np.clip(ratio(stats.heads, stats.trials, self.p), 0.0, 1.0)
-        return replace(self, p=float(p))
+        return replace(self, p=float(np.clip(p, 0.0, 1.0).item()))
+
+    def log_prior(self) -> float:
+        if self.prior is None:
+            return 0.0
+        heads, tails = _pseudo_heads_tails(self.prior)
+        return float(xlogy(heads, self.p) + xlog1py(tails, -self.p))
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         if self.n_trials == COLUMN:
@@ -118,3 +133,10 @@ class Binomial(Distribution):
                 f"row {row}, column {first_column}: heads {heads[row]:g} exceed the "
                 f"number of trials n_trials={trials[row]:g}"
             )
+
+
+def _pseudo_heads_tails(prior: Any) -> tuple[float, float]:
+    """Extra heads and tails a Beta(a, b) prior adds to the M-step: ``a - 1`` and ``b - 1``."""
+    if prior is None:
+        return 0.0, 0.0
+    return float(prior[0][0]) - 1, float(prior[1][0]) - 1

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+from scipy.special import xlogy
 
 from emkit.distributions._base import (
     Distribution,
     check_support,
     not_integer,
+    prior_parameters,
     ratio,
     register,
     vector_parameter,
@@ -33,6 +36,13 @@ class Categorical(Distribution):
     ----------
     probs : array of shape (m,)
         Non-negative, summing to one.
+    prior : float or array of shape (m,), optional
+        The concentrations ``alpha`` of a Dirichlet prior (each ``>= 1``): the
+        M-step becomes the maximum a posteriori
+        ``(n_c + alpha_c - 1) / (sum_c n_c + sum_c alpha_c - m)`` with ``n_c`` the
+        weighted count of category ``c``, ``alpha_c - 1`` extra rows of each
+        category. ``2`` (add-one smoothing) keeps every probability positive.
+        Default: no prior (maximum likelihood).
 
     The M-step is the weighted frequency of each category.
 
@@ -45,12 +55,17 @@ class Categorical(Distribution):
     """
 
     probs: np.ndarray
+    prior: Any = None
 
     def __post_init__(self) -> None:
         probs = vector_parameter(self.probs, "probs", 0.0, 1.0)
         if not np.isclose(probs.sum(), 1.0, rtol=0, atol=1e-6):
             raise ValueError(f"probs must sum to one, got sum {probs.sum():.10g}")
         object.__setattr__(self, "probs", probs)
+        if self.prior is not None:
+            # One hyperparameter vector: wrap it so the shared pair check applies.
+            (alpha,) = prior_parameters((self.prior,), "prior", probs.size, (1,))
+            object.__setattr__(self, "prior", alpha)
 
     @property
     def n_features(self) -> int:
@@ -77,7 +92,13 @@ class Categorical(Distribution):
         return CategoricalStats(counts=counts)
 
     def from_stats(self, stats: CategoricalStats) -> Categorical:
-        return replace(self, probs=ratio(stats.counts, stats.counts.sum(), self.probs))
+        counts = stats.counts if self.prior is None else stats.counts + (self.prior - 1)
+        return replace(self, probs=ratio(counts, counts.sum(), self.probs))
+
+    def log_prior(self) -> float:
+        if self.prior is None:
+            return 0.0
+        return float(np.sum(xlogy(self.prior - 1, self.probs)))
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.choice(self.probs.size, size=(n_samples, 1), p=self.probs).astype(np.float64)

@@ -55,8 +55,9 @@ class Gaussian(Distribution):
                 f"covariance_type must be one of {COVARIANCE_TYPES}, got {self.covariance_type!r}"
             )
         mean = np.atleast_1d(np.asarray(self.mean, dtype=np.float64))
-        if mean.ndim != 1:
-            raise ValueError(f"mean must be 1-D, got shape {mean.shape}")
+        if mean.ndim != 1 or mean.size == 0:
+            raise ValueError(f"mean must be a non-empty 1-D array, got shape {mean.shape}")
+        _check_finite(mean, "mean")
         covariance = np.asarray(self.covariance, dtype=np.float64)
         expected = self._structure.shape(1, mean.size)[1:]
         if covariance.shape != expected:
@@ -64,6 +65,14 @@ class Gaussian(Distribution):
                 f"a {self.covariance_type} covariance for {mean.size} features must have "
                 f"shape {expected}, got {covariance.shape}"
             )
+        _check_finite(covariance, "covariance")
+        if self.covariance_type != "full" and not (covariance > 0).all():
+            raise ValueError(
+                f"a {self.covariance_type} covariance holds variances, which must be "
+                f"positive, got {covariance.min():g}"
+            )
+        if not (np.isfinite(self.reg_covar) and self.reg_covar >= 0):
+            raise ValueError(f"reg_covar must be a finite number >= 0, got {self.reg_covar!r}")
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "covariance", covariance)
         object.__setattr__(self, "_precision_cholesky", self._cholesky(covariance))
@@ -111,3 +120,12 @@ class Gaussian(Distribution):
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         dense = self._structure.dense(self.covariance[None], 1, self.mean.size)[0]
         return rng.multivariate_normal(self.mean, dense, size=n_samples, method="cholesky")
+
+
+def _check_finite(values: np.ndarray, name: str) -> None:
+    """Raise ValueError naming the first non-finite entry of a parameter."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = index[0] if len(index) == 1 else index
+        raise ValueError(f"{name} must be finite, got {float(values[index])!r} at {where}")

@@ -68,6 +68,13 @@ class Independent(Distribution):
         parts = zip(self.components, stats.parts, strict=True)
         return replace(self, components=tuple(c.from_stats(s) for c, s in parts))
 
+    @property
+    def has_prior(self) -> bool:
+        return any(c.has_prior for c in self.components)
+
+    def log_prior(self) -> float:
+        return float(sum(c.log_prior() for c in self.components))
+
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return np.hstack([c.sample(n_samples, rng) for c in self.components])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 from scipy.special import gammaln, xlogy
@@ -12,6 +13,7 @@ from emkit.distributions._base import (
     WeightedSums,
     check_support,
     not_integer,
+    prior_parameters,
     ratio,
     register,
     sum_observed,
@@ -28,7 +30,15 @@ class Poisson(Distribution):
     Parameters
     ----------
     rate : float or array of shape (n_features,)
-        Non-negative means; a single number means one column.
+        Non-negative finite means; a single number means one column. A rate of
+        0 is the point mass at 0 (a fit reaches it on a column of zeros): then
+        any positive count is impossible under this component.
+    prior : (a, b), optional
+        A Gamma(shape a, rate b) prior on each rate (``a >= 1``, ``b >= 0``;
+        numbers or arrays of shape (n_features,)): the M-step becomes the maximum
+        a posteriori ``(sum_i w_i x_ij + a - 1) / (sum_i w_i + b)``, as if each
+        component had seen ``b`` extra rows holding ``a - 1`` counts in all.
+        ``a > 1`` keeps every rate positive. Default: no prior (maximum likelihood).
 
     The M-step is the weighted mean count per column.
 
@@ -41,9 +51,12 @@ class Poisson(Distribution):
     """
 
     rate: np.ndarray
+    prior: Any = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rate", vector_parameter(self.rate, "rate", 0.0))
+        rate = vector_parameter(self.rate, "rate", 0.0)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "prior", prior_parameters(self.prior, "prior", rate.size, (1, 0)))
 
     @property
     def n_features(self) -> int:
@@ -60,7 +73,16 @@ class Poisson(Distribution):
         return weighted_sums(X, weights)
 
     def from_stats(self, stats: WeightedSums) -> Poisson:
-        return replace(self, rate=ratio(stats.total, stats.weight, self.rate))
+        if self.prior is None:
+            return replace(self, rate=ratio(stats.total, stats.weight, self.rate))
+        a, b = self.prior
+        return replace(self, rate=ratio(stats.total + (a - 1), stats.weight + b, self.rate))
+
+    def log_prior(self) -> float:
+        if self.prior is None:
+            return 0.0
+        a, b = self.prior
+        return float(np.sum(xlogy(a - 1, self.rate) - b * self.rate))
 
     def sample(self, n_samples: int, rng: np.random.Generator) -> np.ndarray:
         return rng.poisson(self.rate, size=(n_samples, self.rate.size)).astype(np.float64)

@@ -58,6 +58,15 @@ class ComponentList:
         pairs = zip(self.distributions, stats.parts, strict=True)
         return ComponentList(tuple(d.from_stats(s) for d, s in pairs))
 
+    @property
+    def has_prior(self) -> bool:
+        """Whether any component has a prior (then EM is MAP EM)."""
+        return any(d.has_prior for d in self.distributions)
+
+    def log_prior(self) -> float:
+        """Summed log prior of the components' parameters, up to a constant."""
+        return float(sum(d.log_prior() for d in self.distributions))
+
     def sample(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw ``counts[k]`` rows from component ``k``, stacked in component order."""
         parts = [d.sample(int(n), rng) for d, n in zip(self.distributions, counts, strict=True)]

@@ -147,11 +147,11 @@ class Gaussian:
         """
         chunk = self._prepared(X)
         if isinstance(chunk, PreparedChunk):
-            return self.kernel.log_prob(chunk)
+            return _far_rows_at_minus_inf(self.kernel.log_prob(chunk))
         out = np.zeros((chunk.X.shape[0], self.n_components), dtype=chunk.X.dtype)
         out[chunk.complete_rows] = self.kernel.log_prob(chunk.complete)
         incomplete_log_prob(self, chunk, out)
-        return out
+        return _far_rows_at_minus_inf(out)
 
     def stats(self, X: np.ndarray | PreparedChunk | GappyChunk, resp: np.ndarray) -> GaussianStats:
         """Weighted sufficient statistics of a chunk, moments around the current means.
@@ -208,6 +208,18 @@ class Gaussian:
             for mean, cov, n in zip(self.means, covariances, counts, strict=True)
         ]
         return np.vstack(parts).astype(self.means.dtype, copy=False)
+
+
+def _far_rows_at_minus_inf(log_prob: np.ndarray) -> np.ndarray:
+    """NaN log densities (rows so far out that quadratic terms of both signs overflow,
+    inf - inf) set to -inf, their value to rounding: a finite row's density is never NaN.
+    """
+    far = np.isnan(log_prob)
+    if far.any():
+        if not log_prob.flags.writeable:
+            log_prob = log_prob.copy()
+        log_prob[far] = -np.inf
+    return log_prob
 
 
 def gaussian_stats(
