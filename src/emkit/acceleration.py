@@ -34,7 +34,6 @@ from scipy.special import softmax
 
 from emkit._parallel import single_threaded_blas
 from emkit.engine import Callback, EMResult, total_stats
-from emkit.mixture import Mixture
 
 # Step-length bounds of Varadhan and Roland's reference implementation
 # (R package SQUAREM): the largest step starts at 1 (plain EM) and is multiplied
@@ -71,14 +70,16 @@ class MixtureCodec:
 
     components: Any
 
-    def flatten(self, model: Mixture) -> np.ndarray:
+    # ``model`` is a Mixture (any value with ``weights`` and ``components``), not
+    # imported: the mixture layer sits above this module.
+    def flatten(self, model: Any) -> np.ndarray:
         with np.errstate(divide="ignore"):
             logits = np.log(model.weights.astype(np.float64))
         # An empty component's weight may be exactly 0: keep it finite, negligible.
         logits = np.maximum(logits, np.log(np.finfo(np.float64).tiny))
         return np.concatenate([logits, self.components.flatten(model.components)])
 
-    def unflatten(self, vector: np.ndarray, like: Mixture) -> Mixture:
+    def unflatten(self, vector: np.ndarray, like: Any) -> Any:
         if not np.isfinite(vector).all():
             raise ValueError("extrapolated parameters are not finite")
         n_components = like.weights.shape[0]

@@ -20,9 +20,9 @@ import dask
 import dask.array as da
 import numpy as np
 
+from emkit._row_checks import check_rows
 from emkit.engine import expected_stats
 from emkit.file_sources import check_finite_chunk
-from emkit.scale import check_rows
 from emkit.sources import IndexedArraySource, map_chunks
 
 # Statistics values summed per task of the reduction tree.

@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from emkit import _validation as v
 from emkit import scale
 from emkit._mixture_methods import MixtureMethods
-from emkit._parallel import default_threads, single_threaded_blas
+from emkit._parallel import single_threaded_blas
 from emkit.acceleration import MixtureCodec
 from emkit.checkpoint import Checkpoint, FitState, continue_em, data_digest
 from emkit.engine import EMResult, expected_stats
@@ -25,13 +25,15 @@ from emkit.families.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
 from emkit.families.gaussian import (
     Gaussian,
     GaussianStats,
+    chunk_rows,
+    fit_source,
     gaussian_from_precisions,
     gaussian_from_resp,
 )
 from emkit.families.gaussian_codec import GaussianCodec
-from emkit.families.quadratic import balanced_rows, chunk_rows
 from emkit.initialization import INIT_METHODS, initial_resp
-from emkit.missing import fill_with_column_means, grouped_by_pattern
+from emkit.io import register_estimator
+from emkit.missing import fill_with_column_means
 from emkit.mixture import Mixture, MixtureStats
 from emkit.online import online_step
 from emkit.runs import check_accelerate, run_variant
@@ -243,6 +245,7 @@ def fitted_online_stats(estimator: GaussianMixture) -> MixtureStats:
                         log_likelihood=float(estimator.lower_bound_), n_samples=1)
 
 
+@register_estimator
 class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM over additive sufficient statistics.
 
@@ -556,14 +559,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         Chunks give the threads even turns, and are long where the compiled
         soft E-step runs (complete rows, soft EM).
         """
-        grouped = grouped_by_pattern(X)
-        if self.chunk_size is not None:
-            return IndexedArraySource(grouped, self.chunk_size)
-        complete = grouped is X  # grouped_by_pattern copies only rows with gaps
-        structure = COVARIANCE_STRUCTURES[self.covariance_type]
-        rows = chunk_rows(structure, X.shape[1], self.n_components,
-                          compiled=complete and self.algorithm == "em")
-        return IndexedArraySource(grouped, balanced_rows(X.shape[0], rows, default_threads()))
+        return fit_source(X, COVARIANCE_STRUCTURES[self.covariance_type], self.n_components,
+                          chunk_size=self.chunk_size, compiled=self.algorithm == "em")
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,

@@ -60,11 +60,19 @@ class ModelFileError(ValueError):
     """A model file that cannot be read: truncated, foreign, altered or unsupported."""
 
 
-def _registry() -> dict[str, type]:
-    from emkit.gaussian_mixture import GaussianMixture
-    from emkit.mixture_model import MixtureModel
+# Estimator classes a model file may name, by class name. Each estimator module
+# registers its class (register_estimator), so this module imports no estimator.
+_ESTIMATORS: dict[str, type] = {}
 
-    return {cls.__name__: cls for cls in (GaussianMixture, MixtureModel)}
+
+def register_estimator(cls: type) -> type:
+    """Let :func:`save` and :func:`load` handle ``cls``; used as a class decorator."""
+    _ESTIMATORS[cls.__name__] = cls
+    return cls
+
+
+def _registry() -> dict[str, type]:
+    return _ESTIMATORS
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

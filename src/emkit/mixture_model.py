@@ -22,6 +22,7 @@ from emkit.distributions import Distribution, to_spec
 from emkit.engine import EMResult, expected_stats, total_stats
 from emkit.families.component_list import ComponentList
 from emkit.families.distribution_codec import ComponentListCodec
+from emkit.io import register_estimator
 from emkit.mixture import Mixture
 from emkit.mixture_starts import INIT_PARAMS, automatic_start, partition_start, random_labels
 from emkit.online import online_step, per_row, scaled
@@ -64,6 +65,7 @@ _PARAMETER_RULES = {
 }
 
 
+@register_estimator
 class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     """Mixture of any :mod:`emkit.distributions`, fitted by EM.
 

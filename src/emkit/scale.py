@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from emkit._row_checks import RowCheck, check_rows
 from emkit._validation import check_columns_observed
 from emkit.file_sources import ChunkSource
 from emkit.sources import IndexedArraySource
@@ -25,8 +26,6 @@ from emkit.sources import IndexedArraySource
 # Rows initialisation sees when the data are streamed or distributed: enough
 # for k-means to place the centres well, small enough to hold anywhere.
 INIT_SAMPLE_ROWS = 20_000
-
-RowCheck = Callable[[np.ndarray], None]
 
 
 def is_dask_array(X: Any) -> bool:
@@ -66,17 +65,6 @@ def as_source(X: Any, chunk_size: int, check: RowCheck | None = None) -> Any:
 
         return DaskSource(X, chunk_size, check)
     return _Rechunked(X, chunk_size, check)
-
-
-def check_rows(check: RowCheck | None, rows: np.ndarray, first_row: int) -> None:
-    """Run ``check`` on rows that start at global row ``first_row``, saying where they are."""
-    if check is None:
-        return
-    try:
-        check(rows)
-    except ValueError as exc:
-        # The check counts rows from the start of the piece it saw.
-        raise ValueError(f"in the {rows.shape[0]} rows from row {first_row} on: {exc}") from None
 
 
 @dataclass(frozen=True)

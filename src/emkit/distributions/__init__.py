@@ -15,6 +15,7 @@ Bernoulli      ``len(p)``                    0 or 1
 Categorical    1                             integers 0..m-1
 Poisson        ``len(rate)``                 integers >= 0
 Exponential    ``len(rate)``                 reals >= 0
+Geometric      ``len(p)``                    integers >= 0
 Gaussian       ``len(mean)``                 reals
 Independent    sum over its parts            the parts'
 =============  ============================  ===============================
@@ -34,6 +35,7 @@ from emkit.distributions.binomial import Binomial
 from emkit.distributions.categorical import Categorical
 from emkit.distributions.exponential import Exponential
 from emkit.distributions.gaussian import Gaussian
+from emkit.distributions.geometric import Geometric
 from emkit.distributions.independent import Independent
 from emkit.distributions.poisson import Poisson
 
@@ -44,6 +46,7 @@ __all__ = [
     "Distribution",
     "Exponential",
     "Gaussian",
+    "Geometric",
     "Independent",
     "Poisson",
     "from_spec",

@@ -24,6 +24,7 @@ from emkit.distributions import (
     Distribution,
     Exponential,
     Gaussian,
+    Geometric,
     Independent,
     Poisson,
 )
@@ -62,6 +63,7 @@ PARAMETERS: dict[type, dict[str, Transform]] = {
     Binomial: {"p": LOGIT},
     Categorical: {"probs": LOG_SIMPLEX},
     Exponential: {"rate": LOG},
+    Geometric: {"p": LOGIT},
     Poisson: {"rate": LOG},
     Gaussian: {"mean": IDENTITY},
 }

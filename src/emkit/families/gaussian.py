@@ -7,9 +7,23 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from emkit._parallel import default_threads
 from emkit.families.covariance import CovarianceStructure
-from emkit.families.quadratic import GaussianKernel, PreparedChunk, direct_stats
-from emkit.missing import GappyChunk, incomplete_log_prob, incomplete_moments, prepare_gappy
+from emkit.families.quadratic import (
+    GaussianKernel,
+    PreparedChunk,
+    balanced_rows,
+    chunk_rows,
+    direct_stats,
+)
+from emkit.missing import (
+    GappyChunk,
+    grouped_by_pattern,
+    incomplete_log_prob,
+    incomplete_moments,
+    prepare_gappy,
+)
+from emkit.sources import IndexedArraySource
 from emkit.stats import REFERENCE, Stats
 
 _KERNEL_LOCK = threading.Lock()
@@ -265,3 +279,31 @@ def gaussian_from_precisions(
         precisions_cholesky=prec_chol,
         reg_covar=reg_covar,
     )
+
+
+def fit_source(
+    X: np.ndarray, structure: CovarianceStructure, n_components: int, *,
+    chunk_size: int | None = None, compiled: bool = True,
+) -> IndexedArraySource:
+    """In-memory rows as the chunks a Gaussian fit runs over: the family's choice.
+
+    Rows with gaps are grouped by missingness pattern (a chunk then shares its
+    factorisations). Without ``chunk_size`` the length fits the kernel's
+    working arrays (:func:`~emkit.families.quadratic.chunk_rows`; long where
+    the compiled soft pass runs: complete rows and ``compiled``, i.e. soft EM)
+    and gives the threads even turns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit.families.covariance import COVARIANCE_STRUCTURES
+    >>> X = np.random.default_rng(0).normal(size=(1000, 2))
+    >>> [len(chunk) for chunk in fit_source(X, COVARIANCE_STRUCTURES["full"], 3, chunk_size=400)]
+    [400, 400, 200]
+    """
+    grouped = grouped_by_pattern(X)
+    if chunk_size is not None:
+        return IndexedArraySource(grouped, chunk_size)
+    complete = grouped is X  # grouped_by_pattern copies only rows with gaps
+    rows = chunk_rows(structure, X.shape[1], n_components, compiled=complete and compiled)
+    return IndexedArraySource(grouped, balanced_rows(X.shape[0], rows, default_threads()))
