@@ -11,6 +11,7 @@ otherwise shift every column of such a file).
 from __future__ import annotations
 
 import csv
+import os
 import re
 import warnings
 from collections.abc import Sequence
@@ -245,9 +246,7 @@ def _one_line(exc: BaseException) -> str:
 def _read_any(path: Path, sep: str | None, decimal: str | None) -> pd.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        from emkit.file_sources import read_npy  # one .npy policy for both readers
-
-        array = read_npy(path)
+        array = read_npy(path)  # one .npy policy for both readers
         return pd.DataFrame(array, columns=[f"x{i}" for i in range(array.shape[1])])
     if suffix in (".parquet", ".pq"):
         return pd.read_parquet(path)
@@ -400,3 +399,79 @@ def write_csv(
     else:
         frame = pd.DataFrame(np.asarray(table), columns=list(names or ()))
     return frame.to_csv(path, index=False)
+
+
+def npy_header(
+    path: Path, *, by_rows: bool = True
+) -> tuple[tuple[int, ...], np.dtype, int]:
+    """Shape, dtype and data offset of a ``.npy`` file, refusing what cannot be fitted.
+
+    The one reader policy of both the streaming and the in-memory reader:
+    real numbers only (no complex, datetime, text or Python objects), a file as
+    long as its header declares. ``by_rows`` also refuses column-major files,
+    which cannot stream by rows.
+    """
+    with path.open("rb") as handle:
+        try:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran_order, dtype = read_header(handle)
+        except (ValueError, EOFError, SyntaxError) as exc:
+            raise DataFileError(
+                f"{path} is not a readable .npy file (no NumPy array header: {exc})"
+            ) from None
+        offset = handle.tell()
+    if len(shape) not in (1, 2):
+        raise DataFileError(f"{path} holds a {len(shape)}-D array; expected 2-D")
+    if by_rows and fortran_order and len(shape) == 2 and shape[1] > 1:
+        raise DataFileError(
+            f"{path} is stored column by column (Fortran order), so rows cannot be streamed: "
+            "save it with np.save(path, np.ascontiguousarray(X))"
+        )
+    _check_npy_dtype(dtype, path)
+    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+    actual = path.stat().st_size - offset
+    if declared != actual:
+        raise DataFileError(
+            f"{path} declares {shape} {dtype} values ({declared:,} bytes) but holds "
+            f"{actual:,} bytes of data: truncated or damaged"
+        )
+    return shape, dtype, offset
+
+
+def _check_npy_dtype(dtype: np.dtype, path: Path) -> None:
+    """Real numbers (booleans, integers, floats) only, each refusal saying what to do."""
+    if dtype.kind in "biuf" and not dtype.hasobject:
+        return
+    advice = {
+        "c": "complex numbers: emkit fits real values (put the real and imaginary parts "
+             "in columns of their own)",
+        "M": "dates and times: convert them to numbers first (e.g. seconds since a start)",
+        "m": "time spans: convert them to numbers first (e.g. seconds)",
+        "O": "Python objects, which only pickle could read (never done)",
+        "U": "text: convert it to numbers first",
+        "S": "bytes: convert them to numbers first",
+    }.get(dtype.kind, "values that are not numbers")
+    raise DataFileError(f"{path} holds {dtype} values, {advice}")
+
+
+def read_npy(path: str | os.PathLike) -> np.ndarray:
+    """A whole ``.npy`` file in memory, under the streaming reader's policy.
+
+    Raises
+    ------
+    DataFileError
+        For anything :class:`emkit.file_sources.NpySource` refuses (except column-major order),
+        or a file too large to hold in memory.
+    """
+    path = Path(path)
+    shape, _, _ = npy_header(path, by_rows=False)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except MemoryError:
+        raise DataFileError(
+            f"{path} holds {shape} values, too many to load into memory: stream it with "
+            "emkit.sources.open"
+        ) from None
+    return array[:, None] if array.ndim == 1 else array

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from emkit import _io_tables
-from emkit._io_tables import DataFileError
+from emkit._io_tables import DataFileError, npy_header
 
 DEFAULT_CHUNK_SIZE = 65536
 
@@ -118,7 +118,7 @@ class NpySource(ChunkSource):
         columns: Sequence[int | str] | None = None,
     ) -> None:
         self.path, self.chunk_size = Path(path), int(chunk_size)
-        shape, self._dtype, self._offset = _npy_header(self.path)
+        shape, self._dtype, self._offset = npy_header(self.path)
         self.n_samples = shape[0]
         width = shape[1] if len(shape) == 2 else 1
         self._width = width
@@ -139,82 +139,6 @@ class NpySource(ChunkSource):
                 if self._keep is not None:
                     chunk = chunk[:, self._keep]
                 yield _as_float(chunk)
-
-
-def _npy_header(
-    path: Path, *, by_rows: bool = True
-) -> tuple[tuple[int, ...], np.dtype, int]:
-    """Shape, dtype and data offset of a ``.npy`` file, refusing what cannot be fitted.
-
-    The one reader policy of both the streaming and the in-memory reader:
-    real numbers only (no complex, datetime, text or Python objects), a file as
-    long as its header declares. ``by_rows`` also refuses column-major files,
-    which cannot stream by rows.
-    """
-    with path.open("rb") as handle:
-        try:
-            version = np.lib.format.read_magic(handle)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, fortran_order, dtype = read_header(handle)
-        except (ValueError, EOFError, SyntaxError) as exc:
-            raise DataFileError(
-                f"{path} is not a readable .npy file (no NumPy array header: {exc})"
-            ) from None
-        offset = handle.tell()
-    if len(shape) not in (1, 2):
-        raise DataFileError(f"{path} holds a {len(shape)}-D array; expected 2-D")
-    if by_rows and fortran_order and len(shape) == 2 and shape[1] > 1:
-        raise DataFileError(
-            f"{path} is stored column by column (Fortran order), so rows cannot be streamed: "
-            "save it with np.save(path, np.ascontiguousarray(X))"
-        )
-    _check_npy_dtype(dtype, path)
-    declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
-    actual = path.stat().st_size - offset
-    if declared != actual:
-        raise DataFileError(
-            f"{path} declares {shape} {dtype} values ({declared:,} bytes) but holds "
-            f"{actual:,} bytes of data: truncated or damaged"
-        )
-    return shape, dtype, offset
-
-
-def _check_npy_dtype(dtype: np.dtype, path: Path) -> None:
-    """Real numbers (booleans, integers, floats) only, each refusal saying what to do."""
-    if dtype.kind in "biuf" and not dtype.hasobject:
-        return
-    advice = {
-        "c": "complex numbers: emkit fits real values (put the real and imaginary parts "
-             "in columns of their own)",
-        "M": "dates and times: convert them to numbers first (e.g. seconds since a start)",
-        "m": "time spans: convert them to numbers first (e.g. seconds)",
-        "O": "Python objects, which only pickle could read (never done)",
-        "U": "text: convert it to numbers first",
-        "S": "bytes: convert them to numbers first",
-    }.get(dtype.kind, "values that are not numbers")
-    raise DataFileError(f"{path} holds {dtype} values, {advice}")
-
-
-def read_npy(path: str | os.PathLike) -> np.ndarray:
-    """A whole ``.npy`` file in memory, under the streaming reader's policy.
-
-    Raises
-    ------
-    DataFileError
-        For anything :class:`NpySource` refuses (except column-major order),
-        or a file too large to hold in memory.
-    """
-    path = Path(path)
-    shape, _, _ = _npy_header(path, by_rows=False)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except MemoryError:
-        raise DataFileError(
-            f"{path} holds {shape} values, too many to load into memory: stream it with "
-            "emkit.sources.open"
-        ) from None
-    return array[:, None] if array.ndim == 1 else array
 
 
 def _column_indices(
