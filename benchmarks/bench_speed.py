@@ -49,8 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import emkit
 from emkit import GaussianMixture
-from emkit.families.covariance import COVARIANCE_STRUCTURES
-from emkit.families.quadratic import uses_expansion
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.quadratic import uses_expansion
 
 
 @dataclass(frozen=True)

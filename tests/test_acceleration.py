@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from emkit import GaussianMixture, em
-from emkit.acceleration import MixtureCodec, squarem
+from emkit.core.acceleration import MixtureCodec, squarem
+from emkit.core.engine import run_em
+from emkit.data.sources import ArraySource
 from emkit.datasets import load_faithful
-from emkit.engine import run_em
-from emkit.families.covariance import DegenerateComponentError
-from emkit.families.gaussian_codec import GaussianCodec
-from emkit.sources import ArraySource
+from emkit.distributions.gaussian.codec import GaussianCodec
+from emkit.distributions.gaussian.covariance import DegenerateComponentError
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 

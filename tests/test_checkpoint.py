@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from emkit import GaussianMixture, sources
-from emkit.checkpoint import CheckpointError
+from emkit.estimators.checkpoint import CheckpointError
 from tests.conftest import make_blobs
 
 PARAMS = {"n_components": 4, "n_init": 3, "tol": 1e-6, "random_state": 0}

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 import emkit
 from emkit import MixtureModel, em
-from emkit.custom import LikelihoodDecreaseWarning
+from emkit.core.custom import LikelihoodDecreaseWarning
 from emkit.distributions import Binomial
 
 Y1, Y2, Y3, Y4 = 125, 18, 20, 34

@@ -32,9 +32,9 @@ from emkit.distributions import (
     from_spec,
     to_spec,
 )
-from emkit.families.component_list import ComponentList
+from emkit.distributions.component_list import ComponentList
+from emkit.estimators.mixture_model import IdenticalComponentsWarning, MixtureModel
 from emkit.io import ModelFileError
-from emkit.mixture_model import IdenticalComponentsWarning, MixtureModel
 
 
 def flat(distribution: Distribution) -> np.ndarray:

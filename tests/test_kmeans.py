@@ -9,7 +9,7 @@ import pytest
 from sklearn.cluster import KMeans as SkKMeans
 
 from emkit import GaussianMixture, KMeans
-from emkit.kmeans import Farthest, sklearn_kmeans_labels
+from emkit.estimators.kmeans import Farthest, sklearn_kmeans_labels
 from tests.conftest import make_blobs
 
 

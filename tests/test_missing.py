@@ -16,9 +16,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from emkit import GaussianMixture, GaussianMixtureImputer
-from emkit.families.covariance import COVARIANCE_STRUCTURES
-from emkit.families.gaussian import gaussian_from_resp
-from emkit.missing import (
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.family import gaussian_from_resp
+from emkit.distributions.gaussian.missing import (
     GappyChunk,
     GapRows,
     gap_features,

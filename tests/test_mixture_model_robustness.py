@@ -24,7 +24,7 @@ from emkit.distributions import (
     Independent,
     Poisson,
 )
-from emkit.mixture_model import IdenticalComponentsWarning, MixtureModel
+from emkit.estimators.mixture_model import IdenticalComponentsWarning, MixtureModel
 
 TWO_COLUMNS = [[1, 0], [1, 0], [0, 0], [1, 0], [0, 0], [1, 0]]
 

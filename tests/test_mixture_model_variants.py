@@ -10,8 +10,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from emkit import MixtureModel
 from emkit.distributions import Poisson
-from emkit.families.component_list import ComponentList
-from emkit.families.distribution_codec import ComponentListCodec
+from emkit.distributions.codec import ComponentListCodec
+from emkit.distributions.component_list import ComponentList
 from tests.test_families import CASES, case_params, flat, generate
 
 

@@ -11,12 +11,12 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from emkit import GaussianMixture, MixtureModel, load, save
 from emkit.distributions import Gaussian as GaussianDistribution
-from emkit.families.component_list import ComponentList
-from emkit.families.covariance import COVARIANCE_STRUCTURES
-from emkit.families.gaussian import gaussian_stats
-from emkit.gaussian_mixture import fitted_online_stats
-from emkit.mixture import Mixture
-from emkit.online import blend, per_row, recentred, step_size
+from emkit.distributions.component_list import ComponentList
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.family import gaussian_stats
+from emkit.estimators.gaussian_mixture import fitted_online_stats
+from emkit.latent.mixture import Mixture
+from emkit.latent.online import blend, per_row, recentred, step_size
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 from tests.test_families import CASES, generate
 

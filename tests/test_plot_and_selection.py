@@ -16,7 +16,8 @@ from sklearn.metrics import adjusted_rand_score
 
 from emkit import GaussianMixture
 from emkit.datasets import load_anemia, load_faithful, make_anemia
-from emkit.gaussian_mixture import DegenerateFitWarning, degenerate_components
+from emkit.estimators.gaussian_mixture import DegenerateFitWarning, degenerate_components
+from emkit.estimators.selection import classification_entropy, select_model
 from emkit.plot import (
     gaussian_view,
     plot_history,
@@ -27,7 +28,6 @@ from emkit.plot import (
     record_fit,
     save_animation,
 )
-from emkit.selection import classification_entropy, select_model
 from tests.conftest import make_blobs
 
 

@@ -10,10 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emkit import GaussianMixture
-from emkit.families.covariance import COVARIANCE_STRUCTURES
-from emkit.families.gaussian import gaussian_from_resp
-from emkit.mixture import Mixture
-from emkit.sources import ArraySource
+from emkit.data.sources import ArraySource
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.family import gaussian_from_resp
+from emkit.latent.mixture import Mixture
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 # EMKIT_EXAMPLES=300 for a deeper search than CI's default.

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from emkit import GaussianMixture
-from emkit.families import _soft_pass, quadratic
-from emkit.variants import HARD
+from emkit.core.variants import HARD
+from emkit.distributions.gaussian import _soft_pass, quadratic
 from tests.conftest import make_blobs
 
 pytestmark = pytest.mark.skipif(not _soft_pass.AVAILABLE, reason="numba is not installed")

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from emkit import GaussianMixture, MixtureModel, sources
-from emkit._io_tables import DataFileError
+from emkit.data._io_tables import DataFileError
+from emkit.data.scale import reservoir_sample
 from emkit.distributions import Poisson
-from emkit.scale import reservoir_sample
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 FORMATS = ("npy", "csv", "parquet")
@@ -278,7 +278,7 @@ def test_variants_stream_as_in_memory(tmp_path, data, variant):
 
 def _fit_in_child(seed: int) -> list[float]:
     from emkit import GaussianMixture
-    from emkit._parallel import map_ordered
+    from emkit.core._parallel import map_ordered
 
     X = np.random.default_rng(seed).normal(size=(400, 2))
     assert list(map_ordered(abs, [-1, -2, -3], n_threads=2)) == [1, 2, 3]
@@ -291,7 +291,7 @@ def test_fit_in_a_fork_started_worker_after_the_parent_used_the_pools():
     import multiprocessing
 
     from emkit import GaussianMixture
-    from emkit._parallel import map_ordered
+    from emkit.core._parallel import map_ordered
 
     assert list(map_ordered(abs, [-1, -2, -3], n_threads=2)) == [1, 2, 3]
     X = np.random.default_rng(0).normal(size=(400, 2))
@@ -303,7 +303,7 @@ def test_fit_in_a_fork_started_worker_after_the_parent_used_the_pools():
 
 def _both_readers(path):
     """The in-memory reader (CLI tables) and the streaming one, each as a callable."""
-    from emkit._io_tables import read_table
+    from emkit.data._io_tables import read_table
 
     return [lambda: read_table(path), lambda: list(sources.open(path))]
 
@@ -348,7 +348,7 @@ def test_a_fit_too_large_for_memory_is_refused_before_allocating(tmp_path, monke
     import time
     import tracemalloc
 
-    from emkit._validation import FitMemoryError
+    from emkit.data._validation import FitMemoryError
 
     if bound is not None:
         monkeypatch.setenv("EMKIT_MAX_MEMORY", bound)

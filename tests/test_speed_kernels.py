@@ -18,9 +18,9 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from threadpoolctl import threadpool_limits
 
 from emkit import GaussianMixture
-from emkit.engine import expected_stats
-from emkit.families import quadratic
-from emkit.sources import ArraySource
+from emkit.core.engine import expected_stats
+from emkit.data.sources import ArraySource
+from emkit.distributions.gaussian import quadratic
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from emkit import GaussianMixture
-from emkit._validation import check_finite
-from emkit.families.covariance import DegenerateComponentError
-from emkit.missing import grouped_by_pattern
+from emkit.data._validation import check_finite
+from emkit.distributions.gaussian.covariance import DegenerateComponentError
+from emkit.distributions.gaussian.missing import grouped_by_pattern
 from tests.conftest import COVARIANCE_TYPES
 
 

@@ -9,9 +9,9 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from emkit import GaussianMixture
-from emkit.gaussian_mixture import DegenerateFitWarning
-from emkit.mixture import Mixture
-from emkit.variants import HARD, Stochastic
+from emkit.core.variants import HARD, Stochastic
+from emkit.estimators.gaussian_mixture import DegenerateFitWarning
+from emkit.latent.mixture import Mixture
 from tests.conftest import COVARIANCE_TYPES, make_blobs
 
 REG = 1e-10

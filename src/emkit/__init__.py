@@ -6,13 +6,14 @@ runs the same M-step.
 """
 
 from emkit import distributions
-from emkit.custom import em
-from emkit.gaussian_mixture import GaussianMixture
-from emkit.imputer import GaussianMixtureImputer
+from emkit.core.custom import em
+from emkit.data import sources as sources  # public: emkit.sources
+from emkit.estimators.gaussian_mixture import GaussianMixture
+from emkit.estimators.imputer import GaussianMixtureImputer
+from emkit.estimators.kmeans import KMeans
+from emkit.estimators.mixture_model import MixtureModel
+from emkit.estimators.selection import select_model
 from emkit.io import load, save
-from emkit.kmeans import KMeans
-from emkit.mixture_model import MixtureModel
-from emkit.selection import select_model
 
 __version__ = "0.1.0"
 

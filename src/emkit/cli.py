@@ -25,7 +25,8 @@ from tqdm import tqdm
 
 from emkit import io as model_io
 from emkit import sources
-from emkit._io_tables import (
+from emkit.core.variants import ALGORITHMS
+from emkit.data._io_tables import (
     DataFileError,
     read_frame,
     select_columns,
@@ -33,10 +34,9 @@ from emkit._io_tables import (
     to_numbers,
     write_csv,
 )
-from emkit.families.covariance import COVARIANCE_STRUCTURES
-from emkit.gaussian_mixture import GaussianMixture
-from emkit.selection import CRITERIA, select_model
-from emkit.variants import ALGORITHMS
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.estimators.gaussian_mixture import GaussianMixture
+from emkit.estimators.selection import CRITERIA, select_model
 
 COVARIANCE_CHOICES = [*sorted(COVARIANCE_STRUCTURES), "all"]
 # Files larger than this are streamed in chunks by `emkit fit` rather than loaded.
@@ -311,7 +311,7 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
     GaussianMixture
         ``model`` itself, its fitted attributes rewritten in the data's units.
     """
-    from emkit.families.covariance import COVARIANCE_STRUCTURES as structures
+    from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES as structures
 
     kind, cov = model.covariance_type, np.asarray(model.covariances_, dtype=np.float64)
     if kind == "spherical" and not np.allclose(scale, scale[0], rtol=0, atol=0):
@@ -456,7 +456,7 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
 def _open_source(data: Path, chunk_size: int, columns: str | None, exclude: str | None,
                  sep: str | None, decimal: str | None):
     """A streamed source of DATA's chosen columns."""
-    from emkit.file_sources import CsvSource
+    from emkit.data.file_sources import CsvSource
 
     picked = _columns(columns)
     if data.suffix.lower() in (".npy", ".parquet", ".pq"):
@@ -663,7 +663,7 @@ def sample(model_path: Path, n_samples: int, seed: int | None, out: Path | None)
 
 def _write_samples(model: Any, n_samples: int, names: list[str], stream: Any) -> None:
     """Rows drawn in chunks; the first chunk is what ``model.sample`` gives for small n."""
-    from emkit._validation import seed_sequence
+    from emkit.data._validation import seed_sequence
 
     base = seed_sequence(model.random_state)
     for index, start in enumerate(range(0, n_samples, SAMPLE_CHUNK_ROWS)):
@@ -709,7 +709,7 @@ def impute(data: Path, components: int, covariance: str, columns: str | None,
     Only the gaps of the used columns change: every other cell, and every
     column left out with --columns or --exclude, is written as it was read.
     """
-    from emkit.imputer import GaussianMixtureImputer
+    from emkit.estimators.imputer import GaussianMixtureImputer
 
     _check_output(out, "--out")
     frame = read_frame(data, sep, decimal)

@@ -404,7 +404,7 @@ def check_gaussian_parameters(model: Any) -> None:
     and ``precisions_`` its product. Checked on load, since the arrays' checksums
     only prove that the file is as written, not that it was written by a fit.
     """
-    from emkit.families.covariance import COVARIANCE_STRUCTURES
+    from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
 
     structure = COVARIANCE_STRUCTURES[model.covariance_type]
     k, d = model.means_.shape

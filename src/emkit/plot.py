@@ -2,7 +2,7 @@
 
 Every function draws on a matplotlib ``Axes`` or returns a ``Figure`` built
 without pyplot, so it works headless and never changes global state. Models may
-be a fitted :class:`emkit.GaussianMixture` or an :class:`emkit.mixture.Mixture`
+be a fitted :class:`emkit.GaussianMixture` or an :class:`emkit.latent.mixture.Mixture`
 (what the fitting callback receives at each iteration).
 
 Higher-dimensional data are shown through a 2-D view: a pair of columns

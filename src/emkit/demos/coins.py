@@ -8,7 +8,7 @@ each coin makes it (E-step), then takes credited heads over credited flips
 iteration gives about 0.71 and 0.58 and ten give about 0.80 and 0.52.
 
 The numbers come from emkit's own mixture: Binomial components, the E-step
-of :class:`emkit.mixture.Mixture`, and the Binomial M-step.
+of :class:`emkit.latent.mixture.Mixture`, and the Binomial M-step.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import numpy as np
 
 from emkit.datasets import CoinTosses, load_coins
 from emkit.distributions import Binomial
-from emkit.families.component_list import ComponentList
-from emkit.mixture import Mixture
+from emkit.distributions.component_list import ComponentList
+from emkit.latent.mixture import Mixture
 
 START = (0.6, 0.5)
 NAMES = ("A", "B")

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from emkit.datasets import load_anemia, load_faithful
-from emkit.gaussian_mixture import GaussianMixture
+from emkit.estimators.gaussian_mixture import GaussianMixture
 from emkit.plot import (
     SNAPSHOT_ITERATIONS,
     plot_history,

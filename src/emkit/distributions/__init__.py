@@ -34,7 +34,7 @@ from emkit.distributions.bernoulli import Bernoulli
 from emkit.distributions.binomial import Binomial
 from emkit.distributions.categorical import Categorical
 from emkit.distributions.exponential import Exponential
-from emkit.distributions.gaussian import Gaussian
+from emkit.distributions.gaussian.distribution import Gaussian
 from emkit.distributions.geometric import Geometric
 from emkit.distributions.independent import Independent
 from emkit.distributions.poisson import Poisson

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from emkit.stats import Stats
+from emkit.core.stats import Stats
 
 _TYPES: dict[str, type] = {}
 

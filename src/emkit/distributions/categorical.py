@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from scipy.special import xlogy
 
+from emkit.core.stats import Stats
 from emkit.distributions._base import (
     Distribution,
     check_support,
@@ -17,7 +18,6 @@ from emkit.distributions._base import (
     register,
     vector_parameter,
 )
-from emkit.stats import Stats
 
 
 @dataclass(frozen=True)

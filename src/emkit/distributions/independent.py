@@ -6,8 +6,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from emkit.core.stats import StatsTuple
 from emkit.distributions._base import Distribution, register
-from emkit.stats import StatsTuple
 
 
 @register

@@ -1,0 +1,150 @@
+"""Dask arrays as an EM source: statistics per block, a tree sum, one ``compute`` per pass.
+
+Each EM iteration builds one small graph: the E-step of every row block
+(:meth:`emkit.latent.mixture.Mixture.e_step`, the same code as in memory) giving an
+additive statistics value, summed as a tree, then computed once. The model
+travels as one small task shared by all blocks; the M-step runs on the client
+in NumPy. The computation uses the active ``distributed.Client`` if there is
+one, else Dask's default scheduler. Nothing of the fit lives on the workers, so
+a worker lost in the middle of a pass only means Dask recomputes its blocks.
+
+Needs the optional extra ``emkit[dask]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+
+from emkit.core.engine import expected_stats
+from emkit.data._row_checks import check_rows
+from emkit.data.file_sources import check_finite_chunk
+from emkit.data.sources import IndexedArraySource, map_chunks
+
+# Statistics values summed per task of the reduction tree.
+FAN_IN = 8
+
+
+class DaskSource:
+    """A ``dask.array.Array`` of rows, summed block by block on its scheduler.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        Row blocks of any size (columns are gathered into one block). Chunk
+        sizes must be known. float32 stays float32; other dtypes become float64.
+        Persist it first (``X = X.persist()``) when it is costly to compute,
+        since every EM pass reads it.
+    chunk_size : int, default=4096
+        Rows per E-step inside a block (the estimator's ``chunk_size``): memory
+        per task is bounded by it, whatever the block size.
+    check : callable, optional
+        ``check(block)`` raising ValueError for rows a model cannot take; runs
+        with the E-step of every block.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from emkit import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (500, 2)), rng.normal(8, 1, (500, 2))])
+    >>> dX = da.from_array(X, chunks=(250, 2))
+    >>> gm = GaussianMixture(2, random_state=0).fit(dX)
+    >>> [round(float(m)) for m in np.sort(gm.means_[:, 0])]
+    [0, 8]
+    >>> labels = gm.predict(dX)  # a dask array, computed on demand
+    >>> labels.compute().shape
+    (1000,)
+    """
+
+    def __init__(
+        self, X: da.Array, chunk_size: int = 4096,
+        check: Callable[[np.ndarray], None] | None = None,
+    ) -> None:
+        if X.ndim != 2:
+            raise ValueError(f"expected a 2-D dask array of rows, got {X.ndim} dimension(s)")
+        if any(np.isnan(size) for size in X.chunks[0]):
+            raise ValueError(
+                "the dask array's row chunk sizes are unknown: call X.compute_chunk_sizes() first"
+            )
+        if X.dtype != np.float32:
+            X = X.astype(np.float64)
+        self.X = X.rechunk({1: -1}) if X.numblocks[1] > 1 else X
+        self.n_samples, self.n_features = (int(n) for n in self.X.shape)
+        self.chunk_size, self.check = int(chunk_size), check
+        self._starts = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
+
+    def __repr__(self) -> str:
+        return f"DaskSource(shape={self.X.shape}, blocks={self.X.numblocks[0]})"
+
+    def expected_stats(self, model: Any) -> Any:
+        """E-step of every block on the scheduler, statistics tree-summed, one ``compute``."""
+        # One task holds the model; traverse=False keeps dask from unpacking it.
+        shared = dask.delayed(model, traverse=False)
+        parts = [
+            dask.delayed(_block_stats, pure=True)(
+                shared, block, start, self.chunk_size, self.check)
+            for block, start in zip(self.X.to_delayed().ravel(), self._starts, strict=True)
+        ]
+        (total,) = dask.compute(_tree_sum(parts))
+        return total
+
+    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
+        """``size`` rows drawn uniformly without replacement; only those rows are computed."""
+        index = np.sort(rng.choice(self.n_samples, size=min(size, self.n_samples),
+                                   replace=False))
+        rows = self.X[index].compute()
+        infinite = np.isinf(rows).any(axis=1)
+        if infinite.any():
+            # Name the row as in the whole array, not in the sample.
+            bad = int(np.flatnonzero(infinite)[0])
+            check_finite_chunk(rows[bad : bad + 1], int(index[bad]), "X")
+        return rows
+
+    def map_blocks(self, func: Callable[[np.ndarray], np.ndarray], n_out: int | None) -> da.Array:
+        """``func`` over the rows, lazily: one value per row, or ``n_out`` columns."""
+
+        def per_block(block: np.ndarray, block_info: dict | None = None) -> np.ndarray:
+            # As in a fit: infinities are refused, naming the global row.
+            start = block_info[0]["array-location"][0][0] if block_info else 0
+            check_finite_chunk(block, int(start), "X")
+            return map_chunks(func, block, self.chunk_size)
+
+        if n_out is None:
+            return self.X.map_blocks(per_block, drop_axis=1, dtype=self.X.dtype)
+        chunks = (self.X.chunks[0], (n_out,))
+        return self.X.map_blocks(per_block, chunks=chunks, dtype=self.X.dtype)
+
+
+def _block_stats(
+    model: Any, block: np.ndarray, start: int, chunk_size: int,
+    check: Callable[[np.ndarray], None] | None,
+) -> Any:
+    # The data checks ride along with the E-step: no extra pass over the data
+    # (NaN is a missing value, as in memory; infinities are refused).
+    check_finite_chunk(block, int(start), "X")
+    check_rows(check, block, int(start))
+    # Indexed rows: stochastic EM keys its draws on global row numbers.
+    return expected_stats(model, IndexedArraySource(block, chunk_size, int(start)))
+
+
+def _add_all(*parts: Any) -> Any:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _tree_sum(parts: list[Any]) -> Any:
+    """Delayed sum of delayed statistics, ``FAN_IN`` at a time, as a tree of depth log(n)."""
+    while len(parts) > 1:
+        parts = [
+            dask.delayed(_add_all, pure=True)(*parts[i : i + FAN_IN])
+            for i in range(0, len(parts), FAN_IN)
+        ]
+    return parts[0]

@@ -1,0 +1,2 @@
+"""The Gaussian family: covariance structures, the quadratic-feature kernel and its
+compiled pass, the missing-data algebra, codecs, and the user-facing distribution."""

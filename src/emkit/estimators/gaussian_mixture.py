@@ -1,0 +1,903 @@
+"""``emkit.GaussianMixture``: a drop-in for scikit-learn's, driven by the emkit engine."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import warnings
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from emkit.core._parallel import single_threaded_blas
+from emkit.core.acceleration import MixtureCodec
+from emkit.core.engine import EMResult, expected_stats
+from emkit.core.runs import check_accelerate, run_variant
+from emkit.core.variants import ALGORITHMS, assignment_for
+from emkit.data import _validation as v
+from emkit.data import scale
+from emkit.data.sources import IndexedArraySource
+from emkit.distributions.gaussian.codec import GaussianCodec
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
+from emkit.distributions.gaussian.family import (
+    Gaussian,
+    GaussianStats,
+    chunk_rows,
+    fit_source,
+    gaussian_from_precisions,
+    gaussian_from_resp,
+)
+from emkit.distributions.gaussian.missing import fill_with_column_means
+from emkit.estimators._mixture_methods import MixtureMethods
+from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
+from emkit.estimators.initialization import INIT_METHODS, initial_resp
+from emkit.io import register_estimator
+from emkit.latent.mixture import Mixture, MixtureStats
+from emkit.latent.online import online_step
+
+# A component has collapsed onto (nearly) repeated values when, along some direction,
+# its variance is essentially the reg_covar added to it (its own scatter is at most
+# DEGENERATE_FACTOR - 1 times reg_covar) while the data vary along that direction at
+# least 1 / DEGENERATE_RELATIVE times more: the regularisation, not the data, then sets
+# that variance, and the likelihood is a spurious maximum. Measured against the data,
+# so features on small scales are not mistaken for collapses.
+DEGENERATE_FACTOR = 10.0
+DEGENERATE_RELATIVE = 1e-3
+# Rows of slack in the support check (effective counts are sums of responsibilities).
+SUPPORT_SLACK = 0.05
+
+
+class DegenerateFitWarning(UserWarning):
+    """A fit ended with a component collapsed or supported by too few rows."""
+
+
+def degenerate_components(model: GaussianMixture, n_samples: int | None = None) -> list[int]:
+    """Components that are a spurious maximum of the likelihood rather than a cluster.
+
+    A component is flagged when, along one of its principal directions, its
+    variance is at the regularisation floor (within ``DEGENERATE_FACTOR`` times
+    ``reg_covar``) and below ``DEGENERATE_RELATIVE`` times the data's variance
+    along the same direction: it sits on rows with (nearly) repeated values, and
+    its likelihood is huge and meaningless. The data's variances are the
+    mixture's total covariance, which at an EM fixed point is the sample
+    covariance plus ``reg_covar`` (per feature for "diag", their mean for
+    "spherical"), so no pass over the data is needed. With ``n_samples``, a
+    component is also flagged when its effective number of rows
+    (``n_samples * weights_[k]``) is below what its covariance needs
+    (:func:`rows_needed`). A one-component fit is never flagged: its maximum is
+    unique.
+
+    Parameters
+    ----------
+    model : fitted GaussianMixture
+    n_samples : int, optional
+        Rows the model was fitted on; enables the support check.
+
+    Returns
+    -------
+    list of int
+        Indices of the flagged components, ascending.
+    """
+    return sorted(degeneracy_reasons(model, n_samples))
+
+
+def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> dict[int, str]:
+    """Why each flagged component is degenerate (see :func:`degenerate_components`).
+
+    Returns
+    -------
+    dict of component index -> "collapsed" or "unsupported"
+    """
+    k, d = model.means_.shape
+    if k == 1:
+        return {}
+    own, data = _variances_and_data_variances(model)
+    floor = np.maximum(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * data)
+    collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
+    reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
+    if n_samples is not None:
+        support = n_samples * np.asarray(model.weights_, dtype=np.float64)
+        # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
+        short = support < rows_needed(model.covariance_type, d) - SUPPORT_SLACK
+        for i in np.flatnonzero(short):
+            reasons.setdefault(int(i), "unsupported")
+    return reasons
+
+
+def describe_degeneracy(model: GaussianMixture, reasons: dict[int, str],
+                        n_samples: int | None = None) -> str:
+    """One sentence naming the flagged components and why (empty if none)."""
+    parts = []
+    collapsed = [i for i, why in sorted(reasons.items()) if why == "collapsed"]
+    if collapsed:
+        parts.append(
+            f"{_components(collapsed)} collapsed onto repeated values (variance at the "
+            f"reg_covar floor, {model.reg_covar:g}, where the data vary "
+            f"over {1 / DEGENERATE_RELATIVE:g} times more)"
+        )
+    unsupported = [i for i, why in sorted(reasons.items()) if why == "unsupported"]
+    if unsupported:
+        rows = ", ".join(f"{n_samples * model.weights_[i]:.1f}" for i in unsupported)
+        needed = rows_needed(model.covariance_type, model.means_.shape[1])
+        parts.append(
+            f"{_components(unsupported)} supported by {rows} rows (a component with "
+            f"{model.covariance_type} covariance needs at least {needed})"
+        )
+    return "; ".join(parts)
+
+
+def _components(indices: list[int]) -> str:
+    label = "component" if len(indices) == 1 else "components"
+    return f"{label} {', '.join(map(str, indices))}"
+
+
+def rows_needed(covariance_type: str, n_features: int) -> int:
+    """Rows a component needs to be a cluster rather than a fit to single rows.
+
+    A full covariance in ``d`` dimensions needs ``d + 1`` rows in general
+    position (fewer leave it singular but for ``reg_covar``); any other component
+    needs two (one row is an outlier, not a cluster; a diagonal or spherical
+    variance is zero on one row).
+    """
+    return n_features + 1 if covariance_type == "full" else 2
+
+
+def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
+    """Each component's variances along its principal axes, and the data's along them.
+
+    Both of shape (K, m): m = n_features, or 1 for "spherical".
+    """
+    weights = np.asarray(model.weights_, dtype=np.float64)
+    means = np.asarray(model.means_, dtype=np.float64)
+    k, d = means.shape
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    dense = np.asarray(structure.dense(model.covariances_, k, d), dtype=np.float64)
+    offsets = means - weights @ means
+    # The mixture's total covariance: within-component plus between-means.
+    total = np.einsum("k,kij->ij", weights, dense) + (offsets.T * weights) @ offsets
+    covariances = np.asarray(model.covariances_, dtype=np.float64)
+    if model.covariance_type == "spherical":
+        return covariances[:, None], np.full((k, 1), np.trace(total) / d)
+    if model.covariance_type == "diag":
+        return covariances, np.broadcast_to(np.diag(total), (k, d))
+    values, vectors = np.linalg.eigh(dense)
+    along = np.einsum("kdi,de,kei->ki", vectors, total, vectors)
+    return values, along
+
+
+def _n_rows(X: Any, init_X: np.ndarray) -> int | None:
+    """Rows a fit saw: all of an in-memory array, a Dask array's or file's when known."""
+    if not scale.is_scalable(X):
+        return init_X.shape[0]
+    return int(X.shape[0]) if scale.is_dask_array(X) else getattr(X, "n_samples", None)
+
+
+_PARAMETER_RULES = {
+    "n_components": v.integer(1),
+    "covariance_type": v.one_of(*COVARIANCE_STRUCTURES),
+    "tol": v.real(0.0),
+    "reg_covar": v.real(0.0),
+    "max_iter": v.integer(0),
+    "n_init": v.integer(1),
+    "init_params": v.one_of(*INIT_METHODS),
+    "weights_init": v.OPTIONAL_ARRAY,
+    "means_init": v.OPTIONAL_ARRAY,
+    "precisions_init": v.OPTIONAL_ARRAY,
+    "random_state": v.RANDOM_STATE,
+    "warm_start": v.BOOLEAN,
+    "verbose": v.integer(0),
+    "verbose_interval": v.integer(1),
+    "chunk_size": v.Rule(
+        lambda value: value is None or v.integer(1).accepts(value), "None or an integer >= 1"
+    ),
+    "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
+    "algorithm": v.one_of(*ALGORITHMS),
+    "accelerate": v.BOOLEAN,
+    "online_kappa": v.Rule(
+        lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
+    ),
+    "online_t0": v.real(0.0),
+    "checkpoint": v.Rule(lambda c: c is None or isinstance(c, str | os.PathLike),
+                         "None or a file path"),
+    "checkpoint_every": v.integer(1),
+}
+
+
+def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
+    """Rows a fit's statistics stand for: in memory, those with something observed.
+
+    Streamed and Dask inputs give their length where known (the rows are not
+    re-read to count the empty ones), else the initialisation sample's.
+    """
+    if scale.is_dask_array(X):
+        n = X.shape[0]
+        return int(n) if np.isfinite(n) else init_X.shape[0]
+    if scale.is_scalable(X):
+        return int(getattr(X, "n_samples", None) or init_X.shape[0])
+    if not np.isnan(init_X.sum()):  # no missing value (the usual case): no (n, D) mask
+        return init_X.shape[0]
+    return int((~np.isnan(init_X).all(axis=1)).sum())
+
+
+def fitted_online_stats(estimator: GaussianMixture) -> MixtureStats:
+    """Per-row statistics a fitted mixture expects of its own rows.
+
+    ``E[r_k] = w_k``, ``E[r_k (x - mu_k)] = 0`` and ``E[r_k (x - mu_k)(x - mu_k)^T] =
+    w_k (Sigma_k - reg_covar I)`` (the M-step adds ``reg_covar`` back): so their
+    M-step returns the parameters (to rounding), and online EM blends new
+    batches into the fitted model rather than replacing it.
+    """
+    model = estimator._model()
+    gaussian: Gaussian = model.components
+    structure, (k, d) = gaussian.structure, gaussian.means.shape
+    weights = model.weights.astype(np.float64)
+    dense = structure.dense(gaussian.covariances.astype(np.float64), k, d)
+    dense = dense - estimator.reg_covar * np.eye(d)
+    second = structure.reduce_scatter(weights[:, None, None] * dense)
+    components = GaussianStats(counts=weights, first=np.zeros((k, d)), second=second,
+                               shift=gaussian.means)
+    return MixtureStats(resp_sum=weights, components=components,
+                        log_likelihood=float(estimator.lower_bound_), n_samples=1)
+
+
+@register_estimator
+class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
+    """Gaussian mixture fitted by EM over additive sufficient statistics.
+
+    A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, fitted attributes and methods, the same answers from the same
+    initialisation, plus ``chunk_size`` and the per-iteration ``history_``.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        Number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        Structure of the covariance matrices.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the average log-likelihood.
+    reg_covar : float, default=1e-6
+        Added to the diagonal of every covariance, keeping them positive definite.
+    max_iter : int, default=100
+        Maximum number of EM iterations per initialisation.
+    n_init : int, default=1
+        Number of initialisations; the one with the highest final
+        log-likelihood is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How starting responsibilities are chosen.
+    weights_init : array of shape (n_components,), optional
+        Starting mixing weights.
+    means_init : array of shape (n_components, n_features), optional
+        Starting means.
+    precisions_init : array, optional
+        Starting precision matrices, shaped as ``covariances_``.
+    random_state : int, RandomState, Generator or None, default=None
+        Seeds initialisation and sampling. The starts are drawn as
+        scikit-learn draws them (one ``sklearn.utils.check_random_state``
+        RandomState, advanced restart after restart, through scikit-learn's
+        own ``kmeans_plusplus``), so for in-memory data the same value gives
+        the same start, hence the same fit to rounding, as
+        :class:`sklearn.mixture.GaussianMixture`, for every ``init_params`` and
+        ``n_init``. Rounding can still tell apart restarts that tie (the same
+        optimum, components in another order), and one-row starts
+        (``k-means++``, ``random_from_data``) of diag, spherical and tied fits,
+        whose variance scikit-learn computes with rounding errors near
+        ``reg_covar``; their ``history_[0]`` is that of weights summing to one,
+        scikit-learn's of weights summing to K/n. A Generator (which
+        scikit-learn refuses) seeds a new RandomState; integers must lie in
+        [0, 2**32 - 1]. Streamed and Dask fits start from a random sample of
+        rows (:mod:`emkit.data.scale`), so their starts are emkit's own;
+        ``algorithm="stochastic"`` draws its E-steps from separate seeds.
+    warm_start : bool, default=False
+        Start a new ``fit`` from the previous solution. If ``n_components``
+        or ``covariance_type`` changed since, that solution is no start for
+        the new model: the fit warns and starts afresh from ``init_params``.
+    verbose : int, default=0
+        1 prints per initialisation, 2 also every ``verbose_interval`` iterations.
+    verbose_interval : int, default=10
+        Iterations between progress lines when ``verbose >= 2``.
+    chunk_size : int or None, default=None
+        Rows per chunk of the E-step; memory scales with ``chunk_size`` times
+        the E-step's working row width (about ``n_components`` plus
+        ``n_features**2 / 2`` for full covariances). None picks a size whose
+        working arrays take a few MiB (cache-sized), split evenly over the
+        threads; fits of complete rows by soft EM, whose compiled E-step works
+        block by block in cache whatever the chunk, take longer chunks (fewer
+        handoffs between threads). Results do not depend on it (nor on the
+        number of CPUs) beyond rounding.
+    callback : callable, optional
+        Called after every iteration as ``callback(iteration, lower_bound, change,
+        mixture)``, where ``mixture`` is the :class:`emkit.latent.mixture.Mixture` after
+        the M-step: for logging, plotting snapshots, or stopping early by raising.
+    algorithm : {"em", "hard", "stochastic"}, default="em"
+        The EM variant. ``"em"``: soft responsibilities. ``"hard"``:
+        classification EM, each row wholly to its most likely component;
+        ``history_`` and ``lower_bound_`` then hold the classification
+        log-likelihood (which never decreases). At a fixed point (assignments
+        unchanged, so the change is exactly 0) each component is the
+        maximum-likelihood fit of its rows and the weights are the class
+        proportions; a ``tol`` > 0 may stop a few iterations short of it.
+        ``"stochastic"``: each row wholly to a component drawn from its
+        responsibilities (seeded by ``random_state``, independent
+        of ``chunk_size``); the path never settles, so exactly ``max_iter``
+        iterations run, ``tol`` is not used, ``converged_`` is False, and the
+        fitted parameters are the *best* ones seen (highest observed-data
+        log-likelihood, which ``lower_bound_`` holds), while ``history_`` shows
+        the noisy path.
+    accelerate : bool, default=False
+        Accelerate EM with SQUAREM extrapolation (see :mod:`emkit.core.acceleration`),
+        for ``algorithm="em"`` only. A jump is kept only if it does not lower
+        the log-likelihood, so ``history_`` (the best average log-likelihood
+        after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
+        passes over the data (E-steps), as for plain EM, so the two compare
+        honestly; convergence is the same ``tol`` test on a plain EM step.
+        ``callback`` is then called after every pass, with the best value so
+        far and the parameters that pass evaluated.
+    online_kappa : float in (0.5, 1], default=0.6
+        Decay of the step of online EM (:meth:`partial_fit`): batch ``t`` gets
+        weight ``g_t = (t + online_t0) ** -online_kappa``. Smaller values
+        forget old batches faster.
+    online_t0 : float >= 0, default=2.0
+        Offset of the online step: larger values take smaller first steps.
+    checkpoint : str or path-like, optional
+        File the state of the fit is written to (atomically, in the safe model
+        format) every ``checkpoint_every`` iterations and at the end of every
+        restart. A fit started with an existing checkpoint of the same fit (same
+        parameters and data; others are refused) resumes from it and ends exactly
+        as an uninterrupted fit would; once the fit is complete, fitting again
+        returns the same result at once (delete the file to start afresh). Needs
+        an integer ``random_state`` and ``algorithm="em"`` without ``accelerate``
+        or ``warm_start``. See :mod:`emkit.estimators.checkpoint`.
+    checkpoint_every : int, default=1
+        Iterations between checkpoint writes.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+    means_ : ndarray of shape (n_components, n_features)
+    covariances_ : ndarray
+        (K, D, D) for full, (D, D) for tied, (K, D) for diag, (K,) for spherical.
+    precisions_ : ndarray, same shape as ``covariances_``
+    precisions_cholesky_ : ndarray, same shape as ``covariances_``
+    converged_ : bool
+    n_iter_ : int
+    lower_bound_ : float
+        Average log-likelihood of the best run's last E-step.
+    history_ : ndarray of shape (n_iter_,)
+        Average log-likelihood per sample at each iteration of the best run.
+    n_samples_seen_ : int
+        Rows the fitted model stands for: those of ``fit`` with something
+        observed (a streamed file of unknown length: its initialisation
+        sample's), plus every ``partial_fit`` batch's since. Saved with the
+        model; ``partial_fit`` weighs the fitted model by it.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import GaussianMixture
+    >>> rng = np.random.default_rng(0)
+    >>> X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2))])
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> [round(float(m)) for m in np.sort(gm.means_[:, 0])]
+    [0, 6]
+    >>> bool(np.all(np.diff(gm.history_) >= 0))
+    True
+    """
+
+    def __init__(
+        self,
+        n_components: int = 1,
+        *,
+        covariance_type: str = "full",
+        tol: float = 1e-3,
+        reg_covar: float = 1e-6,
+        max_iter: int = 100,
+        n_init: int = 1,
+        init_params: str = "kmeans",
+        weights_init: Any = None,
+        means_init: Any = None,
+        precisions_init: Any = None,
+        random_state: Any = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        verbose_interval: int = 10,
+        chunk_size: int | None = None,
+        callback: Any = None,
+        algorithm: str = "em",
+        accelerate: bool = False,
+        online_kappa: float = 0.6,
+        online_t0: float = 2.0,
+        checkpoint: Any = None,
+        checkpoint_every: int = 1,
+    ) -> None:
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.chunk_size = chunk_size
+        self.callback = callback
+        self.algorithm = algorithm
+        self.accelerate = accelerate
+        self.online_kappa = online_kappa
+        self.online_t0 = online_t0
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN marks a missing value
+        return tags
+
+    # ------------------------------------------------------------------ fit
+
+    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """Estimate the parameters with EM.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), dask array, or file source
+            A ``dask.array.Array`` is fitted block by block on its scheduler (see
+            :mod:`emkit.data.dask_source`); a source from :func:`emkit.data.sources.open` is
+            streamed from disk. Both are initialised from a uniform random sample of
+            rows (:data:`emkit.data.scale.INIT_SAMPLE_ROWS`) and E-stepped ``chunk_size``
+            rows at a time. NaN marks a missing value everywhere.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        self._fit(X)
+        return self
+
+    def _fit(self, X: Any) -> Any:
+        """Run the fit; return the validated rows (an array, or the scalable input as given)."""
+        v.validate_params(self, _PARAMETER_RULES)
+        check_accelerate(self)
+        warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
+        seeds = self._child_seeds(X)
+        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])
+        if init_X.shape[0] < self.n_components:
+            raise ValueError(
+                f"n_components={self.n_components} is larger than the number of samples "
+                f"({init_X.shape[0]}): a mixture needs at least one row per component"
+            )
+        v.check_gaussian_memory(self.n_components, init_X.shape[1], self.covariance_type,
+                                init_X.dtype.itemsize)
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        best = self._best_run(init_X, structure, source, warm, seeds[:-1])
+        if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
+            warnings.warn(
+                "Best performing initialization did not converge. Try different init "
+                "parameters, or increase max_iter, tol, or check for degenerate data.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+        self._set_fitted(best)
+        self.n_samples_seen_ = _rows_fitted(X, init_X)
+        self._warn_if_degenerate(_n_rows(X, init_X))
+        return X if scale.is_scalable(X) else init_X
+
+    def _can_warm_start(self) -> bool:
+        """Whether the fitted mixture has the shape asked for now; warn and start afresh if not.
+
+        scikit-learn continues the old mixture whatever ``n_components`` or
+        ``covariance_type`` say now (or fails on broadcasting); a mixture of the
+        old shape under the new parameters is no model (``emkit.load`` refuses
+        its file), so emkit starts afresh from ``init_params`` instead.
+        """
+        fitted_as = getattr(self, "_fitted_as", None)
+        wanted = (self.n_components, self.covariance_type)
+        if fitted_as is None:  # loaded from a file: its parameters describe its arrays
+            k, d = self.n_components, self.means_.shape[1]
+            shape = COVARIANCE_STRUCTURES[self.covariance_type].shape(k, d)
+            fitted_as = wanted if (self.weights_.shape == (k,)
+                                   and self.covariances_.shape == shape) else None
+        if fitted_as == wanted:
+            return True
+        was = ("another shape" if fitted_as is None else
+               f"n_components={fitted_as[0]}, covariance_type={fitted_as[1]!r}")
+        warnings.warn(
+            f"warm_start=True, but the fitted mixture ({was}) is not the one asked for now "
+            f"(n_components={wanted[0]}, covariance_type={wanted[1]!r}): starting afresh "
+            f"from init_params={self.init_params!r}",
+            UserWarning,
+            stacklevel=4,
+        )
+        return False
+
+    def _child_seeds(self, X: Any) -> list[np.random.SeedSequence | None]:
+        """Seeds of what scikit-learn's GaussianMixture never draws, None where unused.
+
+        The first ``n_init`` seed the stochastic E-steps of the restarts, the
+        last the rows a streamed or Dask fit initialises from. The starts
+        themselves come from scikit-learn's RandomState (:meth:`_best_run`),
+        which these seeds must not advance where scikit-learn's fit would not:
+        so they are made only when used (a RandomState ``random_state`` gives
+        them one draw, before the starts).
+        """
+        if self.algorithm == "stochastic" or scale.is_scalable(X):
+            return v.seed_sequence(self.random_state).spawn(self.n_init + 1)
+        return [None] * (self.n_init + 1)
+
+    def _rows(
+        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None
+    ) -> tuple[Any, Any]:
+        """Rows to initialise from and the engine's source, for any accepted input."""
+        if scale.is_scalable(X):
+            n_features = scale.n_features_of(X)
+            return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
+                                 chunk_size=self._chunk_rows(n_features))
+        X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
+        return v.check_scale(X), self._fit_source(X)
+
+    def _chunk_rows(self, n_features: int) -> int:
+        if self.chunk_size is not None:
+            return self.chunk_size
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        return chunk_rows(structure, n_features, self.n_components)
+
+    def _fit_source(self, X: np.ndarray) -> IndexedArraySource:
+        """In-memory rows as the fit's chunks, grouped by missingness pattern.
+
+        Chunks give the threads even turns, and are long where the compiled
+        soft E-step runs (complete rows, soft EM).
+        """
+        return fit_source(X, COVARIANCE_STRUCTURES[self.covariance_type], self.n_components,
+                          chunk_size=self.chunk_size, compiled=self.algorithm == "em")
+
+    def _best_run(
+        self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
+        seeds: list[np.random.SeedSequence],
+    ) -> EMResult:
+        if warm:
+            if self.checkpoint is not None:
+                raise ValueError("checkpoint= does not combine with warm_start=True")
+            model = self._with_assignment(self._model(), seeds[0])
+            return self._run(model, source, self.lower_bound_, self._reporter(0))
+        self._check_initial_values(X, structure)
+        if self.checkpoint is not None:
+            return self._checkpointed_runs(X, structure, source, seeds)
+        # scikit-learn's draws: one RandomState, advanced restart after restart,
+        # so the same random_state gives the same starts as sklearn's GaussianMixture.
+        random_state = v.random_state_of(self.random_state)
+        best = None
+        for index, seed in enumerate(seeds):
+            model = self._initial_model(X, structure, random_state)
+            model = self._with_assignment(model, seed)
+            result = self._run(model, source, -np.inf, self._reporter(index))
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+        return best
+
+    def _checkpointed_runs(
+        self, X: np.ndarray, structure: CovarianceStructure, source: Any,
+        seeds: list[np.random.SeedSequence],
+    ) -> EMResult:
+        """The restarts of :meth:`_best_run`, resumed from and recorded to ``checkpoint``."""
+        if self.algorithm != "em" or self.accelerate:
+            # Their drivers carry state beyond the mixture (random draws, extrapolation).
+            raise ValueError("checkpoint= needs algorithm='em' and accelerate=False")
+        keeper = Checkpoint(self, X.shape[1], data=data_digest(X, source))
+        with keeper.locked():
+            state = keeper.resume()
+            starts = self._replayed_starts(X, structure)
+            for index in range(state.restart, len(seeds)):
+                if index > state.restart:
+                    state = FitState(restart=index, best=state.best)
+                model = None if state.run is not None else starts(index)
+                result = continue_em(
+                    model, source, state.run, tol=self.tol, max_iter=self.max_iter,
+                    callback=keeper.recorder(state, self._reporter(index)),
+                )
+                if state.best is None or result.lower_bound > state.best.lower_bound:
+                    state.best = result
+        return state.best
+
+    def _replayed_starts(self, X: np.ndarray, structure: CovarianceStructure):
+        """``start(index)``: restart ``index``'s start, as an uninterrupted fit draws it.
+
+        The restarts share one RandomState, so a fit resumed at restart ``r``
+        first draws (and drops) the starts of restarts ``0..r-1``; a resumed run
+        or a finished fit draws none.
+        """
+        random_state = v.random_state_of(self.random_state)
+        drawn = [0]  # starts drawn so far; restarts ask in increasing order
+
+        def start(index: int) -> Mixture:
+            while True:
+                model = self._initial_model(X, structure, random_state)
+                drawn[0] += 1
+                if drawn[0] > index:
+                    return model
+
+        return start
+
+    def _with_assignment(self, model: Mixture, seed: np.random.SeedSequence | None) -> Mixture:
+        # A child of the restart's seed: the initialisation's draws stay as they were.
+        child = None if seed is None else seed.spawn(1)[0]
+        return replace(model, assignment=assignment_for(self.algorithm, child))
+
+    def _run(
+        self, model: Mixture, source: IndexedArraySource, previous_lower_bound: float,
+        callback: Any,
+    ) -> EMResult:
+        """One EM run from ``model`` with the chosen variant."""
+        return run_variant(
+            model, source, algorithm=self.algorithm, accelerate=self.accelerate,
+            codec=MixtureCodec(GaussianCodec()), tol=self.tol, max_iter=self.max_iter,
+            previous_lower_bound=previous_lower_bound, callback=callback,
+        )
+
+    def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
+        k, d = self.n_components, X.shape[1]
+        if self.weights_init is not None:
+            v.check_weights(self.weights_init, k, X.dtype)
+        if self.means_init is not None:
+            v.check_shape(self.means_init, (k, d), "means_init", X.dtype)
+        if self.precisions_init is not None:
+            precisions = v.check_shape(
+                self.precisions_init, structure.shape(k, d), "precisions_init", X.dtype
+            )
+            with single_threaded_blas():
+                structure.precisions_cholesky_from_precisions(precisions)
+
+    def _initial_model(
+        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState
+    ) -> Mixture:
+        """Starting mixture: from ``init_params``, overridden by any ``*_init`` given."""
+        dtype = X.dtype
+        estimated, weights = None, None
+        if any(value is None for value in (self.weights_init, self.means_init,
+                                           self.precisions_init)):
+            # Missing values are filled with column means for the start only.
+            X_start = fill_with_column_means(X)
+            resp = initial_resp(X_start, self.n_components, self.init_params, rng)
+            with single_threaded_blas():  # many tiny factorisations, see run_em
+                estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
+            counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
+            weights = counts / counts.sum()
+        if self.weights_init is not None:
+            weights = np.asarray(self.weights_init, dtype=dtype)
+        if self.means_init is None:
+            means = estimated.means
+        else:
+            means = np.asarray(self.means_init, dtype=dtype)
+        if self.precisions_init is None:
+            components = replace(estimated, means=means)
+        else:
+            precisions = np.asarray(self.precisions_init, dtype=dtype)
+            with single_threaded_blas():
+                components = gaussian_from_precisions(
+                    structure, means, precisions, self.reg_covar
+                )
+        return Mixture(weights=weights, components=components)
+
+    def _reporter(self, init_index: int):
+        """The engine callback: the user's ``callback`` plus ``verbose`` printing."""
+        if not self.verbose:
+            return self.callback
+        start = time.perf_counter()
+        print(f"Initialization {init_index}", file=sys.stdout)
+
+        def report(iteration: int, lower_bound: float, change: float, model: Any) -> None:
+            if self.verbose >= 2 and iteration % self.verbose_interval == 0:
+                elapsed = time.perf_counter() - start
+                print(
+                    f"  Iteration {iteration}\t time lapse {elapsed:.5f}s\t "
+                    f"ll {lower_bound:.6f}\t ll change {change:.5g}",
+                    file=sys.stdout,
+                )
+            if self.callback is not None:
+                self.callback(iteration, lower_bound, change, model)
+
+        return report
+
+    def _set_fitted(self, result: EMResult) -> None:
+        self._set_parameters(result.model)
+        self._fitted_as = (self.n_components, self.covariance_type)
+        self.converged_ = result.converged
+        self.n_iter_ = result.n_iter
+        self.lower_bound_ = result.lower_bound
+        self.history_ = np.asarray(result.history, dtype=np.float64)
+        # A later partial_fit stream continues from these parameters (see partial_fit).
+        self._online_stats, self._online_step, self._online_buffer = None, 0, None
+
+    def _set_parameters(self, mixture: Mixture) -> None:
+        gaussian: Gaussian = mixture.components
+        structure = gaussian.structure
+        self.weights_ = mixture.weights
+        self.means_ = gaussian.means
+        self.covariances_ = gaussian.covariances
+        self.precisions_cholesky_ = gaussian.precisions_cholesky
+        self.precisions_ = structure.precisions(gaussian.precisions_cholesky)
+
+    # --------------------------------------------------------------- online
+
+    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
+        """One step of online (stepwise) EM on a batch of rows.
+
+        On an unfitted estimator, the first calls gather rows until there are
+        :meth:`first_batch_rows` of them (``n_components * max(30, 2 *
+        (n_features + 1))``: enough for each component's start), then fit
+        them as ``fit`` does; until then the estimator stays unfitted. A
+        smaller start cannot be trusted: on iris, ten rows started three full
+        components that one epoch of ten-row batches left at weights
+        0.998/0.001/0.001.
+
+        Every later call runs one E-step on the batch (any number of rows, one
+        included), blends its per-row statistics into the running ones with
+        step ``g = (t + online_t0) ** -online_kappa`` and runs one M-step. The
+        fitted model (after that first fit, ``fit`` or ``emkit.load``) is the
+        start of the stream: its running statistics are those its parameters
+        expect per row (their M-step gives the parameters back), and it counts
+        as ``n_samples_seen_ / n_batch`` batches, so ``t`` starts there: a row
+        after a fit on 1000 rows takes the step of the 1001st one-row batch
+        and barely moves the model (with ``online_kappa=1, online_t0=0`` each
+        batch then weighs by its rows exactly). A model file without
+        ``n_samples_seen_`` counts as ``n_parameters`` rows. With
+        ``algorithm="stochastic"`` each batch's draws are seeded by
+        ``random_state`` and the batch number.
+
+        Each call after the first fit appends the batch's average
+        log-likelihood under the parameters before the step to ``history_``,
+        counts one in ``n_iter_`` and adds its rows to ``n_samples_seen_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_batch, n_features)
+            A batch of rows, with the width of the first.
+        y : ignored
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "means_"):
+            return self._gather_first_rows(X)
+        X = self._validate_X(X, reset=False)
+        model = self._online_model()
+        batch = self._batch_stats(model, X)
+        if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
+            return self
+        running = getattr(self, "_online_stats", None)
+        step = getattr(self, "_online_step", 0)
+        if running is None:  # continue from the fitted model, worth its rows
+            running = fitted_online_stats(self)
+            self._online_offset = self._rows_seen() / batch.n_samples
+        t = getattr(self, "_online_offset", 1.0) + step
+        self._online_stats, fitted = online_step(
+            model, running, batch, t, self.online_t0, self.online_kappa
+        )
+        self._online_step = step + 1
+        self._set_parameters(fitted)
+        self.lower_bound_ = batch.log_likelihood / batch.n_samples
+        self.history_ = np.append(self.history_, self.lower_bound_)
+        self.n_iter_ += 1
+        self.n_samples_seen_ = int(self._rows_seen()) + batch.n_samples
+        return self
+
+    def first_batch_rows(self, n_features: int) -> int:
+        """Rows :meth:`partial_fit` gathers before its first fit.
+
+        Per component 30, or twice the ``n_features + 1`` rows a full
+        covariance needs to be non-singular, whichever is more. (On iris, one
+        epoch of ten-row batches after a start from 10 rows per component left
+        a component below weight 0.02 for 2 of 8 shuffles, after 30 for none.)
+        """
+        return self.n_components * max(30, 2 * (n_features + 1))
+
+    def _gather_first_rows(self, X: Any) -> GaussianMixture:
+        """Keep the rows of an unfitted stream; fit them once there are enough."""
+        gathered = getattr(self, "_online_buffer", None)
+        v.validate_params(self, _PARAMETER_RULES)
+        X = self._validate_X(X, reset=gathered is None)
+        rows = X if gathered is None else np.concatenate([gathered, X.astype(gathered.dtype)])
+        if rows.shape[0] < self.first_batch_rows(rows.shape[1]):
+            self._online_buffer = rows
+            return self
+        self._online_buffer = None
+        return self.fit(rows)
+
+    def _rows_seen(self) -> float:
+        """Rows the fitted model stands for; ``n_parameters`` for files that did not say."""
+        seen = getattr(self, "n_samples_seen_", None)
+        return float(seen) if seen else float(self._n_parameters())
+
+    def _online_model(self) -> Mixture:
+        # Stochastic draws differ per batch, reproducibly for a fixed random_state.
+        entropy = v.seed_sequence(self.random_state).entropy
+        seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
+        return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
+
+    def _batch_stats(self, model: Mixture, X: np.ndarray) -> MixtureStats:
+        return expected_stats(model, self._fit_source(X))
+
+    def _warn_if_degenerate(self, n_samples: int | None) -> None:
+        """One warning per fit, naming every degenerate component."""
+        reasons = degeneracy_reasons(self, n_samples)
+        if reasons:
+            warnings.warn(
+                f"{describe_degeneracy(self, reasons, n_samples)}: a spurious maximum of the "
+                "likelihood (typically rows with repeated values), not real clusters. Try "
+                "fewer components or another covariance_type; if features differ widely in "
+                "scale, standardize them first; for rounded values, a reg_covar of the "
+                "variance rounding adds (resolution**2 / 12).",
+                DegenerateFitWarning,
+                stacklevel=4,
+            )
+
+    @property
+    def lower_bounds_(self) -> np.ndarray:
+        """Alias of ``history_``, as scikit-learn names it."""
+        return self.history_
+
+    # Fitted state written by emkit.save and checked by emkit.load.
+    _saved_arrays = (
+        "weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "history_",
+    )
+    _saved_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_", "n_samples_seen_")
+    # Rows the fitted model stands for (partial_fit weighs it by them); unknown (None)
+    # in model files written before it was saved.
+    n_samples_seen_: int | None = None
+
+    def _check_fitted_state(self) -> None:
+        """Raise ValueError if the fitted attributes are not a consistent mixture."""
+        v.validate_params(self, _PARAMETER_RULES)
+        k, d = self.n_components, self.n_features_in_
+        shape = COVARIANCE_STRUCTURES[self.covariance_type].shape(k, d)
+        expected = {"weights_": (k,), "means_": (k, d), "covariances_": shape,
+                    "precisions_": shape, "precisions_cholesky_": shape,
+                    "history_": (self.n_iter_,)}
+        for name, want in expected.items():
+            value = getattr(self, name)
+            if value.shape != want:
+                raise ValueError(f"{name} has shape {value.shape}, expected {want}")
+            if name != "history_" and not np.isfinite(value).all():
+                raise ValueError(f"{name} contains non-finite values")
+        if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0, atol=1e-5):
+            raise ValueError("weights_ are not a probability vector")
+        seen = self.n_samples_seen_
+        if seen is not None and not (v.integer(1).accepts(seen)):
+            raise ValueError(f"n_samples_seen_ must be None or an integer >= 1, got {seen!r}")
+
+    # -------------------------------------------------------------- predict
+
+    def _validate_X(self, X: Any, *, reset: bool, min_samples: int = 1) -> np.ndarray:
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
+            ensure_all_finite=False, reset=reset,
+        )
+        return v.check_finite(X, allow_nan=True)
+
+    def _model(self) -> Mixture:
+        """The fitted mixture, rebuilt from the public fitted attributes."""
+        check_is_fitted(self, ["weights_", "means_", "precisions_cholesky_"])
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        gaussian = Gaussian(
+            structure=structure,
+            means=self.means_,
+            covariances=self.covariances_,
+            precisions_cholesky=self.precisions_cholesky_,
+            reg_covar=self.reg_covar,
+        )
+        return Mixture(weights=self.weights_, components=gaussian)
+
+    def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
+        return self._model(), self._validate_X(X, reset=False)

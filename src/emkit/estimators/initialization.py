@@ -1,0 +1,55 @@
+"""Starting responsibilities for a mixture fit: scikit-learn's draws, from the same RandomState.
+
+Every method draws from one ``numpy.random.RandomState`` in scikit-learn's order
+(``sklearn.mixture.GaussianMixture._initialize_parameters``), through
+scikit-learn's own seeding functions where it has them, so that the same
+``random_state`` gives the same start as ``sklearn.mixture.GaussianMixture``,
+restart after restart.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.cluster import kmeans_plusplus
+
+from emkit.estimators.kmeans import sklearn_kmeans_labels
+
+INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data")
+
+
+def initial_resp(
+    X: np.ndarray, n_components: int, method: str, random_state: np.random.RandomState
+) -> np.ndarray:
+    """Responsibilities (n_samples, n_components) to start EM from.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    n_components : int
+    method : {"kmeans", "k-means++", "random", "random_from_data"}
+        ``kmeans``: one-hot labels of a k-means fit (emkit's, identical to
+        ``sklearn.cluster.KMeans(n_components, n_init=1, random_state=random_state)``);
+        ``k-means++``: one-hot at the k-means++ seeds (``sklearn.cluster.kmeans_plusplus``);
+        ``random``: uniform random, normalised; ``random_from_data``: one-hot at
+        randomly chosen rows.
+    random_state : numpy RandomState
+        Advanced by exactly the draws scikit-learn makes for the same method
+        (see :func:`emkit.data._validation.random_state_of`).
+    """
+    n_samples = X.shape[0]
+    resp = np.zeros((n_samples, n_components), dtype=X.dtype)
+    if method == "kmeans":
+        labels = sklearn_kmeans_labels(X, n_components, random_state)
+        resp[np.arange(n_samples), labels] = 1
+    elif method == "k-means++":
+        _, indices = kmeans_plusplus(X, n_components, random_state=random_state)
+        resp[indices, np.arange(n_components)] = 1
+    elif method == "random":
+        resp[:] = random_state.uniform(size=(n_samples, n_components))
+        resp /= resp.sum(axis=1)[:, np.newaxis]
+    elif method == "random_from_data":
+        indices = random_state.choice(n_samples, size=n_components, replace=False)
+        resp[indices, np.arange(n_components)] = 1
+    else:
+        raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
+    return resp

@@ -1,0 +1,267 @@
+"""Choosing the number of components and the covariance structure, as R's mclust does.
+
+Every combination is fitted and scored by BIC, AIC and ICL. Fits that end in a
+spurious maximiser (a component collapsed onto a few repeated values, its
+variance pinned at the ``reg_covar`` floor where the data vary far more, or a
+component supported by fewer rows than its covariance needs) have a likelihood
+that means nothing; they are flagged ``degenerate`` and not selected while any
+other candidate is usable, as mclust reports such fits as failed. Candidates the
+rows cannot support (fewer rows than their components need) are not fitted at
+all (``skipped``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.estimators.gaussian_mixture import (
+    DegenerateFitWarning,
+    GaussianMixture,
+    degeneracy_reasons,
+    describe_degeneracy,
+    rows_needed,
+)
+
+CRITERIA = ("bic", "aic", "icl")
+
+
+@dataclass
+class SelectionResult:
+    """Outcome of :func:`select_model`.
+
+    Attributes
+    ----------
+    best_estimator : GaussianMixture
+        The fitted model with the lowest criterion among non-degenerate fits
+        (among all fitted candidates, with a warning, if every one is degenerate).
+    table : pandas DataFrame
+        One row per candidate: ``n_components``, ``covariance_type``, ``bic``,
+        ``aic``, ``icl``, ``log_likelihood`` (total), ``n_parameters``,
+        ``converged``, ``degenerate``, ``skipped`` and ``note`` (why a candidate
+        is degenerate or skipped); sorted by the criterion, skipped candidates
+        (criteria NaN) last.
+    criterion : str
+        The criterion used to choose.
+    """
+
+    best_estimator: GaussianMixture
+    table: pd.DataFrame
+    criterion: str
+
+    def plot(self, ax: Any = None) -> Any:
+        """The criterion over components, one line per covariance type (matplotlib Axes)."""
+        from emkit.plot import plot_selection
+
+        return plot_selection(self.table, criterion=self.criterion, ax=ax)
+
+
+def classification_entropy(resp: np.ndarray) -> float:
+    """``-sum_i sum_k r_ik log r_ik``, the entropy term of ICL."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(resp > 0, resp * np.log(resp), 0.0)
+    return float(-terms.sum())
+
+
+def _score_candidate(params: dict, X: Any, k: int, covariance_type: str):
+    # Built from the parameters rather than cloned, so a callback (e.g. a progress
+    # bar) is shared rather than deep-copied.
+    model = GaussianMixture(**{**params, "n_components": k, "covariance_type": covariance_type})
+    with warnings.catch_warnings():
+        # Non-convergence and degeneracy are reported in the table instead.
+        warnings.simplefilter("ignore")
+        model.fit(X)
+    n_samples = X.shape[0]
+    bic = model.bic(X)
+    reasons = degeneracy_reasons(model, n_samples)
+    return model, {
+        "n_components": k,
+        "covariance_type": covariance_type,
+        "bic": bic,
+        "aic": model.aic(X),
+        "icl": bic + 2 * classification_entropy(model.predict_proba(X)),
+        "log_likelihood": model.score(X) * n_samples,
+        "n_parameters": model._n_parameters(),
+        "converged": bool(model.converged_),
+        "degenerate": bool(reasons),
+        "skipped": False,
+        "note": describe_degeneracy(model, reasons, n_samples),
+    }
+
+
+def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
+                   n_features: int) -> str:
+    """Why ``n_samples`` rows cannot support the candidate ("" if they can).
+
+    Each component needs :func:`~emkit.estimators.gaussian_mixture.rows_needed` rows; a
+    tied covariance, shared, also needs ``n_features`` rows beyond one per mean.
+    """
+    each = rows_needed(covariance_type, n_features)
+    needed = n_components * each
+    if covariance_type == "tied":
+        needed = max(needed, n_components + n_features)
+    if n_samples >= needed:
+        return ""
+    return (f"skipped: {n_components} {covariance_type} component(s) need at least "
+            f"{needed} rows, the data have {n_samples}")
+
+
+def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> dict:
+    """A table row for a candidate not fitted."""
+    structure = COVARIANCE_STRUCTURES[covariance_type]
+    n_parameters = k * n_features + structure.n_parameters(k, n_features) + k - 1
+    return {
+        "n_components": k, "covariance_type": covariance_type,
+        "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
+        "n_parameters": n_parameters, "converged": False, "degenerate": False,
+        "skipped": True, "note": reason,
+    }
+
+
+def _checked_covariance_types(covariance_types: Any) -> tuple[str, ...]:
+    """A single name or a sequence of names, each a known covariance structure."""
+    names = (covariance_types,) if isinstance(covariance_types, str) else tuple(covariance_types)
+    unknown = [name for name in names if name not in COVARIANCE_STRUCTURES]
+    if unknown or not names:
+        raise ValueError(
+            f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)}, "
+            f"got {covariance_types!r}"
+        )
+    return names
+
+
+def _checked_n_components(n_components: Any) -> tuple[int, ...]:
+    """An int or an iterable of ints >= 1."""
+    values = (n_components,) if isinstance(n_components, Integral) else tuple(n_components)
+    if not values or not all(isinstance(k, Integral) and not isinstance(k, bool) and k >= 1
+                             for k in values):
+        raise ValueError(
+            f"n_components must be integers >= 1 (or one of them), got {n_components!r}"
+        )
+    return tuple(int(k) for k in values)
+
+
+def _chosen(fitted: list, criterion: str) -> int:
+    """Index of the best candidate: non-degenerate if any, else the best flagged one."""
+    usable = [i for i, (_, row) in enumerate(fitted) if not row["degenerate"]]
+    if usable:
+        return min(usable, key=lambda i: fitted[i][1][criterion])
+    best = min(range(len(fitted)), key=lambda i: fitted[i][1][criterion])
+    row = fitted[best][1]
+    warnings.warn(
+        f"every fitted candidate is degenerate; chose the best by {criterion} anyway "
+        f"({row['n_components']} {row['covariance_type']}: {row['note']}). If features "
+        "differ widely in scale, standardize them (emkit fit --standardize); with rounded or "
+        "discrete values, give reg_covar the variance rounding adds (resolution**2 / 12); "
+        "or try fewer components.",
+        DegenerateFitWarning,
+        stacklevel=3,
+    )
+    return best
+
+
+def select_model(
+    X: Any,
+    n_components: int | Iterable[int] = range(1, 10),
+    covariance_types: str | Sequence[str] = ("full", "tied", "diag", "spherical"),
+    *,
+    criterion: str = "bic",
+    n_init: int = 3,
+    random_state: Any = None,
+    n_jobs: int | None = None,
+    **gmm_params: Any,
+) -> SelectionResult:
+    """Fit every (n_components, covariance_type) pair and keep the best by a criterion.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    n_components : int or iterable of int, default=range(1, 10)
+        Candidate numbers of components.
+    covariance_types : str or sequence of str
+        Candidate structures among "full", "tied", "diag", "spherical"; one
+        name is one candidate structure.
+    criterion : {"bic", "aic", "icl"}, default="bic"
+        Lower is better. ICL is BIC plus twice the classification entropy.
+    n_init : int, default=3
+        Restarts per candidate (the likelihood surface has local maxima).
+    random_state : int or None
+        Seed shared by every candidate, so they start from comparable inits.
+    n_jobs : int, optional
+        Candidates fitted in parallel processes (joblib); None fits them in turn.
+    **gmm_params
+        Other :class:`GaussianMixture` parameters; ``tol`` defaults to 1e-5 and
+        ``max_iter`` to 500 here, so candidates are compared near their optima.
+
+    Returns
+    -------
+    SelectionResult
+
+    Notes
+    -----
+    Candidates with fewer rows than their components need (:func:`rows_shortfall`)
+    are skipped (listed in the table, not fitted). Degenerate fits (see
+    :func:`emkit.estimators.gaussian_mixture.degenerate_components`) are listed but not
+    chosen; if every fitted candidate is degenerate, the best of them is chosen
+    with a :class:`~emkit.estimators.gaussian_mixture.DegenerateFitWarning`. Degeneracy is
+    measured against the data's own variances, but ``reg_covar`` is absolute: on
+    features of very different scales, standardize first.
+
+    Raises
+    ------
+    ValueError
+        On an unknown criterion or covariance type, a non-integer or
+        non-positive number of components, or when the rows support no
+        candidate.
+
+    Examples
+    --------
+    >>> from emkit import select_model
+    >>> from emkit.datasets import load_faithful
+    >>> result = select_model(load_faithful(), range(1, 5), ("tied", "full"), random_state=0)
+    >>> result.best_estimator.covariance_type, result.best_estimator.n_components
+    ('tied', 3)
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    covariance_types = _checked_covariance_types(covariance_types)
+    n_components = _checked_n_components(n_components)
+    X = np.asarray(X, dtype=float) if not hasattr(X, "iloc") else X
+    if np.ndim(X) != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {np.shape(X)}")
+    n_samples, n_features = np.shape(X)
+    # Selection compares likelihoods, so each candidate is run closer to its optimum
+    # than GaussianMixture's defaults would (mclust does likewise).
+    settings = {"tol": 1e-5, "max_iter": 500, **gmm_params}
+    params = GaussianMixture(n_init=n_init, random_state=random_state, **settings).get_params()
+    candidates, skipped = [], []
+    for ct in covariance_types:
+        for k in n_components:
+            # Too few rows for the components: their fit is to single rows (a spurious
+            # maximum, or an outlier per component) that BIC would reward.
+            reason = rows_shortfall(k, ct, n_samples, n_features)
+            if reason:
+                skipped.append(_skipped_row(k, ct, n_features, reason))
+            else:
+                candidates.append((k, ct))
+    if not candidates:
+        raise ValueError(
+            f"no candidate can be fitted to {n_samples} rows: "
+            f"{skipped[0]['note'].removeprefix('skipped: ')}; try fewer components or the "
+            "'diag' or 'spherical' covariance types"
+        )
+    fitted = Parallel(n_jobs=n_jobs)(
+        delayed(_score_candidate)(params, X, k, ct) for k, ct in candidates
+    )
+    best = _chosen(fitted, criterion)
+    table = pd.DataFrame([row for _, row in fitted] + skipped)
+    table = table.sort_values(criterion, kind="stable", na_position="last")
+    return SelectionResult(fitted[best][0], table.reset_index(drop=True), criterion)

@@ -1,0 +1,182 @@
+"""A finite mixture: mixing weights over any component family, with its E-step and M-step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from emkit.core.stats import Stats
+from emkit.core.variants import SOFT, Soft
+from emkit.data.sources import row_start
+
+
+@dataclass(frozen=True)
+class MixtureStats(Stats):
+    """Additive statistics of a mixture over some rows.
+
+    Attributes
+    ----------
+    resp_sum : ndarray of shape (K,)
+        Summed responsibilities (expected counts per component).
+    components : Stats
+        The component family's statistics.
+    log_likelihood : float
+        Summed log-likelihood of the rows under the parameters of the E-step.
+    n_samples : int
+        Number of rows.
+    """
+
+    resp_sum: np.ndarray
+    components: Stats
+    log_likelihood: float
+    n_samples: int
+
+
+@dataclass(frozen=True)
+class Mixture:
+    """Mixing weights and a component family.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (K,)
+        Mixing proportions, summing to one.
+    components : family
+        Any object with ``log_prob(X) -> (n, K)``, ``stats(X, resp)``,
+        ``from_stats(stats)`` and ``n_parameters``.
+    fit_weights : bool
+        Whether the M-step re-estimates the weights; False keeps them fixed
+        (as the coin example's prior of 0.5).
+    assignment : policy, default soft EM
+        How the E-step turns responsibilities into the weights it sums: the EM
+        variant (see :mod:`emkit.core.variants`). ``m_step`` passes on its
+        ``advanced()`` successor, so a stochastic policy draws afresh each iteration.
+    """
+
+    weights: np.ndarray
+    components: Any
+    fit_weights: bool = True
+    assignment: Any = SOFT
+
+    def weighted_log_prob(self, X: Any) -> np.ndarray:
+        """``log pi_k + log p(x_i | theta_k)``, shape (n_samples, K).
+
+        ``X`` is a chunk of rows, or what the components' ``prepare`` made of it.
+        """
+        out = self.components.log_prob(X)
+        if not out.flags.writeable:  # a family may return a broadcast or cached array
+            return out + self._log_weights
+        out += self._log_weights.astype(out.dtype, copy=False)
+        return out
+
+    @cached_property
+    def _log_weights(self) -> np.ndarray:
+        # Computed once per model, not once per chunk.
+        with np.errstate(divide="ignore"):
+            return np.log(self.weights)
+
+    def log_resp(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Log responsibilities (n_samples, K) and per-row log-likelihoods (n_samples,)."""
+        weighted = self.weighted_log_prob(X)
+        log_resp = weighted.copy(order="K")
+        _, log_norm = _resp_and_log_norm(weighted)
+        # A row impossible under every component gives -inf - -inf: NaN, which
+        # the estimators report by row; numpy's bare warning would say nothing.
+        with np.errstate(invalid="ignore"):
+            log_resp -= log_norm[:, None]
+        return log_resp, log_norm
+
+    def e_step(self, X: np.ndarray) -> MixtureStats:
+        """Responsibilities of a chunk, weighted by the assignment policy, as additive statistics.
+
+        ``log_likelihood`` holds the policy's objective: the observed-data
+        log-likelihood for soft and stochastic EM, the classification
+        log-likelihood for hard EM.
+        """
+        start, X = row_start(X), np.asarray(X)
+        fused = self._soft_e_step(X)
+        if fused is not None:
+            return fused
+        # Families that can precompute per-chunk features (shared by log_prob and
+        # stats) offer ``prepare``; others take the rows as they are.
+        prepare = getattr(self.components, "prepare", None)
+        chunk = X if prepare is None else prepare(X)
+        resp, log_norm = _resp_and_log_norm(self.weighted_log_prob(chunk))
+        resp, row_objective = self.assignment.assign(resp, log_norm, start)
+        # A row with every value missing (NaN) carries no information: it
+        # contributes nothing to the statistics and is not counted.
+        empty = np.isnan(X).all(axis=1)
+        resp[empty] = 0.0
+        return MixtureStats(
+            resp_sum=resp.sum(axis=0, dtype=np.float64),
+            components=self.components.stats(chunk, resp),
+            log_likelihood=float(row_objective[~empty].sum(dtype=np.float64)),
+            n_samples=int(X.shape[0] - empty.sum()),
+        )
+
+    def _soft_e_step(self, X: np.ndarray) -> MixtureStats | None:
+        """The family's own one-pass soft E-step (``soft_e_step``), where it has one.
+
+        Families may fuse the whole soft E-step of a chunk (densities,
+        responsibilities, statistics) into one pass; they return None for
+        chunks it does not cover, which then take the general path.
+        """
+        soft_e_step = getattr(self.components, "soft_e_step", None)
+        if soft_e_step is None or not isinstance(self.assignment, Soft):
+            return None
+        result = soft_e_step(X, self._log_weights)
+        if result is None:
+            return None
+        resp_sum, stats, log_likelihood = result
+        return MixtureStats(
+            resp_sum=resp_sum, components=stats, log_likelihood=float(log_likelihood),
+            n_samples=int(X.shape[0]),
+        )
+
+    def m_step(self, stats: MixtureStats) -> Mixture:
+        """New weights (unless fixed) and components from summed statistics."""
+        weights = self.weights
+        if self.fit_weights:
+            counts = stats.resp_sum + 10 * np.finfo(self.weights.dtype).eps
+            weights = (counts / counts.sum()).astype(self.weights.dtype, copy=False)
+        return replace(
+            self, weights=weights, components=self.components.from_stats(stats.components),
+            assignment=self.assignment.advanced(),
+        )
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters: the components' plus ``K - 1`` weights when they are fitted."""
+        free_weights = len(self.weights) - 1 if self.fit_weights else 0
+        return self.components.n_parameters + free_weights
+
+
+def _resp_and_log_norm(weighted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Responsibilities (n_samples, K) and row log-normalisers, with one ``exp``.
+
+    Overwrites ``weighted`` (the responsibilities are returned in its memory):
+    the log-sum-exp and the normalised ``exp`` share the shifted exponentials.
+    Works on the (K, n) transpose, which is contiguous when the family returns
+    component-major log densities, so each step runs along whole rows.
+    """
+    by_component = weighted.T
+    row_max = by_component.max(axis=0)
+    if np.isfinite(row_max).all():
+        return weighted, _normalise(by_component, row_max)
+    # Rows with every component at -inf keep -inf as their log-likelihood.
+    row_max[~np.isfinite(row_max)] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return weighted, _normalise(by_component, row_max)
+
+
+def _normalise(by_component: np.ndarray, row_max: np.ndarray) -> np.ndarray:
+    """Exponentiate and normalise (K, n) in place; return the log-normalisers (n,)."""
+    by_component -= row_max
+    np.exp(by_component, out=by_component)
+    total = by_component.sum(axis=0)
+    by_component /= total
+    log_norm = np.log(total)
+    log_norm += row_max
+    return log_norm
