@@ -394,7 +394,8 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
 
     With one K and one covariance type the model is fitted directly; with a range
     or --covariance all, every candidate is fitted and the best by --criterion is
-    kept (degenerate fits, collapsed onto repeated values, are never chosen).
+    kept (degenerate fits, collapsed onto repeated values, are chosen only when every
+    candidate is degenerate, with a warning; candidates the rows cannot support are skipped).
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     The model is saved (--out) before the picture is drawn (--plot).
     """
