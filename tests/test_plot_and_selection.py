@@ -336,3 +336,13 @@ def test_em_recovers_the_anemia_groups():
     labels = GaussianMixture(2, random_state=0).fit_predict(X)
     agreement = max(np.mean(labels == y), np.mean(labels != y))
     assert agreement > 0.93
+
+
+def test_demo_grid_labels_only_iterations_the_fit_ran():
+    """A fit that stopped at iteration 12 shows 1, 3, 5, 10, 12: never a "15" it did not run."""
+    from emkit.demos.gaussian import _snapshot_iterations
+
+    snapshots = {t: f"model after {t}" for t in range(1, 13)}
+    shown = _snapshot_iterations(snapshots)
+    assert list(shown) == [1, 3, 5, 10, 12]
+    assert all(shown[t] == f"model after {t}" for t in shown)

@@ -742,7 +742,8 @@ def demo(name: str, out_dir: Path) -> None:
     """Watch EM work on bundled data: anemia (default), coins or faithful.
 
     anemia and faithful print the iteration log and write the iteration grid
-    (1, 3, 5, 10, 15, 25), the log-likelihood curve, the final fit and a GIF.
+    (1, 3, 5, 10, 15, 25, or the last one reached), the log-likelihood curve,
+    the final fit and a GIF.
     coins prints the two-coin example's E-step tables, as in the slides.
     """
     if name == "coins":

@@ -77,9 +77,13 @@ def _log_line(echo: Callable[[str], None]) -> Callable[..., None]:
 
 
 def _snapshot_iterations(snapshots: dict[int, Any]) -> dict[int, Any]:
-    """The slide iterations; a fit that stopped early shows its final state there."""
+    """The slide iterations the fit reached, and its last one if it stopped before some.
+
+    Each panel is labelled with the iteration it really shows (a fit that converged
+    at iteration 12 shows 1, 3, 5, 10, 12, never a "15" it did not run).
+    """
     last = max(snapshots)
-    return {t: snapshots[min(t, last)] for t in SNAPSHOT_ITERATIONS}
+    return {min(t, last): snapshots[min(t, last)] for t in SNAPSHOT_ITERATIONS}
 
 
 def write_pictures(
