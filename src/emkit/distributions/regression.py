@@ -60,7 +60,7 @@ def combine_r(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def solve_r(r: np.ndarray) -> tuple[np.ndarray, float]:
-    """Weighted least squares from the factor of ``[X, y]``: coefficients and residual sum of squares.
+    """Weighted least squares from the factor of ``[X, y]``: coefficients, residual sum of squares.
 
     ``R = [[R11, r12], [0, r22]]``: the coefficients solve ``R11 b = r12`` (by
     least squares, so a rank-deficient design gets the minimum-norm solution)
@@ -223,7 +223,8 @@ class GLMRegression:
 
     def sample(self, design: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
         mean = self.mean(design)[np.arange(len(labels)), labels]
-        return (rng.poisson(mean) if self.name == "poisson" else rng.binomial(1, mean)).astype(float)
+        draws = rng.poisson(mean) if self.name == "poisson" else rng.binomial(1, mean)
+        return draws.astype(float)
 
 
 def _glm_log_prob(name: str, eta: np.ndarray, y: np.ndarray) -> np.ndarray:

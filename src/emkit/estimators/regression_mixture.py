@@ -76,7 +76,8 @@ class RegressionMixture(BaseEstimator):
     weights_ : ndarray of shape (n_components,)
         Mixing weights; with a logistic gate, the gate's prior averaged over the
         training rows.
-    gate_intercept_, gate_coef_ : ndarrays of shape (n_components,) and (n_components, n_concomitant)
+    gate_intercept_ : ndarray of shape (n_components,)
+    gate_coef_ : ndarray of shape (n_components, n_concomitant)
         The logistic gate (first component is the reference, all zero).
     history_ : ndarray
         Average (weighted) log-likelihood per iteration; never decreases.
@@ -96,7 +97,7 @@ class RegressionMixture(BaseEstimator):
     >>> model = RegressionMixture(2, random_state=0).fit(x[:, None], y)
     >>> order = np.argsort(model.coef_[:, 0])
     >>> np.round(model.coef_[order, 0], 1), np.round(model.intercept_[order], 1)
-    (array([-1.,  2.]), array([8., 1.]))
+    (array([-1.,  2.]), array([8. , 0.9]))
     """
 
     _saved_arrays = ("weights_", "intercept_", "coef_", "history_")
@@ -380,7 +381,9 @@ def _check_response(family: str, y: np.ndarray) -> None:
         return
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"family={family!r} needs y to be {what}; got {y[row]!r} at row {row}")
+        raise ValueError(
+            f"family={family!r} needs y to be {what}; got {float(y[row])!r} at row {row}"
+        )
 
 
 def _check_init_resp(init_resp: Any, k: int, n: int) -> np.ndarray:

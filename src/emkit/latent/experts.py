@@ -130,7 +130,7 @@ class RegressionMixtureModel:
 
     @property
     def n_parameters(self) -> int:
-        """Free parameters: the components' plus the weights' ``K - 1`` or the gate's ``q (K - 1)``."""
+        """Free parameters: the components', plus ``K - 1`` weights or ``q (K - 1)`` gate ones."""
         k = self.family.n_components
         free = (k - 1) if self.gate is None else self.gate.shape[0] * (k - 1)
         return self.family.n_parameters + free
