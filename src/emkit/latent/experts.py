@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize
-from scipy.special import log_softmax, logsumexp, softmax
+from scipy.special import log_softmax, softmax
 
 from emkit.core.stats import Stats
 from emkit.distributions.regression import RowStats
@@ -103,9 +103,8 @@ class RegressionMixtureModel:
     def e_step(self, chunk: np.ndarray) -> ExpertStats:
         """Posterior memberships of a chunk as additive statistics."""
         chunk = np.asarray(chunk)
-        joint = self.joint_log_prob(chunk)
-        log_norm = logsumexp(joint, axis=1)
-        resp = np.exp(joint - log_norm[:, None])
+        resp = self.joint_log_prob(chunk)
+        log_norm = _normalise_in_place(resp)
         w = chunk[:, 1]
         stats = self.stats_from_resp(chunk, resp)
         return replace(stats, log_likelihood=float(w @ log_norm))
@@ -134,6 +133,21 @@ class RegressionMixtureModel:
         k = self.family.n_components
         free = (k - 1) if self.gate is None else self.gate.shape[0] * (k - 1)
         return self.family.n_parameters + free
+
+
+def _normalise_in_place(joint: np.ndarray) -> np.ndarray:
+    """Turn joint log-probabilities (n, K) into responsibilities in place; return log-normalisers.
+
+    scipy's ``logsumexp`` plus a second ``exp`` cost more than the rest of
+    the E-step's arithmetic on (n, 3) arrays: one shift, one ``exp``.
+    """
+    row_max = joint.max(axis=1, keepdims=True)
+    row_max[~np.isfinite(row_max)] = 0.0
+    joint -= row_max
+    np.exp(joint, out=joint)
+    total = joint.sum(axis=1, keepdims=True)
+    joint /= total
+    return (np.log(total) + row_max)[:, 0]
 
 
 def fit_gate(pieces: tuple, gate: np.ndarray, max_iter: int = 500) -> np.ndarray:
