@@ -40,11 +40,12 @@ def weighted_r(design: np.ndarray, target: np.ndarray, weights: np.ndarray) -> n
 
     Rows of zero weight become zero rows, which leave ``R`` unchanged.
     """
-    root = np.sqrt(weights)
-    augmented = np.empty((len(root), design.shape[1] + 1))
-    np.multiply(design, root[:, None], out=augmented[:, :-1])
-    np.multiply(target, root, out=augmented[:, -1])
-    return _r_factor(augmented)
+    return weighted_r_of(np.column_stack([design, target]), weights)
+
+
+def weighted_r_of(augmented: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``R`` factor of ``sqrt(w) augmented``, for an ``[X, y]`` built once and shared."""
+    return _r_factor(augmented * np.sqrt(weights)[:, None])
 
 
 def _r_factor(rows: np.ndarray) -> np.ndarray:
@@ -171,7 +172,8 @@ class GaussianRegression:
         return -0.5 * z * z - np.log(self.scale) - 0.5 * np.log(2 * np.pi)
 
     def stats(self, design: np.ndarray, y: np.ndarray, weights: np.ndarray) -> QRStats:
-        r = np.stack([weighted_r(design, y, weights[:, k]) for k in range(self.n_components)])
+        augmented = np.column_stack([design, y])  # built once, shared by the components
+        r = np.stack([weighted_r_of(augmented, weights[:, k]) for k in range(self.n_components)])
         return QRStats(r=r, weight=weights.sum(axis=0))
 
     def from_stats(self, stats: QRStats) -> GaussianRegression:
