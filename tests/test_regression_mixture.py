@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -292,3 +293,14 @@ def test_bad_input_is_refused_by_name(kwargs, data, message):
         fit_kwargs["init_resp"] = np.full(20, 5)
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         RegressionMixture(2, **kwargs).fit(X, y, **fit_kwargs)
+
+
+def test_readme_section_runs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("\n## Mixtures of regressions\n")
+    end = readme.index("\n## ", start + 1)
+    code = "\n".join(re.findall(r"```python\n(.*?)```", readme[start:end], flags=re.S))
+    namespace: dict = {}
+    exec(code, namespace)
+    np.testing.assert_allclose(np.sort(namespace["model"].coef_[:, 0]), [-1, 2], atol=0.05)
+    assert namespace["experts"].gate_coef_.shape == (2, 1)
