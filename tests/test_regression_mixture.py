@@ -169,6 +169,9 @@ def test_gaussian_matches_flexmix_npreg(npreg):
     np.testing.assert_allclose(model.weights_, ref["prior"], atol=1e-4)
     total = model.score(X, data["yn"]) * len(X)
     np.testing.assert_allclose(total, ref["loglik"], atol=1e-4)
+    for criterion in ("bic", "aic", "icl"):
+        np.testing.assert_allclose(getattr(model, criterion)(X, data["yn"]), ref[criterion],
+                                   atol=1e-3)
     # flexmix's own driver estimates sigma with a degrees-of-freedom correction,
     # which is not the likelihood's maximum: emkit's likelihood is at least as high.
     assert total >= expected["gaussian_stock"]["loglik"]
@@ -184,6 +187,9 @@ def test_poisson_matches_flexmix_npreg(npreg):
     np.testing.assert_allclose(coef, ref["coef"], atol=1e-4)
     np.testing.assert_allclose(model.weights_, ref["prior"], atol=1e-4)
     np.testing.assert_allclose(model.score(X, data["yp"]) * len(X), ref["loglik"], atol=1e-4)
+    for criterion in ("bic", "aic", "icl"):
+        np.testing.assert_allclose(getattr(model, criterion)(X, data["yp"]), ref[criterion],
+                                   atol=1e-3)
 
 
 def test_logistic_gate_matches_flexmix_multinom_npreg(npreg):
@@ -200,6 +206,9 @@ def test_logistic_gate_matches_flexmix_multinom_npreg(npreg):
     np.testing.assert_allclose(gate, ref["gate"], atol=1e-4)
     total = model.score(X, data["yn"], concomitant=z) * len(X)
     np.testing.assert_allclose(total, ref["loglik"], atol=1e-4)
+    for criterion in ("bic", "aic", "icl"):
+        np.testing.assert_allclose(getattr(model, criterion)(X, data["yn"], concomitant=z),
+                                   ref[criterion], atol=1e-3)
 
 
 # ------------------------------------------------------------------ gating, prediction, files

@@ -34,6 +34,10 @@ summarise <- function(fit) {
   p <- parameters(fit)
   out <- list(
     loglik = as.numeric(logLik(fit)),
+    df = attr(logLik(fit), "df"),
+    bic = BIC(fit),
+    aic = AIC(fit),
+    icl = ICL(fit),
     iterations = fit@iter,
     converged = fit@converged,
     coef = unname(t(p[grepl("^coef", rownames(p)), , drop = FALSE])),

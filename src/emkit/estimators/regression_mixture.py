@@ -341,6 +341,17 @@ class RegressionMixture(BaseEstimator):
         total = float(self.score_samples(X, y, concomitant).sum())
         return -2 * total + 2 * self._n_parameters()
 
+    def icl(self, X: Any, y: Any, concomitant: Any = None) -> float:
+        """Integrated completed likelihood, as flexmix's ``ICL`` (lower is better).
+
+        ``-2 sum_i log(prior_{i c_i} p(y_i | x_i, c_i)) + n_parameters log(n)``
+        with ``c_i`` each row's most probable component: the BIC with the
+        classification likelihood, which also penalises overlapping components.
+        """
+        joint = self._model().joint_log_prob(self._packed(X, y, concomitant))
+        n = joint.shape[0]
+        return -2 * float(joint.max(axis=1).sum()) + self._n_parameters() * np.log(n)
+
     def sample(self, X: Any, concomitant: Any = None,
                random_state: Any = None) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``y`` for the rows of ``X``: returns ``(y, labels)``."""
