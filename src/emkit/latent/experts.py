@@ -144,6 +144,9 @@ def _normalise_in_place(joint: np.ndarray) -> np.ndarray:
     row_max = joint.max(axis=1, keepdims=True)
     row_max[~np.isfinite(row_max)] = 0.0
     joint -= row_max
+    # exp below -700 would give subnormal numbers, which are slow in every later
+    # product; a responsibility under 1e-304 is zero for the statistics anyway.
+    np.maximum(joint, -700.0, out=joint)
     np.exp(joint, out=joint)
     total = joint.sum(axis=1, keepdims=True)
     joint /= total
