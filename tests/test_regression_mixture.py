@@ -313,3 +313,23 @@ def test_readme_section_runs():
     exec(code, namespace)
     np.testing.assert_allclose(np.sort(namespace["model"].coef_[:, 0]), [-1, 2], atol=0.05)
     assert namespace["experts"].gate_coef_.shape == (2, 1)
+
+
+def test_a_component_with_too_few_rows_is_reported():
+    X, y, _ = _two_lines(n=50, apart=True)
+    labels = np.zeros(50, dtype=int)
+    labels[:2] = 1  # two rows for a line of two coefficients: fitted exactly
+    with pytest.warns(UserWarning, match=r"component\(s\) \[1\] hold about"):
+        RegressionMixture(2, max_iter=5).fit(X, y, init_resp=labels)
+
+
+def test_demo_recovers_the_two_lines(tmp_path):
+    from emkit.demos import regression as demo
+
+    fig, model = demo.figure()
+    order = np.argsort(model.coef_[:, 0])
+    fitted = np.column_stack([model.intercept_, model.coef_[:, 0]])[order]
+    np.testing.assert_allclose(fitted, [demo.TRUE_LINES[1], demo.TRUE_LINES[0]], atol=0.3)
+    assert len(fig.axes[0].lines) == 2 and len(fig.axes[0].collections) == 1
+    demo.main([str(tmp_path / "demo.png")])
+    assert (tmp_path / "demo.png").stat().st_size > 10_000

@@ -173,7 +173,26 @@ class RegressionMixture(BaseEstimator):
             warnings.warn("RegressionMixture did not converge; increase max_iter or tol",
                           ConvergenceWarning, stacklevel=2)
         self._set_fitted(best, gate_rows, weights)
+        self._warn_degenerate(weights.sum())
         return self
+
+    def _warn_degenerate(self, total_weight: float) -> None:
+        """Warn of components whose share of the rows cannot determine their parameters.
+
+        A component with no more (weighted) rows than coefficients fits them
+        exactly; with a Gaussian family its scale then collapses and the
+        likelihood grows without bound (EM's classic degenerate solution).
+        """
+        n_design = self.coef_.shape[1] + self.fit_intercept
+        rows = self.weights_ * total_weight
+        thin = np.flatnonzero(rows < n_design + 1)
+        if thin.size:
+            warnings.warn(
+                f"RegressionMixture: component(s) {thin.tolist()} hold about "
+                f"{np.round(rows[thin], 2).tolist()} rows' weight, no more than their "
+                f"{n_design} coefficients: a degenerate fit; try other starts or fewer "
+                "components", UserWarning, stacklevel=3,
+            )
 
     def _validate_fit_input(self, X, y, sample_weight, concomitant):
         X = _check_design(X, "X")
