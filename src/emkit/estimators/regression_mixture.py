@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import ConvergenceWarning
 
-from emkit.core.engine import expected_stats, run_em
+from emkit.core.engine import run_em
 from emkit.data import _validation as v
 from emkit.data.sources import ArraySource
 from emkit.distributions.regression import FAMILIES, family_from_arrays, start_family
@@ -343,8 +343,8 @@ class RegressionMixture(BaseEstimator):
     def score(self, X: Any, y: Any, concomitant: Any = None, sample_weight: Any = None) -> float:
         """Average (weighted) log-likelihood per row."""
         packed = self._packed(X, y, concomitant, sample_weight)
-        stats = expected_stats(self._model(), ArraySource(packed, self.chunk_size), n_threads=1)
-        return stats.log_likelihood / stats.n_samples
+        per_row = logsumexp(self._model().joint_log_prob(packed), axis=1)
+        return float(np.average(per_row, weights=packed[:, 1]))
 
     def _n_parameters(self) -> int:
         return self._model().n_parameters
