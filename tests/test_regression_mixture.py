@@ -333,3 +333,17 @@ def test_demo_recovers_the_two_lines(tmp_path):
     assert len(fig.axes[0].lines) == 2 and len(fig.axes[0].collections) == 1
     demo.main([str(tmp_path / "demo.png")])
     assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_poisson_experts_do_not_depend_on_the_chunking():
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, 300)
+    z = rng.normal(size=(300, 1))
+    labels = (rng.random(300) < 1 / (1 + np.exp(-z[:, 0]))).astype(int)
+    y = rng.poisson(np.exp(np.where(labels == 1, 2 + x, 0.5 - x))).astype(float)
+    fits = [RegressionMixture(2, family="poisson", gating="logistic", chunk_size=size,
+                              tol=1e-10).fit(x[:, None], y, concomitant=z, init_resp=labels)
+            for size in (1000, 37)]
+    np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, rtol=1e-7)
+    np.testing.assert_allclose(fits[1].gate_coef_, fits[0].gate_coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fits[1].lower_bound_, fits[0].lower_bound_, rtol=1e-10)
