@@ -12,6 +12,7 @@ from emkit.estimators.gaussian_mixture import GaussianMixture
 from emkit.estimators.imputer import GaussianMixtureImputer
 from emkit.estimators.kmeans import KMeans
 from emkit.estimators.mixture_model import MixtureModel
+from emkit.estimators.regression_mixture import RegressionMixture
 from emkit.estimators.selection import select_model
 from emkit.io import load, save
 
@@ -22,6 +23,7 @@ __all__ = [
     "GaussianMixtureImputer",
     "KMeans",
     "MixtureModel",
+    "RegressionMixture",
     "__version__",
     "distributions",
     "em",

@@ -1,0 +1,349 @@
+"""RegressionMixture against closed forms, scikit-learn, flexmix fixtures and EM's invariants."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor
+
+import emkit
+from emkit import RegressionMixture
+from emkit.core.engine import expected_stats
+from emkit.data.sources import ArraySource
+from emkit.distributions.regression import GaussianRegression, combine_r, solve_r, weighted_r
+
+REFERENCE = Path(__file__).parent / "reference"
+
+
+@pytest.fixture(scope="module")
+def npreg():
+    data = np.genfromtxt(REFERENCE / "npreg.csv", delimiter=",", names=True)
+    expected = json.loads((REFERENCE / "flexmix_npreg.json").read_text())
+    return data, expected
+
+
+def _two_lines(n=600, seed=0, apart=False):
+    """Two lines, crossing at x = 7/3 unless ``apart`` (then 9 units, 18 sigma, apart)."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 10, n)
+    labels = (rng.random(n) < 0.4).astype(int)
+    y = np.where(labels == 1, 1 + 2 * x, (40 if apart else 8) - x) + rng.normal(0, 0.5, n)
+    return x[:, None], y, labels
+
+
+# ------------------------------------------------------------------ one component
+
+
+def test_one_gaussian_component_is_ordinary_least_squares():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 3))
+    y = X @ [1.0, -2.0, 0.5] + 3 + rng.normal(size=300)
+    model = RegressionMixture(1, n_init=1, tol=1e-12).fit(X, y)
+    ols = LinearRegression().fit(X, y)
+    np.testing.assert_allclose(model.coef_[0], ols.coef_, rtol=1e-10)
+    np.testing.assert_allclose(model.intercept_[0], ols.intercept_, rtol=1e-10)
+    residual = y - ols.predict(X)
+    np.testing.assert_allclose(model.scale_[0], np.sqrt(np.mean(residual**2)), rtol=1e-10)
+    # Closed-form Gaussian log-likelihood at the MLE: -n/2 (log(2 pi s^2) + 1).
+    s2 = np.mean(residual**2)
+    np.testing.assert_allclose(model.score(X, y), -0.5 * (np.log(2 * np.pi * s2) + 1), rtol=1e-10)
+
+
+def test_one_gaussian_component_with_sample_weights_is_weighted_least_squares():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(200, 2))
+    y = X @ [1.0, 2.0] + rng.normal(size=200)
+    w = rng.uniform(0.1, 3.0, 200)
+    model = RegressionMixture(1, n_init=1).fit(X, y, sample_weight=w)
+    ols = LinearRegression().fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(model.coef_[0], ols.coef_, rtol=1e-10)
+    # Integer weights are frequency weights: the same fit as repeated rows.
+    counts = rng.integers(0, 4, 200)
+    weighted = RegressionMixture(1, n_init=1).fit(X, y, sample_weight=counts)
+    repeated = RegressionMixture(1, n_init=1).fit(np.repeat(X, counts, 0), np.repeat(y, counts))
+    np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-10)
+    np.testing.assert_allclose(weighted.scale_, repeated.scale_, rtol=1e-10)
+
+
+def test_one_poisson_component_is_poisson_regression():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 2))
+    y = rng.poisson(np.exp(0.5 + X @ [0.3, -0.6])).astype(float)
+    model = RegressionMixture(1, family="poisson", n_init=1, tol=1e-12).fit(X, y)
+    peer = PoissonRegressor(alpha=0, tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(model.coef_[0], peer.coef_, rtol=1e-6)
+    np.testing.assert_allclose(model.intercept_[0], peer.intercept_, rtol=1e-6)
+
+
+def test_one_binomial_component_is_logistic_regression():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 2))
+    y = (rng.random(400) < 1 / (1 + np.exp(-(0.2 + X @ [1.0, -1.5])))).astype(float)
+    model = RegressionMixture(1, family="binomial", n_init=1, tol=1e-12).fit(X, y)
+    peer = LogisticRegression(C=np.inf, tol=1e-12, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(model.coef_[0], peer.coef_[0], rtol=1e-5)
+    np.testing.assert_allclose(model.intercept_[0], peer.intercept_[0], rtol=1e-5)
+
+
+# ------------------------------------------------------------------ mixtures
+
+
+def test_known_memberships_give_per_group_fits():
+    X, y, labels = _two_lines(apart=True)
+    # Well separated lines: the posterior is 0/1 to rounding, so EM from the
+    # true labels stays on them and each component is its group's OLS fit.
+    model = RegressionMixture(2, tol=1e-12).fit(X, y, init_resp=labels)
+    for k in (0, 1):
+        group = LinearRegression().fit(X[labels == k], y[labels == k])
+        np.testing.assert_allclose(model.coef_[k], group.coef_, rtol=1e-6)
+        np.testing.assert_allclose(model.intercept_[k], group.intercept_, rtol=1e-6)
+    np.testing.assert_allclose(model.weights_, np.bincount(labels) / len(labels), atol=1e-6)
+    np.testing.assert_array_equal(model.predict_proba(X, y).argmax(axis=1), labels)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0
+@pytest.mark.parametrize("family", ["gaussian", "poisson", "binomial"])
+def test_likelihood_never_decreases(family):
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2, 2, 500)
+    labels = rng.random(500) < 0.5
+    eta = np.where(labels, 0.5 + x, 1.0 - 0.8 * x)
+    y = {"gaussian": eta + rng.normal(0, 1, 500),
+         "poisson": rng.poisson(np.exp(eta)).astype(float),
+         "binomial": (rng.random(500) < 1 / (1 + np.exp(-2 * eta))).astype(float)}[family]
+    model = RegressionMixture(2, family=family, n_init=1, tol=0, max_iter=40,
+                              random_state=0).fit(x[:, None], y)
+    assert len(model.history_) == 40
+    assert np.diff(model.history_).min() >= -1e-10
+
+
+def test_chunked_statistics_add_up():
+    X, y, _ = _two_lines(n=1000)
+    whole = RegressionMixture(2, random_state=0, chunk_size=10_000).fit(X, y)
+    chunked = RegressionMixture(2, random_state=0, chunk_size=97).fit(X, y)
+    np.testing.assert_allclose(chunked.coef_, whole.coef_, rtol=1e-9)
+    np.testing.assert_allclose(chunked.scale_, whole.scale_, rtol=1e-9)
+    np.testing.assert_allclose(chunked.history_, whole.history_, rtol=1e-9)
+    # The QR statistics of two chunks combine to those of their union.
+    model = whole._model()
+    packed = whole._packed(X, y)
+    total = expected_stats(model, ArraySource(packed, 10_000), n_threads=1)
+    parts = expected_stats(model, ArraySource(packed, 123), n_threads=1)
+    np.testing.assert_allclose(parts.log_likelihood, total.log_likelihood, rtol=1e-12)
+    for a, b in zip(parts.components.r, total.components.r, strict=True):
+        np.testing.assert_allclose(np.abs(a), np.abs(b), rtol=1e-8, atol=1e-9)
+
+
+def test_qr_statistics_solve_weighted_least_squares_without_normal_equations():
+    # Columns 1e6 apart in scale: the normal equations square the condition number.
+    rng = np.random.default_rng(6)
+    X = np.column_stack([np.ones(100), rng.normal(size=100) * 1e6, rng.normal(size=100)])
+    y = X @ [1.0, 3e-6, -2.0] + rng.normal(size=100) * 1e-3
+    w = rng.uniform(0.5, 2, 100)
+    r = combine_r(weighted_r(X[:40], y[:40], w[:40]), weighted_r(X[40:], y[40:], w[40:]))
+    coef, rss = solve_r(r)
+    root = np.sqrt(w)
+    expected, residuals, *_ = np.linalg.lstsq(X * root[:, None], y * root, rcond=None)
+    np.testing.assert_allclose(coef, expected, rtol=1e-9)
+    np.testing.assert_allclose(rss, residuals[0], rtol=1e-6)
+    family = GaussianRegression(coef=np.zeros((1, 3)), scale=np.ones(1))
+    fitted = family.from_stats(family.stats(X, y, w[:, None]))
+    np.testing.assert_allclose(fitted.coef[0], expected, rtol=1e-9)
+
+
+# ------------------------------------------------------------------ flexmix
+
+
+def test_gaussian_matches_flexmix_npreg(npreg):
+    data, expected = npreg
+    ref = expected["gaussian_ml"]
+    X = np.column_stack([data["x"], data["x"] ** 2])
+    model = RegressionMixture(2, tol=1e-13).fit(X, data["yn"], init_resp=data["class"] - 1)
+    coef = np.column_stack([model.intercept_, model.coef_])
+    np.testing.assert_allclose(coef, ref["coef"], atol=1e-4)
+    np.testing.assert_allclose(model.scale_, ref["sigma"], atol=1e-4)
+    np.testing.assert_allclose(model.weights_, ref["prior"], atol=1e-4)
+    total = model.score(X, data["yn"]) * len(X)
+    np.testing.assert_allclose(total, ref["loglik"], atol=1e-4)
+    for criterion in ("bic", "aic", "icl"):
+        np.testing.assert_allclose(getattr(model, criterion)(X, data["yn"]), ref[criterion],
+                                   atol=1e-3)
+    # flexmix's own driver estimates sigma with a degrees-of-freedom correction,
+    # which is not the likelihood's maximum: emkit's likelihood is at least as high.
+    assert total >= expected["gaussian_stock"]["loglik"]
+
+
+def test_poisson_matches_flexmix_npreg(npreg):
+    data, expected = npreg
+    ref = expected["poisson"]
+    X = data["x"][:, None]
+    model = RegressionMixture(2, family="poisson", tol=1e-14).fit(
+        X, data["yp"], init_resp=data["class"] - 1)
+    coef = np.column_stack([model.intercept_, model.coef_])
+    np.testing.assert_allclose(coef, ref["coef"], atol=1e-4)
+    np.testing.assert_allclose(model.weights_, ref["prior"], atol=1e-4)
+    np.testing.assert_allclose(model.score(X, data["yp"]) * len(X), ref["loglik"], atol=1e-4)
+    for criterion in ("bic", "aic", "icl"):
+        np.testing.assert_allclose(getattr(model, criterion)(X, data["yp"]), ref[criterion],
+                                   atol=1e-3)
+
+
+def test_logistic_gate_matches_flexmix_multinom_npreg(npreg):
+    data, expected = npreg
+    ref = expected["gaussian_ml_gate"]
+    X = np.column_stack([data["x"], data["x"] ** 2])
+    z = data["x"][:, None]
+    model = RegressionMixture(2, gating="logistic", tol=1e-13).fit(
+        X, data["yn"], concomitant=z, init_resp=data["class"] - 1)
+    coef = np.column_stack([model.intercept_, model.coef_])
+    np.testing.assert_allclose(coef, ref["coef"], atol=1e-4)
+    np.testing.assert_allclose(model.scale_, ref["sigma"], atol=1e-4)
+    gate = np.column_stack([model.gate_intercept_, model.gate_coef_])
+    np.testing.assert_allclose(gate, ref["gate"], atol=1e-4)
+    total = model.score(X, data["yn"], concomitant=z) * len(X)
+    np.testing.assert_allclose(total, ref["loglik"], atol=1e-4)
+    for criterion in ("bic", "aic", "icl"):
+        np.testing.assert_allclose(getattr(model, criterion)(X, data["yn"], concomitant=z),
+                                   ref[criterion], atol=1e-3)
+
+
+# ------------------------------------------------------------------ gating, prediction, files
+
+
+def test_logistic_gate_recovers_a_membership_that_depends_on_z():
+    rng = np.random.default_rng(7)
+    n = 2000
+    z = rng.normal(size=n)
+    labels = (rng.random(n) < 1 / (1 + np.exp(-(0.5 + 2 * z)))).astype(int)
+    x = rng.uniform(0, 10, n)
+    y = np.where(labels == 1, 1 + 2 * x, 8 - x) + rng.normal(0, 0.5, n)
+    model = RegressionMixture(2, gating="logistic", random_state=0).fit(
+        x[:, None], y, concomitant=z[:, None], init_resp=labels)
+    np.testing.assert_allclose(model.gate_intercept_, [0, 0.5], atol=0.2)
+    np.testing.assert_allclose(model.gate_coef_[:, 0], [0, 2.0], atol=0.3)
+    assert np.diff(model.history_).min() >= -1e-10
+
+
+def test_predict_is_the_mixture_mean_and_sample_follows_the_model():
+    X, y, _ = _two_lines(n=4000)
+    model = RegressionMixture(2, random_state=0).fit(X, y)
+    means = model.intercept_ + X * model.coef_[:, 0]
+    np.testing.assert_allclose(model.predict(X), means @ model.weights_, rtol=1e-12)
+    draws, drawn_labels = model.sample(X, random_state=1)
+    refit = RegressionMixture(2, tol=1e-10).fit(X, draws, init_resp=drawn_labels)
+    np.testing.assert_allclose(refit.coef_, model.coef_, atol=0.05)
+    np.testing.assert_allclose(refit.weights_, model.weights_, atol=0.03)
+
+
+def test_bic_and_aic_count_parameters():
+    X, y, _ = _two_lines()
+    model = RegressionMixture(2, random_state=0).fit(X, y)
+    total = model.score(X, y) * len(y)
+    n_parameters = 2 * 2 + 2 + 1  # coefficients, scales, one free weight
+    np.testing.assert_allclose(model.bic(X, y), -2 * total + n_parameters * np.log(len(y)))
+    np.testing.assert_allclose(model.aic(X, y), -2 * total + 2 * n_parameters)
+    one = RegressionMixture(1).fit(X, y)
+    assert model.bic(X, y) < one.bic(X, y)
+
+
+@pytest.mark.parametrize("gating", ["constant", "logistic"])
+def test_save_and_load_round_trip(tmp_path, gating):
+    X, y, labels = _two_lines()
+    z = X if gating == "logistic" else None
+    model = RegressionMixture(2, gating=gating, random_state=0).fit(
+        X, y, concomitant=z, init_resp=labels)
+    loaded = emkit.load(emkit.save(model, tmp_path / "m.emkit"))
+    np.testing.assert_array_equal(loaded.coef_, model.coef_)
+    np.testing.assert_array_equal(loaded.predict_proba(X, y, concomitant=z),
+                                  model.predict_proba(X, y, concomitant=z))
+    emkit.save(loaded, tmp_path / "again.emkit")  # a loaded model saves everything again
+
+
+# ------------------------------------------------------------------ bad input
+
+
+def test_missing_y_rows_are_dropped_with_a_warning():
+    X, y, labels = _two_lines()
+    y_missing = y.copy()
+    y_missing[[3, 10, 50]] = np.nan
+    with pytest.warns(UserWarning, match="3 of 600 rows have a missing"):
+        model = RegressionMixture(2, tol=1e-12).fit(X, y_missing, init_resp=labels)
+    keep = ~np.isnan(y_missing)
+    same = RegressionMixture(2, tol=1e-12).fit(X[keep], y[keep], init_resp=labels[keep])
+    np.testing.assert_allclose(model.coef_, same.coef_, rtol=1e-12)
+
+
+@pytest.mark.parametrize(("kwargs", "data", "message"), [
+    ({}, "nan_x", "X contains NaN at row 2, column 0"),
+    ({}, "one_d", "must be 2-D"),
+    ({"family": "poisson"}, "negative", "non-negative integer counts; got -1.0 at row 0"),
+    ({"family": "binomial"}, "two", "0 or 1; got 2.0 at row 0"),
+    ({"family": "student"}, "ok", "parameter family must be one of"),
+    ({}, "concomitant", "concomitant variables need gating='logistic'"),
+    ({}, "labels", "init_resp labels must be"),
+])
+def test_bad_input_is_refused_by_name(kwargs, data, message):
+    X, y, _ = _two_lines(n=20)
+    fit_kwargs = {}
+    if data == "nan_x":
+        X = X.copy()
+        X[2, 0] = np.nan
+    elif data == "one_d":
+        X = X[:, 0]
+    elif data in ("negative", "two"):
+        y = np.where(np.arange(20) == 0, -1.0 if data == "negative" else 2.0, 1.0)
+    elif data == "concomitant":
+        fit_kwargs["concomitant"] = X
+    elif data == "labels":
+        fit_kwargs["init_resp"] = np.full(20, 5)
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        RegressionMixture(2, **kwargs).fit(X, y, **fit_kwargs)
+
+
+def test_readme_section_runs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("\n## Mixtures of regressions\n")
+    end = readme.index("\n## ", start + 1)
+    code = "\n".join(re.findall(r"```python\n(.*?)```", readme[start:end], flags=re.S))
+    namespace: dict = {}
+    exec(code, namespace)
+    np.testing.assert_allclose(np.sort(namespace["model"].coef_[:, 0]), [-1, 2], atol=0.05)
+    assert namespace["experts"].gate_coef_.shape == (2, 1)
+
+
+def test_a_component_with_too_few_rows_is_reported():
+    X, y, _ = _two_lines(n=50, apart=True)
+    labels = np.zeros(50, dtype=int)
+    labels[:2] = 1  # two rows for a line of two coefficients: fitted exactly
+    with pytest.warns(UserWarning, match=r"component\(s\) \[1\] hold about"):
+        RegressionMixture(2, max_iter=5).fit(X, y, init_resp=labels)
+
+
+def test_demo_recovers_the_two_lines(tmp_path):
+    from emkit.demos import regression as demo
+
+    fig, model = demo.figure()
+    order = np.argsort(model.coef_[:, 0])
+    fitted = np.column_stack([model.intercept_, model.coef_[:, 0]])[order]
+    np.testing.assert_allclose(fitted, [demo.TRUE_LINES[1], demo.TRUE_LINES[0]], atol=0.3)
+    assert len(fig.axes[0].lines) == 2 and len(fig.axes[0].collections) == 1
+    demo.main([str(tmp_path / "demo.png")])
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+
+
+def test_poisson_experts_do_not_depend_on_the_chunking():
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-1, 1, 300)
+    z = rng.normal(size=(300, 1))
+    labels = (rng.random(300) < 1 / (1 + np.exp(-z[:, 0]))).astype(int)
+    y = rng.poisson(np.exp(np.where(labels == 1, 2 + x, 0.5 - x))).astype(float)
+    fits = [RegressionMixture(2, family="poisson", gating="logistic", chunk_size=size,
+                              tol=1e-10).fit(x[:, None], y, concomitant=z, init_resp=labels)
+            for size in (1000, 37)]
+    np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, rtol=1e-7)
+    np.testing.assert_allclose(fits[1].gate_coef_, fits[0].gate_coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fits[1].lower_bound_, fits[0].lower_bound_, rtol=1e-10)
