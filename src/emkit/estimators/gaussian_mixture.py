@@ -224,6 +224,20 @@ def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
     return int((~np.isnan(init_X).all(axis=1)).sum())
 
 
+def _with_known_rows(
+    resp: np.ndarray, labels: np.ndarray | None, row_weight: np.ndarray | None
+) -> np.ndarray:
+    """Starting responsibilities with known rows one-hot at their label, times the row weights."""
+    if labels is not None:
+        known = labels >= 0
+        resp = resp.copy()
+        resp[known] = 0
+        resp[np.flatnonzero(known), labels[known]] = 1
+    if row_weight is not None:
+        resp = resp * row_weight[:, None].astype(resp.dtype)
+    return resp
+
+
 def fitted_online_stats(estimator: GaussianMixture) -> MixtureStats:
     """Per-row statistics a fitted mixture expects of its own rows.
 
@@ -446,7 +460,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+    def fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None, labels: Any = None
+    ) -> GaussianMixture:
         """Estimate the parameters with EM.
 
         Parameters
@@ -458,21 +474,35 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             rows (:data:`emkit.data.scale.INIT_SAMPLE_ROWS`) and E-stepped ``chunk_size``
             rows at a time. NaN marks a missing value everywhere.
         y : ignored
+            (scikit-learn's pipelines pass their ``y`` to every step; partial
+            labels are ``labels``.)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative finite row weights (in-memory ``X`` only): a row of
+            integer weight ``w`` counts as ``w`` copies of it, in the
+            initialisation (weighted k-means) and in every E-step; zero leaves
+            a row out. ``history_`` is then the weighted average log-likelihood.
+        labels : array-like of int of shape (n_samples,), optional
+            Partial labels for semi-supervised EM (in-memory ``X`` only): a
+            component index for rows whose component is known, -1 for the
+            others. Known rows keep one-hot responsibilities throughout (with
+            every ``algorithm``); ``history_`` is then the log-likelihood of the
+            unknown rows plus the complete-data log-likelihood of the known ones.
 
         Returns
         -------
         self
         """
-        self._fit(X)
+        self._fit(X, sample_weight=sample_weight, labels=labels)
         return self
 
-    def _fit(self, X: Any) -> Any:
+    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
-        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])
+        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
+                                    sample_weight=sample_weight, labels=labels)
         if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -490,8 +520,14 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best)
-        self.n_samples_seen_ = _rows_fitted(X, init_X)
-        self._warn_if_degenerate(_n_rows(X, init_X))
+        weights = getattr(source, "sample_weight", None)
+        if weights is None:
+            self.n_samples_seen_ = _rows_fitted(X, init_X)
+            self._warn_if_degenerate(_n_rows(X, init_X))
+        else:  # the rows a weighted fit stands for: its summed weight
+            seen = float(weights[~np.isnan(source.X).all(axis=1)].sum())
+            self.n_samples_seen_ = max(1, round(seen))
+            self._warn_if_degenerate(seen)
         return X if scale.is_scalable(X) else init_X
 
     def _can_warm_start(self) -> bool:
@@ -537,15 +573,29 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         return [None] * (self.n_init + 1)
 
     def _rows(
-        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None
+        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None,
+        sample_weight: Any = None, labels: Any = None,
     ) -> tuple[Any, Any]:
-        """Rows to initialise from and the engine's source, for any accepted input."""
+        """Rows to initialise from and the engine's source, for any accepted input.
+
+        ``sample_weight`` and ``labels`` (checked here) travel on the source's
+        chunks; the starts read them from the source too.
+        """
         if scale.is_scalable(X):
+            if sample_weight is not None or labels is not None:
+                raise ValueError(
+                    "sample_weight and labels need X in memory (an array): streamed and "
+                    "Dask fits do not take per-row weights or labels yet"
+                )
             n_features = scale.n_features_of(X)
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
-        return v.check_scale(X), self._fit_source(X)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        labels = v.check_labels(labels, X.shape[0], self.n_components)
+        if (weights is not None or labels is not None) and self.checkpoint is not None:
+            raise ValueError("checkpoint= does not take sample_weight or labels yet")
+        return v.check_scale(X), self._fit_source(X, weights, labels)
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
@@ -553,14 +603,18 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         return chunk_rows(structure, n_features, self.n_components)
 
-    def _fit_source(self, X: np.ndarray) -> IndexedArraySource:
+    def _fit_source(
+        self, X: np.ndarray, sample_weight: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+    ) -> IndexedArraySource:
         """In-memory rows as the fit's chunks, grouped by missingness pattern.
 
         Chunks give the threads even turns, and are long where the compiled
-        soft E-step runs (complete rows, soft EM).
+        soft E-step runs (complete rows, soft EM, no weights or labels).
         """
         return fit_source(X, COVARIANCE_STRUCTURES[self.covariance_type], self.n_components,
-                          chunk_size=self.chunk_size, compiled=self.algorithm == "em")
+                          chunk_size=self.chunk_size, compiled=self.algorithm == "em",
+                          sample_weight=sample_weight, labels=labels)
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
@@ -579,7 +633,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         random_state = v.random_state_of(self.random_state)
         best = None
         for index, seed in enumerate(seeds):
-            model = self._initial_model(X, structure, random_state)
+            model = self._initial_model(X, structure, random_state, source)
             model = self._with_assignment(model, seed)
             result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
@@ -659,16 +713,27 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
-        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState
+        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState,
+        source: Any = None,
     ) -> Mixture:
-        """Starting mixture: from ``init_params``, overridden by any ``*_init`` given."""
+        """Starting mixture: from ``init_params``, overridden by any ``*_init`` given.
+
+        The ``source``'s ``sample_weight`` weighs the start (weighted k-means,
+        weighted estimates); its ``labels`` put known rows in their component.
+        """
         dtype = X.dtype
         estimated, weights = None, None
         if any(value is None for value in (self.weights_init, self.means_init,
                                            self.precisions_init)):
+            row_weight = getattr(source, "sample_weight", None)
+            labels = getattr(source, "labels", None)
+            if row_weight is not None or labels is not None:
+                X = source.X  # the rows in the order their weights and labels follow
             # Missing values are filled with column means for the start only.
-            X_start = fill_with_column_means(X)
-            resp = initial_resp(X_start, self.n_components, self.init_params, rng)
+            X_start = fill_with_column_means(X, row_weight)
+            resp = initial_resp(X_start, self.n_components, self.init_params, rng,
+                                row_weight)
+            resp = _with_known_rows(resp, labels, row_weight)
             with single_threaded_blas():  # many tiny factorisations, see run_em
                 estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps

@@ -15,6 +15,7 @@ from emkit.distributions.gaussian.missing import (
     GappyChunk,
     grouped_by_pattern,
     incomplete_log_prob,
+    pattern_order,
     incomplete_moments,
     prepare_gappy,
 )
@@ -284,6 +285,7 @@ def gaussian_from_precisions(
 def fit_source(
     X: np.ndarray, structure: CovarianceStructure, n_components: int, *,
     chunk_size: int | None = None, compiled: bool = True,
+    sample_weight: np.ndarray | None = None, labels: np.ndarray | None = None,
 ) -> IndexedArraySource:
     """In-memory rows as the chunks a Gaussian fit runs over: the family's choice.
 
@@ -300,10 +302,22 @@ def fit_source(
     >>> X = np.random.default_rng(0).normal(size=(1000, 2))
     >>> [len(chunk) for chunk in fit_source(X, COVARIANCE_STRUCTURES["full"], 3, chunk_size=400)]
     [400, 400, 200]
+
+    ``sample_weight`` and ``labels`` (n_samples,), if given, travel with the
+    rows (reordered with them); such chunks take the general E-step, not the
+    compiled pass.
     """
-    grouped = grouped_by_pattern(X)
-    if chunk_size is not None:
-        return IndexedArraySource(grouped, chunk_size)
-    complete = grouped is X  # grouped_by_pattern copies only rows with gaps
-    rows = chunk_rows(structure, X.shape[1], n_components, compiled=complete and compiled)
-    return IndexedArraySource(grouped, balanced_rows(X.shape[0], rows, default_threads()))
+    if sample_weight is None and labels is None:
+        grouped = grouped_by_pattern(X)
+    else:
+        order = pattern_order(X)
+        if order is not None:
+            X, sample_weight, labels = (None if a is None else a[order]
+                                        for a in (X, sample_weight, labels))
+        grouped = X
+        compiled = False
+    if chunk_size is None:
+        complete = grouped is X  # grouped_by_pattern copies only rows with gaps
+        rows = chunk_rows(structure, X.shape[1], n_components, compiled=complete and compiled)
+        chunk_size = balanced_rows(X.shape[0], rows, default_threads())
+    return IndexedArraySource(grouped, chunk_size, sample_weight=sample_weight, labels=labels)
