@@ -795,7 +795,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
 
     # --------------------------------------------------------------- online
 
-    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
+    def partial_fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None
+    ) -> GaussianMixture:
         """One step of online (stepwise) EM on a batch of rows.
 
         On an unfitted estimator, the first calls gather rows until there are
@@ -829,16 +831,20 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         X : array-like of shape (n_batch, n_features)
             A batch of rows, with the width of the first.
         y : ignored
+        sample_weight : array-like of shape (n_batch,), optional
+            Row weights, as :meth:`fit` takes them: the batch's statistics
+            are weighted sums and it counts as its summed weight in rows.
 
         Returns
         -------
         self
         """
         if not hasattr(self, "means_"):
-            return self._gather_first_rows(X)
+            return self._gather_first_rows(X, sample_weight)
         X = self._validate_X(X, reset=False)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
         model = self._online_model()
-        batch = self._batch_stats(model, X)
+        batch = expected_stats(model, self._fit_source(X, weights))
         if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
             return self
         running = getattr(self, "_online_stats", None)
@@ -855,7 +861,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.lower_bound_ = batch.log_likelihood / batch.n_samples
         self.history_ = np.append(self.history_, self.lower_bound_)
         self.n_iter_ += 1
-        self.n_samples_seen_ = int(self._rows_seen()) + batch.n_samples
+        self.n_samples_seen_ = int(self._rows_seen()) + round(batch.n_samples)
         return self
 
     def first_batch_rows(self, n_features: int) -> int:
@@ -868,17 +874,25 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         """
         return self.n_components * max(30, 2 * (n_features + 1))
 
-    def _gather_first_rows(self, X: Any) -> GaussianMixture:
-        """Keep the rows of an unfitted stream; fit them once there are enough."""
+    def _gather_first_rows(self, X: Any, sample_weight: Any = None) -> GaussianMixture:
+        """Keep the rows (and weights) of an unfitted stream; fit them once there are enough."""
         gathered = getattr(self, "_online_buffer", None)
         v.validate_params(self, _PARAMETER_RULES)
         X = self._validate_X(X, reset=gathered is None)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        gathered_weights = getattr(self, "_online_buffer_weights", None)
+        if weights is not None or gathered_weights is not None:
+            previous = 0 if gathered is None else gathered.shape[0]
+            weights = np.concatenate([
+                np.ones(previous) if gathered_weights is None else gathered_weights,
+                np.ones(X.shape[0]) if weights is None else weights,
+            ])
         rows = X if gathered is None else np.concatenate([gathered, X.astype(gathered.dtype)])
         if rows.shape[0] < self.first_batch_rows(rows.shape[1]):
-            self._online_buffer = rows
+            self._online_buffer, self._online_buffer_weights = rows, weights
             return self
-        self._online_buffer = None
-        return self.fit(rows)
+        self._online_buffer, self._online_buffer_weights = None, None
+        return self.fit(rows, sample_weight=weights)
 
     def _rows_seen(self) -> float:
         """Rows the fitted model stands for; ``n_parameters`` for files that did not say."""

@@ -240,7 +240,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, y: Any = None) -> MixtureModel:
+    def fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None, labels: Any = None
+    ) -> MixtureModel:
         """Estimate the parameters with EM.
 
         Parameters
@@ -253,15 +255,23 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
             checks and the non-finite check run inside the statistics pass (the
             check that no row has probability zero under the start is skipped).
         y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative finite row weights (in-memory ``X`` only), as
+            :meth:`emkit.GaussianMixture.fit` takes them: integer weights fit
+            as repeated rows, in the starts too; zero leaves a row out.
+        labels : array-like of int of shape (n_samples,), optional
+            Partial labels (in-memory ``X`` only): a component index for rows
+            whose component is known, -1 for the others (semi-supervised EM,
+            as :meth:`emkit.GaussianMixture.fit`).
 
         Returns
         -------
         self
         """
-        self._fit(X)
+        self._fit(X, sample_weight=sample_weight, labels=labels)
         return self
 
-    def _fit(self, X: Any) -> Any:
+    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
@@ -272,6 +282,11 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
         if scale.is_scalable(X):
+            if sample_weight is not None or labels is not None:
+                raise ValueError(
+                    "sample_weight and labels need X in memory (an array): streamed and "
+                    "Dask fits do not take per-row weights or labels yet"
+                )
             # The distributions' checks run in every statistics pass, naming global rows.
             rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]),
                                          chunk_size=self.chunk_size, check=family.check_data)
@@ -282,11 +297,16 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
             if not automatic:  # automatic starts give every row some probability
                 _check_every_row_possible(start, X, self.chunk_size)
             # Random assignment policies key their draws on row indices: indexed chunks.
-            source = IndexedArraySource(X, self.chunk_size)
-        best = self._best_run(
-            start, _MapObjective(source), ArraySource(rows, self.chunk_size), seeds[:-1],
-            automatic=automatic,
+            source = IndexedArraySource(
+                X, self.chunk_size, sample_weight=v.check_sample_weight(sample_weight, len(X)),
+                labels=v.check_labels(labels, len(X), family.n_components),
+            )
+        init_rows = IndexedArraySource(
+            rows, self.chunk_size, sample_weight=getattr(source, "sample_weight", None),
+            labels=getattr(source, "labels", None),
         )
+        best = self._best_run(start, _MapObjective(source), init_rows, seeds[:-1],
+                              automatic=automatic)
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing start did not converge. Increase max_iter or tol, "
@@ -378,7 +398,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
 
     # --------------------------------------------------------------- online
 
-    def partial_fit(self, X: Any, y: Any = None) -> MixtureModel:
+    def partial_fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None
+    ) -> MixtureModel:
         """One step of online (stepwise) EM on a batch of rows.
 
         As :meth:`emkit.GaussianMixture.partial_fit`: the first call on an
@@ -390,15 +412,17 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_batch, n_features)
         y : ignored
+        sample_weight : array-like of shape (n_batch,), optional
+            Row weights, as :meth:`fit` takes them.
 
         Returns
         -------
         self
         """
         if not hasattr(self, "components_"):
-            self.fit(X)
+            self.fit(X, sample_weight=sample_weight)
             _, X = self._checked(X)
-            batch = self._batch_stats(self._online_model(), X)
+            batch = self._batch_stats(self._online_model(), X, sample_weight)
             self._online_stats = per_row(batch)
             self._online_step, self._online_rows = 1, batch.n_samples
             return self
@@ -407,7 +431,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         # spread into every parameter. Refuse the batch before anything changes.
         _check_every_row_possible(model, X, self.chunk_size, when="under every fitted component")
         model = self._online_model()
-        batch = self._batch_stats(model, X)
+        batch = self._batch_stats(model, X, sample_weight)
         if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
             return self
         running = getattr(self, "_online_stats", None)
@@ -435,8 +459,10 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
         return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
-    def _batch_stats(self, model: Mixture, X: np.ndarray) -> Any:
-        return expected_stats(model, IndexedArraySource(X, self.chunk_size))
+    def _batch_stats(self, model: Mixture, X: np.ndarray, sample_weight: Any = None) -> Any:
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        return expected_stats(model, IndexedArraySource(X, self.chunk_size,
+                                                        sample_weight=weights))
 
     # Fitted state written by emkit.save and checked by emkit.load; the
     # components are saved as plain data (type name and parameters).
