@@ -301,3 +301,86 @@ def test_y_is_ignored_as_pipelines_pass_it():
     a = GaussianMixture(2, random_state=0).fit(X)
     b = GaussianMixture(2, random_state=0).fit(X, y)
     np.testing.assert_array_equal(a.means_, b.means_)
+
+
+# ------------------------------------------------------------ frozen params
+
+PARAMS = ("", "w", "m", "c", "wm", "wc", "mc")
+
+
+@pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
+@pytest.mark.parametrize("params", PARAMS)
+def test_frozen_parameters_stay_bit_identical(covariance_type, params):
+    X = _blobs(30, 80)[:, :2]
+    start = _start(X, covariance_type)
+    gm = GaussianMixture(2, covariance_type=covariance_type, params=params, tol=0,
+                         max_iter=15, **start).fit(X)
+    given = {"w": ("weights_", "weights_init"), "m": ("means_", "means_init"),
+             "c": ("precisions_", "precisions_init")}
+    for letter, (fitted, init) in given.items():
+        if letter not in params:
+            np.testing.assert_array_equal(getattr(gm, fitted), start[init])
+        else:
+            assert not np.array_equal(getattr(gm, fitted), start[init]), letter
+    assert np.all(np.diff(gm.history_) >= -1e-12)
+    free = GaussianMixture(2, covariance_type=covariance_type, **start).fit(X)
+    k, d = 2, 2
+    counts = {"w": k - 1, "m": k * d,
+              "c": free._n_parameters() - (k - 1) - k * d}
+    expected = sum(counts[letter] for letter in params)
+    assert gm._n_parameters() == expected
+    n = X.shape[0]
+    np.testing.assert_allclose(gm.bic(X), -2 * gm.score(X) * n + expected * np.log(n))
+
+
+def test_frozen_values_from_the_initialisation():
+    """Without *_init the frozen values are those of the start (a fit with no iteration)."""
+    X = _blobs(31)
+    start = GaussianMixture(3, max_iter=0, random_state=4).fit(X)
+    gm = GaussianMixture(3, params="c", random_state=4, max_iter=30).fit(X)
+    np.testing.assert_array_equal(gm.weights_, start.weights_)
+    np.testing.assert_array_equal(gm.means_, start.means_)
+    assert np.all(np.diff(gm.history_) >= -1e-12)
+
+
+def test_covariances_around_frozen_means_are_the_closed_form():
+    X = _blobs(32)
+    mean = np.array([[0.5, -1.0, 2.0]])
+    gm = GaussianMixture(1, params="c", means_init=mean, reg_covar=0, tol=0,
+                         max_iter=2).fit(X)
+    np.testing.assert_allclose(gm.covariances_[0], (X - mean).T @ (X - mean) / len(X),
+                               atol=1e-12)
+    assert gm.means_ is not None and np.array_equal(gm.means_, mean)
+
+
+def test_bad_params_and_accelerate_are_refused():
+    X = _blobs(33)
+    with pytest.raises(ValueError, match="wmc"):
+        GaussianMixture(2, params="wx").fit(X)
+    with pytest.raises(ValueError, match="frozen"):
+        GaussianMixture(2, params="wm", accelerate=True).fit(X)
+
+
+def test_frozen_components_of_a_mixture_model():
+    rng = np.random.default_rng(34)
+    X = np.r_[rng.poisson(2, 80), rng.poisson(9, 80)][:, None].astype(float)
+    background = Poisson(5.0)
+    model = MixtureModel([Poisson(1.0), background], frozen=[False, True], tol=0,
+                         max_iter=30).fit(X)
+    assert model.components_[1] is background
+    assert model.components_[0].rate[0] != 1.0
+    assert np.all(np.diff(model.history_) >= -1e-12)
+    assert model._n_parameters() == 1 + 1  # one free rate, one free weight
+    n = X.shape[0]
+    np.testing.assert_allclose(model.bic(X), -2 * model.score(X) * n + 2 * np.log(n))
+    # Every component frozen, weights fixed: nothing moves.
+    still = MixtureModel([Poisson(1.0), background], frozen=True, fit_weights=False,
+                         max_iter=5).fit(X)
+    assert still._n_parameters() == 0
+    np.testing.assert_array_equal(still.weights_, [0.5, 0.5])
+    with pytest.raises(ValueError, match="template"):
+        MixtureModel(Poisson(1.0), n_components=2, frozen=True).fit(X)
+    with pytest.raises(ValueError, match="2 components"):
+        MixtureModel([Poisson(1.0), background], frozen=[True]).fit(X)
+    with pytest.raises(ValueError, match="accelerate"):
+        MixtureModel([Poisson(1.0), background], frozen=[False, True], accelerate=True).fit(X)

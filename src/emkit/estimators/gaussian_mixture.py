@@ -205,7 +205,20 @@ _PARAMETER_RULES = {
     "checkpoint": v.Rule(lambda c: c is None or isinstance(c, str | os.PathLike),
                          "None or a file path"),
     "checkpoint_every": v.integer(1),
+    "params": v.Rule(
+        lambda p: isinstance(p, str) and set(p) <= set("wmc") and len(set(p)) == len(p),
+        'a string of distinct letters from "wmc" (weights, means, covariances)',
+    ),
 }
+
+# Letters of ``params`` and the Gaussian family's parameter each one frees.
+_FREE_COMPONENT_PARAMETERS = {"m": "means", "c": "covariances"}
+
+
+def _fixed_parameters(params: str) -> frozenset:
+    """The Gaussian family's parameters that ``params`` leaves frozen."""
+    return frozenset(name for letter, name in _FREE_COMPONENT_PARAMETERS.items()
+                     if letter not in params)
 
 
 def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
@@ -369,6 +382,15 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         or ``warm_start``. See :mod:`emkit.estimators.checkpoint`.
     checkpoint_every : int, default=1
         Iterations between checkpoint writes.
+    params : str, default="wmc"
+        The parameters EM updates, as scikit-learn's GaussianMixture once took
+        it (and hmmlearn does): any of ``"w"`` (weights), ``"m"`` (means) and
+        ``"c"`` (covariances). The others stay frozen at their start
+        (``weights_init``, ``means_init``, ``precisions_init``, or the
+        initialisation's values), bit for bit; each M-step maximises over the
+        free parameters given the frozen ones, so ``history_`` still never
+        decreases, and :meth:`bic`/:meth:`aic` count only free parameters.
+        Not with ``accelerate=True``.
 
     Attributes
     ----------
@@ -429,6 +451,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         online_t0: float = 2.0,
         checkpoint: Any = None,
         checkpoint_every: int = 1,
+        params: str = "wmc",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -452,6 +475,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.online_t0 = online_t0
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+        self.params = params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -499,6 +523,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
+        if self.accelerate and self.params != "wmc" and set(self.params) != set("wmc"):
+            raise ValueError(
+                f"accelerate=True does not take frozen parameters (params={self.params!r}): "
+                "SQUAREM would extrapolate them too"
+            )
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
         init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
@@ -752,7 +781,13 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 components = gaussian_from_precisions(
                     structure, means, precisions, self.reg_covar
                 )
-        return Mixture(weights=weights, components=components)
+        return self._with_frozen(Mixture(weights=weights, components=components))
+
+    def _with_frozen(self, model: Mixture) -> Mixture:
+        """``model`` with the parameters ``params`` leaves out frozen."""
+        fixed = _fixed_parameters(self.params)
+        components = model.components if not fixed else replace(model.components, fixed=fixed)
+        return replace(model, components=components, fit_weights="w" in self.params)
 
     def _reporter(self, init_index: int):
         """The engine callback: the user's ``callback`` plus ``verbose`` printing."""
@@ -792,6 +827,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.covariances_ = gaussian.covariances
         self.precisions_cholesky_ = gaussian.precisions_cholesky
         self.precisions_ = structure.precisions(gaussian.precisions_cholesky)
+        if "covariances" in gaussian.fixed and self.precisions_init is not None:
+            # Frozen as given: the very values of precisions_init, not a round trip.
+            self.precisions_ = np.array(self.precisions_init, dtype=self.means_.dtype)
 
     # --------------------------------------------------------------- online
 
@@ -976,7 +1014,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             precisions_cholesky=self.precisions_cholesky_,
             reg_covar=self.reg_covar,
         )
-        return Mixture(weights=self.weights_, components=gaussian)
+        return self._with_frozen(Mixture(weights=self.weights_, components=gaussian))
 
     def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
         return self._model(), self._validate_X(X, reset=False)

@@ -54,6 +54,12 @@ _PARAMETER_RULES = {
     ),
     "weights": v.OPTIONAL_ARRAY,
     "fit_weights": v.BOOLEAN,
+    "frozen": v.Rule(
+        lambda f: f is None or isinstance(f, bool | np.bool_) or (
+            isinstance(f, list | tuple | np.ndarray) and np.ndim(f) == 1
+            and all(isinstance(x, bool | np.bool_) for x in f)),
+        "None, True/False, or a list of True/False (one per component)",
+    ),
     "tol": v.real(0.0),
     "max_iter": v.integer(0),
     "n_init": v.integer(1),
@@ -105,6 +111,12 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     fit_weights : bool, default=True
         Whether EM re-estimates the weights; False keeps them fixed (the coin
         example's prior of 0.5).
+    frozen : bool or list of bool, optional
+        Components EM keeps exactly as given (``True`` at their index; one
+        ``True`` freezes all), for a list of starting distributions: a known
+        background or noise component, say. Frozen components stay the very
+        objects given; :meth:`bic`/:meth:`aic` count only the free ones. Not
+        with a template (its starts are automatic), nor with ``accelerate``.
     tol : float, default=1e-3
         Convergence threshold on the change of the average log-likelihood.
     max_iter : int, default=100
@@ -209,6 +221,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         init_params: str | None = None,
         weights: Any = None,
         fit_weights: bool = True,
+        frozen: Any = None,
         tol: float = 1e-3,
         max_iter: int = 100,
         n_init: int = 1,
@@ -226,6 +239,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         self.init_params = init_params
         self.weights = weights
         self.fit_weights = fit_weights
+        self.frozen = frozen
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init
@@ -326,8 +340,18 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
                     "MixtureModel: a single distribution is a template for n_components "
                     "components; pass n_components (or a list of starting distributions)"
                 )
+            if self.frozen:
+                raise ValueError(
+                    "MixtureModel: frozen components need a list of starting distributions, "
+                    "not a template (whose starts are automatic)"
+                )
             return ComponentList((self.components,) * self.n_components), True
-        family = ComponentList(tuple(self.components))
+        family = ComponentList(tuple(self.components), self._frozen_flags(len(self.components)))
+        if family.frozen and self.accelerate:
+            raise ValueError(
+                "MixtureModel: accelerate=True does not take frozen components: SQUAREM "
+                "would extrapolate them too"
+            )
         if self.n_components is not None and self.n_components != family.n_components:
             raise ValueError(
                 f"MixtureModel: n_components={self.n_components} but {family.n_components} "
@@ -335,6 +359,17 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
                 "template for automatic starts"
             )
         return family, False
+
+    def _frozen_flags(self, n_components: int) -> tuple[bool, ...]:
+        """``frozen`` as one flag per component (a single bool applies to all)."""
+        if self.frozen is None or isinstance(self.frozen, bool | np.bool_):
+            return (bool(self.frozen),) * n_components
+        if len(self.frozen) != n_components:
+            raise ValueError(
+                f"MixtureModel: frozen has {len(self.frozen)} entries for {n_components} "
+                "components"
+            )
+        return tuple(bool(f) for f in self.frozen)
 
     def _start(
         self, index: int, start: Mixture, init_rows: ArraySource, rng: np.random.Generator,
@@ -496,7 +531,8 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""
         check_is_fitted(self, ["weights_", "components_"])
-        family = ComponentList(tuple(self.components_))
+        family = ComponentList(tuple(self.components_),
+                               self._frozen_flags(len(self.components_)))
         return Mixture(weights=self.weights_, components=family, fit_weights=self.fit_weights)
 
     def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -91,6 +91,9 @@ class Gaussian:
         Cholesky factors of the precisions, same shape as ``covariances``.
     reg_covar : float
         Added to the diagonal of every covariance in the M-step.
+    fixed : frozenset of {"means", "covariances"}
+        Parameters the M-step keeps as they are (frozen); the others get their
+        maximum-likelihood value given the frozen ones.
     """
 
     structure: CovarianceStructure
@@ -100,6 +103,7 @@ class Gaussian:
     reg_covar: float = 1e-6
     # Factorisations per missingness pattern, valid for these parameters only.
     pattern_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    fixed: frozenset = frozenset()
 
     @property
     def n_components(self) -> int:
@@ -192,14 +196,33 @@ class Gaussian:
         return X if isinstance(X, PreparedChunk | GappyChunk) else self.prepare(X)
 
     def from_stats(self, stats: GaussianStats) -> Gaussian:
-        """M-step: the maximum-likelihood components given summed statistics."""
-        return estimate_gaussian(self.structure, stats, self.reg_covar)
+        """M-step: the maximum-likelihood components given summed statistics.
+
+        Frozen parameters (``fixed``) are kept as the very same arrays. With
+        the means frozen, the covariances are the scatter around them (their
+        maximum given those means); with the covariances frozen, the means
+        are the weighted averages (their maximum whatever the covariances).
+        Each is a conditional maximum, so the likelihood never decreases.
+        """
+        if not self.fixed:
+            return estimate_gaussian(self.structure, stats, self.reg_covar)
+        if "means" in self.fixed:
+            stats = stats.recentred(self.means, self.structure)
+            stats = GaussianStats(counts=stats.counts, first=np.zeros_like(stats.first),
+                                  second=stats.second, shift=stats.shift)
+        estimated = estimate_gaussian(self.structure, stats, self.reg_covar)
+        means = self.means if "means" in self.fixed else estimated.means
+        if "covariances" in self.fixed:
+            return replace(self, means=means, pattern_cache={})
+        return replace(estimated, means=means, fixed=self.fixed)
 
     @property
     def n_parameters(self) -> int:
-        """Free parameters of the components (means and covariances)."""
+        """Free parameters of the components (means and covariances, less the frozen)."""
         k, d = self.means.shape
-        return k * d + self.structure.n_parameters(k, d)
+        means = 0 if "means" in self.fixed else k * d
+        covariances = 0 if "covariances" in self.fixed else self.structure.n_parameters(k, d)
+        return means + covariances
 
     def sample(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw ``counts[k]`` rows from component ``k``, stacked in component order."""
