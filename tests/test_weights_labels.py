@@ -289,7 +289,7 @@ def test_bad_labels_are_refused():
         GaussianMixture(2).fit(X, labels=np.full(n, 2))
     with pytest.raises(ValueError, match=r"labels must lie in \[-1, 1\]"):
         GaussianMixture(2).fit(X, labels=np.full(n, -2))
-    with pytest.raises(ValueError, match="one .*per row|per row of X"):
+    with pytest.raises(ValueError, match="per row of X"):
         GaussianMixture(2).fit(X, labels=np.zeros(n - 1, int))
     with pytest.raises(ValueError, match="integers"):
         MixtureModel(Poisson(1.0), n_components=2).fit(np.ones((n, 1)), labels=np.full(n, 0.5))

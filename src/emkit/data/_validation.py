@@ -135,12 +135,12 @@ def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None
     """
     if sample_weight is None:
         return None
-    if np.ndim(sample_weight) == 0:  # a scalar, as scikit-learn accepts it
-        sample_weight = np.full(n_samples, sample_weight)
     try:
         weights = np.asarray(sample_weight, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError("sample_weight must be an array of numbers") from None
+    if weights.ndim == 0:  # a scalar, as scikit-learn accepts it
+        weights = np.full(n_samples, weights)
     if weights.shape != (n_samples,):
         raise ValueError(
             f"sample_weight has shape {weights.shape}, expected ({n_samples},): one "

@@ -15,8 +15,8 @@ from emkit.distributions.gaussian.missing import (
     GappyChunk,
     grouped_by_pattern,
     incomplete_log_prob,
-    pattern_order,
     incomplete_moments,
+    pattern_order,
     prepare_gappy,
 )
 from emkit.distributions.gaussian.quadratic import (
