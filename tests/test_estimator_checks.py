@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from emkit import GaussianMixture, KMeans
+from emkit import GaussianMixture, GaussianMixtureClassifier, KMeans
 
 
 # Random starts draw rows by index, so weighted rows and repeated rows start from
@@ -29,6 +29,9 @@ _RANDOM_START_CHECKS = {
         GaussianMixture(n_components=2, accelerate=True, random_state=0),
         KMeans(),
         KMeans(n_clusters=3, init="random", n_init=2, chunk_size=7, random_state=0),
+        GaussianMixtureClassifier(),
+        GaussianMixtureClassifier(covariance_type="tied"),
+        GaussianMixtureClassifier(n_components=[1, 2], covariance_type="diag", random_state=0),
     ],
     expected_failed_checks=lambda estimator: (
         {} if getattr(estimator, "n_components", None) == 1 else _RANDOM_START_CHECKS),

@@ -35,7 +35,7 @@ from emkit.distributions.gaussian.family import (
 from emkit.distributions.gaussian.missing import fill_with_column_means
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
-from emkit.estimators.initialization import INIT_METHODS, initial_resp
+from emkit.estimators.initialization import INIT_METHODS, aligned_to_labels, initial_resp
 from emkit.io import register_estimator
 from emkit.latent.mixture import Mixture, MixtureStats
 from emkit.latent.online import online_step
@@ -240,12 +240,8 @@ def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
 def _with_known_rows(
     resp: np.ndarray, labels: np.ndarray | None, row_weight: np.ndarray | None
 ) -> np.ndarray:
-    """Starting responsibilities with known rows one-hot at their label, times the row weights."""
-    if labels is not None:
-        known = labels >= 0
-        resp = resp.copy()
-        resp[known] = 0
-        resp[np.flatnonzero(known), labels[known]] = 1
+    """Starting responsibilities aligned to the known rows' labels, times the row weights."""
+    resp = aligned_to_labels(resp, labels)
     if row_weight is not None:
         resp = resp * row_weight[:, None].astype(resp.dtype)
     return resp

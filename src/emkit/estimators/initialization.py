@@ -10,6 +10,7 @@ restart after restart.
 from __future__ import annotations
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import kmeans_plusplus
 
 from emkit.estimators.kmeans import sklearn_kmeans_labels
@@ -59,4 +60,30 @@ def initial_resp(
         resp[indices, np.arange(n_components)] = 1
     else:
         raise ValueError(f"init_params must be one of {INIT_METHODS}, got {method!r}")
+    return resp
+
+
+def aligned_to_labels(resp: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """Starting responsibilities with known rows one-hot at their label, the rest renamed to match.
+
+    An unsupervised start numbers its components arbitrarily; semi-supervised
+    EM from it would keep the few known rows in components that hold the other
+    class's unknown rows (label switching). So the start's components are first
+    renamed to agree best with the known rows (an assignment problem on the
+    responsibilities they give each label), then the known rows are set one-hot.
+    """
+    if labels is None:
+        return resp
+    known = labels >= 0
+    if not known.any():
+        return resp
+    n_components = resp.shape[1]
+    agreement = np.zeros((n_components, n_components))
+    np.add.at(agreement.T, labels[known], resp[known])  # [component, label]
+    components, wanted = linear_sum_assignment(agreement, maximize=True)
+    order = np.empty(n_components, dtype=np.intp)
+    order[wanted] = components
+    resp = resp[:, order]
+    resp[known] = 0
+    resp[np.flatnonzero(known), labels[known]] = 1
     return resp

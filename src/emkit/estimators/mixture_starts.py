@@ -20,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from emkit.data.sources import ArraySource
+from emkit.estimators.initialization import aligned_to_labels
 from emkit.estimators.kmeans import KMeans
 from emkit.latent.mixture import Mixture
 
@@ -44,8 +45,8 @@ def partition_start(
     n_samples, n_components = source.X.shape[0], len(mixture.weights)
     row_weight = getattr(source, "sample_weight", None)
     known = getattr(source, "labels", None)
-    if known is not None:
-        labels = np.where(known >= 0, known, labels)
+    if known is not None:  # rename the parts to agree with the known rows, then pin them
+        labels = aligned_to_labels(np.eye(n_components)[labels], known).argmax(axis=1)
     one_hot = (1.0 - spread) * np.eye(n_components) + spread / n_components
     family = mixture.components
 
