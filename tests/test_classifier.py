@@ -110,5 +110,7 @@ def test_bad_input_is_refused():
         GaussianMixtureClassifier().fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="n_components"):
         GaussianMixtureClassifier(n_components=[]).fit(X, np.arange(len(X)) % 2)
-    with pytest.raises(ValueError, match="priors|weights_init"):
+    with pytest.raises(ValueError, match="sum to 1"):
         GaussianMixtureClassifier(priors=[0.5, 0.6]).fit(X, np.arange(len(X)) % 2)
+    with pytest.raises(ValueError, match="one per class"):
+        GaussianMixtureClassifier(priors=[1.0]).fit(X, np.arange(len(X)) % 2)

@@ -6,7 +6,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from emkit import GaussianMixture, GaussianMixtureClassifier, KMeans
 
-
 # Random starts draw rows by index, so weighted rows and repeated rows start from
 # different draws (scikit-learn lists its own KMeans under this check for the same
 # reason). From one explicit start, integer weights fit exactly as repeated rows:

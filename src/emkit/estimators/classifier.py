@@ -227,7 +227,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     def _priors(self, labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
         k = self.classes_.size
         if self.priors is not None:
-            return v.check_weights(self.priors, k, np.float64).astype(np.float64)
+            return _check_priors(self.priors, k)
         if self._edda_weights is not None and (labels == UNLABELLED).any():
             return np.asarray(self._edda_weights, dtype=np.float64)
         known = labels != UNLABELLED
@@ -283,7 +283,7 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         parameters = self._loaded_parameters
         if len(parameters) != len(self.classes_) or len(self.n_components_) != len(parameters):
             raise ValueError("one mixture per class is needed")
-        v.check_weights(self.class_prior_, len(self.classes_), np.float64)
+        _check_priors(self.class_prior_, len(self.classes_))
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         mixtures = []
         for (weights, means, covariances), n in zip(parameters, self.n_components_,
@@ -300,6 +300,18 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
             mixture._check_fitted_state()
             mixtures.append(mixture)
         self.mixtures_ = mixtures
+
+
+def _check_priors(priors: Any, n_classes: int) -> np.ndarray:
+    """Class priors: one per class, non-negative, summing to one."""
+    priors = np.asarray(priors, dtype=np.float64)
+    if priors.shape != (n_classes,):
+        raise ValueError(
+            f"priors has shape {priors.shape}, expected ({n_classes},): one per class"
+        )
+    if not np.all(np.isfinite(priors)) or (priors < 0).any() or not np.isclose(priors.sum(), 1):
+        raise ValueError(f"priors must be non-negative and sum to 1, got {priors.tolist()}")
+    return priors
 
 
 def _one_component(mixture: GaussianMixture, k: int) -> GaussianMixture:
