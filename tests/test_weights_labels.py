@@ -384,3 +384,13 @@ def test_frozen_components_of_a_mixture_model():
         MixtureModel([Poisson(1.0), background], frozen=[True]).fit(X)
     with pytest.raises(ValueError, match="accelerate"):
         MixtureModel([Poisson(1.0), background], frozen=[False, True], accelerate=True).fit(X)
+
+
+def test_fit_predict_takes_weights_and_labels():
+    X = _blobs(35)
+    z = np.r_[np.zeros(60, int), np.full(60, -1)]
+    w = np.random.default_rng(36).integers(1, 3, X.shape[0])
+    gm = GaussianMixture(2, random_state=0)
+    np.testing.assert_array_equal(gm.fit_predict(X, labels=z, sample_weight=w),
+                                  gm.fit(X, labels=z, sample_weight=w).predict(X))
+    assert (gm.predict(X[:60]) == 0).mean() > 0.9  # the known rows keep their component
