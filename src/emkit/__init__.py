@@ -8,6 +8,7 @@ runs the same M-step.
 from emkit import distributions
 from emkit.core.custom import em
 from emkit.data import sources as sources  # public: emkit.sources
+from emkit.estimators.classifier import GaussianMixtureClassifier
 from emkit.estimators.gaussian_mixture import GaussianMixture
 from emkit.estimators.imputer import GaussianMixtureImputer
 from emkit.estimators.kmeans import KMeans
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GaussianMixture",
+    "GaussianMixtureClassifier",
     "GaussianMixtureImputer",
     "KMeans",
     "MixtureModel",

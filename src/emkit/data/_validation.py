@@ -126,6 +126,63 @@ def check_weights(weights: Any, n_components: int, dtype: Any) -> np.ndarray:
     return weights
 
 
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """Per-row weights as float64 of shape (n_samples,), or None for unit weights.
+
+    Weights must be finite and non-negative; zero means "absent" (the row adds
+    nothing), and at least one weight must be positive. An integer weight
+    counts as that many copies of the row.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("sample_weight must be an array of numbers") from None
+    if weights.ndim == 0:  # a scalar, as scikit-learn accepts it
+        weights = np.full(n_samples, weights)
+    if weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight has shape {weights.shape}, expected ({n_samples},): one "
+            "weight per row of X"
+        )
+    bad = ~np.isfinite(weights) | (weights < 0)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"sample_weight must be finite and non-negative (zero leaves a row out); "
+            f"row(s) {rows[:5].tolist()} hold {weights[rows[:5]].tolist()}"
+        )
+    if not (weights > 0).any():
+        raise ValueError("sample_weight is zero for every row: nothing to fit")
+    return weights
+
+
+def check_labels(labels: Any, n_samples: int, n_components: int) -> np.ndarray | None:
+    """Partial labels as int64 of shape (n_samples,): a component index, or -1 for unknown."""
+    if labels is None:
+        return None
+    array = np.asarray(labels)
+    if array.shape != (n_samples,):
+        raise ValueError(
+            f"labels has shape {array.shape}, expected ({n_samples},): a component index "
+            "or -1 (unknown) per row of X"
+        )
+    if array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array)):
+        array = array.astype(np.int64)
+    if array.dtype.kind not in "iu":
+        raise ValueError(f"labels must be integers (-1 for unknown), got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    bad = (array < -1) | (array >= n_components)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"labels must lie in [-1, {n_components - 1}] (a component index, or -1 for "
+            f"unknown); row(s) {rows[:5].tolist()} hold {array[rows[:5]].tolist()}"
+        )
+    return array
+
+
 def random_state_of(random_state: Any) -> np.random.RandomState:
     """scikit-learn's ``check_random_state``, extended to numpy Generators.
 

@@ -47,14 +47,39 @@ class IndexedRows(np.ndarray):
     """
 
     start: int = 0
+    # Per-row weights of this chunk (``sample_weight``), None for unit weights.
+    # Not passed on to arrays made from the chunk: their rows may differ.
+    sample_weight: np.ndarray | None = None
+    # Known components of this chunk's rows (-1: unknown), None when none is known.
+    labels: np.ndarray | None = None
 
     def __array_finalize__(self, obj: object) -> None:
         self.start = getattr(obj, "start", 0)
+        self.sample_weight = None
+        self.labels = None
 
 
 def row_start(chunk: np.ndarray) -> int | None:
     """Index of a chunk's first row in its data set, ``None`` if the chunk does not say."""
     return chunk.start if isinstance(chunk, IndexedRows) else None
+
+
+def row_weights(chunk: np.ndarray) -> np.ndarray | None:
+    """The chunk's per-row weights (``sample_weight``), ``None`` for unit weights."""
+    weights = getattr(chunk, "sample_weight", None)
+    if weights is not None and weights.shape != (chunk.shape[0],):
+        raise ValueError(
+            f"a chunk of {chunk.shape[0]} rows carries {weights.shape} sample weights"
+        )
+    return weights
+
+
+def row_labels(chunk: np.ndarray) -> np.ndarray | None:
+    """The chunk's partial labels (component index, -1 unknown), ``None`` if none is known."""
+    labels = getattr(chunk, "labels", None)
+    if labels is not None and labels.shape != (chunk.shape[0],):
+        raise ValueError(f"a chunk of {chunk.shape[0]} rows carries {labels.shape} labels")
+    return labels
 
 
 @dataclass(frozen=True)
@@ -72,11 +97,20 @@ class IndexedArraySource(ArraySource):
     """
 
     first_row: int = 0
+    # Weights of the rows of ``X`` (``sample_weight``), handed out with each chunk.
+    sample_weight: np.ndarray | None = None
+    # Partial labels of the rows of ``X`` (-1: unknown), handed out with each chunk.
+    labels: np.ndarray | None = None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, self.X.shape[0], self.chunk_size):
-            chunk = self.X[start : start + self.chunk_size].view(IndexedRows)
+            stop = start + self.chunk_size
+            chunk = self.X[start:stop].view(IndexedRows)
             chunk.start = self.first_row + start
+            if self.sample_weight is not None:
+                chunk.sample_weight = self.sample_weight[start:stop]
+            if self.labels is not None:
+                chunk.labels = self.labels[start:stop]
             yield chunk
 
 

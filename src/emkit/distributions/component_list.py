@@ -22,14 +22,23 @@ class ComponentList:
     Attributes
     ----------
     distributions : tuple of Distribution, length K
+    frozen : tuple of bool, length K, or empty
+        Components the M-step keeps as they are (empty: none).
     """
 
     distributions: tuple[Distribution, ...]
+    frozen: tuple[bool, ...] = ()
 
     def __post_init__(self) -> None:
         distributions = tuple(self.distributions)
         check_components(distributions)
         object.__setattr__(self, "distributions", distributions)
+        frozen = tuple(bool(f) for f in self.frozen)
+        if frozen and len(frozen) != len(distributions):
+            raise ValueError(
+                f"frozen has {len(frozen)} entries for {len(distributions)} components"
+            )
+        object.__setattr__(self, "frozen", frozen if any(frozen) else ())
 
     @property
     def n_components(self) -> int:
@@ -41,7 +50,13 @@ class ComponentList:
 
     @property
     def n_parameters(self) -> int:
-        return sum(d.n_parameters for d in self.distributions)
+        """Free parameters: those of the components that are not frozen."""
+        return sum(d.n_parameters for d, f in zip(self.distributions, self._frozen, strict=True)
+                   if not f)
+
+    @property
+    def _frozen(self) -> tuple[bool, ...]:
+        return self.frozen or (False,) * len(self.distributions)
 
     def log_prob(self, X: np.ndarray) -> np.ndarray:
         """Log density of each row under each component, shape (n_samples, K)."""
@@ -54,9 +69,10 @@ class ComponentList:
         )
 
     def from_stats(self, stats: StatsTuple) -> ComponentList:
-        """M-step of every component."""
-        pairs = zip(self.distributions, stats.parts, strict=True)
-        return ComponentList(tuple(d.from_stats(s) for d, s in pairs))
+        """M-step of every component; a frozen one stays the very same object."""
+        parts = zip(self.distributions, stats.parts, self._frozen, strict=True)
+        return ComponentList(tuple(d if f else d.from_stats(s) for d, s, f in parts),
+                             self.frozen)
 
     @property
     def has_prior(self) -> bool:

@@ -44,9 +44,12 @@ def _most_likely(model: Mixture, chunk: np.ndarray) -> np.ndarray:
 class MixtureMethods:
     """Scoring, prediction, sampling and BIC/AIC of a fitted mixture estimator."""
 
-    def fit_predict(self, X: Any, y: Any = None) -> Any:
-        """Fit, then return the most likely component of each row, shape (n_samples,)."""
-        X = self._fit(X)
+    def fit_predict(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Fit, then return the most likely component of each row, shape (n_samples,).
+
+        ``fit_params``: ``sample_weight`` and ``labels``, as :meth:`fit` takes them.
+        """
+        X = self._fit(X, **fit_params)
         if scale.is_scalable(X):
             return self.predict(X)
         # A final E-step on the validated rows keeps fit_predict(X) consistent with
@@ -82,13 +85,14 @@ class MixtureMethods:
         """
         return self._over_rows(X, _row_log_likelihood, None)
 
-    def score(self, X: Any, y: Any = None) -> float:
+    def score(self, X: Any, y: Any = None, sample_weight: Any = None) -> float:
         """Average log-likelihood per row, over the rows with something observed.
 
         So ``score`` of the training rows is the average ``history_`` records;
-        NaN if no row has an observed value.
+        NaN if no row has an observed value. With ``sample_weight``, the
+        weighted average (as ``history_`` of a weighted fit).
         """
-        log_lik, n = self._log_likelihood_and_rows(X)
+        log_lik, n = self._log_likelihood_and_rows(X, sample_weight)
         return log_lik / n if n else float("nan")
 
     def predict(self, X: Any) -> Any:
@@ -126,23 +130,35 @@ class MixtureMethods:
     def _n_parameters(self) -> int:
         return self._model().n_parameters
 
-    def _log_likelihood_and_rows(self, X: Any) -> tuple[float, int]:
+    def _log_likelihood_and_rows(
+        self, X: Any, sample_weight: Any = None
+    ) -> tuple[float, float]:
         """Total log-likelihood of ``X`` and its number of rows (arrays, files or dask).
 
         Rows with nothing observed (NaN scores) are neither summed nor counted,
-        as in the fit's E-step.
+        as in the fit's E-step. With ``sample_weight`` both are weighted (rows
+        of weight zero are left out): ``n`` is the summed weight.
         """
         scores = self.score_samples(X)
         scores = np.asarray(scores.compute() if hasattr(scores, "compute") else scores)
         observed = ~np.isnan(scores)
-        return float(scores[observed].sum(dtype=np.float64)), int(observed.sum())
+        if sample_weight is None:
+            return float(scores[observed].sum(dtype=np.float64)), int(observed.sum())
+        weights = v.check_sample_weight(sample_weight, scores.shape[0])
+        kept = observed & (weights > 0)
+        return float(scores[kept].astype(np.float64) @ weights[kept]), float(weights[kept].sum())
 
-    def bic(self, X: Any) -> float:
-        """Bayesian information criterion on ``X`` (lower is better)."""
-        log_lik, n = self._log_likelihood_and_rows(X)
+    def bic(self, X: Any, sample_weight: Any = None) -> float:
+        """Bayesian information criterion on ``X`` (lower is better).
+
+        ``-2 log L + p log n``, ``p`` the free parameters; with
+        ``sample_weight``, ``L`` and ``n`` are weighted (``n`` the summed
+        weight), so integer weights give the BIC of the repeated rows.
+        """
+        log_lik, n = self._log_likelihood_and_rows(X, sample_weight)
         return -2 * log_lik + self._n_parameters() * np.log(n)
 
-    def aic(self, X: Any) -> float:
-        """Akaike information criterion on ``X`` (lower is better)."""
-        log_lik, _ = self._log_likelihood_and_rows(X)
+    def aic(self, X: Any, sample_weight: Any = None) -> float:
+        """Akaike information criterion on ``X`` (lower is better); weighted as :meth:`bic`."""
+        log_lik, _ = self._log_likelihood_and_rows(X, sample_weight)
         return -2 * log_lik + 2 * self._n_parameters()

@@ -35,7 +35,7 @@ from emkit.distributions.gaussian.family import (
 from emkit.distributions.gaussian.missing import fill_with_column_means
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
-from emkit.estimators.initialization import INIT_METHODS, initial_resp
+from emkit.estimators.initialization import INIT_METHODS, aligned_to_labels, initial_resp
 from emkit.io import register_estimator
 from emkit.latent.mixture import Mixture, MixtureStats
 from emkit.latent.online import online_step
@@ -205,7 +205,20 @@ _PARAMETER_RULES = {
     "checkpoint": v.Rule(lambda c: c is None or isinstance(c, str | os.PathLike),
                          "None or a file path"),
     "checkpoint_every": v.integer(1),
+    "params": v.Rule(
+        lambda p: isinstance(p, str) and set(p) <= set("wmc") and len(set(p)) == len(p),
+        'a string of distinct letters from "wmc" (weights, means, covariances)',
+    ),
 }
+
+# Letters of ``params`` and the Gaussian family's parameter each one frees.
+_FREE_COMPONENT_PARAMETERS = {"m": "means", "c": "covariances"}
+
+
+def _fixed_parameters(params: str) -> frozenset:
+    """The Gaussian family's parameters that ``params`` leaves frozen."""
+    return frozenset(name for letter, name in _FREE_COMPONENT_PARAMETERS.items()
+                     if letter not in params)
 
 
 def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
@@ -222,6 +235,16 @@ def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
     if not np.isnan(init_X.sum()):  # no missing value (the usual case): no (n, D) mask
         return init_X.shape[0]
     return int((~np.isnan(init_X).all(axis=1)).sum())
+
+
+def _with_known_rows(
+    resp: np.ndarray, labels: np.ndarray | None, row_weight: np.ndarray | None
+) -> np.ndarray:
+    """Starting responsibilities aligned to the known rows' labels, times the row weights."""
+    resp = aligned_to_labels(resp, labels)
+    if row_weight is not None:
+        resp = resp * row_weight[:, None].astype(resp.dtype)
+    return resp
 
 
 def fitted_online_stats(estimator: GaussianMixture) -> MixtureStats:
@@ -355,6 +378,15 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         or ``warm_start``. See :mod:`emkit.estimators.checkpoint`.
     checkpoint_every : int, default=1
         Iterations between checkpoint writes.
+    params : str, default="wmc"
+        The parameters EM updates, as scikit-learn's GaussianMixture once took
+        it (and hmmlearn does): any of ``"w"`` (weights), ``"m"`` (means) and
+        ``"c"`` (covariances). The others stay frozen at their start
+        (``weights_init``, ``means_init``, ``precisions_init``, or the
+        initialisation's values), bit for bit; each M-step maximises over the
+        free parameters given the frozen ones, so ``history_`` still never
+        decreases, and :meth:`bic`/:meth:`aic` count only free parameters.
+        Not with ``accelerate=True``.
 
     Attributes
     ----------
@@ -415,6 +447,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         online_t0: float = 2.0,
         checkpoint: Any = None,
         checkpoint_every: int = 1,
+        params: str = "wmc",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -438,6 +471,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.online_t0 = online_t0
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+        self.params = params
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -446,7 +480,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, y: Any = None) -> GaussianMixture:
+    def fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None, labels: Any = None
+    ) -> GaussianMixture:
         """Estimate the parameters with EM.
 
         Parameters
@@ -458,21 +494,40 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             rows (:data:`emkit.data.scale.INIT_SAMPLE_ROWS`) and E-stepped ``chunk_size``
             rows at a time. NaN marks a missing value everywhere.
         y : ignored
+            (scikit-learn's pipelines pass their ``y`` to every step; partial
+            labels are ``labels``.)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative finite row weights (in-memory ``X`` only): a row of
+            integer weight ``w`` counts as ``w`` copies of it, in the
+            initialisation (weighted k-means) and in every E-step; zero leaves
+            a row out. ``history_`` is then the weighted average log-likelihood.
+        labels : array-like of int of shape (n_samples,), optional
+            Partial labels for semi-supervised EM (in-memory ``X`` only): a
+            component index for rows whose component is known, -1 for the
+            others. Known rows keep one-hot responsibilities throughout (with
+            every ``algorithm``); ``history_`` is then the log-likelihood of the
+            unknown rows plus the complete-data log-likelihood of the known ones.
 
         Returns
         -------
         self
         """
-        self._fit(X)
+        self._fit(X, sample_weight=sample_weight, labels=labels)
         return self
 
-    def _fit(self, X: Any) -> Any:
+    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
+        if self.accelerate and self.params != "wmc" and set(self.params) != set("wmc"):
+            raise ValueError(
+                f"accelerate=True does not take frozen parameters (params={self.params!r}): "
+                "SQUAREM would extrapolate them too"
+            )
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
-        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])
+        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
+                                    sample_weight=sample_weight, labels=labels)
         if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -490,8 +545,14 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 stacklevel=3,
             )
         self._set_fitted(best)
-        self.n_samples_seen_ = _rows_fitted(X, init_X)
-        self._warn_if_degenerate(_n_rows(X, init_X))
+        weights = getattr(source, "sample_weight", None)
+        if weights is None:
+            self.n_samples_seen_ = _rows_fitted(X, init_X)
+            self._warn_if_degenerate(_n_rows(X, init_X))
+        else:  # the rows a weighted fit stands for: its summed weight
+            seen = float(weights[~np.isnan(source.X).all(axis=1)].sum())
+            self.n_samples_seen_ = max(1, round(seen))
+            self._warn_if_degenerate(seen)
         return X if scale.is_scalable(X) else init_X
 
     def _can_warm_start(self) -> bool:
@@ -537,15 +598,29 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         return [None] * (self.n_init + 1)
 
     def _rows(
-        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None
+        self, X: Any, *, reset: bool, seed: np.random.SeedSequence | None,
+        sample_weight: Any = None, labels: Any = None,
     ) -> tuple[Any, Any]:
-        """Rows to initialise from and the engine's source, for any accepted input."""
+        """Rows to initialise from and the engine's source, for any accepted input.
+
+        ``sample_weight`` and ``labels`` (checked here) travel on the source's
+        chunks; the starts read them from the source too.
+        """
         if scale.is_scalable(X):
+            if sample_weight is not None or labels is not None:
+                raise ValueError(
+                    "sample_weight and labels need X in memory (an array): streamed and "
+                    "Dask fits do not take per-row weights or labels yet"
+                )
             n_features = scale.n_features_of(X)
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
-        return v.check_scale(X), self._fit_source(X)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        labels = v.check_labels(labels, X.shape[0], self.n_components)
+        if (weights is not None or labels is not None) and self.checkpoint is not None:
+            raise ValueError("checkpoint= does not take sample_weight or labels yet")
+        return v.check_scale(X), self._fit_source(X, weights, labels)
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
@@ -553,14 +628,18 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         return chunk_rows(structure, n_features, self.n_components)
 
-    def _fit_source(self, X: np.ndarray) -> IndexedArraySource:
+    def _fit_source(
+        self, X: np.ndarray, sample_weight: np.ndarray | None = None,
+        labels: np.ndarray | None = None,
+    ) -> IndexedArraySource:
         """In-memory rows as the fit's chunks, grouped by missingness pattern.
 
         Chunks give the threads even turns, and are long where the compiled
-        soft E-step runs (complete rows, soft EM).
+        soft E-step runs (complete rows, soft EM, no weights or labels).
         """
         return fit_source(X, COVARIANCE_STRUCTURES[self.covariance_type], self.n_components,
-                          chunk_size=self.chunk_size, compiled=self.algorithm == "em")
+                          chunk_size=self.chunk_size, compiled=self.algorithm == "em",
+                          sample_weight=sample_weight, labels=labels)
 
     def _best_run(
         self, X: np.ndarray, structure: CovarianceStructure, source: Any, warm: bool,
@@ -579,7 +658,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         random_state = v.random_state_of(self.random_state)
         best = None
         for index, seed in enumerate(seeds):
-            model = self._initial_model(X, structure, random_state)
+            model = self._initial_model(X, structure, random_state, source)
             model = self._with_assignment(model, seed)
             result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
@@ -659,16 +738,27 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 structure.precisions_cholesky_from_precisions(precisions)
 
     def _initial_model(
-        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState
+        self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState,
+        source: Any = None,
     ) -> Mixture:
-        """Starting mixture: from ``init_params``, overridden by any ``*_init`` given."""
+        """Starting mixture: from ``init_params``, overridden by any ``*_init`` given.
+
+        The ``source``'s ``sample_weight`` weighs the start (weighted k-means,
+        weighted estimates); its ``labels`` put known rows in their component.
+        """
         dtype = X.dtype
         estimated, weights = None, None
         if any(value is None for value in (self.weights_init, self.means_init,
                                            self.precisions_init)):
+            row_weight = getattr(source, "sample_weight", None)
+            labels = getattr(source, "labels", None)
+            if row_weight is not None or labels is not None:
+                X = source.X  # the rows in the order their weights and labels follow
             # Missing values are filled with column means for the start only.
-            X_start = fill_with_column_means(X)
-            resp = initial_resp(X_start, self.n_components, self.init_params, rng)
+            X_start = fill_with_column_means(X, row_weight)
+            resp = initial_resp(X_start, self.n_components, self.init_params, rng,
+                                row_weight)
+            resp = _with_known_rows(resp, labels, row_weight)
             with single_threaded_blas():  # many tiny factorisations, see run_em
                 estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar)
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
@@ -687,7 +777,13 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 components = gaussian_from_precisions(
                     structure, means, precisions, self.reg_covar
                 )
-        return Mixture(weights=weights, components=components)
+        return self._with_frozen(Mixture(weights=weights, components=components))
+
+    def _with_frozen(self, model: Mixture) -> Mixture:
+        """``model`` with the parameters ``params`` leaves out frozen."""
+        fixed = _fixed_parameters(self.params)
+        components = model.components if not fixed else replace(model.components, fixed=fixed)
+        return replace(model, components=components, fit_weights="w" in self.params)
 
     def _reporter(self, init_index: int):
         """The engine callback: the user's ``callback`` plus ``verbose`` printing."""
@@ -727,10 +823,15 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.covariances_ = gaussian.covariances
         self.precisions_cholesky_ = gaussian.precisions_cholesky
         self.precisions_ = structure.precisions(gaussian.precisions_cholesky)
+        if "covariances" in gaussian.fixed and self.precisions_init is not None:
+            # Frozen as given: the very values of precisions_init, not a round trip.
+            self.precisions_ = np.array(self.precisions_init, dtype=self.means_.dtype)
 
     # --------------------------------------------------------------- online
 
-    def partial_fit(self, X: Any, y: Any = None) -> GaussianMixture:
+    def partial_fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None
+    ) -> GaussianMixture:
         """One step of online (stepwise) EM on a batch of rows.
 
         On an unfitted estimator, the first calls gather rows until there are
@@ -764,16 +865,20 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         X : array-like of shape (n_batch, n_features)
             A batch of rows, with the width of the first.
         y : ignored
+        sample_weight : array-like of shape (n_batch,), optional
+            Row weights, as :meth:`fit` takes them: the batch's statistics
+            are weighted sums and it counts as its summed weight in rows.
 
         Returns
         -------
         self
         """
         if not hasattr(self, "means_"):
-            return self._gather_first_rows(X)
+            return self._gather_first_rows(X, sample_weight)
         X = self._validate_X(X, reset=False)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
         model = self._online_model()
-        batch = self._batch_stats(model, X)
+        batch = expected_stats(model, self._fit_source(X, weights))
         if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
             return self
         running = getattr(self, "_online_stats", None)
@@ -790,7 +895,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.lower_bound_ = batch.log_likelihood / batch.n_samples
         self.history_ = np.append(self.history_, self.lower_bound_)
         self.n_iter_ += 1
-        self.n_samples_seen_ = int(self._rows_seen()) + batch.n_samples
+        self.n_samples_seen_ = int(self._rows_seen()) + round(batch.n_samples)
         return self
 
     def first_batch_rows(self, n_features: int) -> int:
@@ -803,17 +908,25 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         """
         return self.n_components * max(30, 2 * (n_features + 1))
 
-    def _gather_first_rows(self, X: Any) -> GaussianMixture:
-        """Keep the rows of an unfitted stream; fit them once there are enough."""
+    def _gather_first_rows(self, X: Any, sample_weight: Any = None) -> GaussianMixture:
+        """Keep the rows (and weights) of an unfitted stream; fit them once there are enough."""
         gathered = getattr(self, "_online_buffer", None)
         v.validate_params(self, _PARAMETER_RULES)
         X = self._validate_X(X, reset=gathered is None)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        gathered_weights = getattr(self, "_online_buffer_weights", None)
+        if weights is not None or gathered_weights is not None:
+            previous = 0 if gathered is None else gathered.shape[0]
+            weights = np.concatenate([
+                np.ones(previous) if gathered_weights is None else gathered_weights,
+                np.ones(X.shape[0]) if weights is None else weights,
+            ])
         rows = X if gathered is None else np.concatenate([gathered, X.astype(gathered.dtype)])
         if rows.shape[0] < self.first_batch_rows(rows.shape[1]):
-            self._online_buffer = rows
+            self._online_buffer, self._online_buffer_weights = rows, weights
             return self
-        self._online_buffer = None
-        return self.fit(rows)
+        self._online_buffer, self._online_buffer_weights = None, None
+        return self.fit(rows, sample_weight=weights)
 
     def _rows_seen(self) -> float:
         """Rows the fitted model stands for; ``n_parameters`` for files that did not say."""
@@ -897,7 +1010,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             precisions_cholesky=self.precisions_cholesky_,
             reg_covar=self.reg_covar,
         )
-        return Mixture(weights=self.weights_, components=gaussian)
+        return self._with_frozen(Mixture(weights=self.weights_, components=gaussian))
 
     def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
         return self._model(), self._validate_X(X, reset=False)

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from emkit.core.engine import expected_stats
 from emkit.core.stats import Stats
 from emkit.data import _validation as v
-from emkit.data.sources import ArraySource
+from emkit.data.sources import ArraySource, IndexedArraySource, row_weights
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,20 @@ class Farthest:
     rows: np.ndarray
     labels: np.ndarray
     limit: int
+    # The rows' sample weights (ones when unweighted): a relocated row moves with its weight.
+    weights: np.ndarray | None = None
 
     @classmethod
     def select(
-        cls, distances: np.ndarray, rows: np.ndarray, labels: np.ndarray, limit: int
+        cls, distances: np.ndarray, rows: np.ndarray, labels: np.ndarray, limit: int,
+        weights: np.ndarray | None = None,
     ) -> Farthest:
+        if weights is None:
+            weights = np.ones(distances.shape[0], dtype=rows.dtype)
+        else:  # rows of weight zero are absent: never relocated
+            distances = np.where(weights > 0, distances, -np.inf)
         order = np.argsort(-distances, kind="stable")[:limit]
-        return cls(distances[order], rows[order], labels[order], limit)
+        return cls(distances[order], rows[order], labels[order], limit, weights[order])
 
     def __add__(self, other: Farthest) -> Farthest:
         return Farthest.select(
@@ -61,6 +68,7 @@ class Farthest:
             np.concatenate([self.rows, other.rows]),
             np.concatenate([self.labels, other.labels]),
             self.limit,
+            np.concatenate([self.weights, other.weights]),
         )
 
 
@@ -125,16 +133,20 @@ class Lloyd:
     shift: np.ndarray
 
     def e_step(self, chunk: np.ndarray) -> LloydStats:
+        weights = row_weights(chunk)  # sample_weight: a row of weight w counts w times
         X = np.asarray(chunk) - self.shift
         labels, distances = nearest(X, self.centres)
         n_clusters = self.centres.shape[0]
         one_hot = np.zeros((X.shape[0], n_clusters), dtype=X.dtype)
-        one_hot[np.arange(X.shape[0]), labels] = 1
+        one_hot[np.arange(X.shape[0]), labels] = 1 if weights is None else weights
+        counts = np.bincount(labels, weights=weights, minlength=n_clusters).astype(X.dtype)
+        inertia = distances.sum(dtype=np.float64) if weights is None else np.dot(
+            distances.astype(np.float64), weights)
         return LloydStats(
-            counts=np.bincount(labels, minlength=n_clusters).astype(X.dtype),
+            counts=counts,
             sums=one_hot.T @ X,
-            inertia=float(distances.sum(dtype=np.float64)),
-            farthest=Farthest.select(distances, X, labels, n_clusters),
+            inertia=float(inertia),
+            farthest=Farthest.select(distances, X, labels, n_clusters, weights),
         )
 
     def m_step(self, stats: LloydStats) -> Lloyd:
@@ -154,11 +166,16 @@ def _relocate_empty(
     empty = np.flatnonzero(counts == 0)
     if empty.size == 0 or farthest.distances.size == 0 or farthest.distances.max() == 0:
         return counts, sums
-    for cluster, row, old in zip(empty, farthest.rows, farthest.labels, strict=False):
-        sums[old] -= row
-        sums[cluster] = row
-        counts[old] -= 1
-        counts[cluster] = 1
+    moves = zip(empty, farthest.rows, farthest.labels, farthest.weights, strict=False)
+    for cluster, row, old, weight in moves:
+        if weight == 1:  # unit weights: scikit-learn's arithmetic exactly
+            sums[old] -= row
+            sums[cluster] = row
+        else:
+            sums[old] -= weight * row
+            sums[cluster] = weight * row
+        counts[old] -= weight
+        counts[cluster] = weight
     return counts, sums
 
 
@@ -174,7 +191,7 @@ class LloydResult:
 
 def lloyd(
     X: np.ndarray, centres: np.ndarray, *, shift: np.ndarray, tol: float, max_iter: int,
-    chunk_size: int = 4096,
+    chunk_size: int = 4096, sample_weight: np.ndarray | None = None,
 ) -> LloydResult:
     """Lloyd iterations from ``centres`` (relative to ``shift``) until they move by ``tol``.
 
@@ -182,8 +199,9 @@ def lloyd(
     most ``tol`` (absolute; scikit-learn's ``tol`` times the mean feature
     variance). scikit-learn also stops when the labels repeat, but then the
     centres repeat exactly, so that case is covered by the same test.
+    ``sample_weight`` weighs the rows (counts, sums and inertia).
     """
-    source = ArraySource(X, chunk_size)
+    source = IndexedArraySource(X, chunk_size, sample_weight=sample_weight)
     model = Lloyd(centres=centres, shift=shift)
     n_iter = 0
     while n_iter < max_iter:
@@ -193,27 +211,36 @@ def lloyd(
         model = updated
         if moved <= tol:
             break
-    parts = [nearest(chunk - shift, model.centres) for chunk in source]
+    parts = [nearest(np.asarray(chunk) - shift, model.centres) for chunk in source]
     labels = np.concatenate([labels for labels, _ in parts])
-    inertia = float(sum(distances.sum(dtype=np.float64) for _, distances in parts))
+    if sample_weight is None:
+        inertia = float(sum(distances.sum(dtype=np.float64) for _, distances in parts))
+    else:
+        distances = np.concatenate([distances for _, distances in parts]).astype(np.float64)
+        inertia = float(distances @ sample_weight)
     return LloydResult(model.centres, labels, inertia, n_iter)
 
 
 def sklearn_kmeans_labels(
-    X: np.ndarray, n_clusters: int, random_state: int | np.random.RandomState
+    X: np.ndarray, n_clusters: int, random_state: int | np.random.RandomState,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Labels of ``sklearn.cluster.KMeans(n_clusters, n_init=1, random_state)``, by emkit.
 
     The same k-means++ seeding (scikit-learn's own function, on the same centred
     data, drawing from the same RandomState) followed by emkit's Lloyd
     iterations with scikit-learn's defaults. A RandomState given is advanced
-    exactly as scikit-learn's KMeans advances it.
+    exactly as scikit-learn's KMeans advances it. ``sample_weight``: weighted
+    k-means (weighted seeding and Lloyd iterations, as scikit-learn's).
     """
     X = np.ascontiguousarray(X)  # scikit-learn's KMeans works on a C-ordered copy
-    shift = X.mean(axis=0)
-    centres, _ = kmeans_plusplus(X - shift, n_clusters, random_state=random_state)
+    shift = X.mean(axis=0) if sample_weight is None else np.average(X, axis=0,
+                                                                    weights=sample_weight)
+    centres, _ = kmeans_plusplus(X - shift, n_clusters, random_state=random_state,
+                                 sample_weight=sample_weight)
     tol = float(np.mean(np.var(X, axis=0)) * 1e-4)
-    return lloyd(X, centres, shift=shift, tol=tol, max_iter=300).labels
+    return lloyd(X, centres, shift=shift, tol=tol, max_iter=300,
+                 sample_weight=sample_weight).labels
 
 
 _PARAMETER_RULES = {
@@ -313,24 +340,32 @@ default="k-means++"
         self.random_state = random_state
         self.chunk_size = chunk_size
 
-    def fit(self, X: Any, y: Any = None) -> KMeans:
-        """Cluster ``X`` (array-like of shape (n_samples, n_features)); ``y`` is ignored."""
+    def fit(self, X: Any, y: Any = None, sample_weight: Any = None) -> KMeans:
+        """Cluster ``X`` (array-like of shape (n_samples, n_features)); ``y`` is ignored.
+
+        ``sample_weight`` (n_samples,), optional: non-negative finite weights; a
+        row of integer weight ``w`` counts as ``w`` copies of it (in the seeding
+        too), zero leaves it out.
+        """
         v.validate_params(self, _PARAMETER_RULES)
         X = v.check_finite(validate_data(self, X, dtype=[np.float64, np.float32], order="C"))
         if X.shape[0] < self.n_clusters:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}"
             )
-        shift = X.mean(axis=0)
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        if weights is not None:
+            weights = weights.astype(X.dtype)
+        shift = X.mean(axis=0) if weights is None else np.average(X, axis=0, weights=weights)
         tol = float(np.mean(np.var(X, axis=0)) * self.tol)
         # scikit-learn's draws: one RandomState, advanced restart after restart.
         random_state = v.random_state_of(self.random_state)
         best = None
         for _ in range(self._n_init()):
-            start = self._initial_centres(X, shift, random_state)
+            start = self._initial_centres(X, shift, random_state, weights)
             result = lloyd(
                 X, start, shift=shift, tol=tol, max_iter=self.max_iter,
-                chunk_size=self.chunk_size,
+                chunk_size=self.chunk_size, sample_weight=weights,
             )
             # scikit-learn's rule: a lower inertia wins unless it is the same clustering.
             if best is None or (
@@ -355,15 +390,18 @@ default="k-means++"
         return self.n_init
 
     def _initial_centres(
-        self, X: np.ndarray, shift: np.ndarray, random_state: np.random.RandomState
+        self, X: np.ndarray, shift: np.ndarray, random_state: np.random.RandomState,
+        weights: np.ndarray | None = None,
     ) -> np.ndarray:
         """Starting centres, relative to ``shift``, drawn as scikit-learn's KMeans draws them."""
         if isinstance(self.init, str) and self.init == "k-means++":
-            return kmeans_plusplus(X - shift, self.n_clusters, random_state=random_state)[0]
+            return kmeans_plusplus(X - shift, self.n_clusters, random_state=random_state,
+                                   sample_weight=weights)[0]
         if isinstance(self.init, str):
             # scikit-learn draws with its (unit) sample weights as p, which numpy's
             # choice samples differently from p=None.
-            weights = np.ones(X.shape[0], dtype=X.dtype)
+            if weights is None:
+                weights = np.ones(X.shape[0], dtype=X.dtype)
             rows = random_state.choice(X.shape[0], size=self.n_clusters, replace=False,
                                        p=weights / weights.sum())
             return X[rows] - shift

@@ -54,6 +54,12 @@ _PARAMETER_RULES = {
     ),
     "weights": v.OPTIONAL_ARRAY,
     "fit_weights": v.BOOLEAN,
+    "frozen": v.Rule(
+        lambda f: f is None or isinstance(f, bool | np.bool_) or (
+            isinstance(f, list | tuple | np.ndarray) and np.ndim(f) == 1
+            and all(isinstance(x, bool | np.bool_) for x in f)),
+        "None, True/False, or a list of True/False (one per component)",
+    ),
     "tol": v.real(0.0),
     "max_iter": v.integer(0),
     "n_init": v.integer(1),
@@ -105,6 +111,12 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     fit_weights : bool, default=True
         Whether EM re-estimates the weights; False keeps them fixed (the coin
         example's prior of 0.5).
+    frozen : bool or list of bool, optional
+        Components EM keeps exactly as given (``True`` at their index; one
+        ``True`` freezes all), for a list of starting distributions: a known
+        background or noise component, say. Frozen components stay the very
+        objects given; :meth:`bic`/:meth:`aic` count only the free ones. Not
+        with a template (its starts are automatic), nor with ``accelerate``.
     tol : float, default=1e-3
         Convergence threshold on the change of the average log-likelihood.
     max_iter : int, default=100
@@ -209,6 +221,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         init_params: str | None = None,
         weights: Any = None,
         fit_weights: bool = True,
+        frozen: Any = None,
         tol: float = 1e-3,
         max_iter: int = 100,
         n_init: int = 1,
@@ -226,6 +239,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         self.init_params = init_params
         self.weights = weights
         self.fit_weights = fit_weights
+        self.frozen = frozen
         self.tol = tol
         self.max_iter = max_iter
         self.n_init = n_init
@@ -240,7 +254,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
 
-    def fit(self, X: Any, y: Any = None) -> MixtureModel:
+    def fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None, labels: Any = None
+    ) -> MixtureModel:
         """Estimate the parameters with EM.
 
         Parameters
@@ -253,15 +269,23 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
             checks and the non-finite check run inside the statistics pass (the
             check that no row has probability zero under the start is skipped).
         y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative finite row weights (in-memory ``X`` only), as
+            :meth:`emkit.GaussianMixture.fit` takes them: integer weights fit
+            as repeated rows, in the starts too; zero leaves a row out.
+        labels : array-like of int of shape (n_samples,), optional
+            Partial labels (in-memory ``X`` only): a component index for rows
+            whose component is known, -1 for the others (semi-supervised EM,
+            as :meth:`emkit.GaussianMixture.fit`).
 
         Returns
         -------
         self
         """
-        self._fit(X)
+        self._fit(X, sample_weight=sample_weight, labels=labels)
         return self
 
-    def _fit(self, X: Any) -> Any:
+    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
@@ -272,6 +296,11 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
         if scale.is_scalable(X):
+            if sample_weight is not None or labels is not None:
+                raise ValueError(
+                    "sample_weight and labels need X in memory (an array): streamed and "
+                    "Dask fits do not take per-row weights or labels yet"
+                )
             # The distributions' checks run in every statistics pass, naming global rows.
             rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]),
                                          chunk_size=self.chunk_size, check=family.check_data)
@@ -282,11 +311,16 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
             if not automatic:  # automatic starts give every row some probability
                 _check_every_row_possible(start, X, self.chunk_size)
             # Random assignment policies key their draws on row indices: indexed chunks.
-            source = IndexedArraySource(X, self.chunk_size)
-        best = self._best_run(
-            start, _MapObjective(source), ArraySource(rows, self.chunk_size), seeds[:-1],
-            automatic=automatic,
+            source = IndexedArraySource(
+                X, self.chunk_size, sample_weight=v.check_sample_weight(sample_weight, len(X)),
+                labels=v.check_labels(labels, len(X), family.n_components),
+            )
+        init_rows = IndexedArraySource(
+            rows, self.chunk_size, sample_weight=getattr(source, "sample_weight", None),
+            labels=getattr(source, "labels", None),
         )
+        best = self._best_run(start, _MapObjective(source), init_rows, seeds[:-1],
+                              automatic=automatic)
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
                 "Best performing start did not converge. Increase max_iter or tol, "
@@ -306,8 +340,18 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
                     "MixtureModel: a single distribution is a template for n_components "
                     "components; pass n_components (or a list of starting distributions)"
                 )
+            if self.frozen:
+                raise ValueError(
+                    "MixtureModel: frozen components need a list of starting distributions, "
+                    "not a template (whose starts are automatic)"
+                )
             return ComponentList((self.components,) * self.n_components), True
-        family = ComponentList(tuple(self.components))
+        family = ComponentList(tuple(self.components), self._frozen_flags(len(self.components)))
+        if family.frozen and self.accelerate:
+            raise ValueError(
+                "MixtureModel: accelerate=True does not take frozen components: SQUAREM "
+                "would extrapolate them too"
+            )
         if self.n_components is not None and self.n_components != family.n_components:
             raise ValueError(
                 f"MixtureModel: n_components={self.n_components} but {family.n_components} "
@@ -315,6 +359,17 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
                 "template for automatic starts"
             )
         return family, False
+
+    def _frozen_flags(self, n_components: int) -> tuple[bool, ...]:
+        """``frozen`` as one flag per component (a single bool applies to all)."""
+        if self.frozen is None or isinstance(self.frozen, bool | np.bool_):
+            return (bool(self.frozen),) * n_components
+        if len(self.frozen) != n_components:
+            raise ValueError(
+                f"MixtureModel: frozen has {len(self.frozen)} entries for {n_components} "
+                "components"
+            )
+        return tuple(bool(f) for f in self.frozen)
 
     def _start(
         self, index: int, start: Mixture, init_rows: ArraySource, rng: np.random.Generator,
@@ -378,7 +433,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
 
     # --------------------------------------------------------------- online
 
-    def partial_fit(self, X: Any, y: Any = None) -> MixtureModel:
+    def partial_fit(
+        self, X: Any, y: Any = None, *, sample_weight: Any = None
+    ) -> MixtureModel:
         """One step of online (stepwise) EM on a batch of rows.
 
         As :meth:`emkit.GaussianMixture.partial_fit`: the first call on an
@@ -390,15 +447,17 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_batch, n_features)
         y : ignored
+        sample_weight : array-like of shape (n_batch,), optional
+            Row weights, as :meth:`fit` takes them.
 
         Returns
         -------
         self
         """
         if not hasattr(self, "components_"):
-            self.fit(X)
+            self.fit(X, sample_weight=sample_weight)
             _, X = self._checked(X)
-            batch = self._batch_stats(self._online_model(), X)
+            batch = self._batch_stats(self._online_model(), X, sample_weight)
             self._online_stats = per_row(batch)
             self._online_step, self._online_rows = 1, batch.n_samples
             return self
@@ -407,7 +466,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         # spread into every parameter. Refuse the batch before anything changes.
         _check_every_row_possible(model, X, self.chunk_size, when="under every fitted component")
         model = self._online_model()
-        batch = self._batch_stats(model, X)
+        batch = self._batch_stats(model, X, sample_weight)
         if batch.n_samples == 0:  # nothing observed in this batch: nothing to learn
             return self
         running = getattr(self, "_online_stats", None)
@@ -435,8 +494,10 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         seed = np.random.SeedSequence(entropy, spawn_key=(getattr(self, "_online_step", 0),))
         return replace(self._model(), assignment=assignment_for(self.algorithm, seed))
 
-    def _batch_stats(self, model: Mixture, X: np.ndarray) -> Any:
-        return expected_stats(model, IndexedArraySource(X, self.chunk_size))
+    def _batch_stats(self, model: Mixture, X: np.ndarray, sample_weight: Any = None) -> Any:
+        weights = v.check_sample_weight(sample_weight, X.shape[0])
+        return expected_stats(model, IndexedArraySource(X, self.chunk_size,
+                                                        sample_weight=weights))
 
     # Fitted state written by emkit.save and checked by emkit.load; the
     # components are saved as plain data (type name and parameters).
@@ -470,7 +531,8 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
     def _model(self) -> Mixture:
         """The fitted mixture, rebuilt from the public fitted attributes."""
         check_is_fitted(self, ["weights_", "components_"])
-        family = ComponentList(tuple(self.components_))
+        family = ComponentList(tuple(self.components_),
+                               self._frozen_flags(len(self.components_)))
         return Mixture(weights=self.weights_, components=family, fit_weights=self.fit_weights)
 
     def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:

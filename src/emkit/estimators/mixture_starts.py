@@ -20,6 +20,7 @@ from dataclasses import replace
 import numpy as np
 
 from emkit.data.sources import ArraySource
+from emkit.estimators.initialization import aligned_to_labels
 from emkit.estimators.kmeans import KMeans
 from emkit.latent.mixture import Mixture
 
@@ -38,18 +39,32 @@ def partition_start(
     ``spread`` of every row's weight goes evenly to all components (see the
     module docstring). With ``fit_weights`` the weights become the parts'
     shares of the rows (an empty part a negligible, non-zero one); otherwise
-    ``mixture``'s weights stay.
+    ``mixture``'s weights stay. A source with ``sample_weight`` weighs its rows;
+    one with ``labels`` puts its known rows wholly in their component.
     """
     n_samples, n_components = source.X.shape[0], len(mixture.weights)
+    row_weight = getattr(source, "sample_weight", None)
+    known = getattr(source, "labels", None)
+    if known is not None:  # rename the parts to agree with the known rows, then pin them
+        labels = aligned_to_labels(np.eye(n_components)[labels], known).argmax(axis=1)
     one_hot = (1.0 - spread) * np.eye(n_components) + spread / n_components
     family = mixture.components
+
+    def resp(start: int, stop: int) -> np.ndarray:
+        part = one_hot[labels[start:stop]]
+        if known is not None:  # known rows: no spread
+            part[known[start:stop] >= 0] = np.eye(n_components)[known[start:stop][
+                known[start:stop] >= 0]]
+        return part if row_weight is None else part * row_weight[start:stop, None]
+
     total = sum(
-        family.stats(chunk, one_hot[labels[start : start + len(chunk)]])
+        family.stats(np.asarray(chunk), resp(start, start + len(chunk)))
         for start, chunk in zip(range(0, n_samples, source.chunk_size), source, strict=True)
     )
     weights = mixture.weights
     if fit_weights:
-        counts = np.bincount(labels, minlength=n_components) + 10 * np.finfo(np.float64).eps
+        counts = np.bincount(labels, weights=row_weight, minlength=n_components)
+        counts = counts + 10 * np.finfo(np.float64).eps
         weights = counts / counts.sum()
     return replace(mixture, weights=weights, components=family.from_stats(total))
 
@@ -63,7 +78,8 @@ def random_labels(n_samples: int, n_components: int, rng: np.random.Generator) -
 
 
 def kmeans_labels(
-    X: np.ndarray, n_components: int, rng: np.random.Generator, chunk_size: int
+    X: np.ndarray, n_components: int, rng: np.random.Generator, chunk_size: int,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """k-means (k-means++ seeding) labels of the standardised rows.
 
@@ -77,7 +93,8 @@ def kmeans_labels(
     Z = (X - mean) / scale
     Z[np.isnan(Z)] = 0.0
     seed = int(rng.integers(2**31 - 1))
-    km = KMeans(n_components, n_init=1, random_state=seed, chunk_size=chunk_size).fit(Z)
+    km = KMeans(n_components, n_init=1, random_state=seed, chunk_size=chunk_size).fit(
+        Z, sample_weight=sample_weight)
     return km.labels_.astype(np.intp)
 
 
@@ -93,7 +110,8 @@ def automatic_start(
             f"got {n_samples}"
         )
     if init_params == "kmeans":
-        labels = kmeans_labels(source.X, n_components, rng, source.chunk_size)
+        labels = kmeans_labels(source.X, n_components, rng, source.chunk_size,
+                               getattr(source, "sample_weight", None))
     else:
         labels = random_labels(n_samples, n_components, rng)
     return partition_start(mixture, source, labels, fit_weights=fit_weights, spread=SPREAD)

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from emkit.core.stats import Stats
-from emkit.core.variants import SOFT, Soft
-from emkit.data.sources import row_start
+from emkit.core.variants import SOFT, Soft, labelled_terms, with_labels
+from emkit.data.sources import row_labels, row_start, row_weights
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class MixtureStats(Stats):
         The component family's statistics.
     log_likelihood : float
         Summed log-likelihood of the rows under the parameters of the E-step.
-    n_samples : int
-        Number of rows.
+    n_samples : int or float
+        Number of rows (their summed ``sample_weight`` in a weighted fit).
     """
 
     resp_sum: np.ndarray
@@ -94,26 +94,52 @@ class Mixture:
         ``log_likelihood`` holds the policy's objective: the observed-data
         log-likelihood for soft and stochastic EM, the classification
         log-likelihood for hard EM.
+
+        A chunk carrying ``sample_weight`` (see
+        :class:`~emkit.data.sources.IndexedRows`) multiplies each row's
+        weights and objective by its weight before they are summed, so an
+        integer weight counts as that many copies of the row; ``n_samples``
+        is then the summed weight. Rows of weight zero are left out. A chunk
+        carrying ``labels`` keeps its known rows wholly in their component
+        whatever the policy (see :func:`~emkit.core.variants.with_labels`).
         """
-        start, X = row_start(X), np.asarray(X)
-        fused = self._soft_e_step(X)
+        start, row_weight, labels = row_start(X), row_weights(X), row_labels(X)
+        X = np.asarray(X)
+        fused = self._soft_e_step(X) if row_weight is None and labels is None else None
         if fused is not None:
             return fused
         # Families that can precompute per-chunk features (shared by log_prob and
         # stats) offer ``prepare``; others take the rows as they are.
         prepare = getattr(self.components, "prepare", None)
         chunk = X if prepare is None else prepare(X)
-        resp, log_norm = _resp_and_log_norm(self.weighted_log_prob(chunk))
+        weighted = self.weighted_log_prob(chunk)
+        known = None if labels is None else labelled_terms(weighted, labels)
+        resp, log_norm = _resp_and_log_norm(weighted)
         resp, row_objective = self.assignment.assign(resp, log_norm, start)
+        if labels is not None:
+            resp, row_objective = with_labels(resp, row_objective, labels, known)
         # A row with every value missing (NaN) carries no information: it
         # contributes nothing to the statistics and is not counted.
         empty = np.isnan(X).all(axis=1)
-        resp[empty] = 0.0
+        if row_weight is None:
+            resp[empty] = 0.0
+            return MixtureStats(
+                resp_sum=resp.sum(axis=0, dtype=np.float64),
+                components=self.components.stats(chunk, resp),
+                log_likelihood=float(row_objective[~empty].sum(dtype=np.float64)),
+                n_samples=int(X.shape[0] - empty.sum()),
+            )
+        # Weight zero means "absent", like an empty row (0 * -inf would give NaN).
+        absent = empty | (row_weight == 0)
+        resp *= row_weight[:, None].astype(resp.dtype, copy=False)
+        resp[absent] = 0.0
+        kept = ~absent
         return MixtureStats(
             resp_sum=resp.sum(axis=0, dtype=np.float64),
             components=self.components.stats(chunk, resp),
-            log_likelihood=float(row_objective[~empty].sum(dtype=np.float64)),
-            n_samples=int(X.shape[0] - empty.sum()),
+            log_likelihood=float(np.dot(row_objective[kept].astype(np.float64),
+                                        row_weight[kept].astype(np.float64))),
+            n_samples=float(row_weight[kept].sum(dtype=np.float64)),
         )
 
     def _soft_e_step(self, X: np.ndarray) -> MixtureStats | None:

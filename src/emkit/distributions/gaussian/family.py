@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from emkit.distributions.gaussian.missing import (
     grouped_by_pattern,
     incomplete_log_prob,
     incomplete_moments,
+    pattern_order,
     prepare_gappy,
 )
 from emkit.distributions.gaussian.quadratic import (
@@ -90,6 +91,9 @@ class Gaussian:
         Cholesky factors of the precisions, same shape as ``covariances``.
     reg_covar : float
         Added to the diagonal of every covariance in the M-step.
+    fixed : frozenset of {"means", "covariances"}
+        Parameters the M-step keeps as they are (frozen); the others get their
+        maximum-likelihood value given the frozen ones.
     """
 
     structure: CovarianceStructure
@@ -99,6 +103,7 @@ class Gaussian:
     reg_covar: float = 1e-6
     # Factorisations per missingness pattern, valid for these parameters only.
     pattern_cache: dict = field(default_factory=dict, repr=False, compare=False)
+    fixed: frozenset = frozenset()
 
     @property
     def n_components(self) -> int:
@@ -191,14 +196,33 @@ class Gaussian:
         return X if isinstance(X, PreparedChunk | GappyChunk) else self.prepare(X)
 
     def from_stats(self, stats: GaussianStats) -> Gaussian:
-        """M-step: the maximum-likelihood components given summed statistics."""
-        return estimate_gaussian(self.structure, stats, self.reg_covar)
+        """M-step: the maximum-likelihood components given summed statistics.
+
+        Frozen parameters (``fixed``) are kept as the very same arrays. With
+        the means frozen, the covariances are the scatter around them (their
+        maximum given those means); with the covariances frozen, the means
+        are the weighted averages (their maximum whatever the covariances).
+        Each is a conditional maximum, so the likelihood never decreases.
+        """
+        if not self.fixed:
+            return estimate_gaussian(self.structure, stats, self.reg_covar)
+        if "means" in self.fixed:
+            stats = stats.recentred(self.means, self.structure)
+            stats = GaussianStats(counts=stats.counts, first=np.zeros_like(stats.first),
+                                  second=stats.second, shift=stats.shift)
+        estimated = estimate_gaussian(self.structure, stats, self.reg_covar)
+        means = self.means if "means" in self.fixed else estimated.means
+        if "covariances" in self.fixed:
+            return replace(self, means=means, pattern_cache={})
+        return replace(estimated, means=means, fixed=self.fixed)
 
     @property
     def n_parameters(self) -> int:
-        """Free parameters of the components (means and covariances)."""
+        """Free parameters of the components (means and covariances, less the frozen)."""
         k, d = self.means.shape
-        return k * d + self.structure.n_parameters(k, d)
+        means = 0 if "means" in self.fixed else k * d
+        covariances = 0 if "covariances" in self.fixed else self.structure.n_parameters(k, d)
+        return means + covariances
 
     def sample(self, counts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Draw ``counts[k]`` rows from component ``k``, stacked in component order."""
@@ -284,6 +308,7 @@ def gaussian_from_precisions(
 def fit_source(
     X: np.ndarray, structure: CovarianceStructure, n_components: int, *,
     chunk_size: int | None = None, compiled: bool = True,
+    sample_weight: np.ndarray | None = None, labels: np.ndarray | None = None,
 ) -> IndexedArraySource:
     """In-memory rows as the chunks a Gaussian fit runs over: the family's choice.
 
@@ -300,10 +325,22 @@ def fit_source(
     >>> X = np.random.default_rng(0).normal(size=(1000, 2))
     >>> [len(chunk) for chunk in fit_source(X, COVARIANCE_STRUCTURES["full"], 3, chunk_size=400)]
     [400, 400, 200]
+
+    ``sample_weight`` and ``labels`` (n_samples,), if given, travel with the
+    rows (reordered with them); such chunks take the general E-step, not the
+    compiled pass.
     """
-    grouped = grouped_by_pattern(X)
-    if chunk_size is not None:
-        return IndexedArraySource(grouped, chunk_size)
-    complete = grouped is X  # grouped_by_pattern copies only rows with gaps
-    rows = chunk_rows(structure, X.shape[1], n_components, compiled=complete and compiled)
-    return IndexedArraySource(grouped, balanced_rows(X.shape[0], rows, default_threads()))
+    if sample_weight is None and labels is None:
+        grouped = grouped_by_pattern(X)
+    else:
+        order = pattern_order(X)
+        if order is not None:
+            X, sample_weight, labels = (None if a is None else a[order]
+                                        for a in (X, sample_weight, labels))
+        grouped = X
+        compiled = False
+    if chunk_size is None:
+        complete = grouped is X  # grouped_by_pattern copies only rows with gaps
+        rows = chunk_rows(structure, X.shape[1], n_components, compiled=complete and compiled)
+        chunk_size = balanced_rows(X.shape[0], rows, default_threads())
+    return IndexedArraySource(grouped, chunk_size, sample_weight=sample_weight, labels=labels)

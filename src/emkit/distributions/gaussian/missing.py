@@ -26,13 +26,21 @@ from emkit.distributions.gaussian.covariance import LOG_2PI
 from emkit.distributions.gaussian.quadratic import GaussianKernel, PreparedChunk
 
 
-def fill_with_column_means(X: np.ndarray) -> np.ndarray:
-    """``X`` with each NaN replaced by its column's observed mean (``X`` itself if none)."""
+def fill_with_column_means(X: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """``X`` with each NaN replaced by its column's observed mean (``X`` itself if none).
+
+    With row ``weights``, the observed means are weighted.
+    """
     missing = np.isnan(X)
     if not missing.any():
         return X
+    if weights is None:
+        means = np.nanmean(X, axis=0)
+    else:
+        observed = (~missing) * weights[:, None]
+        means = np.where(missing, 0, X).T @ weights / observed.sum(axis=0)
     filled = X.copy()
-    filled[missing] = np.take(np.nanmean(X, axis=0), np.nonzero(missing)[1])
+    filled[missing] = np.take(means, np.nonzero(missing)[1])
     return filled
 
 
@@ -90,16 +98,22 @@ def grouped_by_pattern(X: np.ndarray) -> np.ndarray:
     the number of patterns in it: grouped rows make few patterns per chunk.
     Returns ``X`` itself when nothing is missing (no copy).
     """
+    order = pattern_order(X)
+    return X if order is None else X[order]
+
+
+def pattern_order(X: np.ndarray) -> np.ndarray | None:
+    """The row order of :func:`grouped_by_pattern` (None when nothing is missing)."""
     # A finite total proves there is no NaN without a boolean copy of X (an
     # overflowing total only sends us to the exact test).
     with np.errstate(over="ignore", invalid="ignore"):
         total = X.sum()
     if np.isfinite(total):
-        return X
+        return None
     missing = np.isnan(X)
     if not missing.any():
-        return X
-    return X[np.argsort(_pattern_codes(missing), kind="stable")]
+        return None
+    return np.argsort(_pattern_codes(missing), kind="stable")
 
 
 @dataclass(frozen=True)
