@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-speed bench-scale clean
+.PHONY: demo test lint docs bench bench-speed bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
+# The documentation site, offline, warnings as errors: docs/_build/html/index.html
+docs: $(STAMP)
+	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_speed --quick
 	$(BIN)/python -m benchmarks.bench_missing --quick
@@ -31,4 +35,4 @@ bench-scale: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_scale
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info docs/_build docs/auto_examples docs/generated
