@@ -18,6 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
+	$(MAKE) --no-print-directory docs
 
 # The documentation site, offline, warnings as errors: docs/_build/html/index.html
 docs: $(STAMP)
