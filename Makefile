@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint docs bench bench-speed bench-scale clean
+.PHONY: demo test lint docs docs-check bench bench-speed bench-scale clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 # The documentation site, offline, warnings as errors: docs/_build/html/index.html
 docs: $(STAMP)
 	$(BIN)/python -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+# The built site in headless Chromium (Debian package chromium): links, images, screenshots
+docs-check: docs
+	$(BIN)/python docs/check_site.py docs/_build/html --browser
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_speed --quick

@@ -48,6 +48,7 @@ sphinx_gallery_conf = {
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
     "min_reported_time": 1,
+    "capture_repr": (),  # printed output only, not the repr of a last expression
 }
 
 html_theme = "pydata_sphinx_theme"
