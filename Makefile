@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 	$(MAKE) --no-print-directory docs
+	$(BIN)/python docs/check_site.py docs/_build/html
 
 # The documentation site, offline, warnings as errors: docs/_build/html/index.html
 docs: $(STAMP)

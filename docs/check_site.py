@@ -7,7 +7,8 @@ decodes to a picture that is not blank.
 With ``--browser`` (``make docs-check``): headless Chromium (Debian package
 ``chromium``) also renders the index, a user-guide page and a gallery page,
 takes a screenshot of each into ``docs/_build/screenshots/``, and fails on a
-blank screenshot or a rendered page that shows fewer images than its HTML holds.
+blank screenshot, a rendered page that shows fewer images than its HTML holds,
+or formulas left untypeset (MathJax is bundled in the site, so it needs no network).
 
 Exit status 0 when all is well; otherwise each problem on one line, status 1.
 """
@@ -136,6 +137,8 @@ def browser_problems(site: Path, out: Path) -> list[str]:
         rendered.feed(dom)
         if not dom.strip() or "<body" not in dom:
             problems.append(f"{name}: the browser rendered no body")
+        elif 'class="math' in page.read_text() and "mjx-container" not in dom:
+            problems.append(f"{name}: the formulas were not typeset (MathJax did not run)")
         elif len(rendered.images) < len(parse(page).images):
             problems.append(f"{name}: the browser shows {len(rendered.images)} images of "
                             f"{len(parse(page).images)}")

@@ -21,6 +21,7 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax bundled in the site: formulas render offline
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "myst_parser",
