@@ -133,3 +133,17 @@ def test_block_extraction():
             "Text\n\n.. code-block:: python\n\n    b = 2\n    c = 3\n\nEnd\n")
     run, skipped = rst_blocks(page)
     assert skipped == 1 and [code.strip() for _, code in run] == ["b = 2\nc = 3"]
+
+
+def test_api_reference_lists_every_public_name():
+    """docs/api.rst has an entry for each public name (add new names there too)."""
+    import emkit
+    import emkit.datasets
+    import emkit.distributions
+    import emkit.plot
+
+    listed = set(re.findall(r"^   (\w+)$", (ROOT / "docs" / "api.rst").read_text(), re.M))
+    public = {n for n in emkit.__all__ if n not in ("__version__", "distributions")}
+    public |= set(emkit.distributions.__all__) | set(emkit.datasets.__all__)
+    public |= {n for n in vars(emkit.plot) if n.startswith(("plot_", "record_", "save_"))}
+    assert not public - listed, f"add to docs/api.rst: {sorted(public - listed)}"
