@@ -30,3 +30,13 @@ def make_blobs(
 @pytest.fixture
 def blobs() -> np.ndarray:
     return make_blobs()
+
+
+@pytest.fixture(autouse=True)
+def _close_pyplot_figures():
+    """emkit.plot makes pyplot figures (so plt.show() displays them): close them after a test."""
+    yield
+    import sys
+
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close("all")

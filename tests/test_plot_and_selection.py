@@ -346,3 +346,36 @@ def test_demo_grid_labels_only_iterations_the_fit_ran():
     shown = _snapshot_iterations(snapshots)
     assert list(shown) == [1, 3, 5, 10, 12]
     assert all(shown[t] == f"model after {t}" for t in shown)
+
+
+def test_new_figures_are_managed_by_pyplot_and_given_axes_are_drawn_on():
+    import matplotlib.pyplot as plt
+
+    X = np.random.default_rng(0).normal(size=(80, 2))
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    for ax in (plot_mixture(X, gm), plot_history(gm), plot_selection(
+            select_model(X, [1, 2], ["full"], random_state=0).table)):
+        assert plt.fignum_exists(ax.figure.number)  # plt.show() and Jupyter display it
+    assert plt.fignum_exists(plot_snapshots(X, {1: gm}).number)
+    figure = Figure()
+    given = figure.add_subplot()
+    assert plot_history(gm, ax=given) is given
+    np.testing.assert_array_equal(given.lines[0].get_ydata(), gm.history_)
+    assert plot_mixture(X, gm, ax=given) is given
+
+
+def test_history_axis_starts_where_the_climb_is():
+    history = np.array([-20.0, -2.0, -1.5, -1.3, -1.25, -1.24])
+    ax = plot_history(history)
+    low, high = ax.get_ylim()
+    assert -2.0 > low > -3.0 and high >= -1.24  # every later point shown, -20 not
+    marked = [t.get_text() for t in ax.texts]
+    assert marked == ["iteration 1: -20"]
+    # The curve itself is intact: every iteration is plotted at its value.
+    np.testing.assert_array_equal(ax.lines[0].get_ydata(), history)
+
+
+def test_history_axis_keeps_a_first_point_near_the_rest():
+    history = np.array([-2.5, -2.0, -1.5, -1.3, -1.25])
+    ax = plot_history(history)
+    assert ax.get_ylim()[0] <= -2.5 and not ax.texts

@@ -16,29 +16,24 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import numpy as np
-import pandas as pd
-from tqdm import tqdm
 
-from emkit import io as model_io
-from emkit import sources
-from emkit.core.variants import ALGORITHMS
-from emkit.data._io_tables import (
-    DataFileError,
-    read_frame,
-    select_columns,
-    shorten,
-    to_numbers,
-    write_csv,
-)
-from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
-from emkit.estimators.gaussian_mixture import GaussianMixture
-from emkit.estimators.selection import CRITERIA, select_model
+from emkit import __version__
 
-COVARIANCE_CHOICES = [*sorted(COVARIANCE_STRUCTURES), "all"]
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+# The option choices, spelt out so that `emkit --help` imports nothing heavy;
+# tests/test_startup.py checks they equal the library's.
+COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")  # COVARIANCE_STRUCTURES' keys
+ALGORITHMS = ("em", "hard", "stochastic")  # emkit.core.variants.ALGORITHMS
+CRITERIA = ("bic", "aic", "icl")  # emkit.estimators.selection.CRITERIA
+COVARIANCE_CHOICES = [*COVARIANCE_TYPES, "all"]
 # Files larger than this are streamed in chunks by `emkit fit` rather than loaded.
 STREAM_THRESHOLD = 2**30
 # At most this many values of K in one `emkit fit -k A-B`.
@@ -152,6 +147,8 @@ def _table_options(command: Callable) -> Callable:
 
 def _json_ready(value: Any) -> Any:
     """Infinite and NaN floats become null, so the output is valid JSON."""
+    import numpy as np
+
     if isinstance(value, dict):
         return {k: _json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -168,11 +165,17 @@ def _json_text(value: Any) -> str:
 
 
 def _array_text(array: Any) -> str:
+    import numpy as np
+
     return np.array2string(np.asarray(array), precision=4, suppress_small=True)
 
 
 def describe(model: Any) -> dict[str, Any]:
     """A JSON-ready summary of a fitted model (GaussianMixture or MixtureModel)."""
+    import numpy as np
+
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
     summary: dict[str, Any] = {
         "class": type(model).__name__,
         "n_components": len(model.weights_),
@@ -200,6 +203,8 @@ def fit_statistics(model: Any, X: Any) -> dict[str, Any]:
 
     ``cluster_sizes`` counts the rows each component is the most likely for.
     """
+    import numpy as np
+
     labels = np.asarray(model.predict(X))
     log_likelihood, n = model._log_likelihood_and_rows(X)
     parameters = int(model._n_parameters())
@@ -251,6 +256,8 @@ class _Progress:
     """A progress bar over EM iterations on stderr; silent for fits that finish quickly."""
 
     def __init__(self, quiet: bool, total: int | None, description: str) -> None:
+        from tqdm import tqdm
+
         self.bar = tqdm(total=total, desc=description, unit="it", disable=quiet, delay=0.5,
                         file=sys.stderr, leave=False)
 
@@ -263,7 +270,7 @@ class _Progress:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="emkit")
+@click.version_option(version=__version__, prog_name="emkit")
 def main() -> None:
     """emkit: Expectation-Maximization for mixtures, fast and easy to watch.
 
@@ -272,6 +279,8 @@ def main() -> None:
 
 
 def _fit_one(X, k, covariance, options, progress) -> GaussianMixture:
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
     return GaussianMixture(
         n_components=k, covariance_type=covariance, callback=progress.callback, **options
     ).fit(X)
@@ -279,11 +288,15 @@ def _fit_one(X, k, covariance, options, progress) -> GaussianMixture:
 
 def _named(X: np.ndarray, names: list[str]) -> pd.DataFrame:
     """Rows with their column names, so a saved model remembers what it was fitted on."""
+    import pandas as pd
+
     return pd.DataFrame(X, columns=names)
 
 
 def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(X - mean) / scale`` per column (missing cells ignored; constant columns unscaled)."""
+    import numpy as np
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: refused by the fit
         mean, scale = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
@@ -311,6 +324,8 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
     GaussianMixture
         ``model`` itself, its fitted attributes rewritten in the data's units.
     """
+    import numpy as np
+
     from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES as structures
 
     kind, cov = model.covariance_type, np.asarray(model.covariances_, dtype=np.float64)
@@ -337,6 +352,8 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
 def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
                          scale: np.ndarray) -> pd.DataFrame | None:
     """Criteria of fits to standardised rows, restated for the data (one shift for all)."""
+    import numpy as np
+
     if table is None:
         return None
     shift = float((np.log(scale) * (~np.isnan(X)).sum(axis=0)).sum())
@@ -399,6 +416,8 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     The model is saved (--out) before the picture is drawn (--plot).
     """
+    from emkit.data._io_tables import read_frame, select_columns, to_numbers
+
     ks = _component_range(components_text)
     _check_output(out, "--out")
     _check_picture_path(plot_path)
@@ -440,7 +459,10 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
 def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
                     options: dict, quiet: bool) -> tuple[GaussianMixture, pd.DataFrame | None]:
     """One model, or the best of several by ``criterion`` with the table of candidates."""
-    types = sorted(COVARIANCE_STRUCTURES) if covariance == "all" else [covariance]
+
+    from emkit.estimators.selection import select_model
+
+    types = list(COVARIANCE_TYPES) if covariance == "all" else [covariance]
     candidates = len(ks) * len(types)
     progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
                          if candidates > 1 else None, "EM iterations")
@@ -457,6 +479,10 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
 def _open_source(data: Path, chunk_size: int, columns: str | None, exclude: str | None,
                  sep: str | None, decimal: str | None):
     """A streamed source of DATA's chosen columns."""
+    import pandas as pd
+
+    from emkit import sources
+    from emkit.data._io_tables import DataFileError, select_columns
     from emkit.data.file_sources import CsvSource
 
     picked = _columns(columns)
@@ -482,6 +508,8 @@ def _open_source(data: Path, chunk_size: int, columns: str | None, exclude: str 
 
 
 def _save(model: GaussianMixture, out: Path | None) -> Path | None:
+    from emkit import io as model_io
+
     if out is None:
         return None
     return model_io.save(model.set_params(callback=None), out)
@@ -495,6 +523,7 @@ def _say_saved(path: Path | None, as_json: bool) -> None:
 def _fit_streamed(source, ks: range, covariance: str, plot_path: Path | None,
                   options: dict, quiet: bool) -> GaussianMixture:
     """One model fitted from a file source (selection and pictures need the rows in memory)."""
+
     if len(ks) > 1 or covariance == "all" or plot_path is not None:
         raise click.UsageError(
             "a streamed fit takes one K (-k 3) and one --covariance type, and no --plot"
@@ -540,6 +569,9 @@ def _model_columns(model: Any, frame: pd.DataFrame, data: Path, by_position: boo
     model's order; other columns, such as a label, are ignored). A file lacking
     any of them is refused: matching by position would score swapped features.
     """
+
+    from emkit.data._io_tables import DataFileError, shorten, to_numbers
+
     expected = getattr(model, "feature_names_in_", None)
     width = int(model.n_features_in_)
     if expected is None or by_position:
@@ -588,6 +620,12 @@ def predict(model_path: Path, data: Path, proba: bool, columns: str | None,
     (other columns are ignored); a file without them is refused unless
     --by-position is given.
     """
+    import numpy as np
+    import pandas as pd
+
+    from emkit import io as model_io
+    from emkit.data._io_tables import read_frame, select_columns
+
     _check_output(out, "--out")
     model = model_io.load(model_path)
     frame = read_frame(data, sep, decimal)
@@ -621,6 +659,9 @@ def _free_name(name: str, taken: Any) -> str:
 
 def _write(frame: pd.DataFrame, out: Path | None) -> None:
     """CSV to ``out``, or to standard output."""
+
+    from emkit.data._io_tables import write_csv
+
     if out is not None:
         write_csv(frame, None, out)
         return
@@ -642,6 +683,8 @@ def sample(model_path: Path, n_samples: int, seed: int | None, out: Path | None)
     Rows are drawn and written in chunks of 65536 (so memory stays small), each
     chunk sorted by component.
     """
+    from emkit import io as model_io
+
     _check_output(out, "--out")
     model = model_io.load(model_path)
     width = int(model.n_features_in_)
@@ -664,6 +707,9 @@ def sample(model_path: Path, n_samples: int, seed: int | None, out: Path | None)
 
 def _write_samples(model: Any, n_samples: int, names: list[str], stream: Any) -> None:
     """Rows drawn in chunks; the first chunk is what ``model.sample`` gives for small n."""
+    import numpy as np
+    import pandas as pd
+
     from emkit.data._validation import seed_sequence
 
     base = seed_sequence(model.random_state)
@@ -685,6 +731,8 @@ def _write_samples(model: Any, n_samples: int, names: list[str], stream: Any) ->
 @_one_line_errors
 def info(model_path: Path, as_json: bool) -> None:
     """Describe a saved MODEL: its columns, components, weights and fit."""
+    from emkit import io as model_io
+
     summary = describe(model_io.load(model_path))
     click.echo(_json_text(summary) if as_json else _summary_text(summary))
 
@@ -693,7 +741,7 @@ def info(model_path: Path, as_json: bool) -> None:
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-k", "--components", type=click.IntRange(min=1), default=1, show_default=True,
               help="Mixture components of the model the gaps are filled from.")
-@click.option("--covariance", type=click.Choice(sorted(COVARIANCE_STRUCTURES)),
+@click.option("--covariance", type=click.Choice(COVARIANCE_TYPES),
               default="full", show_default=True)
 @_table_options
 @click.option("--sample-posterior", is_flag=True,
@@ -710,6 +758,9 @@ def impute(data: Path, components: int, covariance: str, columns: str | None,
     Only the gaps of the used columns change: every other cell, and every
     column left out with --columns or --exclude, is written as it was read.
     """
+    import numpy as np
+
+    from emkit.data._io_tables import read_frame, select_columns, to_numbers
     from emkit.estimators.imputer import GaussianMixtureImputer
 
     _check_output(out, "--out")

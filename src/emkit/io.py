@@ -71,7 +71,21 @@ def register_estimator(cls: type) -> type:
     return cls
 
 
-def _registry() -> dict[str, type]:
+def _registry(name: str | None = None) -> dict[str, type]:
+    """The registered estimators; an unknown ``name`` first imports every estimator module.
+
+    ``import emkit`` is lazy (PEP 562), so a model file may name a class whose
+    module nobody has imported yet. The modules of the ``emkit.estimators``
+    package are found by listing it (a plugin-style lookup, not an import of a
+    higher layer at load time: a new estimator module needs no entry here).
+    """
+    if name is not None and name not in _ESTIMATORS:
+        import importlib
+        import pkgutil
+
+        package = importlib.import_module("emkit.estimators")
+        for info in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package.__name__}.{info.name}")
     return _ESTIMATORS
 
 
@@ -356,7 +370,7 @@ def _check_npy_header(archive: zipfile.ZipFile, zip_info: zipfile.ZipInfo, path:
 
 
 def _rebuild(metadata: dict, arrays: dict[str, np.ndarray], path: Path) -> Any:
-    registry = _registry()
+    registry = _registry(str(metadata["class"]))
     cls = registry.get(metadata["class"])
     if cls is None:
         raise ModelFileError(

@@ -1,7 +1,9 @@
 """Pictures of EM at work (matplotlib): ellipses, snapshots, log-likelihood, BIC, animation.
 
-Every function draws on a matplotlib ``Axes`` or returns a ``Figure`` built
-without pyplot, so it works headless and never changes global state. Models may
+Every function draws on a given matplotlib ``Axes`` (``ax=``), or makes a new
+figure through pyplot, so ``plt.show()`` and Jupyter display it (close figures
+you are done with, ``plt.close(fig)``, when making many). pyplot picks a
+headless backend where there is no display. Models may
 be a fitted :class:`emkit.GaussianMixture` or an :class:`emkit.latent.mixture.Mixture`
 (what the fitting callback receives at each iteration).
 
@@ -58,6 +60,13 @@ class GaussianView:
         log_joint -= log_joint.max(axis=1, keepdims=True)
         resp = np.exp(log_joint)
         return resp / resp.sum(axis=1, keepdims=True)
+
+
+def _new_figure(**kwargs: Any) -> Figure:
+    """A figure pyplot manages (imported here: ``import emkit.plot`` stays light)."""
+    import matplotlib.pyplot as plt
+
+    return plt.figure(**kwargs)
 
 
 def gaussian_view(model: Any) -> GaussianView:
@@ -170,7 +179,7 @@ def plot_mixture(
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
-    ax = ax if ax is not None else Figure(figsize=(5, 4.5)).add_subplot()
+    ax = ax if ax is not None else _new_figure(figsize=(5, 4.5)).add_subplot()
     view = gaussian_view(model) if model is not None else None
     if title:
         ax.set_title(title)
@@ -228,7 +237,7 @@ def plot_snapshots(
     X = np.asarray(X, dtype=float)
     chosen = _chosen_snapshots(snapshots, iterations)
     nrows = -(-len(chosen) // ncols)
-    figure = Figure(figsize=(4.2 * ncols, 3.8 * nrows), layout="constrained")
+    figure = _new_figure(figsize=(4.2 * ncols, 3.8 * nrows), layout="constrained")
     axes = figure.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
     for ax, (iteration, model) in zip(axes, chosen, strict=False):
         plot_mixture(X, model, ax=ax, columns=columns, projection=projection,
@@ -277,26 +286,66 @@ class Snapshots(dict):
 def plot_history(history: Any, *, ax: Axes | None = None, label: str | None = None) -> Axes:
     """The average log-likelihood per iteration (``history_``): EM climbing.
 
+    The y axis covers the curve from iteration 2 on. A first iteration far
+    below the rest (a poor start, often 10 or 100 times further down than the
+    whole climb after it) would flatten that climb into a line; it is then
+    drawn apart, as a marker on the axis's lower edge labelled with its value.
+
     Parameters
     ----------
     history : array-like of shape (n_iter,) or a fitted estimator with ``history_``
     ax : matplotlib Axes, optional
+        Drawn into; a new pyplot figure is made if omitted.
     label : str, optional
         Legend entry, for comparing several fits on one axes.
 
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> from emkit.plot import plot_history
+    >>> ax = plot_history([-20.0, -2.0, -1.5, -1.3, -1.25])
+    >>> bool(ax.get_ylim()[0] > -3)  # the climb fills the axis; -20 is marked apart
+    True
     """
     history = np.asarray(getattr(history, "history_", history), dtype=float)
-    ax = ax if ax is not None else Figure(figsize=(5, 3.5)).add_subplot()
-    ax.plot(np.arange(1, len(history) + 1), history, marker="o", markersize=3, label=label)
+    ax = ax if ax is not None else _new_figure(figsize=(5, 3.5)).add_subplot()
+    iterations = np.arange(1, len(history) + 1)
+    (line,) = ax.plot(iterations, history, marker="o", markersize=3, label=label)
+    limits = _history_limits(history)
+    if limits is not None:
+        ax.set_ylim(*limits)
+        for t in np.flatnonzero(history < limits[0]):
+            ax.plot(iterations[t], limits[0], marker="v", markersize=7, color=line.get_color(),
+                    clip_on=False, linestyle="none")
+            ax.annotate(f"iteration {t + 1}: {history[t]:.4g}", (iterations[t], limits[0]),
+                        xytext=(6, 6), textcoords="offset points", fontsize=8,
+                        color=line.get_color())
     ax.set_xlabel("iteration")
     ax.set_ylabel("average log-likelihood")
     ax.grid(alpha=0.3)
     if label:
         ax.legend()
     return ax
+
+
+def _history_limits(history: np.ndarray) -> tuple[float, float] | None:
+    """y limits leaving out a first point that would flatten the climb, else None.
+
+    The first point is left out when it lies below the rest by more than twice
+    their whole range (it would take over two thirds of the axis).
+    """
+    finite = history[np.isfinite(history)]
+    if len(history) < 3 or len(finite) != len(history):
+        return None
+    rest = history[1:]
+    low, high = float(rest.min()), float(rest.max())
+    span = high - low if high > low else max(abs(high) * 1e-3, 1e-12)
+    if history[0] >= low - 2 * span:
+        return None
+    return low - 0.15 * span, high + 0.1 * span
 
 
 def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None) -> Axes:
@@ -316,7 +365,7 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
     -------
     matplotlib Axes
     """
-    ax = ax if ax is not None else Figure(figsize=(6, 4)).add_subplot()
+    ax = ax if ax is not None else _new_figure(figsize=(6, 4)).add_subplot()
     for k, (covariance_type, rows) in enumerate(table.groupby("covariance_type", sort=False)):
         colour = PALETTE[k % len(PALETTE)]
         # Skipped candidates have no score; lines join the fits in order of K.

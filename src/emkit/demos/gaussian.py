@@ -86,6 +86,13 @@ def _snapshot_iterations(snapshots: dict[int, Any]) -> dict[int, Any]:
     return {min(t, last): snapshots[min(t, last)] for t in SNAPSHOT_ITERATIONS}
 
 
+def _close(figure: Figure) -> None:
+    """Let pyplot forget a figure it made (a demo writes files, shows nothing)."""
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
 def write_pictures(
     demo: GaussianDemo, X: np.ndarray, model: GaussianMixture, snapshots: dict[int, Any],
     out_dir: Path,
@@ -94,9 +101,11 @@ def write_pictures(
     out_dir.mkdir(parents=True, exist_ok=True)
     names = list(demo.feature_names)
     grid = out_dir / f"{demo.name}_iterations.png"
-    plot_snapshots(X, _snapshot_iterations(snapshots), feature_names=names).savefig(grid, dpi=90)
+    figure = plot_snapshots(X, _snapshot_iterations(snapshots), feature_names=names)
+    figure.savefig(grid, dpi=90)
+    _close(figure)
     curve = out_dir / f"{demo.name}_loglik.png"
-    ax = plot_history(model)
+    ax = plot_history(model, ax=Figure(figsize=(5, 3.5)).add_subplot())
     ax.set_title("EM never lowers the log-likelihood")
     ax.figure.savefig(curve, dpi=90, bbox_inches="tight")
     final = out_dir / f"{demo.name}_fit.png"

@@ -400,7 +400,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     n_iter_ : int
     lower_bound_ : float
         Average log-likelihood of the best run's last E-step.
-    history_ : ndarray of shape (n_iter_,)
+    history_ : ndarray of shape (n_iter,)
         Average log-likelihood per sample at each iteration of the best run.
     n_samples_seen_ : int
         Rows the fitted model stands for: those of ``fit`` with something

@@ -174,7 +174,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         Average log-likelihood of the best run's last E-step (plus the
         components' log prior over the number of rows, where they have a prior:
         the objective MAP EM never decreases).
-    history_ : ndarray of shape (n_iter_,)
+    history_ : ndarray of shape (n_iter,)
         That objective at each iteration of the best run.
     n_features_in_ : int
 
