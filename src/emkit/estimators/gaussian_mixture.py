@@ -139,12 +139,15 @@ def _components(indices: list[int]) -> str:
 def rows_needed(covariance_type: str, n_features: int) -> int:
     """Rows a component needs to be a cluster rather than a fit to single rows.
 
-    A full covariance in ``d`` dimensions needs ``d + 1`` rows in general
+    A full covariance (VVV, EVV) in ``d`` dimensions needs ``d + 1`` rows in general
     position (fewer leave it singular but for ``reg_covar``); any other component
     needs two (one row is an outlier, not a cluster; a diagonal or spherical
     variance is zero on one row).
     """
-    return n_features + 1 if covariance_type == "full" else 2
+    # VVV and EVV estimate a whole matrix per component (mclust's other models share
+    # shape or orientation, so one row per component does not make them singular).
+    model = COVARIANCE_STRUCTURES[covariance_type].model
+    return n_features + 1 if model in ("VVV", "EVV") else 2
 
 
 def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
@@ -161,9 +164,9 @@ def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, n
     # The mixture's total covariance: within-component plus between-means.
     total = np.einsum("k,kij->ij", weights, dense) + (offsets.T * weights) @ offsets
     covariances = np.asarray(model.covariances_, dtype=np.float64)
-    if model.covariance_type == "spherical":
+    if structure.name == "spherical":
         return covariances[:, None], np.full((k, 1), np.trace(total) / d)
-    if model.covariance_type == "diag":
+    if structure.name == "diag":
         return covariances, np.broadcast_to(np.diag(total), (k, d))
     values, vectors = np.linalg.eigh(dense)
     along = np.einsum("kdi,de,kei->ki", vectors, total, vectors)
@@ -478,9 +481,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 f"n_components={self.n_components} is larger than the number of samples "
                 f"({init_X.shape[0]}): a mixture needs at least one row per component"
             )
-        v.check_gaussian_memory(self.n_components, init_X.shape[1], self.covariance_type,
-                                init_X.dtype.itemsize)
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        v.check_gaussian_memory(self.n_components, init_X.shape[1], structure.name,
+                                init_X.dtype.itemsize)
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
