@@ -34,7 +34,7 @@ from emkit.data._io_tables import (
     to_numbers,
     write_csv,
 )
-from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 from emkit.estimators.gaussian_mixture import GaussianMixture
 from emkit.estimators.selection import CRITERIA, select_model
 
@@ -240,7 +240,8 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
         if "means" in summary:
             lines.append(f"  mean {_array_text(summary['means'][k])}")
             cov = summary["covariances"]
-            cov = cov if summary["covariance_type"] == "tied" else cov[k]
+            tied = COVARIANCE_STRUCTURES[summary["covariance_type"]].name == "tied"
+            cov = cov if tied else cov[k]
             lines.append("  covariance " + _array_text(cov).replace("\n", "\n             "))
         else:
             lines.append(f"  {json.dumps(summary['components'][k])}")
@@ -292,6 +293,12 @@ def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (X - mean) / scale, mean, scale
 
 
+# mclust models whose constraints do not survive unequal scaling of the features
+# (S Sigma_k S: a shared orientation or a shared shape of rotated axes is lost;
+# volumes, axis-aligned shapes and EVV's det-1 shapes keep theirs).
+_SCALING_BREAKS = ("EII", "VII", "VEE", "EVE", "VVE", "EEV", "VEV")
+
+
 def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -> GaussianMixture:
     """The same mixture for rows ``mean + scale * z``: fitted on z, used on the data.
 
@@ -313,8 +320,12 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
     """
     from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES as structures
 
-    kind, cov = model.covariance_type, np.asarray(model.covariances_, dtype=np.float64)
-    if kind == "spherical" and not np.allclose(scale, scale[0], rtol=0, atol=0):
+    kind, cov = structures[model.covariance_type].name, np.asarray(model.covariances_, np.float64)
+    equal = np.allclose(scale, scale[0], rtol=0, atol=0)
+    if not equal and model.covariance_type in _SCALING_BREAKS:
+        # Unequal scales break the model's constraint: it becomes its layout's free model.
+        model.set_params(covariance_type=kind)
+    if kind == "spherical" and not equal:
         kind, cov = "diag", cov[:, None] * np.ones_like(scale)
         model.set_params(covariance_type="diag")
     if kind in ("full", "tied"):
@@ -354,7 +365,8 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("-k", "--components", "components_text", default="1-9", show_default=True,
               help="Number of components K, or a range A-B to choose from.")
 @click.option("--covariance", type=click.Choice(COVARIANCE_CHOICES), default="full",
-              show_default=True, help="Covariance structure, or 'all' to choose among them.")
+              show_default=True, help="Covariance structure (scikit-learn's names or mclust's 14 models), "
+              "or 'all' to choose among mclust's 14.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
               help="How to choose when several models are candidates (lower is better).")
 @_table_options
@@ -439,7 +451,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
 def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
                     options: dict, quiet: bool) -> tuple[GaussianMixture, pd.DataFrame | None]:
     """One model, or the best of several by ``criterion`` with the table of candidates."""
-    types = sorted(COVARIANCE_STRUCTURES) if covariance == "all" else [covariance]
+    types = list(MCLUST_MODELS) if covariance == "all" else [covariance]
     candidates = len(ks) * len(types)
     progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
                          if candidates > 1 else None, "EM iterations")

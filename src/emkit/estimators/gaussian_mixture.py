@@ -23,7 +23,11 @@ from emkit.data import _validation as v
 from emkit.data import scale
 from emkit.data.sources import IndexedArraySource
 from emkit.distributions.gaussian.codec import GaussianCodec
-from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
+from emkit.distributions.gaussian.covariance import (
+    COVARIANCE_STRUCTURES,
+    CovarianceStructure,
+    is_constrained,
+)
 from emkit.distributions.gaussian.family import (
     Gaussian,
     GaussianStats,
@@ -260,8 +264,16 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Structure of the covariance matrices.
+    covariance_type : str, default="full"
+        Structure of the covariance matrices: scikit-learn's "full", "tied",
+        "diag", "spherical", or one of mclust's 14 models "EII", "VII", "EEI",
+        "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV",
+        "VVV" (volume, shape, orientation Equal or Variable across components,
+        I: axis-aligned; "E", "V" for one feature). scikit-learn's names are
+        VVV, EEE, VVI and VII. The other ten are stored as full (K, D, D),
+        diagonal (K, D) or, for EII, spherical (K,) arrays; ``reg_covar``
+        enters their M-step as ``n_k * reg_covar * I`` added to each
+        component's scatter. See :mod:`emkit.distributions.gaussian.constrained`.
     tol : float, default=1e-3
         Convergence threshold on the change of the average log-likelihood.
     reg_covar : float, default=1e-6
@@ -473,6 +485,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         """Run the fit; return the validated rows (an array, or the scalable input as given)."""
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
+        if self.accelerate and is_constrained(self.covariance_type):
+            # SQUAREM extrapolates the parameters freely, out of the model's constraints.
+            raise ValueError(
+                f"accelerate=True works with the unconstrained models (full/VVV, tied/EEE, "
+                f"diag/VVI, spherical/VII), not covariance_type={self.covariance_type!r}"
+            )
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
         init_X, source = self._rows(X, reset=not warm, seed=seeds[-1])

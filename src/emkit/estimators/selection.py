@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
@@ -44,7 +44,9 @@ class SelectionResult:
         The fitted model with the lowest criterion among non-degenerate fits
         (among all fitted candidates, with a warning, if every one is degenerate).
     table : pandas DataFrame
-        One row per candidate: ``n_components``, ``covariance_type``, ``bic``,
+        One row per candidate: ``n_components``, ``covariance_type`` (as
+        asked), ``model`` (its mclust name: full is VVV, tied EEE, diag VVI,
+        spherical VII), ``bic``,
         ``aic``, ``icl``, ``log_likelihood`` (total), ``n_parameters``,
         ``converged``, ``degenerate``, ``skipped`` and ``note`` (why a candidate
         is degenerate or skipped); sorted by the criterion, skipped candidates
@@ -85,6 +87,7 @@ def _score_candidate(params: dict, X: Any, k: int, covariance_type: str):
     return model, {
         "n_components": k,
         "covariance_type": covariance_type,
+        "model": COVARIANCE_STRUCTURES[covariance_type].model,
         "bic": bic,
         "aic": model.aic(X),
         "icl": bic + 2 * classification_entropy(model.predict_proba(X)),
@@ -106,7 +109,7 @@ def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
     """
     each = rows_needed(covariance_type, n_features)
     needed = n_components * each
-    if covariance_type == "tied":
+    if COVARIANCE_STRUCTURES[covariance_type].name == "tied":
         needed = max(needed, n_components + n_features)
     if n_samples >= needed:
         return ""
@@ -120,19 +123,21 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
     n_parameters = k * n_features + structure.n_parameters(k, n_features) + k - 1
     return {
         "n_components": k, "covariance_type": covariance_type,
-        "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
+        "model": structure.model, "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
         "n_parameters": n_parameters, "converged": False, "degenerate": False,
         "skipped": True, "note": reason,
     }
 
 
 def _checked_covariance_types(covariance_types: Any) -> tuple[str, ...]:
-    """A single name or a sequence of names, each a known covariance structure."""
+    """A single name, "all" (mclust's 14 models), or a sequence of known structures."""
+    if isinstance(covariance_types, str) and covariance_types == "all":
+        return MCLUST_MODELS
     names = (covariance_types,) if isinstance(covariance_types, str) else tuple(covariance_types)
     unknown = [name for name in names if name not in COVARIANCE_STRUCTURES]
     if unknown or not names:
         raise ValueError(
-            f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)}, "
+            f"covariance_types must be 'all' or one or more of {sorted(COVARIANCE_STRUCTURES)}, "
             f"got {covariance_types!r}"
         )
     return names
@@ -187,8 +192,11 @@ def select_model(
     n_components : int or iterable of int, default=range(1, 10)
         Candidate numbers of components.
     covariance_types : str or sequence of str
-        Candidate structures among "full", "tied", "diag", "spherical"; one
-        name is one candidate structure.
+        Candidate structures: any ``covariance_type`` of :class:`GaussianMixture`
+        (scikit-learn's four names or mclust's 14 models); one name is one
+        candidate structure, ``"all"`` mclust's 14 models (mclust's own
+        default set). The default stays scikit-learn's four (mclust's VVV, EEE,
+        VVI, VII): a quarter of the fits, and the results of earlier versions.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better. ICL is BIC plus twice the classification entropy.
     n_init : int, default=3
