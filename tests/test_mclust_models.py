@@ -162,7 +162,7 @@ def test_m_step_is_the_constrained_optimum(model):
                           rng.normal(scale=0.5, size=size), method="L-BFGS-B",
                           bounds=[(-8.0, 8.0)] * size,
                           options={"ftol": 1e-15, "gtol": 1e-10}).fun
-        for _ in range(4)
+        for _ in range(3)
     )
     # The M-step's value is the constrained minimum: a generic optimiser over an
     # explicit parametrisation of the model finds nothing lower, and reaches it.

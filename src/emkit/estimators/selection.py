@@ -137,8 +137,8 @@ def _checked_covariance_types(covariance_types: Any) -> tuple[str, ...]:
     unknown = [name for name in names if name not in COVARIANCE_STRUCTURES]
     if unknown or not names:
         raise ValueError(
-            f"covariance_types must be 'all' or one or more of {sorted(COVARIANCE_STRUCTURES)}, "
-            f"got {covariance_types!r}"
+            f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)} "
+            f"(or 'all', mclust's 14), got {covariance_types!r}"
         )
     return names
 
