@@ -4,7 +4,8 @@
 # (mclust's own hierarchical start, hclass(hc(X), G)) is saved with the data; every
 # model is then fitted by mclust's EM from that partition, me(model, X, z = unmap(cl)),
 # with tolerances tight enough that the fit sits at its fixed point. Also writes
-# mclust's model choice on diabetes (mclustBIC over the 14 models, G = 1..9).
+# mclust's model choice on diabetes (mclustBIC over the 14 models, G = 1..9) and
+# the partitions of mclust's EII (Ward) agglomeration with G = 3.
 #
 # Run from the repository root:  Rscript tests/reference/mclust_models.R
 # Needs R with mclust and jsonlite.
@@ -70,7 +71,14 @@ selection <- list(
   best_model = best$modelName, best_G = best$G, best_bic = best$bic
 )
 
+# mclust's Ward start: model-based agglomeration under EII on its "SVD" rows.
+ward <- lapply(names(datasets), function(name) {
+  X <- datasets[[name]]
+  list(data = name, G = 3, partition = as.vector(hclass(hc(X, modelName = "EII", use = "SVD"), 3)))
+})
+
 out <- list(
+  hc_eii = ward,
   r_version = R.version.string,
   mclust_version = as.character(packageVersion("mclust")),
   control = list(tol = control$tol),
