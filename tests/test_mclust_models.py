@@ -193,7 +193,7 @@ def test_m_step_keeps_the_constraints(model):
         np.testing.assert_allclose(sigma, volumes[:, None, None] * np.eye(3), rtol=1e-12)
 
 
-@pytest.mark.parametrize("model", CONSTRAINED + ("EII",))
+@pytest.mark.parametrize("model", (*CONSTRAINED, "EII"))
 def test_likelihood_never_decreases(model):
     X = np.asarray(REFERENCE["data"]["diabetes"], dtype=float)
     bounds = []

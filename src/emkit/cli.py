@@ -365,7 +365,8 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("-k", "--components", "components_text", default="1-9", show_default=True,
               help="Number of components K, or a range A-B to choose from.")
 @click.option("--covariance", type=click.Choice(COVARIANCE_CHOICES), default="full",
-              show_default=True, help="Covariance structure (scikit-learn's names or mclust's 14 models), "
+              show_default=True,
+              help="Covariance structure (scikit-learn's names or mclust's 14 models), "
               "or 'all' to choose among mclust's 14.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
               help="How to choose when several models are candidates (lower is better).")

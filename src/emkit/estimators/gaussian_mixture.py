@@ -283,8 +283,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     n_init : int, default=1
         Number of initialisations; the one with the highest final
         log-likelihood is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        How starting responsibilities are chosen.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, default="kmeans"
+        How starting responsibilities are chosen. ``"hc"``: mclust's kind of
+        start, a deterministic hierarchical agglomeration
+        (:func:`emkit.estimators.initialization.hc_labels`).
     weights_init : array of shape (n_components,), optional
         Starting mixing weights.
     means_init : array of shape (n_components, n_features), optional

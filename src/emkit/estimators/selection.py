@@ -123,7 +123,8 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
     n_parameters = k * n_features + structure.n_parameters(k, n_features) + k - 1
     return {
         "n_components": k, "covariance_type": covariance_type,
-        "model": structure.model, "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
+        "model": structure.model,
+        "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
         "n_parameters": n_parameters, "converged": False, "degenerate": False,
         "skipped": True, "note": reason,
     }

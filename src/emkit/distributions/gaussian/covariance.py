@@ -564,7 +564,8 @@ class EqualSpherical(Spherical):
     def covariances(self, counts, offsets, scatter, reg_covar):
         n_features = offsets.shape[1]
         _check_univariate(self.model, n_features)
-        traces = scatter - counts * np.square(offsets).sum(axis=1) + counts * reg_covar * n_features
+        squares = np.square(offsets).sum(axis=1)
+        traces = scatter - counts * squares + counts * reg_covar * n_features
         return _finite(constrained.spherical_equal(counts, traces, n_features))
 
     def n_parameters(self, n_components, n_features):
