@@ -303,3 +303,14 @@ def test_hc_start_on_a_subset_of_many_rows():
     assert labels.shape == (3000,)
     truth = np.repeat([0, 1], 1500)
     assert max((labels == truth).mean(), (labels != truth).mean()) == 1.0
+
+
+def test_one_component_bic_table_is_mclusts():
+    # With one component every model has a single optimum, whatever the start:
+    # the whole row of mclust's BIC table on diabetes, in mclust's sign.
+    X = np.asarray(REFERENCE["data"]["diabetes"], dtype=float)
+    selection = REFERENCE["selection"]
+    table = select_model(X, [1], "all", n_init=1, reg_covar=0.0, tol=1e-10).mclust_bic()
+    theirs = dict(zip(selection["models"], selection["bic"][0], strict=True))
+    for model in MCLUST_MODELS:
+        assert table.loc[1, model] == pytest.approx(theirs[model], rel=1e-7), model

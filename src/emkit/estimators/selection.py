@@ -59,6 +59,29 @@ class SelectionResult:
     table: pd.DataFrame
     criterion: str
 
+    def mclust_bic(self) -> pd.DataFrame:
+        """The BIC table as mclust's ``mclustBIC`` prints it: higher is better.
+
+        Rows are numbers of components, columns mclust's model names, values
+        ``2 log L - n_parameters log n`` (``-bic`` here); NaN where a candidate
+        was skipped or not asked for.
+
+        Examples
+        --------
+        >>> from emkit import select_model
+        >>> from emkit.datasets import load_faithful
+        >>> result = select_model(load_faithful(), [1, 2], ("EII", "VVV"), n_init=1,
+        ...                       random_state=0)
+        >>> table = result.mclust_bic()  # mclust 6.0.0 prints the same numbers
+        >>> table.columns.tolist(), table.index.tolist()
+        (['EII', 'VVV'], [1, 2])
+        >>> table.round(3).values.tolist()
+        [[-4024.721, -2607.623], [-3452.998, -2322.192]]
+        """
+        table = self.table.assign(mclust_bic=-self.table["bic"])
+        return table.pivot_table(index="n_components", columns="model", values="mclust_bic",
+                                 dropna=False, sort=True)
+
     def plot(self, ax: Any = None) -> Any:
         """The criterion over components, one line per covariance type (matplotlib Axes)."""
         from emkit.plot import plot_selection
