@@ -83,10 +83,11 @@ def test_load_works_right_after_a_lazy_import(tmp_path):
 def test_cli_choices_equal_the_library_constants():
     from emkit import cli
     from emkit.core.variants import ALGORITHMS
-    from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+    from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
     from emkit.estimators.selection import CRITERIA
 
     assert cli.COVARIANCE_TYPES == tuple(sorted(COVARIANCE_STRUCTURES))
+    assert cli.MCLUST_MODELS == tuple(MCLUST_MODELS)
     assert cli.ALGORITHMS == tuple(ALGORITHMS)
     assert cli.CRITERIA == tuple(CRITERIA)
 

@@ -30,7 +30,17 @@ if TYPE_CHECKING:
 
 # The option choices, spelt out so that `emkit --help` imports nothing heavy;
 # tests/test_startup.py checks they equal the library's.
-COVARIANCE_TYPES = ("diag", "full", "spherical", "tied")  # COVARIANCE_STRUCTURES' keys
+# COVARIANCE_STRUCTURES' keys: scikit-learn's four names and mclust's (E, V for one feature).
+COVARIANCE_TYPES = (
+    "E", "EEE", "EEI", "EEV", "EII", "EVE", "EVI", "EVV", "V", "VEE", "VEI", "VEV", "VII",
+    "VVE", "VVI", "VVV", "diag", "full", "spherical", "tied",
+)
+# mclust's 14 models, in mclust's order: what `--covariance all` chooses among
+# (emkit.distributions.gaussian.covariance.MCLUST_MODELS).
+MCLUST_MODELS = (
+    "EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV",
+    "VVV",
+)
 ALGORITHMS = ("em", "hard", "stochastic")  # emkit.core.variants.ALGORITHMS
 CRITERIA = ("bic", "aic", "icl")  # emkit.estimators.selection.CRITERIA
 COVARIANCE_CHOICES = [*COVARIANCE_TYPES, "all"]
@@ -245,7 +255,8 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
         if "means" in summary:
             lines.append(f"  mean {_array_text(summary['means'][k])}")
             cov = summary["covariances"]
-            cov = cov if summary["covariance_type"] == "tied" else cov[k]
+            tied = _layout(summary["covariance_type"]) == "tied"
+            cov = cov if tied else cov[k]
             lines.append("  covariance " + _array_text(cov).replace("\n", "\n             "))
         else:
             lines.append(f"  {json.dumps(summary['components'][k])}")
@@ -305,6 +316,12 @@ def _standardize(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return (X - mean) / scale, mean, scale
 
 
+# mclust models whose constraints do not survive unequal scaling of the features
+# (S Sigma_k S: a shared orientation or a shared shape of rotated axes is lost;
+# volumes, axis-aligned shapes and EVV's det-1 shapes keep theirs).
+_SCALING_BREAKS = ("EII", "VII", "VEE", "EVE", "VVE", "EEV", "VEV")
+
+
 def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -> GaussianMixture:
     """The same mixture for rows ``mean + scale * z``: fitted on z, used on the data.
 
@@ -328,8 +345,12 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
 
     from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES as structures
 
-    kind, cov = model.covariance_type, np.asarray(model.covariances_, dtype=np.float64)
-    if kind == "spherical" and not np.allclose(scale, scale[0], rtol=0, atol=0):
+    kind, cov = structures[model.covariance_type].name, np.asarray(model.covariances_, np.float64)
+    equal = np.allclose(scale, scale[0], rtol=0, atol=0)
+    if not equal and model.covariance_type in _SCALING_BREAKS:
+        # Unequal scales break the model's constraint: it becomes its layout's free model.
+        model.set_params(covariance_type=kind)
+    if kind == "spherical" and not equal:
         kind, cov = "diag", cov[:, None] * np.ones_like(scale)
         model.set_params(covariance_type="diag")
     if kind in ("full", "tied"):
@@ -371,7 +392,9 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("-k", "--components", "components_text", default="1-9", show_default=True,
               help="Number of components K, or a range A-B to choose from.")
 @click.option("--covariance", type=click.Choice(COVARIANCE_CHOICES), default="full",
-              show_default=True, help="Covariance structure, or 'all' to choose among them.")
+              show_default=True,
+              help="Covariance structure (scikit-learn's names or mclust's 14 models), "
+              "or 'all' to choose among mclust's 14.")
 @click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True,
               help="How to choose when several models are candidates (lower is better).")
 @_table_options
@@ -456,13 +479,20 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
             click.echo(f"picture written to {plot_path}")
 
 
+def _layout(covariance_type: str) -> str:
+    """How a covariance type's parameters are stored: full, tied, diag or spherical."""
+    from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+
+    return COVARIANCE_STRUCTURES[covariance_type].name
+
+
 def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
                     options: dict, quiet: bool) -> tuple[GaussianMixture, pd.DataFrame | None]:
     """One model, or the best of several by ``criterion`` with the table of candidates."""
 
     from emkit.estimators.selection import select_model
 
-    types = list(COVARIANCE_TYPES) if covariance == "all" else [covariance]
+    types = list(MCLUST_MODELS) if covariance == "all" else [covariance]
     candidates = len(ks) * len(types)
     progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
                          if candidates > 1 else None, "EM iterations")

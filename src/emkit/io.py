@@ -425,7 +425,7 @@ def check_gaussian_parameters(model: Any) -> None:
     covariances = np.asarray(model.covariances_, np.float64)
     factors = np.asarray(model.precisions_cholesky_, np.float64)
     tolerance = 1e-3 if model.means_.dtype == np.float64 else 5e-2
-    if model.covariance_type in ("diag", "spherical"):
+    if structure.name in ("diag", "spherical"):
         # Elementwise: no (K, D, D) matrices for a wide diagonal model.
         if not (covariances > 0).all():
             raise ValueError("covariances_ are not positive definite")

@@ -23,7 +23,11 @@ from emkit.data import _validation as v
 from emkit.data import scale
 from emkit.data.sources import IndexedArraySource
 from emkit.distributions.gaussian.codec import GaussianCodec
-from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, CovarianceStructure
+from emkit.distributions.gaussian.covariance import (
+    COVARIANCE_STRUCTURES,
+    CovarianceStructure,
+    is_constrained,
+)
 from emkit.distributions.gaussian.family import (
     Gaussian,
     GaussianStats,
@@ -139,12 +143,15 @@ def _components(indices: list[int]) -> str:
 def rows_needed(covariance_type: str, n_features: int) -> int:
     """Rows a component needs to be a cluster rather than a fit to single rows.
 
-    A full covariance in ``d`` dimensions needs ``d + 1`` rows in general
+    A full covariance (VVV, EVV) in ``d`` dimensions needs ``d + 1`` rows in general
     position (fewer leave it singular but for ``reg_covar``); any other component
     needs two (one row is an outlier, not a cluster; a diagonal or spherical
     variance is zero on one row).
     """
-    return n_features + 1 if covariance_type == "full" else 2
+    # VVV and EVV estimate a whole matrix per component (mclust's other models share
+    # shape or orientation, so one row per component does not make them singular).
+    model = COVARIANCE_STRUCTURES[covariance_type].model
+    return n_features + 1 if model in ("VVV", "EVV") else 2
 
 
 def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
@@ -161,9 +168,9 @@ def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, n
     # The mixture's total covariance: within-component plus between-means.
     total = np.einsum("k,kij->ij", weights, dense) + (offsets.T * weights) @ offsets
     covariances = np.asarray(model.covariances_, dtype=np.float64)
-    if model.covariance_type == "spherical":
+    if structure.name == "spherical":
         return covariances[:, None], np.full((k, 1), np.trace(total) / d)
-    if model.covariance_type == "diag":
+    if structure.name == "diag":
         return covariances, np.broadcast_to(np.diag(total), (k, d))
     values, vectors = np.linalg.eigh(dense)
     along = np.einsum("kdi,de,kei->ki", vectors, total, vectors)
@@ -280,8 +287,16 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     ----------
     n_components : int, default=1
         Number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
-        Structure of the covariance matrices.
+    covariance_type : str, default="full"
+        Structure of the covariance matrices: scikit-learn's "full", "tied",
+        "diag", "spherical", or one of mclust's 14 models "EII", "VII", "EEI",
+        "VEI", "EVI", "VVI", "EEE", "VEE", "EVE", "VVE", "EEV", "VEV", "EVV",
+        "VVV" (volume, shape, orientation Equal or Variable across components,
+        I: axis-aligned; "E", "V" for one feature). scikit-learn's names are
+        VVV, EEE, VVI and VII. The other ten are stored as full (K, D, D),
+        diagonal (K, D) or, for EII, spherical (K,) arrays; ``reg_covar``
+        enters their M-step as ``n_k * reg_covar * I`` added to each
+        component's scatter. See :mod:`emkit.distributions.gaussian.constrained`.
     tol : float, default=1e-3
         Convergence threshold on the change of the average log-likelihood.
     reg_covar : float, default=1e-6
@@ -291,8 +306,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     n_init : int, default=1
         Number of initialisations; the one with the highest final
         log-likelihood is kept.
-    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
-        How starting responsibilities are chosen.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, default="kmeans"
+        How starting responsibilities are chosen. ``"hc"``: mclust's kind of
+        start, a deterministic hierarchical agglomeration
+        (:func:`emkit.estimators.initialization.hc_labels`).
     weights_init : array of shape (n_components,), optional
         Starting mixing weights.
     means_init : array of shape (n_components, n_features), optional
@@ -524,6 +541,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 f"accelerate=True does not take frozen parameters (params={self.params!r}): "
                 "SQUAREM would extrapolate them too"
             )
+        if self.accelerate and is_constrained(self.covariance_type):
+            # SQUAREM extrapolates the parameters freely, out of the model's constraints.
+            raise ValueError(
+                f"accelerate=True works with the unconstrained models (full/VVV, tied/EEE, "
+                f"diag/VVI, spherical/VII), not covariance_type={self.covariance_type!r}"
+            )
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
         init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
@@ -533,9 +556,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 f"n_components={self.n_components} is larger than the number of samples "
                 f"({init_X.shape[0]}): a mixture needs at least one row per component"
             )
-        v.check_gaussian_memory(self.n_components, init_X.shape[1], self.covariance_type,
-                                init_X.dtype.itemsize)
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        v.check_gaussian_memory(self.n_components, init_X.shape[1], structure.name,
+                                init_X.dtype.itemsize)
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(

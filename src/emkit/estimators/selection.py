@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
@@ -44,7 +44,9 @@ class SelectionResult:
         The fitted model with the lowest criterion among non-degenerate fits
         (among all fitted candidates, with a warning, if every one is degenerate).
     table : pandas DataFrame
-        One row per candidate: ``n_components``, ``covariance_type``, ``bic``,
+        One row per candidate: ``n_components``, ``covariance_type`` (as
+        asked), ``model`` (its mclust name: full is VVV, tied EEE, diag VVI,
+        spherical VII), ``bic``,
         ``aic``, ``icl``, ``log_likelihood`` (total), ``n_parameters``,
         ``converged``, ``degenerate``, ``skipped`` and ``note`` (why a candidate
         is degenerate or skipped); sorted by the criterion, skipped candidates
@@ -56,6 +58,29 @@ class SelectionResult:
     best_estimator: GaussianMixture
     table: pd.DataFrame
     criterion: str
+
+    def mclust_bic(self) -> pd.DataFrame:
+        """The BIC table as mclust's ``mclustBIC`` prints it: higher is better.
+
+        Rows are numbers of components, columns mclust's model names, values
+        ``2 log L - n_parameters log n`` (``-bic`` here); NaN where a candidate
+        was skipped or not asked for.
+
+        Examples
+        --------
+        >>> from emkit import select_model
+        >>> from emkit.datasets import load_faithful
+        >>> result = select_model(load_faithful(), [1, 2], ("EII", "VVV"), n_init=1,
+        ...                       random_state=0)
+        >>> table = result.mclust_bic()  # mclust 6.0.0 prints the same numbers
+        >>> table.columns.tolist(), table.index.tolist()
+        (['EII', 'VVV'], [1, 2])
+        >>> table.round(3).values.tolist()
+        [[-4024.721, -2607.623], [-3452.998, -2322.192]]
+        """
+        table = self.table.assign(mclust_bic=-self.table["bic"])
+        return table.pivot_table(index="n_components", columns="model", values="mclust_bic",
+                                 dropna=False, sort=True)
 
     def plot(self, ax: Any = None) -> Any:
         """The criterion over components, one line per covariance type (matplotlib Axes)."""
@@ -85,6 +110,7 @@ def _score_candidate(params: dict, X: Any, k: int, covariance_type: str):
     return model, {
         "n_components": k,
         "covariance_type": covariance_type,
+        "model": COVARIANCE_STRUCTURES[covariance_type].model,
         "bic": bic,
         "aic": model.aic(X),
         "icl": bic + 2 * classification_entropy(model.predict_proba(X)),
@@ -106,7 +132,7 @@ def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
     """
     each = rows_needed(covariance_type, n_features)
     needed = n_components * each
-    if covariance_type == "tied":
+    if COVARIANCE_STRUCTURES[covariance_type].name == "tied":
         needed = max(needed, n_components + n_features)
     if n_samples >= needed:
         return ""
@@ -120,6 +146,7 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
     n_parameters = k * n_features + structure.n_parameters(k, n_features) + k - 1
     return {
         "n_components": k, "covariance_type": covariance_type,
+        "model": structure.model,
         "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
         "n_parameters": n_parameters, "converged": False, "degenerate": False,
         "skipped": True, "note": reason,
@@ -127,13 +154,15 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
 
 
 def _checked_covariance_types(covariance_types: Any) -> tuple[str, ...]:
-    """A single name or a sequence of names, each a known covariance structure."""
+    """A single name, "all" (mclust's 14 models), or a sequence of known structures."""
+    if isinstance(covariance_types, str) and covariance_types == "all":
+        return MCLUST_MODELS
     names = (covariance_types,) if isinstance(covariance_types, str) else tuple(covariance_types)
     unknown = [name for name in names if name not in COVARIANCE_STRUCTURES]
     if unknown or not names:
         raise ValueError(
-            f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)}, "
-            f"got {covariance_types!r}"
+            f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)} "
+            f"(or 'all', mclust's 14), got {covariance_types!r}"
         )
     return names
 
@@ -187,8 +216,11 @@ def select_model(
     n_components : int or iterable of int, default=range(1, 10)
         Candidate numbers of components.
     covariance_types : str or sequence of str
-        Candidate structures among "full", "tied", "diag", "spherical"; one
-        name is one candidate structure.
+        Candidate structures: any ``covariance_type`` of :class:`GaussianMixture`
+        (scikit-learn's four names or mclust's 14 models); one name is one
+        candidate structure, ``"all"`` mclust's 14 models (mclust's own
+        default set). The default stays scikit-learn's four (mclust's VVV, EEE,
+        VVI, VII): a quarter of the fits, and the results of earlier versions.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better. ICL is BIC plus twice the classification entropy.
     n_init : int, default=3

@@ -2,6 +2,13 @@
 
 Each structure is a small stateless object behind one interface; the user's
 ``covariance_type`` string is looked up once in :data:`COVARIANCE_STRUCTURES`.
+It holds scikit-learn's four names and mclust's 14 models (with ``E`` and ``V``
+for one feature): scikit-learn's are the same objects as VVV (full), EEE
+(tied), VVI (diag) and VII (spherical); the other ten are constrained versions
+of a wider layout (their M-steps in :mod:`emkit.distributions.gaussian.constrained`),
+so the kernels, the compiled pass and model files see a full, diagonal or
+spherical structure. ``structure.name`` is that layout, ``structure.model``
+mclust's name.
 
 Shapes, with ``K`` components and ``D`` features:
 
@@ -30,6 +37,8 @@ import math
 
 import numpy as np
 from scipy import linalg
+
+from emkit.distributions.gaussian import constrained
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -104,6 +113,7 @@ class CovarianceStructure:
     """Interface shared by the four covariance structures."""
 
     name: str
+    model: str  # mclust's name of the model
 
     def log_prob(
         self, X: np.ndarray, means: np.ndarray, prec_chol: np.ndarray
@@ -233,6 +243,7 @@ class Full(CovarianceStructure):
     """Each component has its own full covariance matrix."""
 
     name = "full"
+    model = "VVV"
 
     def mahalanobis(self, X, means, prec_chol):
         out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
@@ -316,6 +327,7 @@ class Tied(CovarianceStructure):
     """All components share one full covariance matrix."""
 
     name = "tied"
+    model = "EEE"
 
     def mahalanobis(self, X, means, prec_chol):
         out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
@@ -393,6 +405,7 @@ class Diag(CovarianceStructure):
     """Each component has its own diagonal covariance."""
 
     name = "diag"
+    model = "VVI"
 
     def mahalanobis(self, X, means, prec_chol):
         out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
@@ -453,6 +466,7 @@ class Spherical(Diag):
     """Each component has its own single variance."""
 
     name = "spherical"
+    model = "VII"
 
     def mahalanobis(self, X, means, prec_chol):
         out = np.empty((X.shape[0], means.shape[0]), dtype=X.dtype)
@@ -509,6 +523,101 @@ def _inverse_sqrt(variances: np.ndarray) -> np.ndarray:
     return 1.0 / np.sqrt(_check_positive(variances))
 
 
+class ConstrainedFull(Full):
+    """An mclust model with full matrices per component, constrained in the M-step."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def covariances(self, counts, offsets, scatter, reg_covar):
+        # reg_covar enters as n_k * reg_covar * I in W_k: VVV's W_k / n_k + reg_covar I,
+        # and the model's constraints kept.
+        n_features = offsets.shape[1]
+        within = scatter - counts[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
+        within = within + (counts * reg_covar)[:, None, None] * np.eye(n_features)
+        return _finite(constrained.full(self.model, counts, within))
+
+    def n_parameters(self, n_components, n_features):
+        return constrained.n_var_params(self.model, n_features, n_components)
+
+
+class ConstrainedDiag(Diag):
+    """An axis-aligned mclust model (EEI, VEI, EVI): variances (K, D), constrained."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def covariances(self, counts, offsets, scatter, reg_covar):
+        within = scatter - counts[:, None] * np.square(offsets) + (counts * reg_covar)[:, None]
+        return _finite(constrained.diagonal(self.model, counts, within))
+
+    def n_parameters(self, n_components, n_features):
+        return constrained.n_var_params(self.model, n_features, n_components)
+
+
+class EqualSpherical(Spherical):
+    """EII (and E, its one-feature form): one variance shared by every component."""
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    def covariances(self, counts, offsets, scatter, reg_covar):
+        n_features = offsets.shape[1]
+        _check_univariate(self.model, n_features)
+        squares = np.square(offsets).sum(axis=1)
+        traces = scatter - counts * squares + counts * reg_covar * n_features
+        return _finite(constrained.spherical_equal(counts, traces, n_features))
+
+    def n_parameters(self, n_components, n_features):
+        return 1
+
+
+class UnivariateVariable(Spherical):
+    """V: a variance per component, for one feature (VII's one-feature form)."""
+
+    model = "V"
+
+    def covariances(self, counts, offsets, scatter, reg_covar):
+        _check_univariate(self.model, offsets.shape[1])
+        return super().covariances(counts, offsets, scatter, reg_covar)
+
+
+def _check_univariate(model: str, n_features: int) -> None:
+    if model in constrained.UNIVARIATE_NAMES and n_features != 1:
+        raise ValueError(
+            f"covariance_type {model!r} is mclust's model for one feature; the data have "
+            f"{n_features}: use {'EII' if model == 'E' else 'VII'} (or another of the 14 models)"
+        )
+
+
+def _finite(covariances: np.ndarray) -> np.ndarray:
+    """The constrained M-steps take logs and inverses: a collapsed component gives NaN."""
+    bad = ~np.isfinite(covariances)
+    if bad.any():
+        first = int(np.argwhere(bad)[0][0]) if covariances.ndim > 1 else None
+        raise _degenerate(first)
+    return covariances
+
+
+_FULL, _TIED, _DIAG, _SPHERICAL = Full(), Tied(), Diag(), Spherical()
+
+#: scikit-learn's four names, in the order select_model tries them.
+SKLEARN_TYPES = ("full", "tied", "diag", "spherical")
+#: mclust's 14 models (volume, shape, orientation: Equal, Variable or I).
+MCLUST_MODELS = constrained.MODEL_NAMES
+
 COVARIANCE_STRUCTURES: dict[str, CovarianceStructure] = {
-    s.name: s for s in (Full(), Tied(), Diag(), Spherical())
+    "full": _FULL, "tied": _TIED, "diag": _DIAG, "spherical": _SPHERICAL,
+    "EII": EqualSpherical("EII"), "VII": _SPHERICAL,
+    "EEI": ConstrainedDiag("EEI"), "VEI": ConstrainedDiag("VEI"),
+    "EVI": ConstrainedDiag("EVI"), "VVI": _DIAG, "EEE": _TIED,
+    **{name: ConstrainedFull(name) for name in ("VEE", "EVE", "VVE", "EEV", "VEV", "EVV")},
+    "VVV": _FULL,
+    "E": EqualSpherical("E"), "V": UnivariateVariable(),
 }
+
+
+def is_constrained(covariance_type: str) -> bool:
+    """Whether a model's M-step constrains its layout (not one of scikit-learn's four)."""
+    structure = COVARIANCE_STRUCTURES[covariance_type]
+    return structure.model not in ("VVV", "EEE", "VVI", "VII")

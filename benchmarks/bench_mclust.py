@@ -1,0 +1,117 @@
+"""Model selection over mclust's 14 models, emkit against R's mclust, side by side.
+
+Run from the repository root::
+
+    python -m benchmarks.bench_mclust
+    python -m benchmarks.bench_mclust --data faithful --init hc
+
+For each data set, ``emkit.select_model(X, range(1, 10), "all")`` (mclust's 14
+models, K = 1..9) is timed, and, where ``Rscript`` with mclust is found,
+``mclustBIC(X, G = 1:9)`` in one R process (timed inside R, start-up excluded).
+Printed: seconds of each and their ratio; each side's choice with its BIC in
+mclust's sign (``2 loglik - npar log n``, higher is better); and how many
+candidates (model, K) emkit ends more than 0.1 BIC unit below mclust's fit of
+the same candidate (a worse optimum), and how many above. Data: faithful
+(bundled), iris and diabetes (from ``tests/reference/mclust_models.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from emkit import select_model
+
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "reference" / "mclust_models.json"
+
+R_SCRIPT = """
+suppressPackageStartupMessages({library(mclust); library(jsonlite)})
+X <- as.matrix(read.csv("%(path)s", header = FALSE))
+start <- proc.time()[["elapsed"]]
+table <- mclustBIC(X, G = 1:9)
+seconds <- proc.time()[["elapsed"]] - start
+best <- summary(table, X)
+writeLines(toJSON(list(seconds = seconds, models = colnames(table), bic = unclass(table)[, ],
+                       best_model = best$modelName, best_G = best$G, best_bic = best$bic),
+                  digits = I(12), auto_unbox = TRUE, na = "null", matrix = "rowmajor"))
+"""
+
+
+def load(name: str) -> np.ndarray:
+    reference = json.loads(FIXTURE.read_text())
+    return np.asarray(reference["data"][name], dtype=float)
+
+
+def run_mclust(X: np.ndarray) -> dict | None:
+    """mclustBIC's table and time, or None without Rscript and mclust."""
+    if shutil.which("Rscript") is None:
+        return None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "X.csv"
+        np.savetxt(path, X, delimiter=",", fmt="%.17g")
+        done = subprocess.run(["Rscript", "-e", R_SCRIPT % {"path": path}],
+                              capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print("Rscript failed:", done.stderr.strip().splitlines()[-1:])
+        return None
+    return json.loads(done.stdout)
+
+
+def run_emkit(X: np.ndarray, init: str, n_init: int):
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, range(1, 10), "all", init_params=init, n_init=n_init,
+                              random_state=0)
+    return result, time.perf_counter() - start
+
+
+def compare(name: str, init: str, n_init: int) -> None:
+    X = load(name)
+    result, seconds = run_emkit(X, init, n_init)
+    best = result.best_estimator
+    print(f"{name} ({X.shape[0]} x {X.shape[1]}), emkit init={init} n_init={n_init}: "
+          f"{seconds:.2f} s, chose {best.covariance_type},{best.n_components} "
+          f"BIC {-best.bic(X):.2f}")
+    mclust = run_mclust(X)
+    if mclust is None:
+        print("  mclust: Rscript or mclust not found")
+        return
+    print(f"  mclust: {mclust['seconds']:.2f} s, chose {mclust['best_model']},"
+          f"{mclust['best_G']} BIC {mclust['best_bic']:.2f}; "
+          f"emkit / mclust time: {seconds / max(mclust['seconds'], 1e-9):.1f}")
+    ours = {(row.model, row.n_components): -row.bic for row in result.table.itertuples()}
+    worse, better = [], []
+    for g, row in enumerate(mclust["bic"], start=1):
+        for model, theirs in zip(mclust["models"], row, strict=True):
+            mine = ours.get((model, g), np.nan)
+            if theirs is None or not np.isfinite(mine):
+                continue
+            if mine < theirs - 0.1:
+                worse.append(f"{model},{g} ({mine - theirs:+.1f})")
+            elif mine > theirs + 0.1:
+                better.append(f"{model},{g} ({mine - theirs:+.1f})")
+    print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
+    print(f"  candidates better than mclust's: {len(better)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", default="faithful,diabetes,iris")
+    parser.add_argument("--init", default="hc")
+    parser.add_argument("--n-init", type=int, default=1)
+    args = parser.parse_args()
+    for name in args.data.split(","):
+        compare(name, args.init, args.n_init)
+
+
+if __name__ == "__main__":
+    main()
