@@ -9,6 +9,7 @@ from emkit import distributions
 from emkit.core.custom import em
 from emkit.data import sources as sources  # public: emkit.sources
 from emkit.estimators.gaussian_mixture import GaussianMixture
+from emkit.estimators.hidden_markov import HiddenMarkovModel
 from emkit.estimators.imputer import GaussianMixtureImputer
 from emkit.estimators.kmeans import KMeans
 from emkit.estimators.mixture_model import MixtureModel
@@ -20,6 +21,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GaussianMixture",
     "GaussianMixtureImputer",
+    "HiddenMarkovModel",
     "KMeans",
     "MixtureModel",
     "__version__",
