@@ -60,7 +60,8 @@ class _BaseHMM(HMMMethods, BaseEstimator):
             unknown = set(getattr(self, name)) - set(self._letters)
             if unknown:
                 raise ValueError(
-                    f"{name} may hold the letters {self._letters!r}, got {''.join(sorted(unknown))!r}"
+                    f"{name} may hold the letters {self._letters!r}, "
+                    f"got {''.join(sorted(unknown))!r}"
                 )
 
     def _init_chain_parts(self, X: np.ndarray) -> np.random.RandomState:
@@ -125,8 +126,8 @@ class GaussianHMM(_BaseHMM):
     >>> from emkit.hmm import GaussianHMM
     >>> X = np.concatenate([np.random.default_rng(0).normal(m, 1, (300, 1)) for m in (0, 8, 0)])
     >>> model = GaussianHMM(n_components=2, n_iter=20, random_state=0).fit(X)
-    >>> np.round(np.sort(model.means_[:, 0]))
-    array([0., 8.])
+    >>> np.sort(model.means_[:, 0]).round(1).tolist()
+    [0.0, 8.0]
     """
 
     _letters = "stmc"
@@ -284,7 +285,9 @@ class CategoricalHMM(_BaseHMM):
         self._needs("emissionprob_", "e")
         probs = np.atleast_2d(np.asarray(self.emissionprob_, dtype=np.float64))
         if probs.shape[0] != self.n_components:
-            raise ValueError(f"emissionprob_ must have {self.n_components} rows, got {probs.shape}")
+            raise ValueError(
+                f"emissionprob_ must have {self.n_components} rows, got shape {probs.shape}"
+            )
         prior = self.emissionprob_prior
         prior = None if np.all(np.asarray(prior) == 1) else prior
         return ComponentList(tuple(Categorical(row, prior=prior) for row in probs))

@@ -34,7 +34,7 @@ def forward_backward(log_b, offsets, startprob, transmat, gamma, xi_sum, start_s
     loglik : (S,) output, the log-likelihood of each sequence (``-inf`` when the
         sequence is impossible; its posteriors are then left at 0).
     """
-    n, k = log_b.shape
+    k = log_b.shape[1]
     longest = 0
     for s in range(offsets.size - 1):
         longest = max(longest, offsets[s + 1] - offsets[s])
@@ -119,7 +119,7 @@ def forward_backward(log_b, offsets, startprob, transmat, gamma, xi_sum, start_s
 def viterbi(log_b, offsets, log_start, log_trans, states, best):
     """Most likely state path of every sequence (``states``, (n,)) and its log probability
     (``best``, (S,)). Ties go to the lowest state index."""
-    n, k = log_b.shape
+    k = log_b.shape[1]
     longest = 0
     for s in range(offsets.size - 1):
         longest = max(longest, offsets[s + 1] - offsets[s])
