@@ -126,8 +126,8 @@ class GaussianHMM(_BaseHMM):
     >>> from emkit.hmm import GaussianHMM
     >>> X = np.concatenate([np.random.default_rng(0).normal(m, 1, (300, 1)) for m in (0, 8, 0)])
     >>> model = GaussianHMM(n_components=2, n_iter=20, random_state=0).fit(X)
-    >>> np.sort(model.means_[:, 0]).round(1).tolist()
-    [0.0, 8.0]
+    >>> [int(m) for m in np.sort(model.means_[:, 0]).round()]
+    [0, 8]
     """
 
     _letters = "stmc"
