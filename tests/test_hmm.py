@@ -272,6 +272,17 @@ def test_clear_errors():
         GaussianHMM(2, init_params="st").fit(np.ones((10, 1)))
 
 
+def test_a_list_of_sequences_equals_x_with_lengths():
+    parts = np.split(X_GAUSS, np.cumsum(LENGTHS)[:-1])
+    emissions = [Gaussian(MEANS[k], COVARS["diag"][k], "diag") for k in range(K)]
+    a = HiddenMarkovModel(emissions, max_iter=4).fit(parts)
+    b = HiddenMarkovModel(emissions, max_iter=4).fit(X_GAUSS, LENGTHS)
+    np.testing.assert_array_equal(a.transmat_, b.transmat_)
+    assert a.score(parts) == b.score(X_GAUSS, LENGTHS)
+    with pytest.raises(ValueError, match="not both"):
+        a.score(parts, LENGTHS)
+
+
 def test_sampling_follows_the_chain():
     transmat = np.array([[0.9, 0.1], [0.3, 0.7]])
     truth = HiddenMarkovModel([Poisson(1.0), Poisson(20.0)], transmat=transmat)

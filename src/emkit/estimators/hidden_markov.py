@@ -40,6 +40,18 @@ def as_rows(X: Any) -> np.ndarray:
     return X
 
 
+def stacked(X: Any, lengths: Any) -> tuple[Any, Any]:
+    """Sequences given as a list of 2-D arrays, stacked into rows plus their lengths.
+
+    Any other ``X`` (one array of stacked rows, hmmlearn's convention) is returned as is.
+    """
+    if isinstance(X, list | tuple) and X and all(np.ndim(x) == 2 for x in X):
+        if lengths is not None:
+            raise ValueError("give either a list of sequences or X with lengths, not both")
+        return np.concatenate([np.asarray(x, dtype=np.float64) for x in X]), [len(x) for x in X]
+    return X, lengths
+
+
 def generator(random_state: Any) -> np.random.Generator:
     """A numpy Generator from an int, None, a Generator or a RandomState."""
     if isinstance(random_state, np.random.Generator):
@@ -61,6 +73,7 @@ class HMMMethods:
         return int(getattr(self, "n_iter", getattr(self, "max_iter", 100)))
 
     def _sequences(self, X: Any, lengths: Any) -> list[Sequences]:
+        X, lengths = stacked(X, lengths)
         X = as_rows(X)
         self._check_rows(X)
         return sequence_chunks(X, check_lengths(lengths, X.shape[0]))
@@ -70,15 +83,18 @@ class HMMMethods:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            The sequences' observations, stacked. NaN marks a missing value.
+        X : array-like of shape (n_samples, n_features), or list of such arrays
+            The sequences' observations, stacked (or one array per sequence).
+            NaN marks a missing value.
         lengths : array-like of int, optional
-            Lengths of the sequences (summing to ``n_samples``); default one sequence.
+            Lengths of the sequences (summing to ``n_samples``); default one
+            sequence (or the arrays of a list).
 
         Returns
         -------
         self
         """
+        X, lengths = stacked(X, lengths)
         X = as_rows(X)
         self._check_rows(X)
         lengths = check_lengths(lengths, X.shape[0])
