@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 
+from emkit.core.engine import expected_stats
 from emkit.core.stats import Stats
 from emkit.latent._forward_backward import forward_backward, viterbi
 
@@ -54,9 +56,19 @@ class Sequences:
     lengths: np.ndarray
     first: int = 0
 
-    @property
+    @cached_property
     def offsets(self) -> np.ndarray:
+        """Row offsets of the sequences, (S + 1,)."""
         return np.concatenate(([0], np.cumsum(self.lengths))).astype(np.int64)
+
+    @cached_property
+    def empty(self) -> np.ndarray | None:
+        """Mask of the rows with every value missing, None when there are none.
+
+        Computed once per chunk, not once per iteration.
+        """
+        empty = np.isnan(self.X).all(axis=1)
+        return empty if empty.any() else None
 
     def __len__(self) -> int:
         return self.X.shape[0]
@@ -92,7 +104,19 @@ def check_lengths(lengths: Any, n_rows: int) -> np.ndarray:
     return array
 
 
-def sequence_chunks(X: np.ndarray, lengths: np.ndarray, rows: int = 20_000) -> list[Sequences]:
+class SequenceSource(list):
+    """Chunks of sequences as the engine's source.
+
+    A single chunk is E-stepped in the calling thread: handing one small
+    chunk to a worker costs more than it saves on short data. More chunks go
+    to :func:`emkit.core.engine.expected_stats` (threads, summed in chunk order).
+    """
+
+    def expected_stats(self, model: Any) -> Stats:
+        return expected_stats(model, self, n_threads=1 if len(self) == 1 else None)
+
+
+def sequence_chunks(X: np.ndarray, lengths: np.ndarray, rows: int = 20_000) -> SequenceSource:
     """Whole sequences grouped into chunks of about ``rows`` rows (a long one stays whole).
 
     The chunks depend only on the lengths and ``rows``, never on the threads, so
@@ -106,7 +130,7 @@ def sequence_chunks(X: np.ndarray, lengths: np.ndarray, rows: int = 20_000) -> l
         stop = int(ends[last - 1])
         chunks.append(Sequences(X[start:stop], lengths[first:last], first))
         start, first = stop, last
-    return chunks
+    return SequenceSource(chunks)
 
 
 def check_stochastic(matrix: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -209,16 +233,16 @@ class HiddenMarkovChain:
                 f"sequence {seqs.first + int(impossible[0])} has probability 0 under the "
                 "current parameters (an observation no reachable state can emit)"
             )
-        weights = gamma
-        empty = np.isnan(seqs.X).all(axis=1)
-        if empty.any():
+        weights, n_observed = gamma, seqs.X.shape[0]
+        if seqs.empty is not None:
             # A fully missing step has density 1 in every state: no emission information.
             weights = gamma.copy()
-            weights[empty] = 0.0
+            weights[seqs.empty] = 0.0
+            n_observed -= int(seqs.empty.sum())
         stats = HMMStats(
             start=start_sum, trans=xi_sum, occupancy=weights.sum(axis=0),
             emissions=self.emissions.stats(chunk, weights),
-            log_likelihood=float(loglik.sum()), n_samples=int(seqs.X.shape[0] - empty.sum()),
+            log_likelihood=float(loglik.sum()), n_samples=n_observed,
         )
         return gamma, loglik, stats
 
