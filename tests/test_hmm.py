@@ -319,3 +319,14 @@ def test_default_start_of_the_drop_ins_fits_and_converges():
             X_GAUSS, LENGTHS)
     assert model.monitor_.converged
     assert np.all(np.diff(model.monitor_.history) > -1e-8)
+
+
+def test_the_readme_section_runs():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Hidden Markov models", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```python\n")[1:]
+    assert blocks
+    for block in blocks:
+        exec(block.split("```", 1)[0], {})
