@@ -251,7 +251,9 @@ def test_a_state_without_data_stays_finite_and_warns():
     model = HiddenMarkovModel(emissions, max_iter=3)
     with pytest.warns(EmptyStateWarning, match="state 1 received no observations"):
         model.fit(X)
-    assert np.isfinite(model.emissions_[1].mean).all()
+    # kept as it was (the Gaussian M-step alone would collapse it onto reg_covar)
+    np.testing.assert_array_equal(model.emissions_[1].mean, [1e4])
+    np.testing.assert_array_equal(model.emissions_[1].covariance, [[1.0]])
     assert np.isfinite(model.transmat_).all() and np.isfinite(model.history_).all()
 
 
@@ -281,6 +283,16 @@ def test_a_list_of_sequences_equals_x_with_lengths():
     assert a.score(parts) == b.score(X_GAUSS, LENGTHS)
     with pytest.raises(ValueError, match="not both"):
         a.score(parts, LENGTHS)
+
+
+def test_information_criteria_count_every_free_parameter():
+    emissions = [Gaussian(MEANS[k], COVARS["full"][k]) for k in range(K)]
+    model = HiddenMarkovModel(emissions, max_iter=3).fit(X_GAUSS, LENGTHS)
+    p = (K - 1) + K * (K - 1) + K * (D + D * (D + 1) // 2)
+    assert model.n_parameters == p
+    log_l = model.score(X_GAUSS, LENGTHS)
+    assert model.bic(X_GAUSS, LENGTHS) == pytest.approx(-2 * log_l + p * np.log(len(X_GAUSS)))
+    assert model.aic(X_GAUSS, LENGTHS) == pytest.approx(-2 * log_l + 2 * p)
 
 
 def test_sampling_follows_the_chain():

@@ -9,6 +9,7 @@ in :class:`HMMMethods`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -166,6 +167,22 @@ class HMMMethods:
     def _sampling_chain(self) -> HiddenMarkovChain:
         return self._chain()
 
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters of the fitted parts (start, transitions, emissions)."""
+        chain = self._chain()
+        return replace(chain, fit_start=True, fit_trans=True, fit_emissions=True).n_parameters
+
+    def bic(self, X: Any, lengths: Any = None) -> float:
+        """Bayesian information criterion ``-2 log L + p log n`` (lower is better)."""
+        X, lengths = stacked(X, lengths)
+        n = as_rows(X).shape[0]
+        return -2 * self.score(X, lengths) + self.n_parameters * np.log(n)
+
+    def aic(self, X: Any, lengths: Any = None) -> float:
+        """Akaike information criterion ``-2 log L + 2 p`` (lower is better)."""
+        return -2 * self.score(X, lengths) + 2 * self.n_parameters
+
 
 @register_estimator
 class HiddenMarkovModel(HMMMethods, BaseEstimator):
@@ -280,13 +297,3 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
 
     def _check_fitted_state(self) -> None:
         self._chain()
-
-    @property
-    def n_parameters(self) -> int:
-        """Free parameters (start, transitions, emissions), for BIC and AIC."""
-        return self._chain().n_parameters
-
-    def bic(self, X: Any, lengths: Any = None) -> float:
-        """Bayesian information criterion (lower is better)."""
-        n = as_rows(X).shape[0]
-        return -2 * self.score(X, lengths) + self.n_parameters * np.log(n)

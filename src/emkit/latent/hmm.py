@@ -33,6 +33,7 @@ import numpy as np
 
 from emkit.core.engine import expected_stats
 from emkit.core.stats import Stats
+from emkit.distributions.component_list import ComponentList
 from emkit.latent._forward_backward import forward_backward, viterbi
 
 
@@ -264,7 +265,7 @@ class HiddenMarkovChain:
                     f"hidden state {int(empty[0])} received no observations: its emission "
                     "parameters keep their previous values", EmptyStateWarning, stacklevel=2,
                 )
-            emissions = emissions.from_stats(stats.emissions)
+            emissions = _keep_empty(emissions, emissions.from_stats(stats.emissions), empty)
         return replace(self, startprob=startprob, transmat=transmat, emissions=emissions)
 
     def decode(self, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
@@ -305,6 +306,21 @@ class HiddenMarkovChain:
         total = k - 1 if self.fit_start else 0
         total += k * (k - 1) if self.fit_trans else 0
         return total + (self.emissions.n_parameters if self.fit_emissions else 0)
+
+
+def _keep_empty(previous: Any, fitted: Any, empty: np.ndarray) -> Any:
+    """Distributions of states without data put back as they were.
+
+    A :class:`ComponentList` member's M-step may collapse on zero weight (a
+    Gaussian's covariance falls to ``reg_covar``); vectorised families such as
+    :class:`~emkit.latent.hmm_gaussian.PriorGaussian` keep them themselves.
+    """
+    if not empty.size or not isinstance(fitted, ComponentList):
+        return fitted
+    kept = list(fitted.distributions)
+    for k in empty:
+        kept[int(k)] = previous.distributions[int(k)]
+    return ComponentList(tuple(kept))
 
 
 def _normalised(counts: np.ndarray, previous: np.ndarray) -> np.ndarray:
