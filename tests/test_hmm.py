@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -168,6 +169,34 @@ def test_forward_backward_equals_enumeration_of_all_81_paths():
     states, best = chain.decode(Sequences(X, np.array([4])))
     np.testing.assert_array_equal(states, paths[np.argmax(log_p)])
     np.testing.assert_allclose(best[0], log_p.max(), rtol=1e-12)
+
+
+def test_hard_e_step_counts_the_best_of_all_81_paths():
+    chain = replace(_gaussian_chain(), hard=True)
+    X = np.random.default_rng(3).normal(0, 2, (4, D))
+    paths, log_p = _enumerate(chain, X)
+    best = paths[np.argmax(log_p)]
+    stats = chain.e_step(Sequences(X, np.array([4])))
+    np.testing.assert_allclose(stats.log_likelihood, log_p.max(), rtol=1e-12)
+    np.testing.assert_array_equal(stats.start, np.eye(K)[best[0]])
+    expected = np.zeros((K, K))
+    np.add.at(expected, (best[:-1], best[1:]), 1.0)
+    np.testing.assert_array_equal(stats.trans, expected)
+    np.testing.assert_array_equal(stats.occupancy, np.bincount(best, minlength=K))
+
+
+def test_hard_em_never_decreases_the_best_path_probability():
+    rng = np.random.default_rng(9)
+    X = rng.poisson(rng.uniform(0.5, 12, 4)[rng.integers(0, 4, 300)])[:, None].astype(float)
+    emissions = [Poisson(r) for r in (1.0, 4.0, 9.0)]
+    model = HiddenMarkovModel(emissions, algorithm="hard", max_iter=30, tol=0).fit(
+        X, lengths=[100, 200])
+    assert model.n_iter_ == 30
+    assert np.all(np.diff(model.history_) >= -1e-12)
+    _, path = model.decode(X, [100, 200])
+    assert model.history_[-1] <= _path_log_prob(model, X, [100, 200], path) / len(X) + 1e-12
+    with pytest.raises(ValueError, match="algorithm must be 'em' or 'hard'"):
+        HiddenMarkovModel(emissions, algorithm="viterbi").fit(X)
 
 
 def test_a_fully_missing_step_contributes_only_its_transition():

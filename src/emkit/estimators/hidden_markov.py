@@ -138,7 +138,7 @@ class HMMMethods:
         """The most likely states: ``"viterbi"`` (the best path, and its summed log
         probability) or ``"map"`` (each step's most probable state, and the
         log-likelihood)."""
-        algorithm = algorithm or getattr(self, "algorithm", "viterbi")
+        algorithm = algorithm or self._decoder()
         if algorithm == "map":
             logprob, posteriors = self.score_samples(X, lengths)
             return logprob, posteriors.argmax(axis=1)
@@ -151,6 +151,10 @@ class HMMMethods:
             total += float(best.sum())
             parts.append(states)
         return total, np.concatenate(parts)
+
+    def _decoder(self) -> str:
+        """The default of :meth:`decode`."""
+        return "viterbi"
 
     def predict(self, X: Any, lengths: Any = None) -> np.ndarray:
         """The most likely state of each step (Viterbi path by default)."""
@@ -202,6 +206,10 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
     tol : float, default=1e-6
         Convergence threshold on the change of the average log-likelihood per
         observed step.
+    algorithm : {"em", "hard"}, default="em"
+        ``"em"``: Baum-Welch. ``"hard"``: Viterbi training, each iteration
+        re-estimating from the most likely paths; ``history_`` then holds the
+        paths' average log probability, which never decreases.
     random_state : int, Generator or None
         Seed for :meth:`sample` (which, before ``fit``, draws from the model as given).
 
@@ -241,6 +249,7 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
         *,
         max_iter: int = 100,
         tol: float = 1e-6,
+        algorithm: str = "em",
         random_state: Any = None,
     ) -> None:
         self.emissions = emissions
@@ -248,6 +257,7 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
         self.transmat = transmat
         self.max_iter = max_iter
         self.tol = tol
+        self.algorithm = algorithm
         self.random_state = random_state
 
     def _n_states(self) -> int:
@@ -260,12 +270,15 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
             raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
         if not (np.isfinite(self.tol) and self.tol >= 0):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
+        if self.algorithm not in ("em", "hard"):
+            raise ValueError(f"algorithm must be 'em' or 'hard', got {self.algorithm!r}")
         k = self._n_states()
         startprob = (np.full(k, 1.0 / k) if self.startprob is None
                      else check_stochastic(self.startprob, "startprob", (k,)))
         transmat = (np.full((k, k), 1.0 / k) if self.transmat is None
                     else check_stochastic(self.transmat, "transmat", (k, k)))
-        return HiddenMarkovChain(startprob, transmat, ComponentList(tuple(self.emissions)))
+        return HiddenMarkovChain(startprob, transmat, ComponentList(tuple(self.emissions)),
+                                 hard=self.algorithm == "hard")
 
     def _check_rows(self, X: np.ndarray) -> None:
         family = ComponentList(tuple(getattr(self, "emissions_", None) or self.emissions))

@@ -55,6 +55,9 @@ class _BaseHMM(HMMMethods, BaseEstimator):
             iter=result.n_iter, converged=bool(result.converged),
         )
 
+    def _decoder(self) -> str:
+        return self.algorithm
+
     def _check_letters(self) -> None:
         for name in ("params", "init_params"):
             unknown = set(getattr(self, name)) - set(self._letters)

@@ -198,6 +198,10 @@ class HiddenMarkovChain:
         and clips at 0 (1 is maximum likelihood).
     fit_start, fit_trans, fit_emissions : bool
         Which parts the M-step re-estimates.
+    hard : bool, default False
+        Hard EM (Viterbi training): the E-step counts the most likely path
+        instead of the posteriors, and ``log_likelihood`` holds the paths' log
+        probability, the objective hard EM never decreases.
     """
 
     startprob: np.ndarray
@@ -208,6 +212,7 @@ class HiddenMarkovChain:
     fit_start: bool = True
     fit_trans: bool = True
     fit_emissions: bool = True
+    hard: bool = False
 
     @property
     def n_states(self) -> int:
@@ -248,8 +253,40 @@ class HiddenMarkovChain:
         return gamma, loglik, stats
 
     def e_step(self, seqs: Sequences) -> HMMStats:
-        """Forward-backward over a chunk of sequences, as additive statistics."""
+        """Forward-backward (or Viterbi, for hard EM) over a chunk of sequences, as
+        additive statistics."""
+        if self.hard:
+            return self._viterbi_stats(seqs)
         return self.posteriors(seqs)[2]
+
+    def _viterbi_stats(self, seqs: Sequences) -> HMMStats:
+        """Counts of the most likely paths: starts, transitions and one-hot emission weights."""
+        chunk, log_b = self.log_emissions(seqs.X)
+        states, best = self._viterbi(log_b, seqs)
+        k = self.n_states
+        if not np.isfinite(best).all():
+            first = int(np.flatnonzero(~np.isfinite(best))[0])
+            raise ValueError(
+                f"sequence {seqs.first + first} has probability 0 under the current parameters"
+            )
+        offsets = seqs.offsets
+        inner = np.ones(states.size, dtype=bool)
+        inner[offsets[1:] - 1] = False  # no transition out of a sequence's last step
+        steps = np.flatnonzero(inner)
+        trans = np.bincount(states[steps] * k + states[steps + 1],
+                            minlength=k * k).reshape(k, k).astype(np.float64)
+        weights = np.zeros_like(log_b)
+        weights[np.arange(states.size), states] = 1.0
+        n_observed = seqs.X.shape[0]
+        if seqs.empty is not None:
+            weights[seqs.empty] = 0.0
+            n_observed -= int(seqs.empty.sum())
+        return HMMStats(
+            start=np.bincount(states[offsets[:-1]], minlength=k).astype(np.float64),
+            trans=trans, occupancy=weights.sum(axis=0),
+            emissions=self.emissions.stats(chunk, weights),
+            log_likelihood=float(best.sum()), n_samples=n_observed,
+        )
 
     def m_step(self, stats: HMMStats) -> HiddenMarkovChain:
         """New start probabilities, transitions and emissions from summed statistics."""
@@ -270,7 +307,9 @@ class HiddenMarkovChain:
 
     def decode(self, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
         """Viterbi paths (n,) and their log probabilities (S,)."""
-        _, log_b = self.log_emissions(seqs.X)
+        return self._viterbi(self.log_emissions(seqs.X)[1], seqs)
+
+    def _viterbi(self, log_b: np.ndarray, seqs: Sequences) -> tuple[np.ndarray, np.ndarray]:
         states = np.empty(seqs.X.shape[0], dtype=np.int64)
         best = np.empty(seqs.lengths.size)
         with np.errstate(divide="ignore"):
