@@ -228,6 +228,12 @@ def test_missing_values_keep_the_likelihood_monotone():
     model = HiddenMarkovModel(emissions, max_iter=30, tol=0).fit(X, LENGTHS)
     assert np.all(np.diff(model.history_) >= -1e-10)
     assert all(np.isfinite(e.mean).all() for e in model.emissions_)
+    # covars_prior=0: maximum likelihood, whose EM never decreases the likelihood itself
+    dropin = _set(GaussianHMM(K, covariance_type="full", covars_prior=0.0, init_params="",
+                              n_iter=30, tol=-np.inf),
+                  startprob_=START, transmat_=TRANS, means_=MEANS, covars_=COVARS["full"])
+    history = dropin.fit(X, LENGTHS).monitor_.history
+    assert np.all(np.diff(history) >= -1e-8 * abs(history[0]))
 
 
 @pytest.mark.parametrize("distribution, X", [
