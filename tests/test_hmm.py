@@ -330,6 +330,14 @@ def test_information_criteria_count_every_free_parameter():
     assert model.aic(X_GAUSS, LENGTHS) == pytest.approx(-2 * log_l + 2 * p)
 
 
+def test_stationary_distribution_is_where_the_chain_settles():
+    model = PoissonHMM(K, init_params="")
+    _set(model, startprob_=START, transmat_=TRANS, lambdas_=np.ones((K, 1)))
+    stationary = model.get_stationary_distribution()
+    np.testing.assert_allclose(stationary, np.linalg.matrix_power(TRANS, 200)[0], rtol=1e-10)
+    np.testing.assert_allclose(stationary @ TRANS, stationary, rtol=1e-12)
+
+
 def test_sampling_follows_the_chain():
     transmat = np.array([[0.9, 0.1], [0.3, 0.7]])
     truth = HiddenMarkovModel([Poisson(1.0), Poisson(20.0)], transmat=transmat)

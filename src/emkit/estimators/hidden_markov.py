@@ -171,6 +171,13 @@ class HMMMethods:
     def _sampling_chain(self) -> HiddenMarkovChain:
         return self._chain()
 
+    def get_stationary_distribution(self) -> np.ndarray:
+        """The stationary distribution of the transition matrix (its left eigenvector for 1)."""
+        transmat = self._chain().transmat
+        values, vectors = np.linalg.eig(transmat.T)
+        vector = np.real(vectors[:, np.argmin(np.abs(values - 1.0))])
+        return vector / vector.sum()
+
     @property
     def n_parameters(self) -> int:
         """Free parameters of the fitted parts (start, transitions, emissions)."""

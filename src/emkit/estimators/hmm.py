@@ -314,6 +314,7 @@ class CategoricalHMM(_BaseHMM):
     def _store(self, chain: HiddenMarkovChain) -> None:
         self._store_chain_parts(chain)
         self.emissionprob_ = np.array([d.probs for d in chain.emissions.distributions])
+        self.n_features = self.emissionprob_.shape[1]
 
 
 @register_estimator
@@ -391,3 +392,4 @@ class PoissonHMM(_BaseHMM):
     def _store(self, chain: HiddenMarkovChain) -> None:
         self._store_chain_parts(chain)
         self.lambdas_ = np.array([d.rate for d in chain.emissions.distributions])
+        self.n_features = self.lambdas_.shape[1]
