@@ -20,6 +20,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "GaussianMixture": ("emkit.estimators.gaussian_mixture", "GaussianMixture"),
     "GaussianMixtureClassifier": ("emkit.estimators.classifier", "GaussianMixtureClassifier"),
     "GaussianMixtureImputer": ("emkit.estimators.imputer", "GaussianMixtureImputer"),
+    "HiddenMarkovModel": ("emkit.estimators.hidden_markov", "HiddenMarkovModel"),
     "KMeans": ("emkit.estimators.kmeans", "KMeans"),
     "MixtureModel": ("emkit.estimators.mixture_model", "MixtureModel"),
     "RegressionMixture": ("emkit.estimators.regression_mixture", "RegressionMixture"),
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from emkit.data import sources as sources  # public: emkit.sources
     from emkit.estimators.classifier import GaussianMixtureClassifier
     from emkit.estimators.gaussian_mixture import GaussianMixture
+    from emkit.estimators.hidden_markov import HiddenMarkovModel
     from emkit.estimators.imputer import GaussianMixtureImputer
     from emkit.estimators.kmeans import KMeans
     from emkit.estimators.mixture_model import MixtureModel
@@ -48,6 +50,7 @@ __all__ = [
     "GaussianMixture",
     "GaussianMixtureClassifier",
     "GaussianMixtureImputer",
+    "HiddenMarkovModel",
     "KMeans",
     "MixtureModel",
     "RegressionMixture",
