@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -63,8 +64,20 @@ html_static_path: list[str] = []
 html_show_sourcelink = False
 
 
+# scikit-learn's own docstrings (inherited ``score``, the ``set_*_request`` methods
+# sklearn adds to estimators whose fit/score take sample_weight) cross-reference
+# labels and glossary terms of scikit-learn's site, undefined here: keep their text.
+_SKLEARN_XREF = re.compile(r":(?:ref|term):`([^`<]*?)\s*(?:<[^>]*>)?`")
+
+
+def _plain_sklearn_xrefs(app, what, name, obj, options, lines):
+    if str(getattr(obj, "__module__", "") or "").startswith("sklearn."):
+        lines[:] = [_SKLEARN_XREF.sub(r"\1", line) for line in lines]
+
+
 def setup(app):
     """The design page's mermaid diagram is shown as its text (no JavaScript, offline)."""
     from pygments.lexers.special import TextLexer
 
     app.add_lexer("mermaid", TextLexer)
+    app.connect("autodoc-process-docstring", _plain_sklearn_xrefs)
