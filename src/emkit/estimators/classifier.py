@@ -57,7 +57,9 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         discriminant analysis). More: MclustDA, each class its own mixture
         (``"tied"`` then ties the components within a class). A list: for each
         class, the candidate with the lowest BIC on its rows.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : str, default="full"
+        scikit-learn's ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``, or any
+        of mclust's 14 models (``"EII"`` ... ``"VVV"``), as in :class:`emkit.GaussianMixture`.
     priors : array-like of shape (n_classes,), optional
         Class prior probabilities; default the (weighted) class proportions of
         the training rows (with unlabelled rows, EDDA's fitted mixing weights).

@@ -30,7 +30,9 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     n_components : int, default=1
         Mixture components; one component gives the classic EM imputation under a
         single multivariate normal.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : str, default="full"
+        scikit-learn's ``"full"``, ``"tied"``, ``"diag"``, ``"spherical"``, or any
+        of mclust's 14 models (``"EII"`` ... ``"VVV"``), as in :class:`emkit.GaussianMixture`.
     sample_posterior : bool, default=False
         Draw from the conditional distribution instead of taking its mean.
     random_state : int, Generator or None
