@@ -153,20 +153,15 @@ def _vee(counts, W):
 
 
 def _vev(counts, W):
-    # D_k: eigenvectors of W_k (largest eigenvalue with the largest entry of A).
-    d = W.shape[-1]
+    """VEV: VEI on the eigenvalues of each ``W_k``, turned by its eigenvectors ``D_k``.
+
+    With each orientation free, ``tr(W_k D_k A^-1 D_k^T) / lambda_k`` is least
+    for ``D_k`` the eigenvectors of ``W_k`` (largest eigenvalue with the largest
+    entry of ``A``); what remains is VEI's problem on those eigenvalues.
+    """
     values, vectors = _eigen_descending(W)
-    volume = values.sum(axis=1) / (d * counts)
-    previous = np.inf
-    for _ in range(INNER_MAX_ITER):
-        shape = (values / volume[:, None]).sum(axis=0)
-        shape /= _geometric_mean(shape)
-        volume = (values / shape).sum(axis=1) / (d * counts)
-        objective = d * (counts * np.log(volume)).sum()
-        if abs(previous - objective) <= INNER_TOL * abs(objective) + 1e-300:
-            break
-        previous = objective
-    return np.einsum("k,kij,j,klj->kil", volume, vectors, shape, vectors)
+    diagonals = _vei(counts, values)  # lambda_k A, shape (K, D)
+    return np.einsum("kij,kj,klj->kil", vectors, diagonals, vectors)
 
 
 def _common_orientation(counts, W, variable_volume: bool):
