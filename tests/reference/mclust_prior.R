@@ -1,0 +1,114 @@
+# Reference MAP fits of mclust's conjugate prior (Fraley & Raftery 2007), for
+# tests/test_mclust_prior.py.
+#
+# mclust has a prior for 10 of its 14 models (and the univariate E, V). For each data
+# set, number of components G and model this script saves, with prior = priorControl()
+# (mclust's defaults: defaultPrior):
+# - the prior's hyperparameters (shrinkage, mean, dof, scale) as mclust computes them;
+# - mclust's own start (the hc partition Mclust uses) and Mclust's fit from it
+#   (loglik, BIC, whether me() from that partition reproduces Mclust's fit);
+# - the MAP fit from that start with tolerances tight enough to sit at its fixed point;
+# - one MAP M-step, mstep(prior = priorControl()), from the responsibilities of that
+#   fit's E-step (exact arithmetic to compare against, no iteration left);
+# - the log-likelihood of the data at the MAP fit, recomputed with dens(), to show
+#   which log-likelihood mclust reports (and puts in BIC) with a prior.
+#
+# Run from the repository root:  Rscript tests/reference/mclust_prior.R
+# Needs R with mclust and jsonlite.
+suppressPackageStartupMessages({
+  library(mclust)
+  library(jsonlite)
+})
+
+models <- c("EII", "VII", "EEI", "VEI", "EVI", "VVI", "EEE", "EEV", "VEV", "VVV")
+tight <- emControl(tol = c(1e-13, 1e-14), itmax = c(100000L, 100000L))
+
+data(diabetes, package = "mclust")
+datasets <- list(
+  faithful = as.matrix(faithful),
+  diabetes = as.matrix(diabetes[, -1]),
+  iris = as.matrix(iris[, 1:4]),
+  # A small, nearly degenerate case: 12 setosa rows (values rounded to 0.1, repeats)
+  # in 4 dimensions, 3 components. Without a prior VVV collapses here.
+  small = as.matrix(iris[1:12, 1:4]),
+  waiting = as.matrix(faithful[, "waiting", drop = FALSE])
+)
+sizes <- list(faithful = c(2, 3), diabetes = c(3), iris = c(3), small = c(3), waiting = c(2, 3))
+univariate <- c("E", "V")
+
+params_list <- function(parameters, d, G) {
+  variance <- parameters$variance
+  if (d == 1) {
+    sig <- rep_len(variance$sigmasq, G)
+    covariances <- lapply(seq_len(G), function(k) matrix(sig[k], 1, 1))
+  } else {
+    covariances <- lapply(seq_len(G), function(k) variance$sigma[, , k])
+  }
+  list(weights = parameters$pro, means = t(matrix(parameters$mean, nrow = d)),
+       covariances = covariances)
+}
+
+fit_one <- function(model, data, G, z0) {
+  X <- data
+  n <- nrow(X)
+  d <- ncol(X)
+  prior <- priorControl()
+  hyper <- defaultPrior(X, G = G, modelName = model)
+  out <- list(model = model,
+              prior = list(shrinkage = hyper$shrinkage, mean = hyper$mean, dof = hyper$dof,
+                           scale = hyper$scale))
+  mc <- tryCatch(Mclust(X, G = G, modelNames = model, prior = prior, verbose = FALSE),
+                 error = function(e) NULL)
+  default_fit <- me(data = X, modelName = model, z = z0, prior = prior)
+  fit <- me(data = X, modelName = model, z = z0, prior = prior, control = tight)
+  if (is.null(fit$loglik) || is.na(fit$loglik)) {
+    out$loglik <- NULL
+    out$note <- attr(fit, "returnCode")
+    return(out)
+  }
+  npar <- nMclustParams(model, d, G)
+  ll_dens <- sum(dens(data = X, modelName = model, parameters = fit$parameters,
+                      logarithm = TRUE))
+  z1 <- estep(data = X, modelName = model, parameters = fit$parameters)$z
+  step <- mstep(data = X, modelName = model, z = z1, prior = prior, control = tight)
+  c(out, list(
+    n_parameters = npar,
+    mclust_loglik = if (is.null(mc)) NULL else mc$loglik,
+    mclust_bic = if (is.null(mc)) NULL else mc$bic,
+    me_default_loglik = default_fit$loglik,
+    loglik = fit$loglik,
+    loglik_dens = ll_dens,
+    bic = bic(model, fit$loglik, n, d, G),
+    iterations = unname(attr(fit, "info")["iterations"]),
+    fit = params_list(fit$parameters, d, G),
+    z = z1,
+    m_step = params_list(step$parameters, d, G)
+  ))
+}
+
+cases <- list()
+for (name in names(datasets)) {
+  X <- datasets[[name]]
+  d <- ncol(X)
+  # Mclust's start: its hc partition with mclust.options' hcModelName and hcUse;
+  # for one feature, quantile classes (qclass).
+  tree <- hc(X, modelName = mclust.options("hcModelName"), use = mclust.options("hcUse"))
+  for (G in sizes[[name]]) {
+    cl <- if (d == 1) as.vector(mclust:::qclass(X[, 1], G)) else as.vector(hclass(tree, G))
+    z0 <- unmap(cl)
+    names_here <- if (d == 1) univariate else models
+    fits <- lapply(names_here, fit_one, data = X, G = G, z0 = z0)
+    cases[[length(cases) + 1]] <- list(data = name, G = G, partition = cl, fits = fits)
+  }
+}
+
+out <- list(
+  r_version = R.version.string,
+  mclust_version = as.character(packageVersion("mclust")),
+  control = list(tol = tight$tol),
+  data = lapply(datasets, function(X) unname(X)),
+  cases = cases
+)
+writeLines(toJSON(out, digits = I(17), auto_unbox = TRUE, null = "null", na = "null",
+                  matrix = "rowmajor", pretty = FALSE),
+           "tests/reference/mclust_prior.json")
