@@ -10,7 +10,10 @@ import numpy as np
 from emkit.core._parallel import default_threads
 from emkit.core.stats import REFERENCE, Stats
 from emkit.data.sources import IndexedArraySource
-from emkit.distributions.gaussian.covariance import CovarianceStructure
+from emkit.distributions.gaussian.covariance import (
+    CovarianceStructure,
+    DegenerateComponentError,
+)
 from emkit.distributions.gaussian.missing import (
     GappyChunk,
     grouped_by_pattern,
@@ -19,6 +22,7 @@ from emkit.distributions.gaussian.missing import (
     pattern_order,
     prepare_gappy,
 )
+from emkit.distributions.gaussian.prior import PriorParameters, map_means_and_covariances
 from emkit.distributions.gaussian.quadratic import (
     GaussianKernel,
     PreparedChunk,
@@ -94,6 +98,10 @@ class Gaussian:
     fixed : frozenset of {"means", "covariances"}
         Parameters the M-step keeps as they are (frozen); the others get their
         maximum-likelihood value given the frozen ones.
+    prior : PriorParameters or None
+        The conjugate prior's hyperparameters (see
+        :mod:`emkit.distributions.gaussian.prior`): the M-step then takes the
+        posterior mode instead of the maximum-likelihood estimate.
     """
 
     structure: CovarianceStructure
@@ -104,6 +112,7 @@ class Gaussian:
     # Factorisations per missingness pattern, valid for these parameters only.
     pattern_cache: dict = field(default_factory=dict, repr=False, compare=False)
     fixed: frozenset = frozenset()
+    prior: PriorParameters | None = None
 
     @property
     def n_components(self) -> int:
@@ -205,7 +214,9 @@ class Gaussian:
         Each is a conditional maximum, so the likelihood never decreases.
         """
         if not self.fixed:
-            return estimate_gaussian(self.structure, stats, self.reg_covar)
+            return estimate_gaussian(self.structure, stats, self.reg_covar, self.prior)
+        if self.prior is not None:
+            raise ValueError("a prior does not combine with frozen parameters (params=)")
         if "means" in self.fixed:
             stats = stats.recentred(self.means, self.structure)
             stats = GaussianStats(counts=stats.counts, first=np.zeros_like(stats.first),
@@ -259,7 +270,8 @@ def gaussian_stats(
 
 
 def estimate_gaussian(
-    structure: CovarianceStructure, stats: GaussianStats, reg_covar: float
+    structure: CovarianceStructure, stats: GaussianStats, reg_covar: float,
+    prior: PriorParameters | None = None,
 ) -> Gaussian:
     """M-step from summed statistics.
 
@@ -272,23 +284,47 @@ def estimate_gaussian(
     dtype = stats.shift.dtype
     counts = stats.counts + 10 * np.finfo(dtype).eps
     offsets = stats.first / counts[:, None]
-    covariances = structure.covariances(counts, offsets, stats.second, reg_covar)
+    if prior is None:
+        means = stats.shift + offsets
+        covariances = structure.covariances(counts, offsets, stats.second, reg_covar)
+    else:
+        means, covariances = _posterior_mode(structure, stats, counts, offsets, reg_covar, prior)
     return Gaussian(
         structure=structure,
-        means=(stats.shift + offsets).astype(dtype, copy=False),
+        means=means.astype(dtype, copy=False),
         covariances=covariances.astype(dtype, copy=False),
         precisions_cholesky=structure.precisions_cholesky(covariances).astype(dtype, copy=False),
         reg_covar=reg_covar,
+        prior=prior,
     )
 
 
+def _posterior_mode(structure, stats, counts, offsets, reg_covar, prior):
+    """MAP means and covariances from the sums (the prior module's M-step)."""
+    between = counts[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
+    within = stats.second - structure.reduce_scatter(between)
+    means, covariances = map_means_and_covariances(
+        structure.model, structure.name, counts, stats.shift + offsets, within, prior, reg_covar
+    )
+    if not np.isfinite(covariances).all():
+        raise DegenerateComponentError(
+            "Fitting failed: the MAP covariances are not finite (a component lost all its rows)"
+        )
+    return means, np.array(covariances, dtype=np.float64)
+
+
 def gaussian_from_resp(
-    structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, reg_covar: float
+    structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray, reg_covar: float,
+    prior: PriorParameters | None = None,
 ) -> Gaussian:
-    """Components estimated from starting responsibilities (two passes: means, then moments)."""
+    """Components estimated from starting responsibilities (two passes: means, then moments).
+
+    With a ``prior``, the posterior mode (mclust's start with a prior).
+    """
     counts = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
     means = (resp.T @ X) / counts[:, None]
-    return estimate_gaussian(structure, gaussian_stats(structure, X, resp, means), reg_covar)
+    return estimate_gaussian(structure, gaussian_stats(structure, X, resp, means), reg_covar,
+                             prior)
 
 
 def gaussian_from_precisions(
