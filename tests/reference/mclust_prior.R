@@ -8,8 +8,9 @@
 # - mclust's own start (the hc partition Mclust uses) and Mclust's fit from it
 #   (loglik, BIC, whether me() from that partition reproduces Mclust's fit);
 # - the MAP fit from that start with tolerances tight enough to sit at its fixed point;
-# - one MAP M-step, mstep(prior = priorControl()), from the responsibilities of that
-#   fit's E-step (exact arithmetic to compare against, no iteration left);
+# - one MAP M-step of mclust's EM, me(prior = priorControl(), itmax = 1), from the
+#   responsibilities of that fit's E-step (exact arithmetic to compare against, no
+#   iteration left), and that of the standalone mstep(), which differs for EEI, EVI, EEV;
 # - the log-likelihood of the data at the MAP fit, recomputed with dens(), to show
 #   which log-likelihood mclust reports (and puts in BIC) with a prior.
 #
@@ -70,6 +71,11 @@ fit_one <- function(model, data, G, z0) {
   ll_dens <- sum(dens(data = X, modelName = model, parameters = fit$parameters,
                       logarithm = TRUE))
   z1 <- estep(data = X, modelName = model, parameters = fit$parameters)$z
+  # me()'s own M-step (one iteration from z1): mclust's EM loop. For EEI, EVI and EEV
+  # it differs from the standalone mstep() (other denominators; EEV's shrinkage),
+  # which is saved as well.
+  one <- me(data = X, modelName = model, z = z1, prior = prior,
+            control = emControl(tol = c(1e-13, 1e-14), itmax = c(1L, 100000L)))
   step <- mstep(data = X, modelName = model, z = z1, prior = prior, control = tight)
   c(out, list(
     n_parameters = npar,
@@ -82,7 +88,8 @@ fit_one <- function(model, data, G, z0) {
     iterations = unname(attr(fit, "info")["iterations"]),
     fit = params_list(fit$parameters, d, G),
     z = z1,
-    m_step = params_list(step$parameters, d, G)
+    m_step = params_list(one$parameters, d, G),
+    mstep_function = params_list(step$parameters, d, G)
   ))
 }
 

@@ -22,8 +22,10 @@ Everything reduces to the maximum-likelihood M-steps of
 and the covariances are the model's ML solution for counts ``n_k + a`` and
 scatters ``B_k + scale`` (``a`` and where ``scale`` enters depend on the
 model). For the ten multivariate models (and E, V) mclust has, the table below
-is mclust's MAP M-step (its Fortran ``ms*p`` routines, mclust 6.0.0) as it
-computes it, quirks included (with ``s = 1`` when ``shrinkage > 0``, else 0;
+is mclust's MAP M-step as its EM computes it (the Fortran ``me*p`` routines of
+mclust 6.0.0, which ``Mclust``, ``mclustBIC`` and ``me`` run), quirks included;
+its standalone ``mstep()`` differs for EEI, EVI and EEV (other denominators, and
+no shrinkage for EEV), emkit follows the EM (with ``s = 1`` when ``shrinkage > 0``, else 0;
 ``n = sum_k n_k``; ``G`` components; ``d`` features):
 
 =====  ==============================================  ================================
@@ -32,13 +34,12 @@ model  covariance                                      note
 VVV    ``(scale + B_k) / (dof + n_k + d + 1 + s)``     the posterior mode
 EEE    ``(scale + sum_k B_k) / (dof + n + d + 1 + Gs)``  one prior on the shared matrix
 VVI    ``(scale + B_kjj) / (dof + n_k + 2 + s)``       per variance; ``scale`` a number
-EEI    ``(scale + sum_k B_kjj) / (dof + n + 2 + Gs)``  means not shrunk (as mclust)
-EVI    EVI on ``scale + B_kjj``, ``n + dof + 2 + Gs``
+EEI    ``(scale + sum_k B_kjj) / (dof + n + 1 + s)``   means not shrunk (as mclust)
+EVI    EVI on ``scale + B_kjj``, ``n + dof + 1 + s``
 VEI    VEI on ``scale + B_kjj``, ``d n_k + dof + 2 + s``
 VII    ``(scale + tr B_k) / (dof + d n_k + 2 + d s)``
-EII    ``sum_k (tr B_k + n_k |xbar_k - mu_k|^2)       no ``scale`` (as mclust)
-       / (dof + n d + 2 + G d s)``
-EEV    EEV on ``scale + W_k``, ``n + dof + d + 1``     no shrinkage at all (as mclust)
+EII    ``sum_k tr B_k / (dof + n d + 2 + G d)``         no ``scale`` (as mclust)
+EEV    EEV on ``scale + B_k``, ``n + dof + d + 1 + s``
 VEV    VEV on ``scale + B_k``, counts ``n_k``          no ``dof`` (as mclust)
 E, V   as EEE, VVV with ``d = 1`` and ``d + 1 -> 2``
 =====  ==============================================  ================================
@@ -221,8 +222,6 @@ def map_means_and_covariances(
     G, d = xbar.shape
     kappa = prior.shrinkage
     s = 1.0 if kappa > 0 else 0.0
-    if model == "EEV":  # mclust sets the shrinkage to 0 for EEV
-        kappa, s = 0.0, 0.0
     dev = xbar - prior.mean
     c = kappa * counts / (counts + kappa)
     means = (counts[:, None] * xbar + kappa * prior.mean) / (counts + kappa)[:, None]
@@ -235,7 +234,7 @@ def map_means_and_covariances(
         if model == "VEV":
             added, scatter = counts, B + scale
         elif model == "EEV":
-            added, scatter = counts + (nu + d + 1) / G, within + scale
+            added, scatter = counts + (nu + d + 1 + s) / G, B + scale
         else:  # VVV, and the per-component prior of VEE EVE VVE EVV
             added, scatter = counts + nu + d + 1 + s, B + scale
         scatter = scatter + (added * reg_covar)[:, None, None] * np.eye(d)
@@ -252,20 +251,19 @@ def map_means_and_covariances(
             added = counts + nu + 2 + s
             return means, B / added[:, None] + reg_covar
         if model == "EEI":
-            total = counts.sum() + nu + 2 + G * s
+            total = counts.sum() + nu + 1 + s
             return means, np.broadcast_to((within + extra).sum(axis=0) + scale,
                                           B.shape) / total + reg_covar
         if model == "EVI":
-            added = counts + (nu + 2) / G + s
+            added = counts + (nu + 1 + s) / G
         else:  # VEI
             added = counts + (nu + 2 + s) / d
         return means, constrained.diagonal(model, added, B + (added * reg_covar)[:, None])
     # spherical: traces
     B = within + extra
     if model == "EII":
-        shrunk_offset = counts * np.square(xbar - means).sum(axis=1)
-        total = d * counts.sum() + nu + 2 + G * d * s
-        value = ((B + shrunk_offset).sum() + total * reg_covar) / total
+        total = d * counts.sum() + nu + 2 + G * d
+        value = (B.sum() + total * reg_covar) / total
         return means, np.full(G, value)
     if model == "E":
         total = counts.sum() + nu + 2 + G * s
