@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 # Public name -> (module, attribute); attribute None means the module itself.
 _LAZY: dict[str, tuple[str, str | None]] = {
+    "ConjugatePrior": ("emkit.distributions.gaussian.prior", "ConjugatePrior"),
     "GaussianMixture": ("emkit.estimators.gaussian_mixture", "GaussianMixture"),
     "GaussianMixtureClassifier": ("emkit.estimators.classifier", "GaussianMixtureClassifier"),
     "GaussianMixtureImputer": ("emkit.estimators.imputer", "GaussianMixtureImputer"),
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from emkit import distributions
     from emkit.core.custom import em
     from emkit.data import sources as sources  # public: emkit.sources
+    from emkit.distributions.gaussian.prior import ConjugatePrior
     from emkit.estimators.classifier import GaussianMixtureClassifier
     from emkit.estimators.gaussian_mixture import GaussianMixture
     from emkit.estimators.hidden_markov import HiddenMarkovModel
@@ -47,6 +49,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from emkit.io import load, save
 
 __all__ = [
+    "ConjugatePrior",
     "GaussianMixture",
     "GaussianMixtureClassifier",
     "GaussianMixtureImputer",

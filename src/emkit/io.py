@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from emkit.distributions import Distribution, from_spec, to_spec
+from emkit.distributions.gaussian.prior import ConjugatePrior
 
 FORMAT_NAME = "emkit-model"
 FORMAT_VERSION = 2  # 2: metadata.sha256
@@ -103,6 +104,8 @@ def _plain(value: Any) -> Any:
     """JSON-ready scalar (numpy scalars become Python ones), or distributions as specs."""
     if isinstance(value, Distribution):  # MixtureModel's template
         return to_spec(value)
+    if isinstance(value, ConjugatePrior):  # GaussianMixture's prior
+        return {"conjugate_prior": value.to_dict()}
     if _holds_distributions(value):
         return [to_spec(d) for d in value]
     return value.item() if isinstance(value, np.generic) else value
@@ -122,6 +125,8 @@ def _unplain(value: Any) -> Any:
         return [from_spec(spec) for spec in value]
     if isinstance(value, dict) and "distribution" in value:  # MixtureModel's template
         return from_spec(value)
+    if isinstance(value, dict) and "conjugate_prior" in value:
+        return ConjugatePrior(**value["conjugate_prior"])
     return value
 
 
@@ -158,7 +163,8 @@ def save(model: Any, path: str | os.PathLike) -> Path:
     for name, value in model.get_params(deep=False).items():
         if name in _PATH_PARAMS:
             params[name] = None
-        elif _is_plain(value) or _holds_distributions(value) or isinstance(value, Distribution):
+        elif (_is_plain(value) or _holds_distributions(value)
+              or isinstance(value, Distribution | ConjugatePrior)):
             params[name] = _plain(value)
         elif isinstance(value, np.random.RandomState | np.random.Generator) or callable(value):
             params[name] = None  # generator state and callbacks are behaviour, not model data

@@ -34,7 +34,7 @@ datasets <- list(
   small = as.matrix(iris[1:12, 1:4]),
   waiting = as.matrix(faithful[, "waiting", drop = FALSE])
 )
-sizes <- list(faithful = c(2, 3), diabetes = c(3), iris = c(3), small = c(3), waiting = c(2, 3))
+sizes <- list(faithful = c(2, 3), diabetes = c(3), iris = c(3), small = c(3), waiting = c(2))
 univariate <- c("E", "V")
 
 params_list <- function(parameters, d, G) {

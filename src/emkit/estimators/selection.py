@@ -279,7 +279,9 @@ def select_model(
         for k in n_components:
             # Too few rows for the components: their fit is to single rows (a spurious
             # maximum, or an outlier per component) that BIC would reward.
-            reason = rows_shortfall(k, ct, n_samples, n_features)
+            # A prior keeps small components from collapsing: every candidate is fitted.
+            reason = None if gmm_params.get("prior") is not None else rows_shortfall(
+                k, ct, n_samples, n_features)
             if reason:
                 skipped.append(_skipped_row(k, ct, n_features, reason))
             else:
