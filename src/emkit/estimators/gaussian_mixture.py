@@ -37,6 +37,7 @@ from emkit.distributions.gaussian.family import (
     gaussian_from_resp,
 )
 from emkit.distributions.gaussian.missing import fill_with_column_means
+from emkit.distributions.gaussian.noise import NoisyGaussian, hypervolume
 from emkit.distributions.gaussian.prior import ConjugatePrior, resolve_prior
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
@@ -218,6 +219,9 @@ _PARAMETER_RULES = {
         or isinstance(p, ConjugatePrior),
         'None, "default" or a ConjugatePrior',
     ),
+    "noise": v.BOOLEAN,
+    "noise_init": v.OPTIONAL_ARRAY,
+    "noise_volume": v.Rule(lambda x: x is None or v.real(0.0).accepts(x), "None or a number > 0"),
     "params": v.Rule(
         lambda p: isinstance(p, str) and set(p) <= set("wmc") and len(set(p)) == len(p),
         'a string of distinct letters from "wmc" (weights, means, covariances)',
@@ -422,6 +426,24 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         BIC does. All 14 models (mclust has a prior for 10; see
         :mod:`emkit.distributions.gaussian.prior`). Not with ``accelerate``,
         frozen ``params`` or :meth:`partial_fit`.
+    noise : bool, default=False
+        Add a uniform noise component (mclust's ``Vinv``): density
+        ``1 / noise_volume_`` over the data's region, its weight fitted by EM
+        like the others, for rows that belong to no cluster. :meth:`predict`
+        then gives -1 for rows most likely noise; :meth:`predict_proba` has
+        ``n_components + 1`` columns, the noise's last; ``weights_`` holds the
+        Gaussian components' weights and ``noise_weight_`` the rest (together
+        they sum to one). :meth:`bic` counts the noise weight and the volume,
+        as mclust does. In-memory data without NaN, ``sample_weight`` or
+        ``labels``; not with ``accelerate`` or frozen ``params``.
+    noise_init : array-like of bool of shape (n_samples,), optional
+        With ``noise=True``, the rows the start puts in the noise component
+        (mclust's ``initialization = list(noise = ...)``): the Gaussian start
+        (``init_params``) is then made from the other rows. Without it, the
+        start is made from every row and the noise weight starts at 0.1.
+    noise_volume : float, optional
+        The noise component's volume; default mclust's ``hypvol`` of the data
+        (:func:`emkit.distributions.gaussian.noise.hypervolume`).
 
     Attributes
     ----------
@@ -443,6 +465,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         sample's), plus every ``partial_fit`` batch's since. Saved with the
         model; ``partial_fit`` weighs the fitted model by it.
     n_features_in_ : int
+    noise_weight_ : float
+        With ``noise=True``: the noise component's weight.
+    noise_volume_ : float
+        With ``noise=True``: the volume of its region (its density is the inverse).
 
     Examples
     --------
@@ -484,6 +510,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         checkpoint_every: int = 1,
         params: str = "wmc",
         prior: Any = None,
+        noise: bool = False,
+        noise_init: Any = None,
+        noise_volume: float | None = None,
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -509,6 +538,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.params = params
         self.prior = prior
+        self.noise = noise
+        self.noise_init = noise_init
+        self.noise_volume = noise_volume
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -562,6 +594,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 "SQUAREM would extrapolate them too"
             )
         self._check_prior_options()
+        self._check_noise_options(X, sample_weight, labels)
         if self.accelerate and is_constrained(self.covariance_type):
             # SQUAREM extrapolates the parameters freely, out of the model's constraints.
             raise ValueError(
@@ -582,6 +615,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                                 init_X.dtype.itemsize)
         self._resolved_prior = resolve_prior(self.prior, init_X, self.n_components,
                                              structure.model)
+        if self.noise:
+            self.noise_volume_ = (hypervolume(init_X) if self.noise_volume is None
+                                  else float(self.noise_volume))
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
@@ -772,8 +808,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
 
     def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
         k, d = self.n_components, X.shape[1]
-        if self.weights_init is not None:
-            v.check_weights(self.weights_init, k, X.dtype)
+        if self.weights_init is not None:  # with noise, the noise weight last
+            v.check_weights(self.weights_init, k + bool(self.noise), X.dtype)
         if self.means_init is not None:
             v.check_shape(self.means_init, (k, d), "means_init", X.dtype)
         if self.precisions_init is not None:
@@ -805,8 +841,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             resp = initial_resp(X_start, self.n_components, self.init_params, rng,
                                 row_weight)
             resp = _with_known_rows(resp, labels, row_weight)
+            if self.noise:
+                resp = self._noise_start(X_start, resp, rng)
             with single_threaded_blas():  # many tiny factorisations, see run_em
-                estimated = gaussian_from_resp(structure, X_start, resp, self.reg_covar,
+                estimated = gaussian_from_resp(structure, X_start, resp[:, :self.n_components],
+                                               self.reg_covar,
                                                getattr(self, "_resolved_prior", None))
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
@@ -824,7 +863,62 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 components = gaussian_from_precisions(
                     structure, means, precisions, self.reg_covar
                 )
-        return self._with_frozen(Mixture(weights=weights, components=components))
+        return self._with_noise(self._with_frozen(Mixture(weights=weights, components=components)))
+
+    def _noise_start(self, X: np.ndarray, resp: np.ndarray, rng: Any) -> np.ndarray:
+        """Starting responsibilities (n, K + 1) with the noise component last.
+
+        ``noise_init`` rows are wholly noise and the Gaussian start is made from
+        the others (as mclust's); without it every row keeps its start and the
+        noise takes 0.1 of each.
+        """
+        k = self.n_components
+        out = np.zeros((X.shape[0], k + 1), dtype=resp.dtype)
+        if self.noise_init is None:
+            out[:, :k], out[:, k] = 0.9 * resp, 0.1
+            return out
+        noisy = self._noise_rows(X.shape[0])
+        if (~noisy).sum() < k:
+            raise ValueError(f"noise_init leaves {(~noisy).sum()} rows for {k} components")
+        out[~noisy, :k] = initial_resp(X[~noisy], k, self.init_params, rng, None)
+        out[noisy, k] = 1.0
+        return out
+
+    def _noise_rows(self, n_samples: int) -> np.ndarray:
+        mask = np.asarray(self.noise_init)
+        if mask.dtype != bool or mask.shape != (n_samples,):
+            raise ValueError(f"noise_init must be a boolean array of shape ({n_samples},) "
+                             f"(True for the rows that start as noise), got {mask.dtype} "
+                             f"{mask.shape}")
+        return mask
+
+    def _with_noise(self, model: Mixture) -> Mixture:
+        """``model`` with the uniform noise component, when ``noise=True``."""
+        if not self.noise:
+            return model
+        weights = model.weights
+        if len(weights) == self.n_components:  # the fitted Gaussian weights, then the noise's
+            weights = np.append(weights, self.noise_weight_).astype(weights.dtype)
+        components = NoisyGaussian(model.components, -float(np.log(self.noise_volume_)))
+        return replace(model, weights=weights, components=components)
+
+    def _check_noise_options(self, X: Any, sample_weight: Any, labels: Any) -> None:
+        if not self.noise:
+            if self.noise_init is not None:
+                raise ValueError("noise_init is given but noise=False")
+            return
+        if self.noise_volume is not None and not (np.isfinite(self.noise_volume)
+                                                  and self.noise_volume > 0):
+            raise ValueError(f"noise_volume must be a number > 0, got {self.noise_volume!r}")
+        clash = [name for name, bad in (
+            ("accelerate=True", self.accelerate),
+            (f"params={self.params!r}", set(self.params) != set("wmc")),
+            ("sample_weight", sample_weight is not None), ("labels", labels is not None),
+            ("a streamed or Dask X", scale.is_scalable(X)),
+            ("checkpoint=", self.checkpoint is not None),
+        ) if bad]
+        if clash:
+            raise ValueError(f"noise=True does not combine with {', '.join(clash)} (yet)")
 
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""
@@ -879,8 +973,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
 
     def _set_parameters(self, mixture: Mixture) -> None:
         gaussian: Gaussian = mixture.components
+        weights = mixture.weights
+        if isinstance(gaussian, NoisyGaussian):
+            gaussian, weights = gaussian.gaussian, weights[:-1]
+            self.noise_weight_ = float(mixture.weights[-1])
         structure = gaussian.structure
-        self.weights_ = mixture.weights
+        self.weights_ = weights
         self.means_ = gaussian.means
         self.covariances_ = gaussian.covariances
         self.precisions_cholesky_ = gaussian.precisions_cholesky
@@ -1031,7 +1129,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
     _saved_arrays = (
         "weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_", "history_",
     )
-    _saved_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_", "n_samples_seen_")
+    _saved_fit_scalars = ("converged_", "n_iter_", "lower_bound_", "n_features_in_",
+                          "n_samples_seen_")
     # Rows the fitted model stands for (partial_fit weighs it by them); unknown (None)
     # in model files written before it was saved.
     n_samples_seen_: int | None = None
@@ -1050,7 +1149,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 raise ValueError(f"{name} has shape {value.shape}, expected {want}")
             if name != "history_" and not np.isfinite(value).all():
                 raise ValueError(f"{name} contains non-finite values")
-        if (self.weights_ < 0).any() or not np.isclose(self.weights_.sum(), 1.0, atol=1e-5):
+        noise = getattr(self, "noise_weight_", 0.0) if self.noise else 0.0
+        if self.noise and not (0 <= noise <= 1 and getattr(self, "noise_volume_", 0) > 0):
+            raise ValueError("noise_weight_ and noise_volume_ are not a noise component's")
+        total = self.weights_.sum() + noise
+        if (self.weights_ < 0).any() or not np.isclose(total, 1.0, atol=1e-5):
             raise ValueError("weights_ are not a probability vector")
         seen = self.n_samples_seen_
         if seen is not None and not (v.integer(1).accepts(seen)):
@@ -1076,7 +1179,30 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             precisions_cholesky=self.precisions_cholesky_,
             reg_covar=self.reg_covar,
         )
-        return self._with_frozen(Mixture(weights=self.weights_, components=gaussian))
+        return self._with_noise(self._with_frozen(Mixture(weights=self.weights_,
+                                                          components=gaussian)))
+
+    def predict(self, X: Any) -> Any:
+        """Most likely component of each row, shape (n_samples,); -1 for noise.
+
+        Lazy for a dask array. With ``noise=True`` rows most likely drawn from the
+        noise component get -1.
+        """
+        return self._noise_as_minus_one(super().predict(X))
+
+    def fit_predict(self, X: Any, y: Any = None, **fit_params: Any) -> Any:
+        """Fit, then return the most likely component of each row (-1 for noise)."""
+        return self._noise_as_minus_one(super().fit_predict(X, y, **fit_params))
+
+    def _noise_as_minus_one(self, labels: Any) -> Any:
+        if not self.noise:
+            return labels
+        return np.where(labels == self.n_components, -1, labels)
+
+    @property
+    def _saved_scalars(self) -> tuple[str, ...]:
+        noise = ("noise_weight_", "noise_volume_") if self.noise else ()
+        return self._saved_fit_scalars + noise
 
     def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
         return self._model(), self._validate_X(X, reset=False)
