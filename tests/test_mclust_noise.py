@@ -1,0 +1,131 @@
+"""The uniform noise component (noise=True) against mclust's fits from the same noise start.
+
+Reference: the ``noise`` part of tests/reference/mclust_prior.json (mclust_prior.R):
+faithful plus 60 uniform rows, an initial noise guess, Vinv = 1 / hypvol(X).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emkit import GaussianMixture, load, save
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+from emkit.distributions.gaussian.family import gaussian_from_resp
+from emkit.distributions.gaussian.noise import hypervolume
+from emkit.distributions.gaussian.prior import ConjugatePrior
+
+NOISE = json.loads((Path(__file__).parent / "reference" / "mclust_prior.json").read_text())["noise"]
+X = np.asarray(NOISE["data"], dtype=float)
+GUESS = np.asarray(NOISE["noise_init"], dtype=bool)
+CASES = NOISE["cases"]
+IDS = [f"{c['model']}-{c['G']}{'-prior' if c['prior'] else ''}" for c in CASES]
+
+
+def _start(case):
+    """mclust's start: its hc partition of the rows not guessed noise, the guess as noise."""
+    G = case["G"]
+    z0 = np.zeros((X.shape[0], G + 1))
+    z0[np.flatnonzero(~GUESS), np.asarray(case["partition"]) - 1] = 1.0
+    z0[GUESS, G] = 1.0
+    return z0
+
+
+def _fit(case, **params):
+    model, G = case["model"], case["G"]
+    structure = COVARIANCE_STRUCTURES[model]
+    z0 = _start(case)
+    prior = ConjugatePrior().resolve(X, G, model) if case["prior"] else None
+    start = gaussian_from_resp(structure, X, z0[:, :G], 0.0, prior)
+    settings = {"reg_covar": 0.0, "tol": 1e-13, "max_iter": 20000,
+                "prior": "default" if case["prior"] else None, **params}
+    gm = GaussianMixture(G, covariance_type=model, noise=True, weights_init=z0.mean(axis=0),
+                         means_init=start.means,
+                         precisions_init=structure.precisions(start.precisions_cholesky),
+                         **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return gm.fit(X)
+
+
+def test_volume_is_mclusts_hypvol():
+    assert hypervolume(X) == pytest.approx(NOISE["hypvol"], rel=1e-12)
+    assert 1.0 / hypervolume(X) == pytest.approx(NOISE["Vinv"], rel=1e-12)
+    # One feature: the range. A box along the principal axes when that is smaller.
+    assert hypervolume(X[:, :1]) == np.ptp(X[:, 0])
+    line = np.c_[np.arange(10.0), np.arange(10.0) + 0.01 * (-1.0) ** np.arange(10)]
+    assert hypervolume(line) < 0.5 * np.prod(np.ptp(line, axis=0))
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_same_noise_fit_as_mclust_from_the_same_start(case):
+    # The start is Mclust's own: me() from it reproduces Mclust's fit.
+    assert case["me_default_loglik"] == pytest.approx(case["mclust_loglik"], rel=1e-12)
+    gm = _fit(case)
+    loglik = gm.score(X) * X.shape[0]
+    assert loglik == pytest.approx(case["loglik"], rel=1e-9)
+    # BIC counts the noise weight and the volume, as mclust's nMclustParams(noise = TRUE).
+    assert gm._n_parameters() == case["n_parameters"] == case["mclust_n_parameters"]
+    assert -gm.bic(X) == pytest.approx(case["bic"], rel=1e-9)
+    weights = np.asarray(case["weights"])
+    assert gm.noise_weight_ == pytest.approx(weights[-1], abs=1e-5)
+    np.testing.assert_allclose(gm.weights_, weights[:-1], atol=1e-5)
+    assert gm.weights_.sum() + gm.noise_weight_ == pytest.approx(1.0)
+    means = np.asarray(case["fit"]["means"])
+    np.testing.assert_allclose(gm.means_, means, rtol=1e-5)
+
+
+def test_predict_marks_noise_rows_and_predict_proba_has_a_noise_column(tmp_path):
+    case = CASES[0]
+    gm = _fit(case)
+    proba = gm.predict_proba(X)
+    assert proba.shape == (X.shape[0], case["G"] + 1)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    labels = gm.predict(X)
+    noise_rows = proba.argmax(axis=1) == case["G"]
+    np.testing.assert_array_equal(labels == -1, noise_rows)
+    np.testing.assert_array_equal(labels[~noise_rows], proba[~noise_rows].argmax(axis=1))
+    # Most of the 60 scattered rows (the last ones) are called noise, few of faithful's.
+    assert (labels[-60:] == -1).mean() > 0.5  # uniform rows also fall inside the clusters
+    assert (labels[:272] == -1).mean() < 0.05
+    # The noise column is the noise weight times 1/V over the mixture density.
+    density = np.exp(gm.score_samples(X))
+    np.testing.assert_allclose(proba[:, -1], gm.noise_weight_ / gm.noise_volume_ / density)
+    loaded = load(save(gm, tmp_path / "noise.emkit"))
+    assert loaded.noise and loaded.noise_weight_ == gm.noise_weight_
+    assert loaded.noise_volume_ == gm.noise_volume_
+    np.testing.assert_array_equal(loaded.predict(X), labels)
+    assert loaded.bic(X) == gm.bic(X)
+
+
+def test_noise_init_and_default_start():
+    """noise_init rows start as noise (the Gaussian start from the others); likelihood climbs."""
+    gm = GaussianMixture(2, noise=True, noise_init=GUESS, init_params="hc", tol=1e-8,
+                         max_iter=500).fit(X)
+    assert np.all(np.diff(gm.history_) >= -1e-12)
+    plain = GaussianMixture(2, noise=True, random_state=0, tol=1e-8, max_iter=500).fit(X)
+    assert np.all(np.diff(plain.history_) >= -1e-12)
+    # Both find the noise (about the 60 scattered rows of 332) and beat no noise on BIC.
+    without = GaussianMixture(2, random_state=0, tol=1e-8, max_iter=500).fit(X)
+    for fit in (gm, plain):
+        assert 0.1 < fit.noise_weight_ < 0.3
+        assert fit.bic(X) < without.bic(X)
+
+
+def test_noise_options_are_checked():
+    with pytest.raises(ValueError, match="noise_init must be a boolean array"):
+        GaussianMixture(2, noise=True, noise_init=np.zeros(5, bool)).fit(X)
+    with pytest.raises(ValueError, match="noise=False"):
+        GaussianMixture(2, noise_init=GUESS).fit(X)
+    with pytest.raises(ValueError, match="accelerate"):
+        GaussianMixture(2, noise=True, accelerate=True).fit(X)
+    with pytest.raises(ValueError, match="labels"):
+        GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], -1))
+    with pytest.raises(ValueError, match="does not draw from a noise"):
+        GaussianMixture(2, noise=True, random_state=0).fit(X).sample(5)
+    gm = GaussianMixture(2, noise=True, noise_volume=1e6, random_state=0).fit(X)
+    assert gm.noise_volume_ == 1e6
