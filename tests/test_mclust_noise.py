@@ -19,7 +19,8 @@ from emkit.distributions.gaussian.family import gaussian_from_resp
 from emkit.distributions.gaussian.noise import hypervolume
 from emkit.distributions.gaussian.prior import ConjugatePrior
 
-NOISE = json.loads((Path(__file__).parent / "reference" / "mclust_prior.json").read_text())["noise"]
+REFERENCE = Path(__file__).parent / "reference" / "mclust_prior.json"
+NOISE = json.loads(REFERENCE.read_text())["noise"]
 X = np.asarray(NOISE["data"], dtype=float)
 GUESS = np.asarray(NOISE["noise_init"], dtype=bool)
 CASES = NOISE["cases"]

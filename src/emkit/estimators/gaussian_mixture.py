@@ -934,9 +934,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         if self.prior is None:
             return
         resolve_prior(self.prior, np.zeros((2, 1)), 1, "V")  # its type, named if wrong
+        frozen = set(self.params) != set("wmc")
         clash = [name for name, bad in (("accelerate=True", self.accelerate),
-                                        (f"params={self.params!r}", set(self.params) != set("wmc")))
-                 if bad]
+                                        (f"params={self.params!r}", frozen)) if bad]
         if clash:
             raise ValueError(f"prior= does not combine with {' or '.join(clash)}: its M-step "
                              "is the posterior mode of all parameters together")

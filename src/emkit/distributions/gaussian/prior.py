@@ -117,7 +117,8 @@ class ConjugatePrior:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.shrinkage) and self.shrinkage >= 0):
-            raise ValueError(f"prior shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
+            raise ValueError(
+                f"prior shrinkage must be a finite number >= 0, got {self.shrinkage!r}")
         if self.dof is not None and not (np.isfinite(self.dof) and self.dof > 0):
             raise ValueError(f"prior dof must be a finite number > 0, got {self.dof!r}")
 
