@@ -250,3 +250,16 @@ def test_select_model_with_prior_fits_the_small_candidates():
                           init_params="hc", reg_covar=0.0)
     assert result.table["bic"].notna().all()
     assert len(result.table) == 6
+
+
+def test_checkpoint_tells_priors_apart(tmp_path):
+    X = np.asarray(REFERENCE["data"]["faithful"], dtype=float)
+    path = tmp_path / "fit.emkit"
+    first = GaussianMixture(2, prior=ConjugatePrior(dof=7.0), checkpoint=path,
+                            random_state=0).fit(X)
+    again = GaussianMixture(2, prior=ConjugatePrior(dof=7.0), checkpoint=path,
+                            random_state=0).fit(X)
+    assert again.score(X) == first.score(X)
+    with pytest.raises(ValueError, match="prior"):
+        GaussianMixture(2, prior=ConjugatePrior(dof=9.0), checkpoint=path,
+                        random_state=0).fit(X)

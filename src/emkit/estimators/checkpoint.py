@@ -294,6 +294,8 @@ def _fingerprint(estimator: Any, n_features: int) -> dict[str, Any]:
             continue
         if value is None or isinstance(value, str | bool | int | float | np.generic):
             found[name] = value.item() if isinstance(value, np.generic) else value
+        elif hasattr(value, "to_dict"):  # a ConjugatePrior: its hyperparameters
+            found[name] = value.to_dict()
         else:
             array = np.ascontiguousarray(value, dtype=np.float64)
             found[name] = f"{array.shape}:{hashlib.sha256(array.tobytes()).hexdigest()[:16]}"

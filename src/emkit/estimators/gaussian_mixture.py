@@ -423,7 +423,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         defaults, computed from the data given to ``fit``; give ``reg_covar=0``
         to reproduce mclust's fits. ``history_``, :meth:`score` and
         :meth:`bic` use the log-likelihood at the MAP estimate, as mclust's
-        BIC does. All 14 models (mclust has a prior for 10; see
+        BIC does (EM raises the log posterior, so ``history_`` may dip slightly
+        near the end; convergence is tested on its change, as mclust does). All 14 models (mclust has a prior for 10; see
         :mod:`emkit.distributions.gaussian.prior`). Not with ``accelerate``,
         frozen ``params`` or :meth:`partial_fit`.
     noise : bool, default=False
