@@ -424,7 +424,8 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         to reproduce mclust's fits. ``history_``, :meth:`score` and
         :meth:`bic` use the log-likelihood at the MAP estimate, as mclust's
         BIC does (EM raises the log posterior, so ``history_`` may dip slightly
-        near the end; convergence is tested on its change, as mclust does). All 14 models (mclust has a prior for 10; see
+        near the end; convergence is tested on its change, as mclust does).
+        All 14 models (mclust has a prior for 10; see
         :mod:`emkit.distributions.gaussian.prior`). Not with ``accelerate``,
         frozen ``params`` or :meth:`partial_fit`.
     noise : bool, default=False
