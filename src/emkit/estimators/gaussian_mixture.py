@@ -900,7 +900,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             return model
         weights = model.weights
         if len(weights) == self.n_components:  # the fitted Gaussian weights, then the noise's
-            weights = np.append(weights, self.noise_weight_).astype(weights.dtype)
+            # (a warm start from a fit without noise gives the noise 0.1 of the weight)
+            noise = getattr(self, "noise_weight_", None)
+            weights = (np.append(weights, noise) if noise is not None
+                       else np.append(0.9 * weights / weights.sum(), 0.1)).astype(weights.dtype)
         components = NoisyGaussian(model.components, -float(np.log(self.noise_volume_)))
         return replace(model, weights=weights, components=components)
 
