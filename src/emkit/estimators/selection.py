@@ -232,6 +232,10 @@ def select_model(
     **gmm_params
         Other :class:`GaussianMixture` parameters; ``tol`` defaults to 1e-5 and
         ``max_iter`` to 500 here, so candidates are compared near their optima.
+        ``prior="default"`` (mclust's ``prior = priorControl()``) fits every
+        candidate by MAP EM and skips none for lack of rows (the prior keeps
+        small components from collapsing); ``noise=True`` gives every
+        candidate a noise component.
 
     Returns
     -------
