@@ -130,3 +130,14 @@ def test_noise_options_are_checked():
         GaussianMixture(2, noise=True, random_state=0).fit(X).sample(5)
     gm = GaussianMixture(2, noise=True, noise_volume=1e6, random_state=0).fit(X)
     assert gm.noise_volume_ == 1e6
+
+
+def test_select_model_with_noise():
+    from emkit import select_model
+
+    result = select_model(X, [1, 2], ("VVV",), noise=True, init_params="hc", n_init=1)
+    best = result.best_estimator
+    assert best.noise and best.n_components == 2
+    assert 0.1 < best.noise_weight_ < 0.3
+    # Every candidate carries the noise: its BIC counts the noise weight and volume.
+    assert result.table["bic"].notna().all()
