@@ -30,6 +30,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+from scipy.special import softmax
 
 from emkit.core.engine import expected_stats
 from emkit.core.stats import Stats
@@ -345,6 +346,71 @@ class HiddenMarkovChain:
         total = k - 1 if self.fit_start else 0
         total += k * (k - 1) if self.fit_trans else 0
         return total + (self.emissions.n_parameters if self.fit_emissions else 0)
+
+
+@dataclass(frozen=True)
+class HMMCodec:
+    """Flattens a :class:`HiddenMarkovChain` for SQUAREM (``accelerate=True``).
+
+    The vector holds, for the parts the M-step fits only (so fixed parts stay
+    exactly as they are), the log start probabilities, the log transition
+    rows (mapped back by softmax, as the log-simplex codec of a
+    :class:`~emkit.distributions.Categorical`) and the emissions as their
+    own codec flattens them.
+
+    Attributes
+    ----------
+    emissions : codec
+        ``flatten(family)`` / ``unflatten(vector, like)`` for the emission family.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit.distributions import Poisson
+    >>> from emkit.distributions.codec import ComponentListCodec
+    >>> chain = HiddenMarkovChain(np.array([0.3, 0.7]), np.array([[0.9, 0.1], [0.2, 0.8]]),
+    ...                           ComponentList((Poisson(1.0), Poisson(5.0))))
+    >>> codec = HMMCodec(ComponentListCodec())
+    >>> codec.flatten(chain).shape   # 2 start + 4 transition logs + 2 log rates
+    (8,)
+    >>> back = codec.unflatten(codec.flatten(chain), like=chain)
+    >>> bool(np.allclose(back.transmat, chain.transmat))
+    True
+    """
+
+    emissions: Any
+
+    def flatten(self, chain: HiddenMarkovChain) -> np.ndarray:
+        parts = [np.empty(0)]
+        if chain.fit_start:
+            parts.append(_log_probabilities(chain.startprob))
+        if chain.fit_trans:
+            parts.append(_log_probabilities(chain.transmat).ravel())
+        if chain.fit_emissions:
+            parts.append(np.asarray(self.emissions.flatten(chain.emissions), dtype=np.float64))
+        return np.concatenate(parts)
+
+    def unflatten(self, vector: np.ndarray, like: HiddenMarkovChain) -> HiddenMarkovChain:
+        if not np.isfinite(vector).all():
+            raise ValueError("extrapolated parameters are not finite")
+        k, offset, values = like.n_states, 0, {}
+        if like.fit_start:
+            values["startprob"] = softmax(vector[:k])
+            offset = k
+        if like.fit_trans:
+            values["transmat"] = softmax(vector[offset:offset + k * k].reshape(k, k), axis=1)
+            offset += k * k
+        if like.fit_emissions:
+            values["emissions"] = self.emissions.unflatten(vector[offset:], like.emissions)
+        elif offset != vector.size:
+            raise ValueError(f"expected {offset} parameters, got {vector.size}")
+        return replace(like, **values)
+
+
+def _log_probabilities(probabilities: np.ndarray) -> np.ndarray:
+    """Logs of probabilities, an exact 0 pulled in to the smallest float (finite)."""
+    return np.log(np.maximum(np.asarray(probabilities, dtype=np.float64),
+                             np.finfo(np.float64).tiny))
 
 
 def _keep_empty(previous: Any, fitted: Any, empty: np.ndarray) -> Any:
