@@ -144,3 +144,25 @@ def test_choices_are_the_librarys_and_help_is_light():
             "sys.argv = ['emkit', 'hmm', 'fit', '--help']\n"
             "try:\n    main()\nexcept SystemExit as stop:\n    assert stop.code == 0\n")
     assert _modules_after(code) == []
+
+
+def test_demo_casino_recovers_the_dice_and_draws_the_posterior(tmp_path, monkeypatch):
+    from emkit.demos import casino
+    from tests.test_cli import assert_picture
+
+    results, demo = [], casino.run
+    monkeypatch.setattr(casino, "run", lambda *a, **k: results.append(demo(*a, **k)))
+    code, stdout, stderr = run("demo", "casino", "--out", tmp_path)
+    assert code == 0, stderr
+    assert "Face probabilities" in stdout and "Viterbi path" in stdout
+    assert_picture(tmp_path / "casino.png")
+    (result,) = results
+    model, rolls, lengths = result.model, result.rolls, result.lengths
+    # the maximum likelihood fit scores at least the true parameters on the rolls
+    assert model.score(rolls, lengths) >= casino._true_model().score(rolls, lengths)
+    np.testing.assert_allclose(model.emissionprob_, [casino.FAIR, casino.LOADED], atol=0.05)
+    np.testing.assert_allclose(model.transmat_, casino.TRANSMAT, atol=0.05)
+    # decoding with the fitted parameters is about as good as with the true ones
+    true_path = casino._true_model().predict(rolls, lengths)
+    assert result.viterbi_accuracy > (true_path == result.dice).mean() - 0.03
+    assert result.viterbi_accuracy > 1 - result.dice.mean() + 0.05

@@ -1095,18 +1095,26 @@ def hmm_predict(model_path: Path, data: Path, sequence_column: str | None,
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["anemia", "coins", "faithful"]), default="anemia")
+@click.argument("name", type=click.Choice(["anemia", "casino", "coins", "faithful"]),
+                default="anemia")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Folder for the pictures.")
 @_one_line_errors
 def demo(name: str, out_dir: Path) -> None:
-    """Watch EM work on bundled data: anemia (default), coins or faithful.
+    """Watch EM work on bundled data: anemia (default), casino, coins or faithful.
 
     anemia and faithful print the iteration log and write the iteration grid
     (1, 3, 5, 10, 15, 25, or the last one reached), the log-likelihood curve,
     the final fit and a GIF.
+    casino fits a hidden Markov model to Durbin's occasionally dishonest casino,
+    prints fitted against true dice and switching rates, and draws casino.png.
     coins prints the two-coin example's E-step tables, as in the slides.
     """
+    if name == "casino":
+        from emkit.demos import casino
+
+        casino.run(out_dir, echo=click.echo)
+        return
     if name == "coins":
         from emkit.demos import coins
 
