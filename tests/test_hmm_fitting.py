@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from emkit import HiddenMarkovModel
-from emkit.distributions import Categorical, Poisson
+from emkit.distributions import Categorical, Gaussian, Poisson
 from emkit.distributions.codec import ComponentListCodec
 from emkit.distributions.component_list import ComponentList
 from emkit.hmm import CategoricalHMM, GaussianHMM, PoissonHMM
@@ -170,3 +170,66 @@ def test_n_parameters_count_the_letters_in_params():
     counts = np.random.default_rng(0).poisson(3, (50, 3))
     poisson = PoissonHMM(2, params="l", n_iter=1, random_state=0).fit(counts)
     assert poisson.n_parameters == 2 * 3
+
+
+# ----------------------------------------------------------------------------------------
+# Dask arrays of many sequences
+
+da = pytest.importorskip("dask.array")
+DASK_LENGTHS = [40, 75, 60, 25, 100]  # 300 rows; blocks of 70 rows cut most sequences
+
+
+def _same_fit(ours, theirs, names):
+    for name in names:
+        np.testing.assert_allclose(getattr(ours, name), getattr(theirs, name), rtol=1e-10,
+                                   atol=1e-13, err_msg=name)
+    np.testing.assert_allclose(ours.history_, theirs.history_, rtol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+def test_dask_fit_of_any_emissions_equals_the_in_memory_fit():
+    X = np.concatenate([RNG.poisson(lam, (60, 2)) for lam in (1, 6, 1, 6, 12)]).astype(float)
+    X[5, 0] = X[77] = np.nan  # a missing value and a fully missing step
+    start = [Poisson([1.0, 2.0]), Poisson([5.0, 5.0]), Poisson([10.0, 9.0])]
+    memory = HiddenMarkovModel(start, max_iter=15, tol=0).fit(X, DASK_LENGTHS)
+    dask = HiddenMarkovModel(start, max_iter=15, tol=0).fit(
+        da.from_array(X, chunks=(70, 1)), DASK_LENGTHS)
+    _same_fit(dask, memory, ["startprob_", "transmat_"])
+    for ours, theirs in zip(dask.emissions_, memory.emissions_, strict=True):
+        np.testing.assert_allclose(ours.rate, theirs.rate, rtol=1e-10)
+
+
+@pytest.mark.parametrize("options", [dict(), dict(accelerate=True, n_init=2)])
+def test_dask_fit_of_a_drop_in_equals_the_in_memory_fit_from_its_default_start(options):
+    # fewer rows than the start's sample: k-means sees every row, as in memory
+    memory = GaussianHMM(3, covariance_type="full", n_iter=20, tol=1e-6, random_state=0,
+                         **options).fit(X_GAUSS, DASK_LENGTHS)
+    dask = GaussianHMM(3, covariance_type="full", n_iter=20, tol=1e-6, random_state=0,
+                       **options).fit(da.from_array(X_GAUSS, chunks=70), DASK_LENGTHS)
+    _same_fit(dask, memory, ["startprob_", "transmat_", "means_", "covars_"])
+    np.testing.assert_allclose(dask.monitor_.history, memory.monitor_.history, rtol=1e-12)
+
+
+def test_dask_blocks_are_cut_at_sequence_boundaries():
+    from emkit.latent.hmm_dask import DaskSequenceSource
+
+    lengths = np.array(DASK_LENGTHS)
+    aligned = DaskSequenceSource(da.from_array(X_GAUSS, chunks=((115, 85, 100), 2)), lengths)
+    assert aligned.X.chunks[0] == (115, 85, 100)  # already whole sequences: kept
+    assert aligned.blocks == [(0, 2), (2, 4), (4, 5)]
+    cut = DaskSequenceSource(da.from_array(X_GAUSS, chunks=70), lengths)
+    ends = set(np.cumsum(lengths).tolist())
+    assert set(np.cumsum(cut.X.chunks[0]).tolist()) <= ends
+
+
+def test_dask_errors_name_the_global_row_and_the_lengths():
+    X = X_GAUSS.copy()
+    X[233, 1] = np.inf
+    model = HiddenMarkovModel([Gaussian([0.0, 0.0], np.eye(2)), Gaussian([1.0, 1.0], np.eye(2))])
+    with pytest.raises(ValueError, match="row 233"):
+        model.fit(da.from_array(X, chunks=70), DASK_LENGTHS)
+    with pytest.raises(ValueError, match="lengths sum to 299 but X has 300 rows"):
+        model.fit(da.from_array(X_GAUSS, chunks=70), [40, 75, 60, 25, 99])
+    codes = da.from_array(np.r_[np.zeros(150), np.full(150, 3.0)][:, None], chunks=100)
+    with pytest.raises(ValueError, match="X holds category 3 but the model has 3 categories"):
+        CategoricalHMM(2, n_features=3, n_iter=2).fit(codes, [150, 150])

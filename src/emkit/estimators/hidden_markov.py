@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 
 from emkit.core.acceleration import squarem
 from emkit.core.engine import EMResult, run_em
+from emkit.data.scale import INIT_SAMPLE_ROWS, is_dask_array
 from emkit.distributions import Distribution
 from emkit.distributions.codec import ComponentListCodec
 from emkit.distributions.component_list import ComponentList, check_components
@@ -91,9 +92,11 @@ class HMMMethods:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), or list of such arrays
+        X : array-like of shape (n_samples, n_features), list of such arrays, or dask array
             The sequences' observations, stacked (or one array per sequence).
-            NaN marks a missing value.
+            NaN marks a missing value. A ``dask.array.Array`` is fitted block
+            by block where it lives (blocks re-cut at sequence boundaries
+            when they split a sequence), with the in-memory fit's answer.
         lengths : array-like of int, optional
             Lengths of the sequences (summing to ``n_samples``); default one
             sequence (or the arrays of a list).
@@ -102,15 +105,38 @@ class HMMMethods:
         -------
         self
         """
+        if is_dask_array(X):
+            return self._fit_dask(X, lengths)
         X, lengths = stacked(X, lengths)
         X = as_rows(X)
         self._check_rows(X)
         lengths = check_lengths(lengths, X.shape[0])
         self._check_run_options()
-        chunks = sequence_chunks(X, lengths)
         n_observed = int(X.shape[0] - np.isnan(X).all(axis=1).sum())
-        result = self._best_run(self._starts(X, lengths), chunks,
-                                self._tol_per_sample(max(n_observed, 1)))
+        return self._fit_source(self._starts(X, lengths), sequence_chunks(X, lengths),
+                                n_observed)
+
+    def _fit_dask(self, X: Any, lengths: Any) -> HMMMethods:
+        """Baum-Welch over a Dask array of sequences: blocks of whole sequences E-stepped
+        where they live; starts drawn from a uniform sample of at most
+        :data:`~emkit.data.scale.INIT_SAMPLE_ROWS` rows (all rows when there are fewer)."""
+        from emkit.latent.hmm_dask import DaskSequenceSource
+
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D dask array (n_samples, n_features), got {X.ndim}-D")
+        lengths = check_lengths(lengths, int(X.shape[0]))
+        self._check_run_options()
+        source = DaskSequenceSource(X, lengths, check=self._check_block)
+        seed = self.random_state if isinstance(self.random_state, int | np.integer) else 0
+        sample = source.sample(INIT_SAMPLE_ROWS, np.random.default_rng(seed))
+        self._check_rows(sample)
+        return self._fit_source(self._starts(sample, None), source, source.n_observed())
+
+    def _check_block(self, X: np.ndarray) -> None:
+        self._check_rows(X)
+
+    def _fit_source(self, starts: Any, source: Any, n_observed: int) -> HMMMethods:
+        result = self._best_run(starts, source, self._tol_per_sample(max(n_observed, 1)))
         self._store(result.model)
         self.history_ = [float(h) for h in result.history]
         self.n_iter_ = result.n_iter

@@ -358,6 +358,16 @@ class CategoricalHMM(_BaseHMM):
     def _emission_scalars(self) -> dict[str, int]:
         return {"e": self.n_components * (np.shape(self.emissionprob_)[1] - 1)}
 
+    def _check_block(self, X: np.ndarray) -> None:
+        # A Dask block, checked during the fit: its categories against the model's.
+        self._check_rows(X)
+        n_categories = np.shape(self.emissionprob_)[1]
+        if np.nanmax(X, initial=-1) >= n_categories:
+            raise ValueError(
+                f"X holds category {int(np.nanmax(X))} but the model has {n_categories} "
+                "categories (n_features): give n_features"
+            )
+
     def _store(self, chain: HiddenMarkovChain) -> None:
         self._store_chain_parts(chain)
         self.emissionprob_ = np.array([d.probs for d in chain.emissions.distributions])

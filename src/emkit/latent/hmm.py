@@ -118,21 +118,32 @@ class SequenceSource(list):
         return expected_stats(model, self, n_threads=1 if len(self) == 1 else None)
 
 
-def sequence_chunks(X: np.ndarray, lengths: np.ndarray, rows: int = 20_000) -> SequenceSource:
-    """Whole sequences grouped into chunks of about ``rows`` rows (a long one stays whole).
-
-    The chunks depend only on the lengths and ``rows``, never on the threads, so
-    the statistics add in the same order on every machine.
-    """
-    chunks, start, first = [], 0, 0
+def sequence_groups(lengths: np.ndarray, rows: int) -> list[tuple[int, int]]:
+    """Consecutive whole sequences ``[first, last)`` of about ``rows`` rows each (a long
+    sequence alone)."""
+    groups, start, first = [], 0, 0
     ends = np.cumsum(lengths)
     while first < lengths.size:
         # the last sequence ending within ``rows`` of the start, at least one
         last = max(int(np.searchsorted(ends, start + rows, side="right")), first + 1)
-        stop = int(ends[last - 1])
-        chunks.append(Sequences(X[start:stop], lengths[first:last], first))
-        start, first = stop, last
-    return SequenceSource(chunks)
+        groups.append((first, last))
+        start, first = int(ends[last - 1]), last
+    return groups
+
+
+def sequence_chunks(X: np.ndarray, lengths: np.ndarray, rows: int = 20_000,
+                    first_sequence: int = 0) -> SequenceSource:
+    """Whole sequences grouped into chunks of about ``rows`` rows (a long one stays whole).
+
+    The chunks depend only on the lengths and ``rows``, never on the threads, so
+    the statistics add in the same order on every machine. ``first_sequence``
+    numbers the sequences in messages (a Dask block's place among all).
+    """
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    return SequenceSource(
+        Sequences(X[offsets[first]:offsets[last]], lengths[first:last], first_sequence + first)
+        for first, last in sequence_groups(lengths, rows)
+    )
 
 
 def check_stochastic(matrix: Any, name: str, shape: tuple[int, ...]) -> np.ndarray:
