@@ -814,19 +814,307 @@ def impute(data: Path, components: int, covariance: str, columns: str | None,
         click.echo(f"{int(np.isnan(X).sum())} missing values filled; written to {out}", err=True)
 
 
+# ---------------------------------------------------------------------------
+# emkit hmm fit | predict: hidden Markov models of sequences (issue 17)
+# ---------------------------------------------------------------------------
+
+# The emission families `emkit hmm fit` offers, and the hmmlearn drop-in of each
+# (emkit.estimators.hmm); tests/test_cli.py checks the covariance types against
+# emkit.estimators.hmm.COVARIANCE_TYPES.
+HMM_EMISSIONS = {"gaussian": "GaussianHMM", "categorical": "CategoricalHMM",
+                 "poisson": "PoissonHMM"}
+HMM_COVARIANCE_TYPES = ("spherical", "diag", "full", "tied")
+
+
+@main.group()
+def hmm() -> None:
+    """Hidden Markov models: fit sequences of rows, decode their hidden states.
+
+    The rows of DATA are the steps of one or more sequences, in time order.
+    Say where each sequence starts with --sequence COLUMN (a column holding
+    each row's sequence id; a sequence's rows must be together) or with
+    --lengths FILE (the number of rows of each sequence, one per line); with
+    neither, all rows are one sequence.
+    """
+
+
+def _sequence_options(command: Callable) -> Callable:
+    """--sequence and --lengths: how the rows of DATA split into sequences."""
+    options = [
+        click.option("--sequence", "sequence_column",
+                     help="Column holding each row's sequence id (name or 0-based index)."),
+        click.option("--lengths", "lengths_path",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="File with the number of rows of each sequence, one per line."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _read_lengths(path: Path) -> list[int]:
+    """Sequence lengths from a text file: integers separated by new lines, commas or spaces."""
+    from emkit.data._io_tables import DataFileError, shorten
+
+    if not path.is_file():
+        raise DataFileError(f"no such file: {path}")
+    lengths = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        for token in line.replace(",", " ").split():
+            if not token.isdigit():
+                raise DataFileError(
+                    f"{path}, line {number}: {shorten(token)} is not a sequence length "
+                    "(a positive whole number)"
+                )
+            lengths.append(int(token))
+    if not lengths:
+        raise DataFileError(f"{path} holds no sequence lengths")
+    return lengths
+
+
+def _sequence_lengths(ids: Any, column: str) -> list[int]:
+    """Lengths of the runs of equal ids; an id in two separate runs is refused."""
+    import numpy as np
+
+    from emkit.data._io_tables import DataFileError, shorten
+
+    ids = np.asarray(ids, dtype=object)
+    blank = [i for i, v in enumerate(ids) if v is None or str(v).strip() in ("", "nan")]
+    if blank:
+        raise DataFileError(f"sequence column {column!r} is empty at row {blank[0]}")
+    text = np.array([str(v) for v in ids], dtype=object)
+    starts = np.flatnonzero(np.concatenate(([True], text[1:] != text[:-1])))
+    seen: dict[str, int] = {}
+    for start in starts:
+        if text[start] in seen:
+            raise DataFileError(
+                f"sequence {shorten(text[start])} (column {column!r}) appears in two "
+                f"separate runs of rows (from rows {seen[text[start]]} and {start}): put "
+                "each sequence's rows together, in time order"
+            )
+        seen[text[start]] = int(start)
+    return np.diff(np.append(starts, len(text))).tolist()
+
+
+def _hmm_rows(frame: pd.DataFrame, data: Path, columns: str | None, exclude: str | None,
+              sequence_column: str | None, lengths_path: Path | None, names: Any = None
+              ) -> tuple[np.ndarray, list[str], list[int] | None, Any]:
+    """DATA's observation columns as floats, their names, the lengths and the sequence ids."""
+    from emkit.data._io_tables import DataFileError, select_columns, shorten, to_numbers
+
+    if sequence_column is not None and lengths_path is not None:
+        raise click.UsageError("give --sequence or --lengths, not both")
+    ids, lengths = None, None
+    if sequence_column is not None:
+        picked = select_columns(frame, data, [sequence_column])
+        ids = picked.iloc[:, 0]
+        lengths = _sequence_lengths(ids.to_numpy(), str(picked.columns[0]))
+        frame = frame.drop(columns=picked.columns)
+    elif lengths_path is not None:
+        lengths = _read_lengths(lengths_path)
+    if names is not None:  # a saved model's columns, by name
+        missing = [n for n in names if n not in {str(c) for c in frame.columns}]
+        if missing:
+            raise DataFileError(
+                f"{data} lacks the model's column{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(shorten(n) for n in missing[:10])}"
+            )
+        present = {str(c): c for c in frame.columns}
+        used = frame[[present[n] for n in names]]
+        used.attrs.update(frame.attrs)
+    else:
+        used = select_columns(frame, data, _columns(columns), _columns(exclude))
+    if used.shape[1] == 0:
+        raise DataFileError(f"{data}: no observation columns left to use")
+    return to_numbers(used, data), [str(c) for c in used.columns], lengths, ids
+
+
+def describe_hmm(model: Any, X: Any, lengths: Any) -> dict[str, Any]:
+    """A JSON-ready summary of a fitted hidden Markov model and how it fits ``X``."""
+    import numpy as np
+
+    log_likelihood = float(model.score(X, lengths))
+    summary: dict[str, Any] = {
+        "class": type(model).__name__,
+        "n_states": int(model.n_components),
+        "n_iter": int(model.monitor_.iter),
+        "converged": bool(model.monitor_.converged),
+        "n_sequences": 1 if lengths is None else len(lengths),
+        "n_samples": len(X),
+        "log_likelihood": log_likelihood,
+        "n_parameters": int(model.n_parameters),
+        "bic": float(model.bic(X, lengths)),
+        "aic": float(model.aic(X, lengths)),
+        "startprob": model.startprob_.tolist(),
+        "transmat": model.transmat_.tolist(),
+    }
+    if getattr(model, "feature_names_in_", None) is not None:
+        summary["columns"] = [str(n) for n in model.feature_names_in_]
+    if hasattr(model, "means_"):
+        summary["covariance_type"] = model.covariance_type
+        summary["means"] = np.asarray(model.means_, float).tolist()
+        summary["covariances"] = np.asarray(model.covars_, float).tolist()
+    elif hasattr(model, "emissionprob_"):
+        summary["emissionprob"] = np.asarray(model.emissionprob_, float).tolist()
+    else:
+        summary["lambdas"] = np.asarray(model.lambdas_, float).tolist()
+    return summary
+
+
+def _hmm_summary_text(summary: dict[str, Any]) -> str:
+    head = f"{summary['class']}: {summary['n_states']} states"
+    if "covariance_type" in summary:
+        head += f", {summary['covariance_type']} covariance"
+    lines = [
+        head,
+        f"iterations: {summary['n_iter']}, converged: {summary['converged']}",
+        f"sequences: {summary['n_sequences']}, n: {summary['n_samples']}, log-likelihood: "
+        f"{summary['log_likelihood']:.4f}, BIC: {summary['bic']:.4f}, AIC: {summary['aic']:.4f}, "
+        f"parameters: {summary['n_parameters']}",
+    ]
+    if summary.get("columns"):
+        lines.append(f"columns: {', '.join(summary['columns'])}")
+    lines.append(f"start probabilities: {_array_text(summary['startprob'])}")
+    lines.append("transitions:\n  " + _array_text(summary["transmat"]).replace("\n", "\n  "))
+    for k in range(summary["n_states"]):
+        lines.append(f"state {k}:")
+        if "means" in summary:
+            lines.append(f"  mean {_array_text(summary['means'][k])}")
+            lines.append("  covariance " + _array_text(summary["covariances"][k]).replace(
+                "\n", "\n             "))
+        elif "emissionprob" in summary:
+            lines.append(f"  category probabilities {_array_text(summary['emissionprob'][k])}")
+        else:
+            lines.append(f"  rates {_array_text(summary['lambdas'][k])}")
+    return "\n".join(lines)
+
+
+@hmm.command("fit")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-k", "--states", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Number of hidden states.")
+@click.option("--emission", type=click.Choice(list(HMM_EMISSIONS)), default="gaussian",
+              show_default=True, help="Emission family of every state.")
+@click.option("--covariance", type=click.Choice(HMM_COVARIANCE_TYPES), default="diag",
+              show_default=True, help="Covariance type of Gaussian emissions.")
+@_sequence_options
+@_table_options
+@click.option("--n-iter", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Most Baum-Welch iterations (passes over the data with --accelerate).")
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-2, show_default=True,
+              help="Stop when the total log-likelihood gains less (hmmlearn's tol).")
+@click.option("--n-init", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Random starts; the best fit is kept.")
+@click.option("--accelerate", is_flag=True, help="SQUAREM around Baum-Welch.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the fitted model here (emkit hmm predict reads it).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@_one_line_errors
+def hmm_fit(data: Path, states: int, emission: str, covariance: str,
+            sequence_column: str | None, lengths_path: Path | None, columns: str | None,
+            exclude: str | None, sep: str | None, decimal: str | None, n_iter: int, tol: float,
+            n_init: int, accelerate: bool, seed: int, out: Path | None, as_json: bool) -> None:
+    """Fit a hidden Markov model to the sequences in DATA (CSV, Parquet or .npy).
+
+    Gaussian emissions read every chosen column; categorical ones one column
+    of category codes 0, 1, ...; Poisson ones columns of counts. Missing cells
+    are marginalised.
+    """
+    import numpy as np
+
+    from emkit import io as model_io
+    from emkit.data._io_tables import read_frame
+    from emkit.estimators import hmm as hmm_estimators
+
+    _check_output(out, "--out")
+    frame = read_frame(data, sep, decimal)
+    X, names, lengths, _ = _hmm_rows(frame, data, columns, exclude, sequence_column,
+                                     lengths_path)
+    cls = getattr(hmm_estimators, HMM_EMISSIONS[emission])
+    options = {"covariance_type": covariance} if emission == "gaussian" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        model = cls(n_components=states, n_iter=n_iter, tol=tol, n_init=n_init,
+                    accelerate=accelerate, random_state=seed, **options).fit(X, lengths)
+    model.feature_names_in_ = np.array(names, dtype=object)
+    summary = describe_hmm(model, X, lengths)
+    saved = model_io.save(model, out) if out is not None else None
+    click.echo(_json_text(summary) if as_json else _hmm_summary_text(summary))
+    _say_saved(saved, as_json)
+
+
+@hmm.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@_sequence_options
+@_table_options
+@click.option("--proba", is_flag=True,
+              help="Also write each state's posterior probability (p0, p1, ...).")
+@click.option("--map", "use_map", is_flag=True,
+              help="Each step's most probable state instead of the Viterbi path.")
+@click.option("--append", is_flag=True, help="Write DATA's rows followed by the new columns.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write CSV here instead of standard output.")
+@_one_line_errors
+def hmm_predict(model_path: Path, data: Path, sequence_column: str | None,
+                lengths_path: Path | None, columns: str | None, exclude: str | None,
+                sep: str | None, decimal: str | None, proba: bool, use_map: bool, append: bool,
+                out: Path | None) -> None:
+    """Decode the hidden states of the sequences in DATA with a saved MODEL (CSV output).
+
+    The column state holds the most likely path (Viterbi) unless --map is
+    given; a model fitted by emkit hmm fit takes its columns from DATA by name.
+    """
+    import pandas as pd
+
+    from emkit import io as model_io
+    from emkit.data._io_tables import read_frame
+
+    _check_output(out, "--out")
+    model = model_io.load(model_path)
+    if not hasattr(model, "transmat_"):
+        raise click.ClickException(f"{model_path} holds a {type(model).__name__}, not an HMM")
+    frame = read_frame(data, sep, decimal)
+    names = getattr(model, "feature_names_in_", None)
+    X, _, lengths, ids = _hmm_rows(
+        frame, data, columns, exclude, sequence_column, lengths_path,
+        names=None if names is None else [str(n) for n in names])
+    _, states = model.decode(X, lengths, algorithm="map" if use_map else "viterbi")
+    result = pd.DataFrame({"state": states})
+    if ids is not None and not append:
+        result.insert(0, str(ids.name), ids.to_numpy())
+    if proba:
+        posteriors = model.predict_proba(X, lengths)
+        for k in range(posteriors.shape[1]):
+            result[f"p{k}"] = posteriors[:, k]
+    if append:
+        result = pd.concat([frame.reset_index(drop=True), result.set_axis(
+            [_free_name(c, frame.columns) for c in result.columns], axis=1)], axis=1)
+    _write(result, out)
+
+
 @main.command()
-@click.argument("name", type=click.Choice(["anemia", "coins", "faithful"]), default="anemia")
+@click.argument("name", type=click.Choice(["anemia", "casino", "coins", "faithful"]),
+                default="anemia")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("."), show_default=True, help="Folder for the pictures.")
 @_one_line_errors
 def demo(name: str, out_dir: Path) -> None:
-    """Watch EM work on bundled data: anemia (default), coins or faithful.
+    """Watch EM work on bundled data: anemia (default), casino, coins or faithful.
 
     anemia and faithful print the iteration log and write the iteration grid
     (1, 3, 5, 10, 15, 25, or the last one reached), the log-likelihood curve,
     the final fit and a GIF.
+    casino fits a hidden Markov model to Durbin's occasionally dishonest casino,
+    prints fitted against true dice and switching rates, and draws casino.png.
     coins prints the two-coin example's E-step tables, as in the slides.
     """
+    if name == "casino":
+        from emkit.demos import casino
+
+        casino.run(out_dir, echo=click.echo)
+        return
     if name == "coins":
         from emkit.demos import coins
 

@@ -15,17 +15,25 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from emkit.core.engine import run_em
+from emkit.core.acceleration import squarem
+from emkit.core.engine import EMResult, run_em
+from emkit.data.scale import INIT_SAMPLE_ROWS, is_dask_array
 from emkit.distributions import Distribution
+from emkit.distributions.codec import ComponentListCodec
 from emkit.distributions.component_list import ComponentList, check_components
+from emkit.estimators.mixture_starts import SPREAD
 from emkit.io import register_estimator
 from emkit.latent.hmm import (
     HiddenMarkovChain,
+    HMMCodec,
     Sequences,
     check_lengths,
     check_stochastic,
     sequence_chunks,
 )
+
+# Observed steps each state's emissions are fitted to in a random start (n_init > 1).
+SUBSET_ROWS = 20
 
 
 def as_rows(X: Any) -> np.ndarray:
@@ -84,9 +92,11 @@ class HMMMethods:
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features), or list of such arrays
+        X : array-like of shape (n_samples, n_features), list of such arrays, or dask array
             The sequences' observations, stacked (or one array per sequence).
-            NaN marks a missing value.
+            NaN marks a missing value. A ``dask.array.Array`` is fitted block
+            by block where it lives (blocks re-cut at sequence boundaries
+            when they split a sequence), with the in-memory fit's answer.
         lengths : array-like of int, optional
             Lengths of the sequences (summing to ``n_samples``); default one
             sequence (or the arrays of a list).
@@ -95,15 +105,38 @@ class HMMMethods:
         -------
         self
         """
+        if is_dask_array(X):
+            return self._fit_dask(X, lengths)
         X, lengths = stacked(X, lengths)
         X = as_rows(X)
         self._check_rows(X)
         lengths = check_lengths(lengths, X.shape[0])
-        chain = self._initial_chain(X, lengths)
-        chunks = sequence_chunks(X, lengths)
+        self._check_run_options()
         n_observed = int(X.shape[0] - np.isnan(X).all(axis=1).sum())
-        result = run_em(chain, chunks, tol=self._tol_per_sample(max(n_observed, 1)),
-                        max_iter=self._iterations())
+        return self._fit_source(self._starts(X, lengths), sequence_chunks(X, lengths),
+                                n_observed)
+
+    def _fit_dask(self, X: Any, lengths: Any) -> HMMMethods:
+        """Baum-Welch over a Dask array of sequences: blocks of whole sequences E-stepped
+        where they live; starts drawn from a uniform sample of at most
+        :data:`~emkit.data.scale.INIT_SAMPLE_ROWS` rows (all rows when there are fewer)."""
+        from emkit.latent.hmm_dask import DaskSequenceSource
+
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D dask array (n_samples, n_features), got {X.ndim}-D")
+        lengths = check_lengths(lengths, int(X.shape[0]))
+        self._check_run_options()
+        source = DaskSequenceSource(X, lengths, check=self._check_block)
+        seed = self.random_state if isinstance(self.random_state, int | np.integer) else 0
+        sample = source.sample(INIT_SAMPLE_ROWS, np.random.default_rng(seed))
+        self._check_rows(sample)
+        return self._fit_source(self._starts(sample, None), source, source.n_observed())
+
+    def _check_block(self, X: np.ndarray) -> None:
+        self._check_rows(X)
+
+    def _fit_source(self, starts: Any, source: Any, n_observed: int) -> HMMMethods:
+        result = self._best_run(starts, source, self._tol_per_sample(max(n_observed, 1)))
         self._store(result.model)
         self.history_ = [float(h) for h in result.history]
         self.n_iter_ = result.n_iter
@@ -111,6 +144,32 @@ class HMMMethods:
         self.lower_bound_ = float(result.lower_bound)
         self._after_fit(result, n_observed)
         return self
+
+    def _check_run_options(self) -> None:
+        n_init = getattr(self, "n_init", 1)
+        if not (isinstance(n_init, int | np.integer) and not isinstance(n_init, bool)
+                and n_init >= 1):
+            raise ValueError(f"n_init must be an integer >= 1, got {n_init!r}")
+        if not isinstance(getattr(self, "accelerate", False), bool | np.bool_):
+            raise ValueError(f"accelerate must be True or False, got {self.accelerate!r}")
+
+    def _best_run(self, starts: Any, source: Any, tol: float) -> EMResult:
+        """EM (or SQUAREM) from every start; the run with the highest final
+        log-likelihood wins (the first among equals)."""
+        best = None
+        for chain in starts:
+            if getattr(self, "accelerate", False):
+                result = squarem(chain, source, HMMCodec(self._emission_codec()), tol=tol,
+                                 max_iter=self._iterations())
+            else:
+                result = run_em(chain, source, tol=tol, max_iter=self._iterations())
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+        return best
+
+    def _emission_codec(self) -> Any:
+        """The codec SQUAREM flattens the emissions with."""
+        return ComponentListCodec()
 
     def _after_fit(self, result: Any, n_observed: int) -> None:
         """Hook for drop-ins (hmmlearn's ``monitor_``)."""
@@ -217,8 +276,19 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
         ``"em"``: Baum-Welch. ``"hard"``: Viterbi training, each iteration
         re-estimating from the most likely paths; ``history_`` then holds the
         paths' average log probability, which never decreases.
+    n_init : int, default=1
+        Number of starts: the first from the parameters given, each further one
+        with each state's emissions fitted to its own small random set of
+        observed steps (and the given ``startprob``/``transmat``); the fit with the highest final
+        log-likelihood is kept. Baum-Welch finds a local maximum, so restarts
+        guard against a poor one.
+    accelerate : bool, default=False
+        SQUAREM (:mod:`emkit.core.acceleration`) around Baum-Welch: fewer
+        passes over the data to converge, the log-likelihood still never
+        decreasing (``algorithm="em"`` only); ``max_iter`` then counts passes.
     random_state : int, Generator or None
-        Seed for :meth:`sample` (which, before ``fit``, draws from the model as given).
+        Seed of the random starts (``n_init > 1``) and of :meth:`sample`
+        (which, before ``fit``, draws from the model as given).
 
     Attributes
     ----------
@@ -257,6 +327,8 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
         max_iter: int = 100,
         tol: float = 1e-6,
         algorithm: str = "em",
+        n_init: int = 1,
+        accelerate: bool = False,
         random_state: Any = None,
     ) -> None:
         self.emissions = emissions
@@ -265,6 +337,8 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.algorithm = algorithm
+        self.n_init = n_init
+        self.accelerate = accelerate
         self.random_state = random_state
 
     def _n_states(self) -> int:
@@ -279,6 +353,11 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
             raise ValueError(f"tol must be a finite number >= 0, got {self.tol!r}")
         if self.algorithm not in ("em", "hard"):
             raise ValueError(f"algorithm must be 'em' or 'hard', got {self.algorithm!r}")
+        if self.accelerate and self.algorithm != "em":
+            raise ValueError(
+                "accelerate=True needs algorithm='em': extrapolating Viterbi-training "
+                "iterates has no monotone objective to safeguard it"
+            )
         k = self._n_states()
         startprob = (np.full(k, 1.0 / k) if self.startprob is None
                      else check_stochastic(self.startprob, "startprob", (k,)))
@@ -286,6 +365,14 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
                     else check_stochastic(self.transmat, "transmat", (k, k)))
         return HiddenMarkovChain(startprob, transmat, ComponentList(tuple(self.emissions)),
                                  hard=self.algorithm == "hard")
+
+    def _starts(self, X: np.ndarray, lengths: np.ndarray) -> Any:
+        """The given start, then ``n_init - 1`` random-partition starts (lazily)."""
+        chain = self._initial_chain(X, lengths)
+        yield chain
+        rng = generator(self.random_state)
+        for _ in range(self.n_init - 1):
+            yield random_subset_start(chain, X, rng)
 
     def _check_rows(self, X: np.ndarray) -> None:
         family = ComponentList(tuple(getattr(self, "emissions_", None) or self.emissions))
@@ -317,3 +404,29 @@ class HiddenMarkovModel(HMMMethods, BaseEstimator):
 
     def _check_fitted_state(self) -> None:
         self._chain()
+
+
+def random_subset_start(chain: HiddenMarkovChain, X: np.ndarray,
+                        rng: np.random.Generator) -> HiddenMarkovChain:
+    """``chain`` with each state's emissions fitted to its own small random set of steps.
+
+    Each state gets :data:`SUBSET_ROWS` observed steps drawn at random (fewer
+    when the data are short), disjoint between states, plus
+    :data:`~emkit.estimators.mixture_starts.SPREAD` of its weight spread over
+    every observed step, so that no probability starts at exactly 0 or 1 and
+    every covariance is positive definite. A random partition of all steps
+    (the mixtures' random start) gives nearly equal emissions on long data,
+    close to the symmetric point Baum-Welch cannot leave; small sets make
+    the starts differ as much as the data allow.
+    """
+    k = chain.n_states
+    observed = np.flatnonzero(~np.isnan(X).all(axis=1))
+    size = max(1, min(SUBSET_ROWS, observed.size // k))
+    chosen = rng.permutation(observed)[: k * size]
+    weights = np.zeros((X.shape[0], k))
+    weights[observed] = SPREAD / (1.0 - SPREAD) * chosen.size / k / observed.size
+    weights[chosen, np.repeat(np.arange(k), size)[: chosen.size]] += 1.0
+    family = chain.emissions
+    prepare = getattr(family, "prepare", None)
+    chunk = X if prepare is None else prepare(X)
+    return replace(chain, emissions=family.from_stats(family.stats(chunk, weights)))

@@ -24,7 +24,7 @@ from emkit.estimators.hidden_markov import HMMMethods
 from emkit.estimators.kmeans import KMeans
 from emkit.io import register_estimator
 from emkit.latent.hmm import HiddenMarkovChain, check_stochastic
-from emkit.latent.hmm_gaussian import PriorGaussian
+from emkit.latent.hmm_gaussian import PriorGaussian, PriorGaussianCodec
 
 COVARIANCE_TYPES = ("spherical", "diag", "full", "tied")
 
@@ -67,9 +67,33 @@ class _BaseHMM(HMMMethods, BaseEstimator):
                     f"got {''.join(sorted(unknown))!r}"
                 )
 
-    def _init_chain_parts(self, X: np.ndarray) -> np.random.RandomState:
-        self._check_letters()
+    def _starts(self, X: np.ndarray, lengths: np.ndarray) -> Any:
+        """``n_init`` starts drawn one after the other from one ``RandomState``, so the
+        first is hmmlearn's start for the same ``random_state``."""
         random_state = check_random_state(self.random_state)
+        for _ in range(self.n_init):
+            yield self._initial_chain(X, lengths, random_state)
+
+    def _n_fit_scalars_per_param(self) -> dict[str, int]:
+        """Free scalars per ``params`` letter (hmmlearn's ``_get_n_fit_scalars_per_param``)."""
+        k = self.n_components
+        return {"s": k - 1, "t": k * (k - 1), **self._emission_scalars()}
+
+    @property
+    def n_parameters(self) -> int:
+        """Free parameters of the letters in ``params``: those ``fit`` estimates.
+
+        hmmlearn 0.3's ``bic``/``aic`` count every letter whatever ``params``
+        holds; parameters kept fixed are not free, so they are not counted
+        here (the two agree for the default ``params``).
+        """
+        self._check_fitted_state()
+        per_letter = self._n_fit_scalars_per_param()
+        return sum(per_letter[letter] for letter in set(self.params))
+
+    def _init_chain_parts(self, X: np.ndarray,
+                          random_state: np.random.RandomState) -> np.random.RandomState:
+        self._check_letters()
         k = self.n_components
         if "s" in self.init_params:
             self.startprob_ = random_state.dirichlet(np.full(k, 1.0 / k))
@@ -112,7 +136,11 @@ class GaussianHMM(_BaseHMM):
     "spherical", "tied"), min_covar, startprob_prior, transmat_prior, means_prior,
     means_weight, covars_prior, covars_weight, algorithm, random_state, n_iter,
     tol, verbose, params, init_params, implementation`` (``verbose`` and
-    ``implementation`` are accepted and ignored: the pass is always emkit's).
+    ``implementation`` are accepted and ignored: the pass is always emkit's),
+    and two of emkit's: ``n_init`` (starts drawn in turn from ``random_state``
+    for the letters of ``init_params``; the best final log-likelihood wins; the
+    first start is hmmlearn's) and ``accelerate`` (SQUAREM around Baum-Welch;
+    ``n_iter`` then counts passes over the data).
 
     Attributes
     ----------
@@ -141,7 +169,7 @@ class GaussianHMM(_BaseHMM):
                  startprob_prior=1.0, transmat_prior=1.0, means_prior=0, means_weight=0,
                  covars_prior=1e-2, covars_weight=1, algorithm="viterbi", random_state=None,
                  n_iter=10, tol=1e-2, verbose=False, params="stmc", init_params="stmc",
-                 implementation="log"):
+                 implementation="log", n_init=1, accelerate=False):
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.min_covar = min_covar
@@ -159,6 +187,8 @@ class GaussianHMM(_BaseHMM):
         self.params = params
         self.init_params = init_params
         self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
 
     @property
     def covars_(self) -> np.ndarray:
@@ -208,8 +238,9 @@ class GaussianHMM(_BaseHMM):
             covars_weight=self.covars_weight, fit_means="m" in params, fit_covars="c" in params,
         )
 
-    def _initial_chain(self, X: np.ndarray, lengths: np.ndarray) -> HiddenMarkovChain:
-        random_state = self._init_chain_parts(X)
+    def _initial_chain(self, X: np.ndarray, lengths: np.ndarray,
+                       random_state: np.random.RandomState) -> HiddenMarkovChain:
+        random_state = self._init_chain_parts(X, random_state)
         k, d = self.n_components, X.shape[1]
         if "m" in self.init_params:
             kmeans = KMeans(n_clusters=k, random_state=random_state.randint(2**31), n_init=1)
@@ -227,6 +258,15 @@ class GaussianHMM(_BaseHMM):
     def _chain(self) -> HiddenMarkovChain:
         return self._chain_of(self._emissions())
 
+    def _emission_codec(self) -> PriorGaussianCodec:
+        return PriorGaussianCodec()
+
+    def _emission_scalars(self) -> dict[str, int]:
+        k, d = self.n_components, np.shape(self.means_)[1]
+        covars = {"spherical": k, "diag": k * d, "full": k * d * (d + 1) // 2,
+                  "tied": d * (d + 1) // 2}[self.covariance_type]
+        return {"m": k * d, "c": covars}
+
     def _store(self, chain: HiddenMarkovChain) -> None:
         self._store_chain_parts(chain)
         self.means_ = chain.emissions.family.means
@@ -237,7 +277,8 @@ class GaussianHMM(_BaseHMM):
 class CategoricalHMM(_BaseHMM):
     """Hidden Markov model with categorical emissions (hmmlearn's ``CategoricalHMM``).
 
-    ``X`` is one column of category codes ``0 .. n_features - 1``.
+    ``X`` is one column of category codes ``0 .. n_features - 1``. Parameters are
+    hmmlearn's, plus ``n_init`` and ``accelerate`` as for :class:`GaussianHMM`.
 
     Attributes
     ----------
@@ -262,7 +303,7 @@ class CategoricalHMM(_BaseHMM):
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0,
                  emissionprob_prior=1.0, n_features=None, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="ste",
-                 init_params="ste", implementation="log"):
+                 init_params="ste", implementation="log", n_init=1, accelerate=False):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -276,6 +317,8 @@ class CategoricalHMM(_BaseHMM):
         self.params = params
         self.init_params = init_params
         self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
 
     def _check_rows(self, X: np.ndarray) -> None:
         if X.shape[1] != 1:
@@ -295,8 +338,9 @@ class CategoricalHMM(_BaseHMM):
         prior = None if np.all(np.asarray(prior) == 1) else prior
         return ComponentList(tuple(Categorical(row, prior=prior) for row in probs))
 
-    def _initial_chain(self, X: np.ndarray, lengths: np.ndarray) -> HiddenMarkovChain:
-        random_state = self._init_chain_parts(X)
+    def _initial_chain(self, X: np.ndarray, lengths: np.ndarray,
+                       random_state: np.random.RandomState) -> HiddenMarkovChain:
+        random_state = self._init_chain_parts(X, random_state)
         m = self.n_features if self.n_features is not None else int(np.nanmax(X)) + 1
         if "e" in self.init_params:
             probs = random_state.rand(self.n_components, m)
@@ -311,6 +355,19 @@ class CategoricalHMM(_BaseHMM):
     def _chain(self) -> HiddenMarkovChain:
         return self._chain_of(self._emissions())
 
+    def _emission_scalars(self) -> dict[str, int]:
+        return {"e": self.n_components * (np.shape(self.emissionprob_)[1] - 1)}
+
+    def _check_block(self, X: np.ndarray) -> None:
+        # A Dask block, checked during the fit: its categories against the model's.
+        self._check_rows(X)
+        n_categories = np.shape(self.emissionprob_)[1]
+        if np.nanmax(X, initial=-1) >= n_categories:
+            raise ValueError(
+                f"X holds category {int(np.nanmax(X))} but the model has {n_categories} "
+                "categories (n_features): give n_features"
+            )
+
     def _store(self, chain: HiddenMarkovChain) -> None:
         self._store_chain_parts(chain)
         self.emissionprob_ = np.array([d.probs for d in chain.emissions.distributions])
@@ -320,6 +377,9 @@ class CategoricalHMM(_BaseHMM):
 @register_estimator
 class PoissonHMM(_BaseHMM):
     """Hidden Markov model with independent Poisson emissions (hmmlearn's ``PoissonHMM``).
+
+    Parameters are hmmlearn's, plus ``n_init`` and ``accelerate`` as for
+    :class:`GaussianHMM`.
 
     Attributes
     ----------
@@ -345,7 +405,7 @@ class PoissonHMM(_BaseHMM):
     def __init__(self, n_components=1, startprob_prior=1.0, transmat_prior=1.0,
                  lambdas_prior=0.0, lambdas_weight=0.0, algorithm="viterbi",
                  random_state=None, n_iter=10, tol=1e-2, verbose=False, params="stl",
-                 init_params="stl", implementation="log"):
+                 init_params="stl", implementation="log", n_init=1, accelerate=False):
         self.n_components = n_components
         self.startprob_prior = startprob_prior
         self.transmat_prior = transmat_prior
@@ -359,6 +419,8 @@ class PoissonHMM(_BaseHMM):
         self.params = params
         self.init_params = init_params
         self.implementation = implementation
+        self.n_init = n_init
+        self.accelerate = accelerate
 
     def _check_rows(self, X: np.ndarray) -> None:
         observed = X[~np.isnan(X)]
@@ -378,8 +440,9 @@ class PoissonHMM(_BaseHMM):
             prior = (np.asarray(self.lambdas_prior, float) + 1, self.lambdas_weight)
         return ComponentList(tuple(Poisson(row, prior=prior) for row in lambdas))
 
-    def _initial_chain(self, X: np.ndarray, lengths: np.ndarray) -> HiddenMarkovChain:
-        random_state = self._init_chain_parts(X)
+    def _initial_chain(self, X: np.ndarray, lengths: np.ndarray,
+                       random_state: np.random.RandomState) -> HiddenMarkovChain:
+        random_state = self._init_chain_parts(X, random_state)
         if "l" in self.init_params:
             mean, var = np.nanmean(X), np.nanvar(X)
             self.lambdas_ = random_state.gamma(shape=mean**2 / var, scale=var / mean,
@@ -388,6 +451,9 @@ class PoissonHMM(_BaseHMM):
 
     def _chain(self) -> HiddenMarkovChain:
         return self._chain_of(self._emissions())
+
+    def _emission_scalars(self) -> dict[str, int]:
+        return {"l": int(np.size(self.lambdas_))}
 
     def _store(self, chain: HiddenMarkovChain) -> None:
         self._store_chain_parts(chain)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from emkit.distributions.gaussian.codec import _pack, _unpack
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
 from emkit.distributions.gaussian.family import Gaussian, GaussianStats
 
@@ -126,3 +127,47 @@ class PriorGaussian:
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(denominator > 0, (self.covars_prior + scatter) / denominator,
                             previous)
+
+
+@dataclass(frozen=True)
+class PriorGaussianCodec:
+    """Flattens :class:`PriorGaussian` emissions for SQUAREM: the fitted parts only.
+
+    Means as they are, covariances through log-Cholesky factors (log variances
+    for diag and spherical), as :class:`~emkit.distributions.gaussian.codec.GaussianCodec`;
+    means without ``"m"`` or covariances without ``"c"`` in ``params`` are
+    left out of the vector and kept exactly.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> emissions = PriorGaussian.build(np.zeros((2, 3)), np.ones((2, 3)), "diag", fit_means=False)
+    >>> PriorGaussianCodec().flatten(emissions).shape   # 2 x 3 log variances, no means
+    (6,)
+    """
+
+    def flatten(self, emissions: PriorGaussian) -> np.ndarray:
+        family = emissions.family
+        parts = [np.empty(0)]
+        if emissions.fit_means:
+            parts.append(family.means.astype(np.float64).ravel())
+        if emissions.fit_covars:
+            parts.append(_pack(emissions.covariance_type, family.covariances))
+        return np.concatenate(parts)
+
+    def unflatten(self, vector: np.ndarray, like: PriorGaussian) -> PriorGaussian:
+        if vector.size != self.flatten(like).size or not np.isfinite(vector).all():
+            raise ValueError(f"expected {self.flatten(like).size} finite parameters")
+        family = like.family
+        k, d = family.means.shape
+        means, covariances = family.means, family.covariances
+        if like.fit_means:
+            means, vector = vector[:k * d].reshape(k, d), vector[k * d:]
+        if like.fit_covars:
+            covariances = _unpack(like.covariance_type, vector, k, d)
+        structure = family.structure
+        # precisions_cholesky raises ValueError on a degenerate covariance: the jump is refused.
+        new = Gaussian(structure=structure, means=means, covariances=covariances,
+                       precisions_cholesky=structure.precisions_cholesky(covariances),
+                       reg_covar=0.0)
+        return replace(like, family=new)
