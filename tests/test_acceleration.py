@@ -113,8 +113,11 @@ def test_em_function_accelerates_with_default_and_own_codecs():
                flatten=lambda t: np.array([np.log(t / (1 - t))]),
                unflatten=lambda v: float(1 / (1 + np.exp(-v[0]))))
     root = (15 + np.sqrt(15**2 + 4 * 197 * 68)) / (2 * 197)  # 197 t^2 - 15 t - 68 = 0
+    # Near the root the log-likelihood is flat to rounding: 0.5 |L''| d**2 with
+    # |L''| ~ 380 stays below its last digit (~1e-14) for d up to ~5e-9, so the best
+    # point evaluated is the root to that precision, not closer.
     for result in (plain, fast, logit):
-        np.testing.assert_allclose(result.theta, root, rtol=1e-9)
+        np.testing.assert_allclose(result.theta, root, rtol=1e-8)
     assert fast.n_iter < plain.n_iter and logit.n_iter < plain.n_iter
     assert np.all(np.diff(fast.history) >= 0)
     with pytest.raises(ValueError, match="both flatten and unflatten"):

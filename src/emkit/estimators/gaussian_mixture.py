@@ -204,7 +204,7 @@ _PARAMETER_RULES = {
     ),
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
     "algorithm": v.one_of(*ALGORITHMS),
-    "accelerate": v.BOOLEAN,
+    "accelerate": v.ACCELERATE,
     "online_kappa": v.Rule(
         lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
     ),

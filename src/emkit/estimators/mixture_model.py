@@ -68,7 +68,7 @@ _PARAMETER_RULES = {
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
     "algorithm": v.one_of(*ALGORITHMS),
-    "accelerate": v.BOOLEAN,
+    "accelerate": v.ACCELERATE,
     "online_kappa": v.Rule(
         lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
     ),
