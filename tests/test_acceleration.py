@@ -306,7 +306,7 @@ def test_damped_coefficients_shrink_the_least_squares_ones():
 
 
 def test_accelerate_names_are_checked(overlapping):
-    with pytest.raises(ValueError, match="accelerate.*'squarem' or 'daarem'"):
+    with pytest.raises(ValueError, match=r"accelerate.*'squarem' or 'daarem'"):
         GaussianMixture(2, accelerate="anderson").fit(overlapping)
     with pytest.raises(ValueError, match="accelerate"):
         accelerated_driver("anderson")
