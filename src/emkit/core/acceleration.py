@@ -17,10 +17,11 @@ length, then takes one EM step from where it lands:
 ``alpha`` is bounded to ``[1, step_max]`` (and is 1 where the two EM steps
 turn by more than about 25 degrees: a departure, see ``MIN_ALIGNMENT``);
 ``step_max`` starts at 1, is multiplied by ``MSTEP`` (4) each time a step
-reaches it and divided by it when a step that long fails; a step within 0.01 of 1 skips the stabilising EM step;
-and a jump is kept unless its log-likelihood is more than ``OBJECTIVE_SLACK``
-(1, in units of the total log-likelihood) below that of ``theta0``, the
-bounded non-monotone acceptance that lets the run cross a ridge. A jump that is
+reaches it and divided by it when a step that long fails; a step within 0.01
+of 1 skips the stabilising EM step; and a jump is kept unless its
+log-likelihood is more than ``OBJECTIVE_SLACK`` (1, in units of the total
+log-likelihood) below that of ``theta0``, the bounded non-monotone acceptance
+that lets the run cross a ridge. A jump that is
 not kept, or whose parameters are invalid, gives way to ``theta2``.
 
 DAAREM (Henderson and Varadhan, 2019, *Damped Anderson acceleration with
