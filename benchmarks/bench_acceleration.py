@@ -71,12 +71,20 @@ def _poisson_counts(seed: int = 0) -> np.ndarray:
     return np.concatenate(counts).astype(np.float64)[:, None]
 
 
-def _gaussian(n_components: int, covariance_type: str) -> Callable[..., object]:
+def _gaussian(n_components: int, covariance_type: str, seed: int = 1) -> Callable[..., object]:
     def make(**kwargs: object) -> GaussianMixture:
         return GaussianMixture(
-            n_components, covariance_type=covariance_type, random_state=1, **kwargs
+            n_components, covariance_type=covariance_type, random_state=seed, **kwargs
         )
     return make
+
+
+def _breast_cancer() -> np.ndarray:
+    """scikit-learn's breast cancer data, columns standardised (the issue's case)."""
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer().data
+    return (X - X.mean(axis=0)) / X.std(axis=0)
 
 
 def _poisson(**kwargs: object) -> MixtureModel:
@@ -118,6 +126,8 @@ CASES = [
     Case("10d-8c-full", _ten_d, _gaussian(8, "full")),
     Case("10d-8c-diag", _ten_d, _gaussian(8, "diag")),
     Case("poisson-3", _poisson_counts, _poisson),
+    Case("cancer-4-full", _breast_cancer, _gaussian(4, "full", seed=0)),
+    Case("cancer-3-diag", _breast_cancer, _gaussian(3, "diag", seed=0)),
     Case("hasselblad-1", _hasselblad_counts, _hasselblad("vignette_start"),
          {"sample_weight": _hasselblad_reference()["data"]["freq"]}, "vignette_start", 1e-13),
     Case("hasselblad-2", _hasselblad_counts, _hasselblad("second_start"),

@@ -313,3 +313,12 @@ def test_accelerate_names_are_checked(overlapping):
     assert accelerated_driver(True) is squarem and accelerated_driver("squarem") is squarem
     assert accelerated_driver("daarem") is daarem and accelerated_driver(False) is None
     assert set(ACCELERATIONS) == {"squarem", "daarem"}
+
+
+def test_damping_vanishes_after_many_kept_proposals():
+    """Far past kappa kept proposals the target ratio is 1 to rounding: least squares."""
+    rng = np.random.default_rng(1)
+    F, f = rng.normal(size=(6, 2)), rng.normal(size=6)
+    gamma = _damped_coefficients(F, f, shrink=1000.0)
+    np.testing.assert_allclose(gamma, np.linalg.lstsq(F, f, rcond=None)[0], rtol=1e-9)
+    assert np.all(_damped_coefficients(np.zeros((6, 2)), f, 0.0) == 0)

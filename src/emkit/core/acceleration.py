@@ -343,10 +343,17 @@ def _damped_coefficients(F: np.ndarray, f: np.ndarray, shrink: float) -> np.ndar
     def excess(penalty: float) -> float:
         return float(np.sqrt(np.sum((uy * d / (d**2 + penalty)) ** 2)) - goal)
 
-    # The norm falls from the least-squares one at 0 to below |F^T f| / penalty.
+    # The norm falls from the least-squares one at 0 to below |F^T f| / penalty. Once
+    # many proposals were kept the target is 1 to rounding: no damping.
     upper = np.sqrt(np.sum((uy * d) ** 2)) / goal
-    penalty = brentq(excess, 0.0, upper, xtol=1e-14 * upper, rtol=1e-12) if excess(upper) < 0 \
-        else upper
+    if not (np.isfinite(least_squares_norm) and np.isfinite(upper)):
+        return np.zeros(F.shape[1])  # no usable extrapolation: the plain EM step
+    if excess(0.0) <= 0:
+        penalty = 0.0
+    elif excess(upper) >= 0:
+        penalty = upper
+    else:
+        penalty = brentq(excess, 0.0, upper, xtol=1e-14 * upper, rtol=1e-12)
     return vt.T @ (d * uy / (d**2 + penalty))
 
 
