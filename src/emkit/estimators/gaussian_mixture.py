@@ -369,11 +369,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         fitted parameters are the *best* ones seen (highest observed-data
         log-likelihood, which ``lower_bound_`` holds), while ``history_`` shows
         the noisy path.
-    accelerate : bool, default=False
-        Accelerate EM with SQUAREM extrapolation (see :mod:`emkit.core.acceleration`),
-        for ``algorithm="em"`` only. A jump is kept only if it does not lower
-        the log-likelihood, so ``history_`` (the best average log-likelihood
-        after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
+    accelerate : bool or {"squarem", "daarem"}, default=False
+        Accelerate EM (see :mod:`emkit.core.acceleration`), for
+        ``algorithm="em"`` only: True or ``"squarem"``, SQUAREM extrapolation
+        with the R package's rules; ``"daarem"``, damped Anderson acceleration.
+        The fitted parameters are the best evaluated, so ``history_`` (the best
+        average log-likelihood after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
         passes over the data (E-steps), as for plain EM, so the two compare
         honestly; convergence is the same ``tol`` test on a plain EM step.
         ``callback`` is then called after every pass, with the best value so
@@ -459,7 +460,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         chunk_size: int | None = None,
         callback: Any = None,
         algorithm: str = "em",
-        accelerate: bool = False,
+        accelerate: bool | str = False,
         online_kappa: float = 0.6,
         online_t0: float = 2.0,
         checkpoint: Any = None,

@@ -139,8 +139,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         records the classification log-likelihood in ``history_``;
         ``"stochastic"`` runs exactly ``max_iter`` iterations and keeps the
         best parameters seen (highest observed-data log-likelihood).
-    accelerate : bool, default=False
-        SQUAREM extrapolation (``algorithm="em"`` only), in the unconstrained
+    accelerate : bool or {"squarem", "daarem"}, default=False
+        SQUAREM (True or ``"squarem"``) or DAAREM (``"daarem"``) extrapolation
+        (``algorithm="em"`` only), as for :class:`emkit.GaussianMixture`, in the unconstrained
         parametrisation of :mod:`emkit.distributions.codec`;
         ``n_iter_`` counts passes over the data and ``history_`` never decreases.
     online_kappa : float in (0.5, 1], default=0.6
@@ -230,7 +231,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         algorithm: str = "em",
-        accelerate: bool = False,
+        accelerate: bool | str = False,
         online_kappa: float = 0.6,
         online_t0: float = 2.0,
     ) -> None:
