@@ -316,6 +316,11 @@ def squarem(
     return passes.result(model, converged)
 
 
+def _flat(codec: Any, model: Any) -> np.ndarray:
+    with single_threaded_blas():  # tiny factorisations, as in the M-step
+        return codec.flatten(model)
+
+
 def _damping_target(shrink: float) -> float:
     """DAAREM's ``sqrt(delta_k)``: the ratio of the damped to the undamped coefficients' norm."""
     return float(np.exp(-0.5 * np.log1p(DAAREM_ALPHA ** (DAAREM_KAPPA - shrink))))
@@ -416,20 +421,21 @@ def daarem(
         return passes.result(model, converged)
     new = passes.evaluate(_m_step(old))
     converged = abs(new.value - old.value) < tol
-    x_old, x_new = codec.flatten(old.model), codec.flatten(new.model)
+    x_old, x_new = _flat(codec, old.model), _flat(codec, new.model)
     f_old = x_new - x_old
     history = _AndersonHistory(max(1, min(order, -(-x_new.size // 2))))
     shrink, cycle_start = 0.0, new.total
     while not (converged or passes.exhausted):
         mapped = _m_step(new)
-        f_new = codec.flatten(mapped) - x_new
+        f_new = _flat(codec, mapped) - x_new
         history.add(x_new - x_old, f_new - f_old)
-        with single_threaded_blas():
-            proposal = history.proposal(x_new, f_new, shrink)
         try:
-            landed = passes.try_evaluate(codec.unflatten(proposal, like=mapped))
+            with single_threaded_blas():  # tiny factorisations, as in the M-step
+                proposed = codec.unflatten(history.proposal(x_new, f_new, shrink), like=mapped)
         except ValueError:
             landed = None
+        else:
+            landed = passes.try_evaluate(proposed)
         if landed is not None and landed.total >= new.total - DAAREM_SLACK:
             shrink += 1
             following = landed
@@ -446,7 +452,7 @@ def daarem(
             cycle_start = following.total
         converged = abs(following.value - new.value) < tol
         x_old, f_old = x_new, f_new
-        x_new, new = codec.flatten(following.model), following
+        x_new, new = _flat(codec, following.model), following
     return passes.result(model, converged)
 
 
