@@ -7,15 +7,13 @@ form; bad weights and labels get errors that name the problem.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from emkit import GaussianMixture, KMeans, MixtureModel, sources
+from emkit import GaussianMixture, KMeans, MixtureModel
 from emkit.distributions import Bernoulli, Exponential, Gaussian, Independent, Poisson
 
 COVARIANCE_TYPES = ("full", "tied", "diag", "spherical")
@@ -202,17 +200,6 @@ def test_bad_weights_are_refused(weights, message):
                                                        n_components=2), KMeans(2)):
         with pytest.raises(ValueError, match=message):
             estimator.fit(X, sample_weight=weights(X.shape[0]))
-
-
-def test_streamed_weights_are_refused_clearly():
-    path = os.path.join(tempfile.mkdtemp(), "rows.npy")
-    X = _blobs(17)
-    np.save(path, X)
-    with pytest.raises(ValueError, match="need X in memory"):
-        GaussianMixture(2).fit(sources.open(path), sample_weight=np.ones(len(X)))
-    with pytest.raises(ValueError, match="need X in memory"):
-        MixtureModel(Gaussian(np.zeros(3), np.eye(3)), n_components=2).fit(
-            sources.open(path), labels=np.zeros(len(X), int))
 
 
 # ----------------------------------------------------------------- labels

@@ -169,7 +169,7 @@ def em(
     tol: float = 1e-8,
     max_iter: int = 1000,
     callback: Callable[[int, float, float, Any], None] | None = None,
-    accelerate: bool = False,
+    accelerate: bool | str = False,
     flatten: Callable[[Any], np.ndarray] | None = None,
     unflatten: Callable[[np.ndarray], Any] | None = None,
 ) -> EMFunctionResult:
@@ -192,10 +192,10 @@ def em(
     callback : callable, optional
         Called as ``callback(iteration, log_likelihood, change, theta)`` after
         every M-step, ``theta`` being the new parameters.
-    accelerate : bool, default=False
-        SQUAREM extrapolation (:mod:`emkit.core.acceleration`): a jump is kept only
-        if its log-likelihood is no lower, so ``history`` (then the best value
-        after each E-step) never decreases; ``n_iter`` and ``max_iter`` count
+    accelerate : bool or {"squarem", "daarem"}, default=False
+        SQUAREM (True or ``"squarem"``) or DAAREM (``"daarem"``) extrapolation
+        (:mod:`emkit.core.acceleration`): ``history`` is then the best value
+        after each E-step, so it never decreases; ``n_iter`` and ``max_iter`` count
         E-steps, and ``theta`` is the best parameters evaluated.
     flatten, unflatten : callable, optional
         For ``accelerate``: ``flatten(theta) -> 1-D float array`` and

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from emkit.core.acceleration import squarem
+from emkit.core.acceleration import accelerated_driver
 from emkit.core.engine import Callback, EMResult, run_em
 from emkit.core.variants import run_best_seen
 
@@ -16,7 +16,7 @@ def run_variant(
     source: Any,
     *,
     algorithm: str,
-    accelerate: bool,
+    accelerate: bool | str,
     codec: Any,
     tol: float,
     max_iter: int,
@@ -26,12 +26,14 @@ def run_variant(
     """Run EM from ``model`` (whose assignment policy is already set) with the right driver.
 
     ``"stochastic"``: exactly ``max_iter`` iterations, best parameters seen;
-    ``accelerate``: SQUAREM with ``codec``; otherwise the plain engine loop.
+    ``accelerate``: True or ``"squarem"``, SQUAREM with ``codec``; ``"daarem"``,
+    DAAREM with ``codec``; otherwise the plain engine loop.
     """
     if algorithm == "stochastic":
         return run_best_seen(model, source, max_iter=max_iter, callback=callback)
-    if accelerate:
-        return squarem(
+    driver = accelerated_driver(accelerate)
+    if driver is not None:
+        return driver(
             model, source, codec, tol=tol, max_iter=max_iter,
             previous_lower_bound=previous_lower_bound, callback=callback,
         )

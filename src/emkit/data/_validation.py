@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state
 
+from emkit.core.acceleration import ACCELERATIONS
+
 
 def check_finite(X: np.ndarray, name: str = "X", allow_nan: bool = False) -> np.ndarray:
     """Raise a ValueError naming the row and column of the first NaN or infinity.
@@ -83,6 +85,11 @@ def one_of(*options: str) -> Rule:
 
 
 BOOLEAN = Rule(lambda v: isinstance(v, bool | np.bool_), "True or False")
+# ``accelerate``: False, True (SQUAREM) or the name of an acceleration.
+ACCELERATE = Rule(
+    lambda v: isinstance(v, bool | np.bool_) or (isinstance(v, str) and v in ACCELERATIONS),
+    "True, False, " + " or ".join(repr(a) for a in ACCELERATIONS),
+)
 # numpy's RandomState (hence scikit-learn's check_random_state) takes seeds in [0, 2**32).
 MAX_SEED = 2**32 - 1
 RANDOM_STATE = Rule(

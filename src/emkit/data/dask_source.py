@@ -21,7 +21,7 @@ import dask.array as da
 import numpy as np
 
 from emkit.core.engine import expected_stats
-from emkit.data._row_checks import check_rows
+from emkit.data._row_checks import check_rows, checked_row_values
 from emkit.data.file_sources import check_finite_chunk
 from emkit.data.sources import IndexedArraySource, map_chunks
 
@@ -45,6 +45,10 @@ class DaskSource:
     check : callable, optional
         ``check(block)`` raising ValueError for rows a model cannot take; runs
         with the E-step of every block.
+    sample_weight, labels : dask or NumPy array of shape (n_samples,), optional
+        Per-row weights and partial labels (component index, -1 unknown),
+        rechunked to ``X``'s row blocks and checked with each block's E-step
+        (``labels`` against ``n_components``).
 
     Examples
     --------
@@ -64,7 +68,8 @@ class DaskSource:
 
     def __init__(
         self, X: da.Array, chunk_size: int = 4096,
-        check: Callable[[np.ndarray], None] | None = None,
+        check: Callable[[np.ndarray], None] | None = None, *, sample_weight: Any = None,
+        labels: Any = None, n_components: int | None = None,
     ) -> None:
         if X.ndim != 2:
             raise ValueError(f"expected a 2-D dask array of rows, got {X.ndim} dimension(s)")
@@ -78,6 +83,28 @@ class DaskSource:
         self.n_samples, self.n_features = (int(n) for n in self.X.shape)
         self.chunk_size, self.check = int(chunk_size), check
         self._starts = np.concatenate([[0], np.cumsum(self.X.chunks[0])[:-1]]).astype(int)
+        self.weight_column = self._aligned(sample_weight, "sample_weight")
+        self.label_column = self._aligned(labels, "labels")
+        self.n_components = n_components
+        # The initialisation sample with its rows' weights and labels (set by prepare).
+        self.init_rows = None
+
+    def _aligned(self, values: Any, name: str) -> da.Array | None:
+        """A per-row array as a dask array in ``X``'s row blocks."""
+        if values is None:
+            return None
+        values = values if isinstance(values, da.Array) else da.asarray(np.asarray(values))
+        if values.ndim != 1 or values.shape[0] != self.n_samples:
+            raise ValueError(
+                f"{name} has shape {values.shape}, expected ({self.n_samples},): one value per "
+                "row of X"
+            )
+        return values.rechunk((self.X.chunks[0],))
+
+    def _column_blocks(self, values: da.Array | None) -> list[Any]:
+        if values is None:
+            return [None] * len(self._starts)
+        return list(values.to_delayed().ravel())
 
     def __repr__(self) -> str:
         return f"DaskSource(shape={self.X.shape}, blocks={self.X.numblocks[0]})"
@@ -88,14 +115,21 @@ class DaskSource:
         shared = dask.delayed(model, traverse=False)
         parts = [
             dask.delayed(_block_stats, pure=True)(
-                shared, block, start, self.chunk_size, self.check)
-            for block, start in zip(self.X.to_delayed().ravel(), self._starts, strict=True)
+                shared, block, start, self.chunk_size, self.check, weights, labels,
+                self.n_components)
+            for block, start, weights, labels in zip(
+                self.X.to_delayed().ravel(), self._starts,
+                self._column_blocks(self.weight_column), self._column_blocks(self.label_column),
+                strict=True)
         ]
         (total,) = dask.compute(_tree_sum(parts))
         return total
 
-    def sample(self, size: int, rng: np.random.Generator) -> np.ndarray:
-        """``size`` rows drawn uniformly without replacement; only those rows are computed."""
+    def sample(self, size: int, rng: np.random.Generator, return_index: bool = False) -> Any:
+        """``size`` rows drawn uniformly without replacement; only those rows are computed.
+
+        ``return_index``: also their indices (sorted).
+        """
         index = np.sort(rng.choice(self.n_samples, size=min(size, self.n_samples),
                                    replace=False))
         rows = self.X[index].compute()
@@ -104,7 +138,19 @@ class DaskSource:
             # Name the row as in the whole array, not in the sample.
             bad = int(np.flatnonzero(infinite)[0])
             check_finite_chunk(rows[bad : bad + 1], int(index[bad]), "X")
-        return rows
+        return (rows, index) if return_index else rows
+
+    def sample_columns(self, index: np.ndarray) -> tuple[Any, Any]:
+        """Checked weights and labels (or None) of the rows ``index``."""
+        weights = None if self.weight_column is None else checked_row_values(
+            self.weight_column[index].compute(), "sample_weight", index=index)
+        labels = None if self.label_column is None else checked_row_values(
+            self.label_column[index].compute(), "labels", self.n_components, index=index)
+        return weights, labels
+
+    def total_weight(self) -> float | None:
+        """The summed ``sample_weight`` (None for unit weights): the rows a fit stands for."""
+        return None if self.weight_column is None else float(self.weight_column.sum().compute())
 
     def map_blocks(self, func: Callable[[np.ndarray], np.ndarray], n_out: int | None) -> da.Array:
         """``func`` over the rows, lazily: one value per row, or ``n_out`` columns."""
@@ -123,14 +169,20 @@ class DaskSource:
 
 def _block_stats(
     model: Any, block: np.ndarray, start: int, chunk_size: int,
-    check: Callable[[np.ndarray], None] | None,
+    check: Callable[[np.ndarray], None] | None, weights: np.ndarray | None = None,
+    labels: np.ndarray | None = None, n_components: int | None = None,
 ) -> Any:
     # The data checks ride along with the E-step: no extra pass over the data
     # (NaN is a missing value, as in memory; infinities are refused).
     check_finite_chunk(block, int(start), "X")
     check_rows(check, block, int(start))
+    if weights is not None:
+        weights = checked_row_values(weights, "sample_weight", first_row=int(start))
+    if labels is not None:
+        labels = checked_row_values(labels, "labels", n_components, int(start))
     # Indexed rows: stochastic EM keys its draws on global row numbers.
-    return expected_stats(model, IndexedArraySource(block, chunk_size, int(start)))
+    return expected_stats(model, IndexedArraySource(
+        block, chunk_size, int(start), sample_weight=weights, labels=labels))
 
 
 def _add_all(*parts: Any) -> Any:

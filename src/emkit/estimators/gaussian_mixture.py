@@ -206,7 +206,7 @@ _PARAMETER_RULES = {
     ),
     "callback": v.Rule(lambda c: c is None or callable(c), "None or a callable"),
     "algorithm": v.one_of(*ALGORITHMS),
-    "accelerate": v.BOOLEAN,
+    "accelerate": v.ACCELERATE,
     "online_kappa": v.Rule(
         lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
     ),
@@ -379,11 +379,12 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         fitted parameters are the *best* ones seen (highest observed-data
         log-likelihood, which ``lower_bound_`` holds), while ``history_`` shows
         the noisy path.
-    accelerate : bool, default=False
-        Accelerate EM with SQUAREM extrapolation (see :mod:`emkit.core.acceleration`),
-        for ``algorithm="em"`` only. A jump is kept only if it does not lower
-        the log-likelihood, so ``history_`` (the best average log-likelihood
-        after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
+    accelerate : bool or {"squarem", "daarem"}, default=False
+        Accelerate EM (see :mod:`emkit.core.acceleration`), for
+        ``algorithm="em"`` only: True or ``"squarem"``, SQUAREM extrapolation
+        with the R package's rules; ``"daarem"``, damped Anderson acceleration.
+        The fitted parameters are the best evaluated, so ``history_`` (the best
+        average log-likelihood after each pass) never decreases. ``n_iter_`` and ``max_iter`` count
         passes over the data (E-steps), as for plain EM, so the two compare
         honestly; convergence is the same ``tol`` test on a plain EM step.
         ``callback`` is then called after every pass, with the best value so
@@ -505,7 +506,7 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         chunk_size: int | None = None,
         callback: Any = None,
         algorithm: str = "em",
-        accelerate: bool = False,
+        accelerate: bool | str = False,
         online_kappa: float = 0.6,
         online_t0: float = 2.0,
         checkpoint: Any = None,
@@ -568,12 +569,16 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             (scikit-learn's pipelines pass their ``y`` to every step; partial
             labels are ``labels``.)
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative finite row weights (in-memory ``X`` only): a row of
+            Non-negative finite row weights: a row of
             integer weight ``w`` counts as ``w`` copies of it, in the
             initialisation (weighted k-means) and in every E-step; zero leaves
             a row out. ``history_`` is then the weighted average log-likelihood.
+            For a file source: an array, or a file source of one column
+            (``sources.open("w.npy")``) read beside ``X``; for a dask array: a
+            dask or NumPy array (rechunked to ``X``'s row blocks).
         labels : array-like of int of shape (n_samples,), optional
-            Partial labels for semi-supervised EM (in-memory ``X`` only): a
+            Partial labels for semi-supervised EM (as ``sample_weight`` for
+            streamed and Dask ``X``): a
             component index for rows whose component is known, -1 for the
             others. Known rows keep one-hot responsibilities throughout (with
             every ``algorithm``); ``history_`` is then the log-likelihood of the
@@ -630,7 +635,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
             )
         self._set_fitted(best)
         weights = getattr(source, "sample_weight", None)
-        if weights is None:
+        streamed_weight = source.total_weight() if hasattr(source, "total_weight") else None
+        if streamed_weight is not None:  # a weighted streamed or Dask fit
+            self.n_samples_seen_ = max(1, round(streamed_weight))
+            self._warn_if_degenerate(streamed_weight)
+        elif weights is None:
             self.n_samples_seen_ = _rows_fitted(X, init_X)
             self._warn_if_degenerate(_n_rows(X, init_X))
         else:  # the rows a weighted fit stands for: its summed weight
@@ -691,14 +700,13 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         chunks; the starts read them from the source too.
         """
         if scale.is_scalable(X):
-            if sample_weight is not None or labels is not None:
-                raise ValueError(
-                    "sample_weight and labels need X in memory (an array): streamed and "
-                    "Dask fits do not take per-row weights or labels yet"
-                )
+            if (sample_weight is not None or labels is not None) and self.checkpoint is not None:
+                raise ValueError("checkpoint= does not take sample_weight or labels yet")
             n_features = scale.n_features_of(X)
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
-                                 chunk_size=self._chunk_rows(n_features))
+                                 chunk_size=self._chunk_rows(n_features),
+                                 sample_weight=sample_weight, labels=labels,
+                                 n_components=self.n_components)
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
         weights = v.check_sample_weight(sample_weight, X.shape[0])
         labels = v.check_labels(labels, X.shape[0], self.n_components)
@@ -742,7 +750,10 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         random_state = v.random_state_of(self.random_state)
         best = None
         for index, seed in enumerate(seeds):
-            model = self._initial_model(X, structure, random_state, source)
+            # A streamed or Dask fit starts from its sample, with the sampled rows'
+            # weights and labels.
+            model = self._initial_model(X, structure, random_state,
+                                        getattr(source, "init_rows", None) or source)
             model = self._with_assignment(model, seed)
             result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:

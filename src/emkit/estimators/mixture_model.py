@@ -68,7 +68,7 @@ _PARAMETER_RULES = {
     "verbose": v.integer(0),
     "verbose_interval": v.integer(1),
     "algorithm": v.one_of(*ALGORITHMS),
-    "accelerate": v.BOOLEAN,
+    "accelerate": v.ACCELERATE,
     "online_kappa": v.Rule(
         lambda k: v.real(0.0).accepts(k) and 0.5 < k <= 1, "a number in (0.5, 1]"
     ),
@@ -139,8 +139,9 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         records the classification log-likelihood in ``history_``;
         ``"stochastic"`` runs exactly ``max_iter`` iterations and keeps the
         best parameters seen (highest observed-data log-likelihood).
-    accelerate : bool, default=False
-        SQUAREM extrapolation (``algorithm="em"`` only), in the unconstrained
+    accelerate : bool or {"squarem", "daarem"}, default=False
+        SQUAREM (True or ``"squarem"``) or DAAREM (``"daarem"``) extrapolation
+        (``algorithm="em"`` only), as for :class:`emkit.GaussianMixture`, in the unconstrained
         parametrisation of :mod:`emkit.distributions.codec`;
         ``n_iter_`` counts passes over the data and ``history_`` never decreases.
     online_kappa : float in (0.5, 1], default=0.6
@@ -230,7 +231,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         verbose: int = 0,
         verbose_interval: int = 10,
         algorithm: str = "em",
-        accelerate: bool = False,
+        accelerate: bool | str = False,
         online_kappa: float = 0.6,
         online_t0: float = 2.0,
     ) -> None:
@@ -270,13 +271,15 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
             check that no row has probability zero under the start is skipped).
         y : ignored
         sample_weight : array-like of shape (n_samples,), optional
-            Non-negative finite row weights (in-memory ``X`` only), as
+            Non-negative finite row weights, as
             :meth:`emkit.GaussianMixture.fit` takes them: integer weights fit
-            as repeated rows, in the starts too; zero leaves a row out.
+            as repeated rows, in the starts too; zero leaves a row out. For
+            streamed or Dask ``X``, as there: an array, a one-column file
+            source, or a dask array.
         labels : array-like of int of shape (n_samples,), optional
-            Partial labels (in-memory ``X`` only): a component index for rows
+            Partial labels: a component index for rows
             whose component is known, -1 for the others (semi-supervised EM,
-            as :meth:`emkit.GaussianMixture.fit`).
+            as :meth:`emkit.GaussianMixture.fit`; streamed and Dask ``X`` too).
 
         Returns
         -------
@@ -296,14 +299,11 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
         weights = _check_weights(self.weights, family.n_components)
         start = Mixture(weights=weights, components=family, fit_weights=self.fit_weights)
         if scale.is_scalable(X):
-            if sample_weight is not None or labels is not None:
-                raise ValueError(
-                    "sample_weight and labels need X in memory (an array): streamed and "
-                    "Dask fits do not take per-row weights or labels yet"
-                )
             # The distributions' checks run in every statistics pass, naming global rows.
             rows, source = scale.prepare(self, X, reset=True, rng=np.random.default_rng(seeds[-1]),
-                                         chunk_size=self.chunk_size, check=family.check_data)
+                                         chunk_size=self.chunk_size, check=family.check_data,
+                                         sample_weight=sample_weight, labels=labels,
+                                         n_components=family.n_components)
             rows = rows.astype(np.float64, copy=False)
         else:
             rows = X = v.check_columns_observed(self._validate_X(X, reset=True))
@@ -315,7 +315,7 @@ class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
                 X, self.chunk_size, sample_weight=v.check_sample_weight(sample_weight, len(X)),
                 labels=v.check_labels(labels, len(X), family.n_components),
             )
-        init_rows = IndexedArraySource(
+        init_rows = getattr(source, "init_rows", None) or IndexedArraySource(
             rows, self.chunk_size, sample_weight=getattr(source, "sample_weight", None),
             labels=getattr(source, "labels", None),
         )
