@@ -275,9 +275,9 @@ def test_n_var_params_reduce_to_univariate_forms():
 
 
 @pytest.mark.parametrize("case", REFERENCE["hc_eii"], ids=lambda c: c["data"])
-def test_hc_start_is_mclusts_ward_agglomeration(case):
+def test_hc_eii_is_mclusts_ward_agglomeration(case):
     X = np.asarray(REFERENCE["data"][case["data"]], dtype=float)
-    ours = hc_labels(X, case["G"])
+    ours = hc_labels(X, case["G"], model="EII")
     theirs = np.asarray(case["partition"]) - 1
     # The same partition, up to the names of the clusters.
     pairs = set(zip(ours.tolist(), theirs.tolist(), strict=True))
