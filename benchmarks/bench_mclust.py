@@ -12,7 +12,7 @@ Printed: seconds of each and their ratio; each side's choice with its BIC in
 mclust's sign (``2 loglik - npar log n``, higher is better); and how many
 candidates (model, K) emkit ends more than 0.1 BIC unit below mclust's fit of
 the same candidate (a worse optimum), and how many above. Data: faithful
-(bundled), iris and diabetes (from ``tests/reference/mclust_models.json``).
+(bundled), diabetes, iris and banknote (from ``tests/reference/mclust_hc.json``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 from emkit import select_model
 
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "reference" / "mclust_models.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "reference" / "mclust_hc.json"
 
 R_SCRIPT = """
 suppressPackageStartupMessages({library(mclust); library(jsonlite)})
@@ -47,7 +47,8 @@ writeLines(toJSON(list(seconds = seconds, models = colnames(table), bic = unclas
 
 def load(name: str) -> np.ndarray:
     reference = json.loads(FIXTURE.read_text())
-    return np.asarray(reference["data"][name], dtype=float)
+    case = next(case for case in reference["cases"] if case["data"] == name)
+    return np.asarray(case["X"], dtype=float)
 
 
 def run_mclust(X: np.ndarray) -> dict | None:
@@ -105,7 +106,7 @@ def compare(name: str, init: str, n_init: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="faithful,diabetes,iris")
+    parser.add_argument("--data", default="faithful,diabetes,iris,banknote")
     parser.add_argument("--init", default="hc")
     parser.add_argument("--n-init", type=int, default=1)
     args = parser.parse_args()
