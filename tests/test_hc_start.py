@@ -101,3 +101,23 @@ def test_cache_returns_the_same_tree_for_the_same_rows():
 def test_hc_labels_rejects_unknown_model():
     with pytest.raises(ValueError, match="model must be 'VVV' or 'EII'"):
         hc_labels(np.zeros((4, 2)), 2, model="VII")
+
+
+@pytest.mark.parametrize("name", ["diabetes", "faithful"])
+def test_selection_from_hc_is_never_worse_than_mclust(name):
+    # From mclust's start every candidate ends where mclust's fit of it ends, or higher
+    # (mclust's EM stops at a looser tolerance). A few models keep the test short;
+    # benchmarks/bench_mclust.py counts all 14.
+    from emkit import select_model
+
+    case = CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    models = ["EII", "EEI", "EVI", "EEE", "VVV"]
+    table = select_model(X, range(1, 10), models).mclust_bic()
+    theirs = dict(zip(case["models"], np.asarray(case["bic"], dtype=float).T, strict=True))
+    for model in models:
+        ours = table[model].to_numpy()
+        mclust = theirs[model]
+        fitted = np.isfinite(mclust) & np.isfinite(ours)
+        assert fitted.sum() >= 7, model
+        assert np.all(ours[fitted] >= mclust[fitted] - 0.1), (model, ours - mclust)
