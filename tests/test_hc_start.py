@@ -88,7 +88,7 @@ def test_labels_cut_the_tree_consistently():
         fine, coarse = tree.labels(k), tree.labels(k - 1)
         # Cutting one merge later only joins two clusters: the partitions nest.
         assert all(len(np.unique(coarse[fine == c])) == 1 for c in range(k))
-    with pytest.raises(ValueError, match="n_clusters must be in 1..30"):
+    with pytest.raises(ValueError, match=r"n_clusters must be in 1\.\.30"):
         tree.labels(31)
 
 

@@ -279,7 +279,8 @@ def test_selection_skips_candidates_the_rows_cannot_support():
 def test_selection_on_raw_breast_cancer_is_not_fooled_by_scale():
     """Issue 14: 29 of 36 flagged, 7 spherical chosen, ARI 0.19 (full 2 has 0.81)."""
     data = load_breast_cancer()
-    result = select_model(data.data, range(1, 4), FOUR, init_params="kmeans", n_init=3, random_state=0)
+    result = select_model(data.data, range(1, 4), FOUR, init_params="kmeans", n_init=3,
+                          random_state=0)
     labels = result.best_estimator.predict(data.data)
     assert adjusted_rand_score(data.target, labels) > 0.7  # measured 0.818 (full, 2)
     assert result.table["degenerate"].sum() <= 2
