@@ -118,7 +118,7 @@ def test_readme_seeing_em_section_runs(tmp_path, monkeypatch, faithful_selection
     namespace = {"X": load_faithful(), "GaussianMixture": GaussianMixture}
     exec(compile(code, "README.md", "exec"), namespace)  # our own README
     best = namespace["result"].best_estimator
-    assert (best.covariance_type, best.n_components) == ("tied", 3)  # as the README says
+    assert (best.covariance_type, best.n_components) == ("EEE", 3)  # as the README says
     assert (tmp_path / "grid.png").stat().st_size > 0
     with Image.open(tmp_path / "fit.gif") as gif:
         assert gif.n_frames == namespace["model"].n_iter_
@@ -142,6 +142,10 @@ def test_bad_view_choices():
         projection_matrix(X, columns=(0, 1), projection="pca")
 
 
+# scikit-learn's four structures, select_model's default before mclust's 14.
+FOUR = ("full", "tied", "diag", "spherical")
+
+
 @pytest.fixture(scope="module")
 def faithful_selection():
     return select_model(load_faithful(), range(1, 10), random_state=0)
@@ -150,9 +154,9 @@ def faithful_selection():
 def test_selection_on_old_faithful_picks_tied_three_like_mclust(faithful_selection):
     """mclust's BIC on faithful chooses EEE (tied), 3 components."""
     best = faithful_selection.best_estimator
-    assert (best.covariance_type, best.n_components) == ("tied", 3)
+    assert (best.covariance_type, best.n_components) == ("EEE", 3)
     table = faithful_selection.table
-    assert len(table) == 36
+    assert len(table) == 14 * 9
     usable = table[~table["degenerate"]]
     assert usable.iloc[0]["bic"] == pytest.approx(best.bic(load_faithful()))
 
@@ -164,7 +168,7 @@ def test_selection_scores_match_the_estimators(faithful_selection):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gm = GaussianMixture(
-                int(row.n_components), covariance_type=row.covariance_type, n_init=3,
+                int(row.n_components), covariance_type=row.covariance_type, init_params="hc",
                 random_state=0, tol=1e-5, max_iter=500,
             ).fit(X)
         assert row.bic == pytest.approx(gm.bic(X), rel=1e-10)
@@ -175,8 +179,10 @@ def test_selection_scores_match_the_estimators(faithful_selection):
 
 def test_spurious_maximisers_are_flagged_and_excluded(faithful_selection):
     """Waiting times are whole minutes: a diagonal 5-component fit collapses onto them."""
-    table = faithful_selection.table
-    spurious = table[(table.covariance_type == "diag") & (table.n_components == 5)].iloc[0]
+    with pytest.warns(DegenerateFitWarning, match="every fitted candidate is degenerate"):
+        table = select_model(load_faithful(), [5], "diag", init_params="kmeans", n_init=3,
+                             random_state=0).table
+    spurious = table.iloc[0]
     assert spurious.degenerate and "collapsed" in spurious.note
     assert spurious.bic < faithful_selection.best_estimator.bic(load_faithful())
     with warnings.catch_warnings(record=True) as caught:
@@ -213,7 +219,7 @@ def test_small_scale_features_are_not_a_collapse():
 
 def test_selection_finds_the_two_clusters_of_small_scale_features():
     X = _small_scale_two_clusters()
-    result = select_model(X, range(1, 5), random_state=0)
+    result = select_model(X, range(1, 5), FOUR, init_params="kmeans", n_init=3, random_state=0)
     best = result.best_estimator
     assert best.n_components == 2
     truth = np.repeat([0, 1], 300)
@@ -256,7 +262,7 @@ def _linnerud() -> np.ndarray:
 def test_selection_skips_candidates_the_rows_cannot_support():
     """Issue 14: 20 rows, 6 features; it chose 9 tied components (83 parameters)."""
     X = _linnerud()
-    result = select_model(X, random_state=0)
+    result = select_model(X, range(1, 10), FOUR, init_params="kmeans", n_init=3, random_state=0)
     best, table = result.best_estimator, result.table
     assert best.n_components == 1
     skipped = table[table["skipped"]]
@@ -274,7 +280,8 @@ def test_selection_skips_candidates_the_rows_cannot_support():
 def test_selection_on_raw_breast_cancer_is_not_fooled_by_scale():
     """Issue 14: 29 of 36 flagged, 7 spherical chosen, ARI 0.19 (full 2 has 0.81)."""
     data = load_breast_cancer()
-    result = select_model(data.data, range(1, 4), random_state=0)
+    result = select_model(data.data, range(1, 4), FOUR, init_params="kmeans", n_init=3,
+                          random_state=0)
     labels = result.best_estimator.predict(data.data)
     assert adjusted_rand_score(data.target, labels) > 0.7  # measured 0.818 (full, 2)
     assert result.table["degenerate"].sum() <= 2
@@ -285,11 +292,13 @@ def test_selection_on_digits_falls_back_instead_of_raising():
     X = load_digits().data
     with warnings.catch_warnings():
         warnings.simplefilter("error", DegenerateFitWarning)
-        usable = select_model(X, range(1, 3), ("diag", "spherical"), random_state=0)
+        usable = select_model(X, range(1, 3), ("diag", "spherical"), init_params="kmeans",
+                              n_init=3, random_state=0)
     assert not usable.table.set_index(["covariance_type", "n_components"]).loc[
         (usable.best_estimator.covariance_type, usable.best_estimator.n_components), "degenerate"]
     with pytest.warns(DegenerateFitWarning, match="every fitted candidate is degenerate"):
-        result = select_model(X, range(2, 4), "diag", random_state=0)
+        result = select_model(X, range(2, 4), "diag", init_params="kmeans", n_init=3,
+                              random_state=0)
     table = result.table
     assert len(table) == 2 and table["degenerate"].all()
     assert result.best_estimator.bic(X) == pytest.approx(table["bic"].min())

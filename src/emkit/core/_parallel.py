@@ -9,6 +9,7 @@ oversubscription.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import deque
@@ -59,16 +60,24 @@ def map_ordered(
     func : callable applied to each item.
     items : iterable of items (row chunks).
     n_threads : int, optional
-        Default: :func:`default_threads`. With 1, runs in the calling thread.
+        Default: :func:`default_threads`. With 1, or when ``items`` holds a
+        single item, runs in the calling thread.
     """
+    items = iter(items)
+    head = list(itertools.islice(items, 2))
+    if len(head) < 2:
+        # One chunk (small data): the thread handoff would cost more than the chunk
+        # (and asking the BLAS libraries for their thread limit costs 0.1 ms).
+        yield from map(func, head)
+        return
     n_threads = default_threads() if n_threads is None else n_threads
     if n_threads <= 1:
-        yield from map(func, items)
+        yield from map(func, itertools.chain(head, items))
         return
     pool = _pool(n_threads)
     pending: deque = deque()
     with single_threaded_blas():
-        for item in items:
+        for item in itertools.chain(head, items):
             pending.append(pool.submit(func, item))
             if len(pending) >= 2 * n_threads:
                 yield pending.popleft().result()

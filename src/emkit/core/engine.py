@@ -123,15 +123,21 @@ def run_em(
         Called as ``callback(iteration, avg_loglik, change, model)`` after
         each M-step.
     """
+    # The M-step is many tiny factorisations (D x D per component): a
+    # multi-threaded BLAS only adds wake-up latency to them, badly so when the
+    # cores are shared. The E-step's chunks run one BLAS thread each anyway
+    # (map_ordered), so BLAS is limited once per run, not once per iteration.
+    with single_threaded_blas():
+        return _em_loop(model, source, tol, max_iter, previous_lower_bound, callback)
+
+
+def _em_loop(model: Any, source: Any, tol: float, max_iter: int, previous_lower_bound: float,
+             callback: Callback | None) -> EMResult:
     result = EMResult(model=model)
     lower_bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
         stats = total_stats(result.model, source)
-        # The M-step is many tiny factorisations (D x D per component): a
-        # multi-threaded BLAS only adds wake-up latency to them, badly so when
-        # the cores are shared.
-        with single_threaded_blas():
-            result.model = result.model.m_step(stats)
+        result.model = result.model.m_step(stats)
         previous, lower_bound = lower_bound, stats.log_likelihood / stats.n_samples
         result.history.append(lower_bound)
         result.n_iter = iteration

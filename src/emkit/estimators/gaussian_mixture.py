@@ -317,8 +317,9 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
         Number of initialisations; the one with the highest final
         log-likelihood is kept.
     init_params : {"kmeans", "k-means++", "random", "random_from_data", "hc"}, default="kmeans"
-        How starting responsibilities are chosen. ``"hc"``: mclust's kind of
-        start, a deterministic hierarchical agglomeration
+        How starting responsibilities are chosen. ``"hc"``: mclust's start, a
+        deterministic model-based hierarchical agglomeration under VVV, the same
+        partitions as mclust's ``hc()``
         (:func:`emkit.estimators.initialization.hc_labels`).
     weights_init : array of shape (n_components,), optional
         Starting mixing weights.

@@ -4,8 +4,8 @@ Every method draws from one ``numpy.random.RandomState`` in scikit-learn's order
 (``sklearn.mixture.GaussianMixture._initialize_parameters``), through
 scikit-learn's own seeding functions where it has them, so that the same
 ``random_state`` gives the same start as ``sklearn.mixture.GaussianMixture``,
-restart after restart. ``"hc"`` is mclust's kind of start instead: deterministic
-hierarchical agglomeration (below).
+restart after restart. ``"hc"`` is mclust's start instead: deterministic
+model-based hierarchical agglomeration under VVV (:func:`hc_labels`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import AgglomerativeClustering, kmeans_plusplus
 
+from emkit.estimators.hierarchical import cached_hc_vvv_tree
 from emkit.estimators.kmeans import sklearn_kmeans_labels
 
 INIT_METHODS = ("kmeans", "k-means++", "random", "random_from_data", "hc")
@@ -97,37 +98,50 @@ def aligned_to_labels(resp: np.ndarray, labels: np.ndarray | None) -> np.ndarray
 
 
 def hc_labels(
-    X: np.ndarray, n_components: int, random_state: np.random.RandomState | None = None
+    X: np.ndarray, n_components: int, random_state: np.random.RandomState | None = None,
+    model: str = "VVV",
 ) -> np.ndarray:
-    """Labels of a hierarchical agglomerative clustering, mclust's kind of start.
+    """Labels of a model-based hierarchical agglomeration, mclust's start.
 
     The rows are first transformed as mclust's default ``hcUse = "SVD"`` does
     (standardised, rotated onto their singular vectors and each direction
-    divided by the square root of its singular value), then merged by Ward's
-    criterion, which is model-based agglomeration under mclust's ``EII`` model
-    (Fraley 1998): each merge is the one that lowers the classification
-    likelihood least. mclust's default agglomerates under ``VVV`` instead; on its
-    data both starts lead EM to the same optima to within a small fraction of a
-    BIC unit (diabetes, VVV with three components: 4751.35 from Ward, 4751.32
-    from mclust's VVV agglomeration). Deterministic; beyond :data:`HC_SUBSET`
-    rows a uniform subset (drawn from ``random_state``) is agglomerated and the
-    other rows join the cluster with the nearest centre in the transformed space.
+    divided by the square root of its singular value), then agglomerated as
+    mclust's default ``hc(modelName = "VVV")`` does (Fraley 1998; see
+    :mod:`emkit.estimators.hierarchical`): each merge is the one that lowers the
+    classification likelihood of a mixture with free covariances least. The
+    partitions are mclust's own (``tests/reference/mclust_hc.R``: the same
+    partitions for K = 1..9 on faithful, diabetes, iris and banknote). The tree
+    of the same rows is built once and cut at each ``n_components`` (it is
+    remembered by content), so fits over K = 1..9 share it, as mclust's do.
+    ``model="EII"`` agglomerates by Ward's criterion instead (mclust's ``EII``).
+
+    Deterministic; beyond :data:`HC_SUBSET` rows (mclust's ``subset`` option) a
+    uniform subset (drawn from ``random_state``) is agglomerated and the other
+    rows join the cluster with the nearest centre in the transformed space.
 
     Examples
     --------
-    >>> X = np.r_[np.zeros((3, 2)), np.ones((3, 2))] + np.arange(6)[:, None] * 0.01
+    >>> X = np.r_[np.zeros((3, 2)), np.ones((3, 2))] + np.arange(6)[:, None] * [0.01, 0.02]
     >>> hc_labels(X, 2).tolist()
-    [1, 1, 1, 0, 0, 0]
+    [0, 0, 0, 1, 1, 1]
     """
-    Z = _mclust_svd_transform(X)
+    if model not in ("VVV", "EII"):
+        raise ValueError(f"model must be 'VVV' or 'EII', got {model!r}")
+    Z = mclust_svd_transform(X)
     n_samples = Z.shape[0]
-    if n_samples <= HC_SUBSET:
-        return AgglomerativeClustering(n_clusters=n_components, linkage="ward").fit_predict(Z)
-    rng = random_state if random_state is not None else np.random.RandomState(0)
-    subset = rng.choice(n_samples, size=HC_SUBSET, replace=False)
-    labels = AgglomerativeClustering(n_clusters=n_components, linkage="ward").fit_predict(
-        Z[subset])
-    centres = np.stack([Z[subset][labels == k].mean(axis=0) for k in range(n_components)])
+    subset = None
+    if n_samples > HC_SUBSET:
+        rng = random_state if random_state is not None else np.random.RandomState(0)
+        subset = rng.choice(n_samples, size=HC_SUBSET, replace=False)
+    rows = Z if subset is None else Z[subset]
+    if model == "EII":
+        labels = AgglomerativeClustering(n_clusters=n_components, linkage="ward").fit_predict(
+            rows)
+    else:
+        labels = cached_hc_vvv_tree(rows).labels(n_components)
+    if subset is None:
+        return labels
+    centres = np.stack([rows[labels == k].mean(axis=0) for k in range(n_components)])
     distances = (np.square(Z).sum(axis=1)[:, None] - 2 * Z @ centres.T
                  + np.square(centres).sum(axis=1)[None, :])
     out = distances.argmin(axis=1)
@@ -135,7 +149,7 @@ def hc_labels(
     return out
 
 
-def _mclust_svd_transform(X: np.ndarray) -> np.ndarray:
+def mclust_svd_transform(X: np.ndarray) -> np.ndarray:
     """mclust's ``hc(use = "SVD")`` rows: ``scale(X) V diag(1 / sqrt(d))``."""
     X = np.asarray(X, dtype=np.float64)
     centred = X - X.mean(axis=0)

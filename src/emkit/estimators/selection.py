@@ -96,14 +96,29 @@ def classification_entropy(resp: np.ndarray) -> float:
     return float(-terms.sum())
 
 
-def _score_candidate(params: dict, X: Any, k: int, covariance_type: str):
-    # Built from the parameters rather than cloned, so a callback (e.g. a progress
-    # bar) is shared rather than deep-copied.
-    model = GaussianMixture(**{**params, "n_components": k, "covariance_type": covariance_type})
+def _fitted_candidate(params: dict, X: Any, k: int, covariance_type: str) -> GaussianMixture:
+    """The candidate's fit; from the hc start, ``n_init - 1`` k-means starts on top.
+
+    Built from the parameters rather than cloned, so a callback (e.g. a progress
+    bar) is shared rather than deep-copied.
+    """
+    settings = {**params, "n_components": k, "covariance_type": covariance_type}
+    hc_first = settings["init_params"] == "hc" and settings["n_init"] > 1
+    model = GaussianMixture(**{**settings, "n_init": 1} if hc_first else settings)
     with warnings.catch_warnings():
         # Non-convergence and degeneracy are reported in the table instead.
         warnings.simplefilter("ignore")
         model.fit(X)
+        if hc_first:
+            others = GaussianMixture(**{**settings, "init_params": "kmeans",
+                                        "n_init": settings["n_init"] - 1}).fit(X)
+            if others.lower_bound_ > model.lower_bound_:
+                model = others
+    return model
+
+
+def _score_candidate(params: dict, X: Any, k: int, covariance_type: str):
+    model = _fitted_candidate(params, X, k, covariance_type)
     n_samples = X.shape[0]
     bic = model.bic(X)
     reasons = degeneracy_reasons(model, n_samples)
@@ -200,10 +215,11 @@ def _chosen(fitted: list, criterion: str) -> int:
 def select_model(
     X: Any,
     n_components: int | Iterable[int] = range(1, 10),
-    covariance_types: str | Sequence[str] = ("full", "tied", "diag", "spherical"),
+    covariance_types: str | Sequence[str] = "all",
     *,
     criterion: str = "bic",
-    n_init: int = 3,
+    init_params: str = "hc",
+    n_init: int = 1,
     random_state: Any = None,
     n_jobs: int | None = None,
     **gmm_params: Any,
@@ -215,16 +231,23 @@ def select_model(
     X : array-like of shape (n_samples, n_features)
     n_components : int or iterable of int, default=range(1, 10)
         Candidate numbers of components.
-    covariance_types : str or sequence of str
+    covariance_types : str or sequence of str, default="all"
         Candidate structures: any ``covariance_type`` of :class:`GaussianMixture`
         (scikit-learn's four names or mclust's 14 models); one name is one
-        candidate structure, ``"all"`` mclust's 14 models (mclust's own
-        default set). The default stays scikit-learn's four (mclust's VVV, EEE,
-        VVI, VII): a quarter of the fits, and the results of earlier versions.
+        candidate structure, ``"all"`` mclust's 14 models (mclust's default).
+        ``("full", "tied", "diag", "spherical")`` was the default before.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better. ICL is BIC plus twice the classification entropy.
-    n_init : int, default=3
-        Restarts per candidate (the likelihood surface has local maxima).
+    init_params : str, default="hc"
+        The start (any ``init_params`` of :class:`GaussianMixture`). ``"hc"``
+        is mclust's: one hierarchical agglomeration under VVV, built once and
+        cut at every number of components, each model starting from its
+        classification, so every candidate ends where mclust's fit of it ends
+        (or higher).
+    n_init : int, default=1
+        Starts per candidate (the likelihood surface has local maxima). With
+        ``init_params="hc"`` the first is the hc start and the others k-means
+        starts on top (drawn from ``random_state``); the best fit is kept.
     random_state : int or None
         Seed shared by every candidate, so they start from comparable inits.
     n_jobs : int, optional
@@ -277,7 +300,8 @@ def select_model(
     # Selection compares likelihoods, so each candidate is run closer to its optimum
     # than GaussianMixture's defaults would (mclust does likewise).
     settings = {"tol": 1e-5, "max_iter": 500, **gmm_params}
-    params = GaussianMixture(n_init=n_init, random_state=random_state, **settings).get_params()
+    params = GaussianMixture(init_params=init_params, n_init=n_init, random_state=random_state,
+                             **settings).get_params()
     candidates, skipped = [], []
     for ct in covariance_types:
         for k in n_components:

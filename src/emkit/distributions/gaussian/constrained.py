@@ -19,12 +19,14 @@ VVE update the shared orientation with the majorisation-minimisation step of
 Browne & McNicholas (2014), both majorisers in turn, as mclust does. Every block
 update lowers the objective, so the likelihood never decreases.
 
-This module is pure numpy on those sums; :mod:`emkit.distributions.gaussian.covariance`
-wraps it in covariance structures.
+This module is numpy on those sums (the orientation loop of EVE and VVE compiled
+by numba); :mod:`emkit.distributions.gaussian.covariance` wraps it in covariance
+structures.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 # The 14 multivariate models, and the two univariate ones.
@@ -95,19 +97,41 @@ def diagonal(model: str, counts: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _vei(counts: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """VEI: volumes ``lambda_k`` and one shape ``B``, alternately exact."""
-    d = w.shape[1]
-    volume = w.sum(axis=1) / (d * counts)
+    """VEI: volumes ``lambda_k`` and one shape ``B``, alternately exact (loop compiled)."""
+    return _vei_loop(np.asarray(counts, dtype=np.float64),
+                     np.ascontiguousarray(w, dtype=np.float64), INNER_TOL, INNER_MAX_ITER)
+
+
+@numba.njit(cache=True, nogil=True)
+def _vei_loop(counts, w, inner_tol, max_iter):  # pragma: no cover - compiled
+    K, d = w.shape
+    volume = np.empty(K)
+    for k in range(K):
+        volume[k] = w[k].sum() / (d * counts[k])
+    shape = np.zeros(d)
     previous = np.inf
-    for _ in range(INNER_MAX_ITER):
-        shape = (w / volume[:, None]).sum(axis=0)
-        shape /= _geometric_mean(shape)
-        volume = (w / shape).sum(axis=1) / (d * counts)
-        objective = d * (counts * np.log(volume)).sum()  # the trace term is constant, n d
-        if abs(previous - objective) <= INNER_TOL * abs(objective) + 1e-300:
+    for _ in range(max_iter):
+        shape[:] = 0.0
+        for k in range(K):
+            for i in range(d):
+                shape[i] += w[k, i] / volume[k]
+        shape /= np.exp(np.log(shape).mean())
+        objective = 0.0
+        for k in range(K):
+            total = 0.0
+            for i in range(d):
+                total += w[k, i] / shape[i]
+            volume[k] = total / (d * counts[k])
+            objective += counts[k] * np.log(volume[k])
+        objective *= d  # the trace term is constant, n d
+        if abs(previous - objective) <= inner_tol * abs(objective) + 1e-300:
             break
         previous = objective
-    return volume[:, None] * shape
+    out = np.empty((K, d))
+    for k in range(K):
+        for i in range(d):
+            out[k, i] = volume[k] * shape[i]
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -137,19 +161,37 @@ def _evv(counts, W):
 
 
 def _vee(counts, W):
-    d = W.shape[-1]
-    volume = np.trace(W, axis1=1, axis2=2) / (d * counts)
+    """VEE: volumes and one shape-orientation ``C``, alternately exact (loop compiled)."""
+    return _vee_loop(np.asarray(counts, dtype=np.float64),
+                     np.ascontiguousarray(W, dtype=np.float64), INNER_TOL, INNER_MAX_ITER)
+
+
+@numba.njit(cache=True, nogil=True)
+def _vee_loop(counts, W, inner_tol, max_iter):  # pragma: no cover - compiled
+    K, d = W.shape[0], W.shape[1]
+    volume = np.empty(K)
+    for k in range(K):
+        volume[k] = np.trace(W[k]) / (d * counts[k])
+    shape = np.zeros((d, d))
     previous = np.inf
-    for _ in range(INNER_MAX_ITER):
-        shape = (W / volume[:, None, None]).sum(axis=0)
-        shape /= np.exp(_log_det(shape) / d)
+    for _ in range(max_iter):
+        shape[:] = 0.0
+        for k in range(K):
+            shape += W[k] / volume[k]
+        shape /= np.exp(np.linalg.slogdet(shape)[1] / d)
         inverse = np.linalg.inv(shape)
-        volume = np.einsum("kij,ji->k", W, inverse) / (d * counts)
-        objective = d * (counts * np.log(volume)).sum()
-        if abs(previous - objective) <= INNER_TOL * abs(objective) + 1e-300:
+        objective = 0.0
+        for k in range(K):
+            volume[k] = (W[k] * inverse.T).sum() / (d * counts[k])
+            objective += counts[k] * np.log(volume[k])
+        objective *= d
+        if abs(previous - objective) <= inner_tol * abs(objective) + 1e-300:
             break
         previous = objective
-    return volume[:, None, None] * shape
+    out = np.empty((K, d, d))
+    for k in range(K):
+        out[k] = volume[k] * shape
+    return out
 
 
 def _vev(counts, W):
@@ -169,31 +211,86 @@ def _common_orientation(counts, W, variable_volume: bool):
 
     Given ``D``, the per-component diagonals ``diag(D^T W_k D)`` give the
     shapes (and volumes) exactly; given those, ``D`` takes majorisation steps
-    that lower ``sum_k tr(W_k D M_k D^T)`` with ``M_k`` the inverse diagonals.
+    that lower ``sum_k tr(W_k D M_k D^T)`` with ``M_k`` the inverse diagonals
+    (:func:`_majorised_orientation`). The loop is compiled (many small steps per
+    M-step, each a handful of D x D products: in numpy their call overhead
+    dominated whole model selections).
     """
-    d = W.shape[-1]
+    W = np.ascontiguousarray(W, dtype=np.float64)
+    return _orientation_loop(np.asarray(counts, dtype=np.float64), W, variable_volume,
+                             INNER_TOL, INNER_MAX_ITER)
+
+
+@numba.njit(cache=True, nogil=True)
+def _orientation_loop(counts, W, variable_volume, inner_tol, max_iter):  # pragma: no cover
+    """:func:`_common_orientation`'s iterations (numba; the same steps as numpy's)."""
+    K, d = W.shape[0], W.shape[1]
     n = counts.sum()
+    pooled = np.zeros((d, d))
+    largest_w = np.empty(K)
+    for k in range(K):
+        pooled += W[k]
+        largest_w[k] = np.linalg.eigvalsh(W[k])[-1]
     # Start from the orientation of the pooled scatter.
-    _, orientation = np.linalg.eigh(W.sum(axis=0))
-    largest_w = np.linalg.eigvalsh(W)[:, -1]
+    orientation = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+    rotated = np.empty((K, d))
+    variances = np.empty((K, d))
     previous = np.inf
-    for iteration in range(INNER_MAX_ITER):
-        rotated = np.einsum("ji,kjl,li->ki", orientation, W, orientation)  # diag(D^T W_k D)
+    for iteration in range(max_iter):
+        for k in range(K):  # diag(D^T W_k D)
+            for i in range(d):
+                total = 0.0
+                for j in range(d):
+                    inner = 0.0
+                    for m in range(d):
+                        inner += W[k, j, m] * orientation[m, i]
+                    total += orientation[j, i] * inner
+                rotated[k, i] = total
+        objective = 0.0
         if variable_volume:
-            variances = rotated / counts[:, None]
-            objective = (counts * np.log(variances).sum(axis=1)).sum()
+            for k in range(K):
+                for i in range(d):
+                    variances[k, i] = rotated[k, i] / counts[k]
+                    objective += counts[k] * np.log(variances[k, i])
         else:
-            shape_scale = _geometric_mean(rotated)
-            shapes = rotated / shape_scale[:, None]
-            volume = shape_scale.sum() / n
-            variances = volume * shapes
+            scale_sum = 0.0
+            for k in range(K):
+                scale = np.exp(np.log(rotated[k]).mean())
+                scale_sum += scale
+                for i in range(d):
+                    variances[k, i] = rotated[k, i] / scale
+            volume = scale_sum / n
+            variances *= volume
             objective = n * d * np.log(volume)
-        if abs(previous - objective) <= INNER_TOL * abs(objective) + 1e-300:
+        if abs(previous - objective) <= inner_tol * abs(objective) + 1e-300:
             break
         previous = objective
-        orientation = _majorised_orientation(W, orientation, 1.0 / variances, largest_w,
-                                             second=iteration % 2 == 1)
-    return np.einsum("ij,kj,lj->kil", orientation, variances, orientation)
+        inverse = 1.0 / variances
+        # W_k D, for every k: the product both majorisers use.
+        H = np.zeros((d, d))
+        second = iteration % 2 == 1
+        for k in range(K):
+            WD = W[k] @ orientation
+            if second:
+                beta = inverse[k].max()
+                for i in range(d):
+                    for m in range(d):
+                        H[i, m] += WD[i, m] * (beta - inverse[k, m])
+            else:
+                for i in range(d):
+                    for m in range(d):
+                        H[i, m] += (largest_w[k] * orientation[i, m] - WD[i, m]) * inverse[k, m]
+        u, _, vt = np.linalg.svd(H)
+        orientation = u @ vt
+    out = np.empty((K, d, d))
+    for k in range(K):
+        for i in range(d):
+            for m in range(d):
+                total = 0.0
+                for j in range(d):
+                    total += orientation[i, j] * variances[k, j] * orientation[m, j]
+                out[k, i, m] = total
+    return out
 
 
 def _majorised_orientation(W, orientation, inverse, largest_w, second: bool):

@@ -341,6 +341,10 @@ def gaussian_from_precisions(
     )
 
 
+# Rows x features x components below which a fit's rows are not split over threads.
+SMALL_WORK = 100_000
+
+
 def fit_source(
     X: np.ndarray, structure: CovarianceStructure, n_components: int, *,
     chunk_size: int | None = None, compiled: bool = True,
@@ -352,7 +356,8 @@ def fit_source(
     factorisations). Without ``chunk_size`` the length fits the kernel's
     working arrays (:func:`~emkit.distributions.gaussian.quadratic.chunk_rows`; long where
     the compiled soft pass runs: complete rows and ``compiled``, i.e. soft EM)
-    and gives the threads even turns.
+    and gives the threads even turns; small data (:data:`SMALL_WORK`) stay in
+    one chunk, E-stepped in the calling thread.
 
     Examples
     --------
@@ -378,5 +383,9 @@ def fit_source(
     if chunk_size is None:
         complete = grouped is X  # grouped_by_pattern copies only rows with gaps
         rows = chunk_rows(structure, X.shape[1], n_components, compiled=complete and compiled)
-        chunk_size = balanced_rows(X.shape[0], rows, default_threads())
+        if X.shape[0] * X.shape[1] * n_components <= SMALL_WORK:
+            # Small data: one chunk in the calling thread beats a thread handoff.
+            chunk_size = max(1, min(X.shape[0], rows))
+        else:
+            chunk_size = balanced_rows(X.shape[0], rows, default_threads())
     return IndexedArraySource(grouped, chunk_size, sample_weight=sample_weight, labels=labels)

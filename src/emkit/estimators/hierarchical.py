@@ -1,0 +1,260 @@
+"""Model-based hierarchical agglomeration under mclust's VVV model (Fraley 1998).
+
+mclust starts every EM fit from the classification of a hierarchical
+agglomeration (``hc(modelName = "VVV", use = "SVD")``): each row starts as its
+own cluster, and at each step the two clusters whose merge lowers the
+classification likelihood of a Gaussian mixture with free covariances least are
+merged. A cluster ``C`` of ``n`` rows with scatter matrix ``W`` (sums of squares
+and products around its mean) and trace ``T`` contributes
+
+``n log(det(W / n) + (T + alpha) / n)``    (``n > p``),
+``n log((T + alpha) / n)``                 (``n <= p``, where ``det`` is zero),
+
+a regularised form of ``n log det(W / n)`` (the determinant alone is zero for
+singletons and small clusters); ``alpha`` is the data's mean squared deviation
+from their mean, ``trace(W_data) / (n p)``, as in mclust (``alpha = 1``,
+``beta = 1``). A merge costs the term of the union minus the terms of its two
+parts; the cheapest merge is made, ties going to the pair mclust's scan finds
+last (clusters are kept in mclust's slot order: a merged pair lives in the
+lower slot, the last slot moves into the upper one).
+
+The whole tree is built once (``n - 1`` merges) and cut at any number of
+clusters (:meth:`HcTree.labels`), so a model selection over K = 1..9 shares it.
+Cost: ``O(n^2)`` memory (the pairwise merge costs) and ``O(n^2 p^3)`` time in
+the worst case; :data:`emkit.estimators.initialization.HC_SUBSET` bounds ``n``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+_RTHALF = 0.7071067811865476
+
+
+@dataclass(frozen=True)
+class HcTree:
+    """The merges of an agglomeration of ``n_samples`` rows, first merge first.
+
+    Attributes
+    ----------
+    merges : ndarray of shape (n_samples - 1, 2)
+        Row indices naming the two clusters merged at each step (a cluster is
+        named by one of its rows; the merged cluster keeps the first name).
+    costs : ndarray of shape (n_samples - 1,)
+        The criterion's change at each merge.
+    """
+
+    merges: np.ndarray
+    costs: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return self.merges.shape[0] + 1
+
+    def labels(self, n_clusters: int) -> np.ndarray:
+        """Cluster of each row (0..n_clusters-1, numbered by first row) after cutting.
+
+        Examples
+        --------
+        >>> X = np.r_[np.zeros((3, 2)), np.ones((3, 2))] + np.arange(6)[:, None] * [0.01, 0.02]
+        >>> hc_vvv_tree(X).labels(2).tolist()
+        [0, 0, 0, 1, 1, 1]
+        """
+        n = self.n_samples
+        if not 1 <= n_clusters <= n:
+            raise ValueError(f"n_clusters must be in 1..{n}, got {n_clusters}")
+        parent = np.arange(n)
+        for a, b in self.merges[: n - n_clusters]:
+            parent[b] = a
+        # Names point at the cluster they joined; follow them to the surviving name.
+        root = parent.copy()
+        while True:
+            nxt = parent[root]
+            if np.array_equal(nxt, root):
+                break
+            root = nxt
+        _, first, inverse = np.unique(root, return_index=True, return_inverse=True)
+        order = np.argsort(np.argsort(first))  # numbered by their first row
+        return order[inverse]
+
+
+def hc_vvv_tree(Z: np.ndarray) -> HcTree:
+    """Agglomerate the rows of ``Z`` under mclust's VVV criterion (module docstring).
+
+    ``Z`` should already be transformed as the caller wants (mclust's start uses
+    its "SVD" rows: :func:`emkit.estimators.initialization.mclust_svd_transform`).
+    """
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    n, p = Z.shape
+    if n < 2:
+        return HcTree(np.empty((0, 2), dtype=np.intp), np.empty(0))
+    alpha = float(np.square(Z - Z.mean(axis=0)).sum() / (n * p))
+    alpha = max(alpha, np.finfo(float).eps)
+    merges, costs = _agglomerate(Z, alpha)
+    return HcTree(merges.astype(np.intp), costs)
+
+
+_CACHE: OrderedDict = OrderedDict()
+_CACHE_SIZE = 4
+
+
+def cached_hc_vvv_tree(Z: np.ndarray) -> HcTree:
+    """:func:`hc_vvv_tree`, remembered for the last few distinct ``Z`` (by content).
+
+    A model selection (or any loop of fits with ``init_params="hc"``) cuts one
+    tree at every number of components instead of rebuilding it per fit.
+    """
+    Z = np.ascontiguousarray(Z, dtype=np.float64)
+    key = (Z.shape, hashlib.blake2b(Z.tobytes(), digest_size=16).digest())
+    tree = _CACHE.get(key)
+    if tree is None:
+        tree = hc_vvv_tree(Z)
+        _CACHE[key] = tree
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return tree
+
+
+@numba.njit(cache=True, nogil=True)
+def _term(n: float, p: int, W: np.ndarray, trace: float, alpha: float,
+          work: np.ndarray) -> float:
+    """A cluster's contribution ``n log(det(W/n) + (T + alpha)/n)`` (module docstring)."""
+    spread = (trace + alpha) / n
+    if n <= p:
+        return n * np.log(spread)
+    if trace == 0.0:
+        return n * np.log(alpha / n)
+    # log det(W / n) by Cholesky; a zero (or rounded negative) pivot means det = 0.
+    detlog = 0.0
+    for i in range(p):
+        for j in range(i + 1):
+            s = W[i, j] / n
+            for k in range(j):
+                s -= work[i, k] * work[j, k]
+            if i == j:
+                if s <= 0.0:
+                    return n * np.log(spread)
+                work[i, i] = np.sqrt(s)
+                detlog += np.log(s)
+            else:
+                work[i, j] = s / work[j, j]
+    if detlog <= 0.0:
+        return n * np.log(np.exp(detlog) + spread)
+    return n * (np.log(1.0 + np.exp(-detlog) * spread) + detlog)
+
+
+@numba.njit(cache=True, nogil=True)
+def _union(a: int, b: int, count: np.ndarray, mean: np.ndarray, scatter: np.ndarray,
+           trace: np.ndarray, alpha: float, union: np.ndarray, work: np.ndarray) -> tuple:
+    """Term and trace of the union of clusters ``a`` and ``b``; its scatter in ``union``."""
+    p = mean.shape[1]
+    na, nb = count[a], count[b]
+    n = na + nb
+    f = na * nb / n
+    for i in range(p):
+        di = mean[a, i] - mean[b, i]
+        for j in range(p):
+            union[i, j] = scatter[a, i, j] + scatter[b, i, j] + f * di * (mean[a, j] - mean[b, j])
+    if na == 1.0 and nb == 1.0:
+        # Two rows: mclust's own arithmetic, so that equal distances tie as in mclust.
+        t = 0.0
+        for i in range(p):
+            v = (mean[a, i] - mean[b, i]) * _RTHALF
+            t += v * v
+    else:
+        t = trace[a] + trace[b]
+        for i in range(p):
+            t += f * (mean[a, i] - mean[b, i]) ** 2
+    return _term(n, p, union, t, alpha, work), t
+
+
+@numba.njit(cache=True, nogil=True)
+def _column_min(D: np.ndarray, c: int) -> tuple:
+    """Smallest cost in column ``c`` over rows above it, the last row among ties."""
+    best, arg = np.inf, -1
+    for r in range(c):
+        if D[r, c] <= best:
+            best, arg = D[r, c], r
+    return best, arg
+
+
+@numba.njit(cache=True, nogil=True)
+def _agglomerate(Z: np.ndarray, alpha: float):
+    n, p = Z.shape
+    count = np.ones(n)
+    mean = Z.copy()
+    scatter = np.zeros((n, p, p))
+    trace = np.zeros(n)
+    term = np.full(n, np.log(alpha))  # a single row: n log((0 + alpha) / 1)
+    union = np.empty((p, p))
+    work = np.zeros((p, p))
+    # D[i, j] (i < j): cost of merging the clusters in slots i and j.
+    D = np.empty((n, n))
+    slot = np.arange(n)  # cluster (row name) held by each slot
+    for j in range(1, n):
+        for i in range(j):
+            D[i, j] = _union(i, j, count, mean, scatter, trace, alpha, union, work)[0] \
+                - (term[i] + term[j])
+    colmin = np.full(n, np.inf)
+    colarg = np.full(n, -1)
+    for c in range(1, n):
+        colmin[c], colarg[c] = _column_min(D, c)
+    merges = np.empty((n - 1, 2), dtype=np.int64)
+    costs = np.empty(n - 1)
+    m = n
+    for step in range(n - 1):
+        # The cheapest pair; among ties the last column, then the last row (mclust's scan).
+        best, jopt = np.inf, -1
+        for c in range(1, m):
+            if colmin[c] <= best:
+                best, jopt = colmin[c], c
+        iopt = colarg[jopt]
+        a, b = slot[iopt], slot[jopt]
+        merges[step, 0], merges[step, 1] = a, b
+        costs[step] = best
+        # The union's statistics replace a's.
+        term[a], trace[a] = _union(a, b, count, mean, scatter, trace, alpha, union, work)
+        na, nb = count[a], count[b]
+        for i in range(p):
+            mean[a, i] = (na * mean[a, i] + nb * mean[b, i]) / (na + nb)
+            for j in range(p):
+                scatter[a, i, j] = union[i, j]
+        count[a] = na + nb
+        # The last slot moves into jopt's.
+        last = m - 1
+        if jopt != last:
+            slot[jopt] = slot[last]
+            for r in range(jopt):
+                D[r, jopt] = D[r, last]
+            for c in range(jopt + 1, last):
+                D[jopt, c] = D[c, last]
+        m -= 1
+        # Costs of the new cluster against every other.
+        for r in range(m):
+            if r == iopt:
+                continue
+            c = slot[r]
+            cost = _union(c, a, count, mean, scatter, trace, alpha, union, work)[0] \
+                - (term[c] + term[a])
+            if r < iopt:
+                D[r, iopt] = cost
+            else:
+                D[iopt, r] = cost
+        # Column minima: recompute the columns that lost their minimum or changed wholesale.
+        for c in range(1, m):
+            if c == iopt or c == jopt or colarg[c] == iopt or colarg[c] == jopt:
+                colmin[c], colarg[c] = _column_min(D, c)
+                continue
+            for r in (iopt, jopt):
+                if r < c:
+                    value = D[r, c]
+                    if value < colmin[c] or (value == colmin[c] and r > colarg[c]):
+                        colmin[c], colarg[c] = value, r
+    return merges, costs

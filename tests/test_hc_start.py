@@ -1,0 +1,123 @@
+"""mclust's hierarchical start: VVV agglomeration, checked against mclust's own partitions.
+
+References from ``tests/reference/mclust_hc.R`` (mclust 6.0.0): ``hclass(hc(X,
+modelName = "VVV", use = "SVD"), 1:9)`` on faithful, diabetes, iris and banknote,
+and ``mclustBIC(X, G = 1:9)`` over the 14 models from that start.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from emkit.estimators.hierarchical import HcTree, cached_hc_vvv_tree, hc_vvv_tree
+from emkit.estimators.initialization import hc_labels, mclust_svd_transform
+
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_hc.json").read_text())
+CASES = {case["data"]: case for case in REFERENCE["cases"]}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_partitions_are_mclusts_for_every_k(name):
+    case = CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    tree = hc_vvv_tree(mclust_svd_transform(X))
+    for k in range(1, 10):
+        ours = tree.labels(k)
+        assert len(np.unique(ours)) == k
+        # The same partition up to the clusters' names (no ties decide these cuts).
+        assert adjusted_rand_score(case["partitions"][k - 1], ours) == 1.0, k
+
+
+def _vvv_criterion(Z: np.ndarray, labels: np.ndarray, alpha: float) -> float:
+    """The regularised classification criterion, summed over clusters, directly."""
+    total = 0.0
+    n_features = Z.shape[1]
+    for k in np.unique(labels):
+        rows = Z[labels == k]
+        n = rows.shape[0]
+        centred = rows - rows.mean(axis=0)
+        W = centred.T @ centred
+        spread = (np.trace(W) + alpha) / n
+        det = np.linalg.det(W / n) if n > n_features else 0.0
+        total += n * np.log(det + spread)
+    return total
+
+
+def test_merge_costs_are_the_criterions_changes():
+    # Independent of the merge bookkeeping: the criterion of each cut, computed from
+    # the rows, changes between consecutive cuts by the recorded merge cost.
+    rng = np.random.default_rng(1)
+    Z = np.r_[rng.normal(0, 1, (12, 2)), rng.normal(4, 0.5, (9, 2))]
+    tree = hc_vvv_tree(Z)
+    alpha = np.square(Z - Z.mean(axis=0)).sum() / Z.size
+    n = Z.shape[0]
+    criteria = [_vvv_criterion(Z, tree.labels(k), alpha) for k in range(n, 0, -1)]
+    np.testing.assert_allclose(np.diff(criteria), tree.costs, rtol=1e-9, atol=1e-9)
+
+
+def test_each_merge_is_the_cheapest_one():
+    rng = np.random.default_rng(2)
+    Z = rng.normal(size=(15, 3))
+    tree = hc_vvv_tree(Z)
+    alpha = np.square(Z - Z.mean(axis=0)).sum() / Z.size
+    labels = np.arange(15)
+    for step, cost in enumerate(tree.costs):
+        base = _vvv_criterion(Z, labels, alpha)
+        clusters = np.unique(labels)
+        options = [
+            _vvv_criterion(Z, np.where(labels == b, a, labels), alpha) - base
+            for i, a in enumerate(clusters) for b in clusters[i + 1:]
+        ]
+        assert cost == pytest.approx(min(options), abs=1e-9), step
+        a, b = tree.merges[step]
+        labels = np.where(labels == b, a, labels)
+
+
+def test_labels_cut_the_tree_consistently():
+    rng = np.random.default_rng(3)
+    tree = hc_vvv_tree(rng.normal(size=(30, 2)))
+    assert isinstance(tree, HcTree)
+    assert tree.labels(30).tolist() == list(range(30))
+    assert tree.labels(1).tolist() == [0] * 30
+    for k in range(2, 30):
+        fine, coarse = tree.labels(k), tree.labels(k - 1)
+        # Cutting one merge later only joins two clusters: the partitions nest.
+        assert all(len(np.unique(coarse[fine == c])) == 1 for c in range(k))
+    with pytest.raises(ValueError, match=r"n_clusters must be in 1\.\.30"):
+        tree.labels(31)
+
+
+def test_cache_returns_the_same_tree_for_the_same_rows():
+    Z = np.random.default_rng(4).normal(size=(20, 2))
+    assert cached_hc_vvv_tree(Z) is cached_hc_vvv_tree(Z.copy())
+    assert cached_hc_vvv_tree(Z) is not cached_hc_vvv_tree(Z + 1e-9)
+
+
+def test_hc_labels_rejects_unknown_model():
+    with pytest.raises(ValueError, match="model must be 'VVV' or 'EII'"):
+        hc_labels(np.zeros((4, 2)), 2, model="VII")
+
+
+@pytest.mark.parametrize("name", ["diabetes", "faithful"])
+def test_selection_from_hc_is_never_worse_than_mclust(name):
+    # From mclust's start every candidate ends where mclust's fit of it ends, or higher
+    # (mclust's EM stops at a looser tolerance). A few models keep the test short;
+    # benchmarks/bench_mclust.py counts all 14.
+    from emkit import select_model
+
+    case = CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    models = ["EII", "EEI", "EVI", "EEE", "VVV"]
+    table = select_model(X, range(1, 10), models).mclust_bic()
+    theirs = dict(zip(case["models"], np.asarray(case["bic"], dtype=float).T, strict=True))
+    for model in models:
+        ours = table[model].to_numpy()
+        mclust = theirs[model]
+        fitted = np.isfinite(mclust) & np.isfinite(ours)
+        assert fitted.sum() >= 7, model
+        assert np.all(ours[fitted] >= mclust[fitted] - 0.1), (model, ours - mclust)
