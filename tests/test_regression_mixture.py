@@ -524,3 +524,37 @@ def test_stochastic_em_does_not_depend_on_the_chunking():
     np.testing.assert_allclose(fits[1].history_, fits[0].history_, rtol=1e-9)
     assert len(fits[0].history_) == 15 and not fits[0].converged_
     np.testing.assert_allclose(np.sort(fits[0].coef_[:, 0]), [-1, 2], atol=0.1)
+
+
+# ------------------------------------------------------------------ choosing K
+
+
+def test_select_regression_model_on_npreg_chooses_two_with_flexmix_bic(npreg):
+    data, expected = npreg
+    X = np.column_stack([data["x"], data["x"] ** 2])
+    result = emkit.select_regression_model(X, data["yn"], range(1, 4), random_state=0,
+                                           tol=1e-12)
+    assert result.best_estimator.n_components == 2
+    table = result.table.set_index("n_components")
+    assert table["bic"].idxmin() == 2 and list(table.columns[:2]) == ["family", "bic"]
+    # K = 2: the maximum flexmix reaches from the true memberships.
+    np.testing.assert_allclose(table.loc[2, "bic"], expected["gaussian_ml"]["bic"], atol=1e-3)
+    np.testing.assert_allclose(table.loc[2, "icl"], expected["gaussian_ml"]["icl"], atol=1e-3)
+    # K = 1: ordinary least squares, closed form: -2 log L + (3 coefficients + scale) log n.
+    n = len(X)
+    rss = np.sum((data["yn"] - LinearRegression().fit(X, data["yn"]).predict(X)) ** 2)
+    loglik = -n / 2 * (np.log(2 * np.pi * rss / n) + 1)
+    np.testing.assert_allclose(table.loc[1, "bic"], -2 * loglik + 4 * np.log(n), rtol=1e-9)
+    np.testing.assert_allclose(table.loc[1, "aic"], -2 * loglik + 8, rtol=1e-9)
+    assert result.plot().get_legend().get_title().get_text() == "family"
+    with pytest.raises(ValueError, match=r"mclust_bic\(\) is the table of a Gaussian mixture"):
+        result.mclust_bic()
+
+
+def test_select_regression_model_skips_what_the_rows_cannot_support():
+    X, y, _ = _two_lines(n=12)
+    result = emkit.select_regression_model(X, y, [1, 5], n_init=1, random_state=0)
+    row = result.table.set_index("n_components").loc[5]
+    assert row["skipped"] and "need at least 15 rows, the data have 12" in row["note"]
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        emkit.select_regression_model(X, y, criterion="loglik")
