@@ -558,3 +558,52 @@ def test_select_regression_model_skips_what_the_rows_cannot_support():
     assert row["skipped"] and "need at least 15 rows, the data have 12" in row["note"]
     with pytest.raises(ValueError, match="criterion must be one of"):
         emkit.select_regression_model(X, y, criterion="loglik")
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_fits_saves_and_predicts(tmp_path):
+    from click.testing import CliRunner
+
+    from emkit.cli import main
+
+    X, y, _ = _two_lines(n=300, seed=11, apart=True)
+    y[4] = np.nan
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": np.arange(300), "x": X[:, 0], "y": y,
+                          "z": rng.normal(size=300)})
+    data = tmp_path / "rows.csv"
+    frame.to_csv(data, index=False)
+    runner = CliRunner()
+    done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "y", "--exclude", "id,z",
+                                "-k", "1-3", "--out", str(tmp_path / "m.emkit"), "--json"])
+    assert done.exit_code == 0, done.output
+    # The output mixes in stderr's warning line: decode the JSON object alone.
+    report, _ = json.JSONDecoder().raw_decode(done.output[done.output.index("{"):])
+    assert report["model"]["n_components"] == 2 and report["model"]["columns"] == ["x"]
+    assert report["selection"][0]["n_components"] == 2
+    assert "1 of 300 rows have a missing (NaN) y" in done.output
+    model = emkit.load(tmp_path / "m.emkit")
+    keep = ~np.isnan(y)
+    same = emkit.select_regression_model(X[keep], y[keep], range(1, 4), random_state=0)
+    np.testing.assert_allclose(model.coef_, same.best_estimator.coef_, rtol=1e-9)
+    np.testing.assert_allclose(report["model"]["bic"], same.best_estimator.bic(X[keep], y[keep]))
+    done = runner.invoke(main, ["regmix", "predict", str(tmp_path / "m.emkit"), str(data),
+                                "-y", "y", "--proba", "--out", str(tmp_path / "p.csv")])
+    assert done.exit_code == 0, done.output
+    out = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(out["prediction"], model.predict(X), rtol=1e-12)
+    assert out["component"].isna().tolist() == (~keep).tolist()
+    np.testing.assert_allclose(out.loc[keep, ["p0", "p1"]], model.predict_proba(X[keep], y[keep]))
+    # One K, streamed from the file: the in-memory fit from the same seed.
+    done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "y", "--exclude", "id,z",
+                                "-k", "2", "--stream", "--chunk-size", "64", "--json"])
+    assert done.exit_code == 0, done.output
+    streamed = json.JSONDecoder().raw_decode(done.output[done.output.index("{"):])[0]["model"]
+    one = emkit.RegressionMixture(2, random_state=0).fit(X[keep], y[keep])
+    assert streamed["n_iter"] >= 1 and np.isclose(streamed["average_log_likelihood"],
+                                                  one.lower_bound_, rtol=1e-6)
+    done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "yy"])
+    assert done.exit_code == 1 and "has no column 'yy' (-y); its columns: id, x, y, z" in (
+        done.output)

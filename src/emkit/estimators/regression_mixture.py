@@ -106,6 +106,8 @@ class RegressionMixture(BaseEstimator):
     n_iter_ : int
     converged_ : bool
     n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        The design's column names, when ``X`` is a data frame or a file source.
 
     Examples
     --------
@@ -194,6 +196,8 @@ class RegressionMixture(BaseEstimator):
         else:
             data = self._in_memory(X, y, sample_weight, concomitant)
         self.n_features_in_ = data.n_features
+        _set_feature_names(self, data.names if data.names is not None else getattr(
+            X, "columns", None))
         best = None
         seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
         for start in self._starts(init_resp, data.n_samples, seeds[:-1]):
@@ -458,6 +462,7 @@ class _Data:
     n_missing: int | None  # rows with a missing y; None: counted during the first pass
     n_rows: int | None
     total_weight: float = 0.0
+    names: list[str] | None = None  # of the design columns, where a file names them
 
 
 @dataclass(frozen=True)
@@ -619,7 +624,15 @@ def _streamed(estimator: RegressionMixture, X: Any, y: Any, sample_weight: Any,
     gated = estimator.gating == "logistic"
     source = _PackedFile(X, (iy, iw, ix, iz), layout, gated, estimator.chunk_size)
     return _Data(source, len(ix), len(ix) + estimator.fit_intercept, (1 + len(iz)) * gated,
-                 getattr(X, "n_samples", None), None, None)
+                 getattr(X, "n_samples", None), None, None, names=[names[j] for j in ix])
+
+
+def _set_feature_names(estimator: RegressionMixture, names: Any) -> None:
+    """``feature_names_in_`` from a data frame's or a file's design columns (as scikit-learn)."""
+    if names is not None and all(isinstance(n, str) for n in names):
+        estimator.feature_names_in_ = np.asarray(list(names), dtype=object)
+    elif hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
 
 
 def _dask_data(estimator: RegressionMixture, X: Any, y: Any, sample_weight: Any,

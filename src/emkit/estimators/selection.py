@@ -395,6 +395,7 @@ def select_regression_model(
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     n_components = _checked_n_components(n_components)
+    names = list(X.columns) if hasattr(X, "columns") else None
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     if X.ndim != 2:
@@ -407,6 +408,8 @@ def select_regression_model(
                       "a missing (NaN) y and are left out", UserWarning, stacklevel=2)
         X, y = X[observed], y[observed]
         concomitant = None if concomitant is None else np.asarray(concomitant)[observed]
+    if names is not None:  # the fits keep the column names (feature_names_in_)
+        X = pd.DataFrame(X, columns=names)
     base = RegressionMixture(n_init=n_init, random_state=random_state, **params)
     settings = base.get_params()
     each = X.shape[1] + base.fit_intercept + 1  # coefficients and a scale (or a weight)
