@@ -44,18 +44,20 @@ def weighted_r(design: np.ndarray, target: np.ndarray, weights: np.ndarray) -> n
 
     Rows of zero weight become zero rows, which leave ``R`` unchanged.
     """
-    return weighted_r_of(np.column_stack([design, target]), weights)
+    return weighted_r_of(np.vstack([design.T, target]), weights)
 
 
-def weighted_r_of(augmented: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """``R`` factor of ``sqrt(w) augmented``, for an ``[X, y]`` built once and shared.
+def weighted_r_of(columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``R`` factor of ``sqrt(w) [X, y]`` given its columns ``[X, y]^T`` (p+1, n), built once.
 
-    By the Cholesky factor of the cross-product where that is as good as QR
-    (see :func:`_r_by_cross_product`), else by Householder QR.
+    Held by columns (each one contiguous), so scaling by ``sqrt(w)`` runs along
+    long rows and the cross-product is one BLAS product. ``R`` comes from the
+    Cholesky factor of the cross-product where that is as good as QR (see
+    :func:`_r_by_cross_product`), else from Householder QR.
     """
-    rows = augmented * np.sqrt(weights)[:, None]
-    r = _r_by_cross_product(rows)
-    return r if r is not None else _r_factor(rows)
+    scaled = columns * np.sqrt(weights)
+    r = _r_by_cross_product(scaled.T)
+    return r if r is not None else _r_factor(scaled.T)
 
 
 # Largest condition number of a chunk's equilibrated rows [sqrt(w) X, sqrt(w) y] for
@@ -223,9 +225,10 @@ class GaussianRegression:
         computed on the (K, n) transpose: every operation then runs along long
         contiguous rows, and the maximum and sum over so few components are
         ``K - 1`` elementwise operations rather than reductions over a short
-        axis (which numpy does slowly). Twice as fast as the row-wise form on
-        (65536, 3) chunks. The responsibilities come back as the transpose's
-        view (Fortran order), whose columns the statistics read contiguously.
+        axis (which numpy does slowly). Three times as fast as the row-wise
+        form on (65536, 3) chunks, and as fast as a compiled loop. The
+        responsibilities come back as the transpose's view (Fortran order),
+        whose columns the statistics read contiguously.
         """
         joint = self.coef @ design.T  # (K, n)
         np.subtract(y, joint, out=joint)
@@ -234,20 +237,24 @@ class GaussianRegression:
         joint *= -0.5
         joint -= (np.log(self.scale) + 0.5 * np.log(2 * np.pi))[:, None]
         joint += log_prior.T
-        top = np.maximum.reduce(list(joint)) if len(joint) <= 16 else joint.max(axis=0)
+        top = joint[0].copy()
+        for row in joint[1:]:
+            np.maximum(top, row, out=top)
         top[~np.isfinite(top)] = 0.0
         joint -= top
         # Below exp(-700) numbers would be subnormal (slow in every later product);
         # such a responsibility is zero for the statistics anyway.
         np.maximum(joint, -700.0, out=joint)
         np.exp(joint, out=joint)
-        total = np.add.reduce(list(joint)) if len(joint) <= 16 else joint.sum(axis=0)
+        total = joint[0].copy()
+        for row in joint[1:]:
+            total += row
         joint /= total
         return joint.T, np.log(total) + top
 
     def stats(self, design: np.ndarray, y: np.ndarray, weights: np.ndarray) -> QRStats:
-        augmented = np.column_stack([design, y])  # built once, shared by the components
-        r = np.stack([weighted_r_of(augmented, weights[:, k]) for k in range(self.n_components)])
+        columns = np.vstack([design.T, y])  # built once, shared by the components
+        r = np.stack([weighted_r_of(columns, weights[:, k]) for k in range(self.n_components)])
         return QRStats(r=r, weight=weights.sum(axis=0))
 
     def from_stats(self, stats: QRStats) -> GaussianRegression:
