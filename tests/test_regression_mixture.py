@@ -604,9 +604,16 @@ def test_cli_fits_saves_and_predicts(tmp_path):
     one = emkit.RegressionMixture(2, random_state=0).fit(X[keep], y[keep])
     assert streamed["n_iter"] >= 1 and np.isclose(streamed["average_log_likelihood"],
                                                   one.lower_bound_, rtol=1e-6)
+    # A model fitted on unnamed arrays takes the columns besides y by position.
+    unnamed = emkit.RegressionMixture(2, random_state=0).fit(X[keep], y[keep])
+    emkit.save(unnamed, tmp_path / "u.emkit")
+    frame[["x", "y"]].to_csv(data, index=False)
+    done = runner.invoke(main, ["regmix", "predict", str(tmp_path / "u.emkit"), str(data),
+                                "-y", "y", "--out", str(tmp_path / "u.csv")])
+    assert done.exit_code == 0, done.output
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "u.csv")["prediction"], unnamed.predict(X))
     done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "yy"])
-    assert done.exit_code == 1 and "has no column 'yy' (-y); its columns: id, x, y, z" in (
-        done.output)
+    assert done.exit_code == 1 and "has no column 'yy' (-y); its columns: x, y" in done.output
 
 
 def test_r_from_the_cross_product_only_where_it_is_as_accurate_as_qr():

@@ -1066,7 +1066,12 @@ def regmix_predict(model_path: Path, data: Path, y: str | None, concomitant: str
     missing = [n for n in [*names, *gate, *([y] if y else [])] if n not in frame.columns]
     if missing:
         raise DataFileError(f"{data} lacks the column(s) {', '.join(missing)}")
-    X = to_numbers(frame[names], data) if names else to_numbers(frame, data)
+    if not names:  # a model fitted on unnamed arrays: every other column, by position
+        names = [str(c) for c in frame.columns if str(c) not in {y, *gate}]
+        if len(names) != model.n_features_in_:
+            raise DataFileError(f"{data} has {len(names)} columns besides y and the gate's; "
+                                f"the model takes {model.n_features_in_}")
+    X = to_numbers(frame[names], data)
     Z = to_numbers(frame[gate], data) if gate else None
     result = pd.DataFrame({"prediction": model.predict(X, concomitant=Z)})
     if y is not None:

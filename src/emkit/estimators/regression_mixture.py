@@ -199,9 +199,11 @@ class RegressionMixture(BaseEstimator):
         _set_feature_names(self, data.names if data.names is not None else getattr(
             X, "columns", None))
         best = None
-        seeds = v.seed_sequence(self.random_state).spawn(self.n_init + 1)
-        for start in self._starts(init_resp, data.n_samples, seeds[:-1]):
-            result = self._run(start, data, seeds[-1])
+        # One seed per start's partition, one per run's stochastic-EM draws.
+        seeds = v.seed_sequence(self.random_state).spawn(2 * self.n_init)
+        starts = self._starts(init_resp, data.n_samples, seeds[: self.n_init])
+        for start, seed in zip(starts, seeds[self.n_init :], strict=False):
+            result = self._run(start, data, seed)
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         if data.n_missing:
