@@ -52,7 +52,8 @@ class RegressionMixture(BaseEstimator):
     a regression on ``x_i`` with coefficients ``intercept_[k], coef_[k]``:
 
     - ``"gaussian"``: ``y ~ N(intercept + x b, scale^2)``, M-step by weighted
-      least squares through QR (never the normal equations);
+      least squares on the R factor of the weighted rows (QR, or the Cholesky
+      factor of their cross-product only where a chunk is well conditioned);
     - ``"poisson"``: counts with mean ``exp(intercept + x b)``;
     - ``"binomial"``: ``y`` in {0, 1} with probability ``expit(intercept + x b)``;
 
