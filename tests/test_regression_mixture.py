@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.linear_model import LinearRegression, LogisticRegression, PoissonRegressor
 
@@ -347,3 +348,288 @@ def test_poisson_experts_do_not_depend_on_the_chunking():
     np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, rtol=1e-7)
     np.testing.assert_allclose(fits[1].gate_coef_, fits[0].gate_coef_, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(fits[1].lower_bound_, fits[0].lower_bound_, rtol=1e-10)
+
+
+# ------------------------------------------------------------------ files and dask
+
+
+def _frame(n=500, seed=9):
+    """A table: two design columns, a concomitant, weights and a response with some NaN."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 10, (n, 2))
+    z = rng.normal(size=n)
+    labels = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    y = np.where(labels == 1, 1 + 2 * x[:, 0] - x[:, 1], 8 - x[:, 0]) + rng.normal(0, 0.5, n)
+    y[[5, 77]] = np.nan
+    w = rng.integers(1, 4, n).astype(float)
+    return pd.DataFrame({"x1": x[:, 0], "y": y, "z": z, "x2": x[:, 1], "w": w})
+
+
+@pytest.mark.filterwarnings("ignore:RegressionMixture. 2 of 500 rows")
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
+@pytest.mark.parametrize("gating", ["constant", "logistic"])
+def test_file_fit_equals_the_in_memory_fit(tmp_path, suffix, gating):
+    frame = _frame()
+    path = tmp_path / f"rows{suffix}"
+    names = {"y": "y", "w": "w", "z": "z"}
+    keep = ["x1", "y", "x2", "w"]  # without the gate, z is left out (else it is a design column)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+        # pandas' parser may differ from the written floats in the last bit: compare
+        # with what it reads.
+        frame = pd.read_csv(path)
+    elif suffix == ".parquet":
+        frame.to_parquet(path)
+    else:  # no names in a .npy: columns are x0, x1, ...
+        np.save(path, np.ascontiguousarray(frame.to_numpy()))
+        names = {"y": "x1", "w": 4, "z": "x2"}
+        keep = ["x0", "x1", "x3", "x4"]
+        if gating == "constant":
+            names["w"] = "x4"  # a name: the index would count the columns kept
+    X = frame[["x1", "x2"]].to_numpy()
+    z = frame[["z"]].to_numpy() if gating == "logistic" else None
+    params = dict(gating=gating, random_state=0, tol=1e-10, chunk_size=64, n_init=1)
+    memory = RegressionMixture(2, **params).fit(X, frame["y"], sample_weight=frame["w"],
+                                               concomitant=z)
+    # File chunks of 128 rows cut into E-step chunks of 64: the same pieces as in memory,
+    # so even the gate's L-BFGS (which sums over pieces) sees the same numbers.
+    source = emkit.sources.open(path, chunk_size=128,
+                                columns=keep if gating == "constant" else None)
+    streamed = RegressionMixture(2, **params).fit(
+        source, names["y"], sample_weight=names["w"],
+        concomitant=None if z is None else [names["z"]])
+    np.testing.assert_allclose(streamed.coef_, memory.coef_, rtol=1e-8)
+    np.testing.assert_allclose(streamed.intercept_, memory.intercept_, rtol=1e-8)
+    np.testing.assert_allclose(streamed.scale_, memory.scale_, rtol=1e-8)
+    np.testing.assert_allclose(streamed.weights_, memory.weights_, rtol=1e-8)
+    np.testing.assert_allclose(streamed.history_, memory.history_, rtol=1e-10)
+    assert streamed.n_iter_ == memory.n_iter_ and streamed.n_features_in_ == 2
+
+
+def test_a_file_fit_warns_of_missing_y_and_names_bad_cells(tmp_path):
+    frame = _frame()
+    path = tmp_path / "rows.csv"
+    frame.to_csv(path, index=False)
+    with pytest.warns(UserWarning, match="2 of 500 rows have a missing"):
+        RegressionMixture(2, random_state=0, n_init=1).fit(emkit.sources.open(path), "y")
+    with pytest.raises(ValueError, match=r"y 'response' is not a column of .*columns are x1, y"):
+        RegressionMixture(2).fit(emkit.sources.open(path), "response")
+    frame.loc[321, "x2"] = np.nan
+    frame.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="x2 contains nan at row 321: the design"):
+        RegressionMixture(2).fit(emkit.sources.open(path, chunk_size=100), "y")
+    with pytest.raises(ValueError, match="with a file source, y names the response column"):
+        RegressionMixture(2).fit(emkit.sources.open(path), frame["y"].to_numpy())
+
+
+@pytest.mark.filterwarnings("ignore:RegressionMixture. 2 of 500 rows")
+@pytest.mark.parametrize("gating", ["constant", "logistic"])
+def test_dask_fit_equals_the_in_memory_fit(gating):
+    da = pytest.importorskip("dask.array")
+    frame = _frame()
+    X = frame[["x1", "x2"]].to_numpy()
+    z = frame[["z"]].to_numpy() if gating == "logistic" else None
+    params = dict(gating=gating, random_state=0, tol=1e-10, chunk_size=64, n_init=1)
+    memory = RegressionMixture(2, **params).fit(X, frame["y"], sample_weight=frame["w"],
+                                               concomitant=z)
+    distributed = RegressionMixture(2, **params).fit(
+        da.from_array(X, chunks=(130, 2)), da.from_array(frame["y"].to_numpy(), chunks=70),
+        sample_weight=frame["w"].to_numpy(),
+        concomitant=None if z is None else da.from_array(z, chunks=(200, 1)))
+    np.testing.assert_allclose(distributed.coef_, memory.coef_, rtol=1e-8)
+    np.testing.assert_allclose(distributed.weights_, memory.weights_, rtol=1e-8)
+    # Other pieces, summed in a tree: equal to rounding (which the gate's L-BFGS amplifies).
+    np.testing.assert_allclose(distributed.history_, memory.history_, rtol=1e-8)
+    bad = X.copy()
+    bad[444, 1] = np.inf
+    with pytest.raises(ValueError, match="X column 1 contains inf at row 444"):
+        RegressionMixture(2).fit(da.from_array(bad, chunks=(100, 2)), frame["y"].to_numpy())
+
+
+# ------------------------------------------------------------------ variants
+
+
+def _classification_em(x, y, labels, n_iter):
+    """Hard (classification) EM for a mixture of two Gaussian lines, written out by hand."""
+    design = np.column_stack([np.ones_like(x), x])
+    for _ in range(n_iter):
+        coef, scale, weight = [], [], []
+        for k in (0, 1):
+            rows = labels == k
+            b, *_ = np.linalg.lstsq(design[rows], y[rows], rcond=None)
+            coef.append(b)
+            scale.append(np.sqrt(np.mean((y[rows] - design[rows] @ b) ** 2)))
+            weight.append(rows.mean())
+        coef, scale, weight = np.array(coef), np.array(scale), np.array(weight)
+        z = (y[:, None] - design @ coef.T) / scale
+        joint = np.log(weight) - np.log(scale) - 0.5 * z**2
+        labels = joint.argmax(axis=1)
+    return coef, scale, weight
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # tol=0
+def test_hard_em_is_classification_em():
+    X, y, labels = _two_lines(n=40, seed=3)
+    start = labels.copy()
+    start[:8] = 1 - start[:8]  # a start that hard EM has to correct
+    model = RegressionMixture(2, algorithm="hard", tol=0, max_iter=6).fit(
+        X, y, init_resp=start)
+    # fit's first M-step is on the start; 6 iterations give 7 M-steps in all.
+    coef, scale, weight = _classification_em(X[:, 0], y, start, 7)
+    np.testing.assert_allclose(np.column_stack([model.intercept_, model.coef_]), coef, rtol=1e-9)
+    np.testing.assert_allclose(model.scale_, scale, rtol=1e-9)
+    np.testing.assert_allclose(model.weights_, weight, rtol=1e-9)
+    # The classification likelihood never decreases.
+    assert np.diff(model.history_).min() >= -1e-12
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_accelerated_em_is_monotone_and_reaches_the_same_maximum():
+    # Two overlapping lines: plain EM crawls (hundreds of iterations).
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 10, 800)
+    y = np.where(rng.random(800) < 0.4, 1 + 0.6 * x, 3 + 0.2 * x) + rng.normal(0, 1.0, 800)
+    X = x[:, None]
+    plain = RegressionMixture(2, n_init=1, random_state=1, tol=1e-10, max_iter=3000).fit(X, y)
+    fast = RegressionMixture(2, n_init=1, random_state=1, tol=1e-10, max_iter=3000,
+                             accelerate=True).fit(X, y)
+    assert np.diff(fast.history_).min() >= 0
+    assert np.diff(plain.history_).min() >= -1e-12
+    np.testing.assert_allclose(fast.lower_bound_, plain.lower_bound_, atol=1e-8)
+    np.testing.assert_allclose(fast.coef_, plain.coef_, atol=1e-4)
+    assert fast.n_iter_ < 0.6 * plain.n_iter_
+    with pytest.raises(ValueError, match="accelerate=True needs algorithm='em'"):
+        RegressionMixture(2, accelerate=True, algorithm="hard").fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_accelerated_poisson_experts_are_monotone():
+    rng = np.random.default_rng(10)
+    x = rng.uniform(-1, 1, 400)
+    z = rng.normal(size=(400, 1))
+    labels = (rng.random(400) < 1 / (1 + np.exp(-z[:, 0]))).astype(int)
+    y = rng.poisson(np.exp(np.where(labels == 1, 1.5 + x, 0.5 - x))).astype(float)
+    model = RegressionMixture(2, family="poisson", gating="logistic", accelerate=True,
+                              n_init=1, random_state=0, max_iter=60).fit(
+        x[:, None], y, concomitant=z)
+    assert np.diff(model.history_).min() >= 0
+
+
+def test_stochastic_em_does_not_depend_on_the_chunking():
+    X, y, _ = _two_lines(n=300, seed=5)
+    fits = [RegressionMixture(2, algorithm="stochastic", max_iter=15, n_init=1,
+                              random_state=3, chunk_size=size).fit(X, y)
+            for size in (1000, 41)]
+    np.testing.assert_allclose(fits[1].coef_, fits[0].coef_, rtol=1e-9)
+    np.testing.assert_allclose(fits[1].history_, fits[0].history_, rtol=1e-9)
+    assert len(fits[0].history_) == 15 and not fits[0].converged_
+    np.testing.assert_allclose(np.sort(fits[0].coef_[:, 0]), [-1, 2], atol=0.1)
+
+
+# ------------------------------------------------------------------ choosing K
+
+
+def test_select_regression_model_on_npreg_chooses_two_with_flexmix_bic(npreg):
+    data, expected = npreg
+    X = np.column_stack([data["x"], data["x"] ** 2])
+    result = emkit.select_regression_model(X, data["yn"], range(1, 4), random_state=0,
+                                           tol=1e-12)
+    assert result.best_estimator.n_components == 2
+    table = result.table.set_index("n_components")
+    assert table["bic"].idxmin() == 2 and list(table.columns[:2]) == ["family", "bic"]
+    # K = 2: the maximum flexmix reaches from the true memberships.
+    np.testing.assert_allclose(table.loc[2, "bic"], expected["gaussian_ml"]["bic"], atol=1e-3)
+    np.testing.assert_allclose(table.loc[2, "icl"], expected["gaussian_ml"]["icl"], atol=1e-3)
+    # K = 1: ordinary least squares, closed form: -2 log L + (3 coefficients + scale) log n.
+    n = len(X)
+    rss = np.sum((data["yn"] - LinearRegression().fit(X, data["yn"]).predict(X)) ** 2)
+    loglik = -n / 2 * (np.log(2 * np.pi * rss / n) + 1)
+    np.testing.assert_allclose(table.loc[1, "bic"], -2 * loglik + 4 * np.log(n), rtol=1e-9)
+    np.testing.assert_allclose(table.loc[1, "aic"], -2 * loglik + 8, rtol=1e-9)
+    assert result.plot().get_legend().get_title().get_text() == "family"
+    with pytest.raises(ValueError, match=r"mclust_bic\(\) is the table of a Gaussian mixture"):
+        result.mclust_bic()
+
+
+def test_select_regression_model_skips_what_the_rows_cannot_support():
+    X, y, _ = _two_lines(n=12)
+    result = emkit.select_regression_model(X, y, [1, 5], n_init=1, random_state=0)
+    row = result.table.set_index("n_components").loc[5]
+    assert row["skipped"] and "need at least 15 rows, the data have 12" in row["note"]
+    with pytest.raises(ValueError, match="criterion must be one of"):
+        emkit.select_regression_model(X, y, criterion="loglik")
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_fits_saves_and_predicts(tmp_path):
+    from click.testing import CliRunner
+
+    from emkit.cli import main
+
+    X, y, _ = _two_lines(n=300, seed=11, apart=True)
+    y[4] = np.nan
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"id": np.arange(300), "x": X[:, 0], "y": y,
+                          "z": rng.normal(size=300)})
+    data = tmp_path / "rows.csv"
+    frame.to_csv(data, index=False)
+    runner = CliRunner()
+    done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "y", "--exclude", "id,z",
+                                "-k", "1-3", "--out", str(tmp_path / "m.emkit"), "--json"])
+    assert done.exit_code == 0, done.output
+    # The output mixes in stderr's warning line: decode the JSON object alone.
+    report, _ = json.JSONDecoder().raw_decode(done.output[done.output.index("{"):])
+    assert report["model"]["n_components"] == 2 and report["model"]["columns"] == ["x"]
+    assert report["selection"][0]["n_components"] == 2
+    assert "1 of 300 rows have a missing (NaN) y" in done.output
+    model = emkit.load(tmp_path / "m.emkit")
+    keep = ~np.isnan(y)
+    same = emkit.select_regression_model(X[keep], y[keep], range(1, 4), random_state=0)
+    np.testing.assert_allclose(model.coef_, same.best_estimator.coef_, rtol=1e-9)
+    np.testing.assert_allclose(report["model"]["bic"], same.best_estimator.bic(X[keep], y[keep]))
+    done = runner.invoke(main, ["regmix", "predict", str(tmp_path / "m.emkit"), str(data),
+                                "-y", "y", "--proba", "--out", str(tmp_path / "p.csv")])
+    assert done.exit_code == 0, done.output
+    out = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(out["prediction"], model.predict(X), rtol=1e-12)
+    assert out["component"].isna().tolist() == (~keep).tolist()
+    np.testing.assert_allclose(out.loc[keep, ["p0", "p1"]], model.predict_proba(X[keep], y[keep]))
+    # One K, streamed from the file: the in-memory fit from the same seed.
+    done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "y", "--exclude", "id,z",
+                                "-k", "2", "--stream", "--chunk-size", "64", "--json"])
+    assert done.exit_code == 0, done.output
+    streamed = json.JSONDecoder().raw_decode(done.output[done.output.index("{"):])[0]["model"]
+    one = emkit.RegressionMixture(2, random_state=0).fit(X[keep], y[keep])
+    assert streamed["n_iter"] >= 1 and np.isclose(streamed["average_log_likelihood"],
+                                                  one.lower_bound_, rtol=1e-6)
+    # A model fitted on unnamed arrays takes the columns besides y by position.
+    unnamed = emkit.RegressionMixture(2, random_state=0).fit(X[keep], y[keep])
+    emkit.save(unnamed, tmp_path / "u.emkit")
+    frame[["x", "y"]].to_csv(data, index=False)
+    done = runner.invoke(main, ["regmix", "predict", str(tmp_path / "u.emkit"), str(data),
+                                "-y", "y", "--out", str(tmp_path / "u.csv")])
+    assert done.exit_code == 0, done.output
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "u.csv")["prediction"], unnamed.predict(X))
+    done = runner.invoke(main, ["regmix", "fit", str(data), "-y", "yy"])
+    assert done.exit_code == 1 and "has no column 'yy' (-y); its columns: x, y" in done.output
+
+
+def test_r_from_the_cross_product_only_where_it_is_as_accurate_as_qr():
+    from emkit.distributions.regression import _r_by_cross_product, _r_factor
+
+    rng = np.random.default_rng(12)
+    rows = np.column_stack([np.ones(5000), rng.normal(size=(5000, 3)) * [1, 1e6, 1e-4],
+                            rng.normal(size=5000)])
+    fast = _r_by_cross_product(rows)  # column units do not count: equilibrated first
+    assert fast is not None
+    np.testing.assert_allclose(np.abs(fast), np.abs(_r_factor(rows)), rtol=1e-10, atol=1e-6)
+    # y almost a linear function of X (residual 1e-9 of its size): QR's case, refused.
+    near = rows.copy()
+    near[:, -1] = rows[:, :-1] @ [1.0, 2.0, 3e-6, 1e4] + 1e-9 * rng.normal(size=5000)
+    assert _r_by_cross_product(near) is None
+    r = weighted_r(near[:, :-1], near[:, -1], np.ones(5000))
+    coef, rss = solve_r(r)
+    np.testing.assert_allclose(coef, [1.0, 2.0, 3e-6, 1e4], rtol=1e-7)
+    assert rss < 1e-14 * 5000

@@ -90,6 +90,9 @@ def test_cli_choices_equal_the_library_constants():
     assert cli.MCLUST_MODELS == tuple(MCLUST_MODELS)
     assert cli.ALGORITHMS == tuple(ALGORITHMS)
     assert cli.CRITERIA == tuple(CRITERIA)
+    from emkit.distributions.regression import FAMILIES
+
+    assert cli.REGRESSION_FAMILIES == tuple(FAMILIES)
 
 
 def test_version_option_prints_the_package_version():

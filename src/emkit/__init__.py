@@ -30,6 +30,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "load": ("emkit.io", "load"),
     "save": ("emkit.io", "save"),
     "select_model": ("emkit.estimators.selection", "select_model"),
+    "select_regression_model": ("emkit.estimators.selection", "select_regression_model"),
     "sources": ("emkit.data.sources", None),  # public: emkit.sources
 }
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
     from emkit.estimators.kmeans import KMeans
     from emkit.estimators.mixture_model import MixtureModel
     from emkit.estimators.regression_mixture import RegressionMixture
-    from emkit.estimators.selection import select_model
+    from emkit.estimators.selection import select_model, select_regression_model
     from emkit.io import load, save
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "load",
     "save",
     "select_model",
+    "select_regression_model",
 ]
 
 

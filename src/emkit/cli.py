@@ -1125,5 +1125,257 @@ def demo(name: str, out_dir: Path) -> None:
     gaussian.run(name, out_dir, echo=click.echo)
 
 
+# ---------------------------------------------------------------------- emkit regmix
+# Mixtures of regressions (RegressionMixture): one command group, fit and predict.
+
+# emkit.distributions.regression.FAMILIES; tests/test_startup.py checks they agree.
+REGRESSION_FAMILIES = ("gaussian", "poisson", "binomial")
+
+
+@main.group()
+def regmix() -> None:
+    """Mixtures of regressions: fit one to a table (a y column on x columns), use it."""
+
+
+def _regression_columns(frame_columns: list[str], y: str, weight: str | None,
+                        concomitant: list[str], columns: list[str] | None,
+                        exclude: list[str] | None, data: Path) -> list[str]:
+    """The design columns: --columns, or every column but y, the weight and the gate's."""
+    from emkit.data._io_tables import DataFileError
+
+    names = [str(c) for c in frame_columns]
+    for name, what in [(y, "-y"), (weight, "--weight"), *((z, "--concomitant")
+                                                            for z in concomitant)]:
+        if name is not None and name not in names:
+            raise DataFileError(f"{data} has no column {name!r} ({what}); its columns: "
+                                f"{', '.join(names)}")
+    taken = {y, weight, *concomitant}
+    design = columns if columns else [n for n in names if n not in taken]
+    design = [n for n in design if n not in set(exclude or ())]
+    unknown = [n for n in design if n not in names]
+    if unknown:
+        raise DataFileError(f"{data} has no column {unknown[0]!r} (--columns)")
+    if taken & set(design):
+        raise DataFileError(f"column {sorted(taken & set(design))[0]!r} is both y (or weight, "
+                            "or concomitant) and a design column")
+    return design
+
+
+def _regression_report(model: Any, table: Any, as_json: bool, fit: dict) -> None:
+    import numpy as np
+
+    summary = {
+        "class": "RegressionMixture", "family": model.family,
+        "n_components": int(model.n_components), "n_iter": int(model.n_iter_),
+        "converged": bool(model.converged_),
+        "average_log_likelihood": float(model.lower_bound_),
+        "columns": [str(n) for n in getattr(model, "feature_names_in_", [])],
+        "weights": np.asarray(model.weights_).tolist(),
+        "intercept": np.asarray(model.intercept_).tolist(),
+        "coef": np.asarray(model.coef_).tolist(), **fit,
+    }
+    if model.family == "gaussian":
+        summary["scale"] = np.asarray(model.scale_).tolist()
+    if model.gating == "logistic":
+        summary["gate_intercept"] = np.asarray(model.gate_intercept_).tolist()
+        summary["gate_coef"] = np.asarray(model.gate_coef_).tolist()
+    if as_json:
+        selection = None if table is None else json.loads(table.to_json(orient="records"))
+        click.echo(_json_text({"model": summary, "selection": selection}))
+        return
+    if table is not None:
+        click.echo(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        click.echo("")
+    click.echo(f"RegressionMixture: {summary['n_components']} {model.family} components; "
+               f"iterations: {summary['n_iter']}, converged: {summary['converged']}, "
+               f"average log-likelihood: {summary['average_log_likelihood']:.6f}")
+    if "bic" in fit:
+        click.echo(f"n: {fit['n_samples']}, log-likelihood: {fit['log_likelihood']:.4f}, "
+                   f"BIC: {fit['bic']:.4f}, AIC: {fit['aic']:.4f}, ICL: {fit['icl']:.4f}")
+    click.echo(f"columns: {', '.join(summary['columns'])}")
+    for k in range(summary["n_components"]):
+        scale = f", scale {summary['scale'][k]:.4g}" if "scale" in summary else ""
+        click.echo(f"component {k}: weight {summary['weights'][k]:.4f}, intercept "
+                   f"{summary['intercept'][k]:.4g}{scale}\n  coef "
+                   f"{_array_text(summary['coef'][k])}")
+
+
+def _one_line_warnings(command: Callable) -> Callable:
+    """Warnings of the fit (missing y, non-convergence) as one ``warning:`` line each."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return command(*args, **kwargs)
+            finally:
+                for text in dict.fromkeys(str(w.message) for w in caught):
+                    click.echo(f"warning: {' '.join(text.split())}", err=True)
+
+    return wrapper
+
+
+@regmix.command("fit")
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-y", "--response", "y", required=True, help="The response column.")
+@click.option("-k", "--components", "components_text", default="1-5", show_default=True,
+              help="Number of components K, or a range A-B chosen by --criterion.")
+@click.option("--family", type=click.Choice(REGRESSION_FAMILIES), default="gaussian",
+              show_default=True)
+@click.option("--concomitant", help="Comma-separated gating columns (a mixture of experts).")
+@click.option("--weight", help="A column of non-negative row weights.")
+@click.option("--no-intercept", is_flag=True, help="Regressions without an intercept.")
+@click.option("--criterion", type=click.Choice(CRITERIA), default="bic", show_default=True)
+@_table_options
+@click.option("--max-iter", type=click.IntRange(min=0), default=1000, show_default=True)
+@click.option("--tol", type=click.FloatRange(min=0), default=1e-8, show_default=True)
+@click.option("--n-init", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default="em", show_default=True)
+@click.option("--accelerate", is_flag=True, help="SQUAREM extrapolation (with --algorithm em).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Save the fitted model here (.emkit).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--stream", is_flag=True, help="Read DATA in chunks (one K), never whole.")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=65536, show_default=True)
+@_one_line_errors
+@_one_line_warnings
+def regmix_fit(data: Path, y: str, components_text: str, family: str, concomitant: str | None,
+               weight: str | None, no_intercept: bool, criterion: str, columns: str | None,
+               exclude: str | None, sep: str | None, decimal: str | None, max_iter: int,
+               tol: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
+               out: Path | None, as_json: bool, stream: bool, chunk_size: int) -> None:
+    """Fit a mixture of regressions of column Y on the other columns of DATA.
+
+    The design is --columns (default: every column but Y, --weight and
+    --concomitant). With a range of K, each is fitted and the best by
+    --criterion kept (the table is printed). --concomitant makes the mixing
+    weights a multinomial logistic gate on those columns.
+    """
+    import numpy as np
+
+    from emkit.data._io_tables import read_frame, to_numbers
+    from emkit.estimators.regression_mixture import RegressionMixture
+    from emkit.estimators.selection import select_regression_model
+
+    ks = _component_range(components_text)
+    _check_output(out, "--out")
+    gate = _columns(concomitant) or []
+    options = {"family": family, "fit_intercept": not no_intercept, "max_iter": max_iter,
+               "tol": tol, "n_init": n_init, "random_state": seed, "algorithm": algorithm,
+               "accelerate": accelerate, "gating": "logistic" if gate else "constant"}
+    if stream:
+        if len(ks) > 1:
+            raise click.UsageError("a streamed fit takes one K (-k 3)")
+        source = _open_source(data, chunk_size, None, None, sep, decimal)
+        design = _regression_columns(source.columns, y, weight, gate, _columns(columns),
+                                     _columns(exclude), data)
+        source = _open_source(data, chunk_size, ",".join([*design, y, *gate] + (
+            [weight] if weight else [])), None, sep, decimal)
+        model = RegressionMixture(ks[0], chunk_size=chunk_size, **options).fit(
+            source, y, sample_weight=weight, concomitant=gate or None)
+        saved = _save_plain(model, out)
+        _regression_report(model, None, as_json, {})
+        _say_saved(saved, as_json)
+        return
+    frame = read_frame(data, sep, decimal)
+    design = _regression_columns(list(frame.columns), y, weight, gate, _columns(columns),
+                                 _columns(exclude), data)
+    X = _named(to_numbers(frame[design], data), design)
+    response = to_numbers(frame[[y]], data)[:, 0]
+    Z = to_numbers(frame[gate], data) if gate else None
+    w = to_numbers(frame[[weight]], data)[:, 0] if weight else None
+    table = None
+    if len(ks) == 1:
+        model = RegressionMixture(ks[0], **options).fit(X, response, sample_weight=w,
+                                                         concomitant=Z)
+    else:
+        if w is not None:
+            raise click.UsageError("--weight takes one K (-k 3): the criteria are unweighted")
+        result = select_regression_model(X, response, ks, criterion=criterion, concomitant=Z,
+                                         **options)
+        model, table = result.best_estimator, result.table
+    saved = _save_plain(model, out)
+    observed = ~np.isnan(response)  # the criteria leave out rows with a missing y, as the fit
+    Zo = None if Z is None else Z[observed]
+    Xo, yo = X[observed], response[observed]
+    fit = {"n_samples": int(observed.sum()),
+           "log_likelihood": float(model.score_samples(Xo, yo, Zo).sum()),
+           "bic": model.bic(Xo, yo, Zo), "aic": model.aic(Xo, yo, Zo),
+           "icl": model.icl(Xo, yo, Zo)}
+    _regression_report(model, table, as_json, fit)
+    _say_saved(saved, as_json)
+
+
+def _save_plain(model: Any, out: Path | None) -> Path | None:
+    from emkit import io as model_io
+
+    return None if out is None else model_io.save(model, out)
+
+
+@regmix.command("predict")
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-y", "--response", "y",
+              help="The response column: adds each row's most probable component.")
+@click.option("--concomitant", help="Comma-separated gating columns (as in the fit).")
+@click.option("--proba", is_flag=True, help="Membership probabilities too (needs -y).")
+@click.option("--sep", help="CSV field separator (detected when not given).")
+@click.option("--decimal", type=click.Choice([".", ","]), help="CSV decimal mark.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write CSV here instead of standard output.")
+@_one_line_errors
+def regmix_predict(model_path: Path, data: Path, y: str | None, concomitant: str | None,
+                   proba: bool, sep: str | None, decimal: str | None, out: Path | None) -> None:
+    """The mixture's mean response for the rows of DATA (column prediction, CSV).
+
+    The model's design columns are taken from DATA by name. With -y, also
+    each row's most probable component given its response (and with --proba
+    the probabilities p0, p1, ...).
+    """
+    import numpy as np
+    import pandas as pd
+
+    from emkit import io as model_io
+    from emkit.data._io_tables import DataFileError, read_frame, to_numbers
+    from emkit.estimators.regression_mixture import RegressionMixture
+
+    _check_output(out, "--out")
+    if proba and y is None:
+        raise click.UsageError("--proba needs the response column (-y)")
+    model = model_io.load(model_path)
+    if not isinstance(model, RegressionMixture):
+        raise DataFileError(f"{model_path} holds a {type(model).__name__}, not a "
+                            "RegressionMixture; use emkit predict")
+    frame = read_frame(data, sep, decimal)
+    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    gate = _columns(concomitant) or []
+    missing = [n for n in [*names, *gate, *([y] if y else [])] if n not in frame.columns]
+    if missing:
+        raise DataFileError(f"{data} lacks the column(s) {', '.join(missing)}")
+    if not names:  # a model fitted on unnamed arrays: every other column, by position
+        names = [str(c) for c in frame.columns if str(c) not in {y, *gate}]
+        if len(names) != model.n_features_in_:
+            raise DataFileError(f"{data} has {len(names)} columns besides y and the gate's; "
+                                f"the model takes {model.n_features_in_}")
+    X = to_numbers(frame[names], data)
+    Z = to_numbers(frame[gate], data) if gate else None
+    result = pd.DataFrame({"prediction": model.predict(X, concomitant=Z)})
+    if y is not None:
+        response = to_numbers(frame[[y]], data)[:, 0]
+        seen = ~np.isnan(response)  # rows without a response get no component
+        probabilities = np.full((len(X), model.n_components), np.nan)
+        probabilities[seen] = model.predict_proba(X[seen], response[seen],
+                                                  None if Z is None else Z[seen])
+        labels = pd.array(np.argmax(probabilities[seen], axis=1), dtype="Int64")
+        result["component"] = pd.array([pd.NA] * len(X), dtype="Int64")
+        result.loc[seen, "component"] = labels
+        if proba:
+            for k in range(probabilities.shape[1]):
+                result[f"p{k}"] = probabilities[:, k]
+    _write(result, out)
+
+
 if __name__ == "__main__":
     main()

@@ -366,7 +366,9 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
     matplotlib Axes
     """
     ax = ax if ax is not None else _new_figure(figsize=(6, 4)).add_subplot()
-    for k, (covariance_type, rows) in enumerate(table.groupby("covariance_type", sort=False)):
+    # A regression-mixture table (select_regression_model) has a family instead.
+    group = "covariance_type" if "covariance_type" in table else "family"
+    for k, (covariance_type, rows) in enumerate(table.groupby(group, sort=False)):
         colour = PALETTE[k % len(PALETTE)]
         # Skipped candidates have no score; lines join the fits in order of K.
         rows = rows[~rows["skipped"]] if "skipped" in rows else rows
@@ -378,7 +380,7 @@ def plot_selection(table: Any, *, criterion: str = "bic", ax: Axes | None = None
         ax.scatter(bad["n_components"], bad[criterion], marker="x", color=colour, s=50)
     ax.set_xlabel("number of components")
     ax.set_ylabel(f"{criterion.upper()} (lower is better)")
-    ax.legend(title="covariance")
+    ax.legend(title="covariance" if group == "covariance_type" else "family")
     ax.grid(alpha=0.3)
     return ax
 

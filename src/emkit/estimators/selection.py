@@ -30,6 +30,7 @@ from emkit.estimators.gaussian_mixture import (
     describe_degeneracy,
     rows_needed,
 )
+from emkit.estimators.regression_mixture import RegressionMixture
 
 CRITERIA = ("bic", "aic", "icl")
 
@@ -40,7 +41,7 @@ class SelectionResult:
 
     Attributes
     ----------
-    best_estimator : GaussianMixture
+    best_estimator : GaussianMixture or RegressionMixture
         The fitted model with the lowest criterion among non-degenerate fits
         (among all fitted candidates, with a warning, if every one is degenerate).
     table : pandas DataFrame
@@ -50,12 +51,13 @@ class SelectionResult:
         ``aic``, ``icl``, ``log_likelihood`` (total), ``n_parameters``,
         ``converged``, ``degenerate``, ``skipped`` and ``note`` (why a candidate
         is degenerate or skipped); sorted by the criterion, skipped candidates
-        (criteria NaN) last.
+        (criteria NaN) last. From :func:`select_regression_model`, ``family``
+        takes the place of ``covariance_type`` and ``model``.
     criterion : str
         The criterion used to choose.
     """
 
-    best_estimator: GaussianMixture
+    best_estimator: GaussianMixture | RegressionMixture
     table: pd.DataFrame
     criterion: str
 
@@ -78,6 +80,9 @@ class SelectionResult:
         >>> table.round(3).values.tolist()
         [[-4024.721, -2607.623], [-3452.998, -2322.192]]
         """
+        if "model" not in self.table:
+            raise ValueError("mclust_bic() is the table of a Gaussian mixture selection "
+                             "(select_model); this one compares mixtures of regressions")
         table = self.table.assign(mclust_bic=-self.table["bic"])
         return table.pivot_table(index="n_components", columns="model", values="mclust_bic",
                                  dropna=False, sort=True)
@@ -327,3 +332,145 @@ def select_model(
     table = pd.DataFrame([row for _, row in fitted] + skipped)
     table = table.sort_values(criterion, kind="stable", na_position="last")
     return SelectionResult(fitted[best][0], table.reset_index(drop=True), criterion)
+
+
+def _score_regression(params: dict, X: np.ndarray, y: np.ndarray, concomitant: Any,
+                      k: int) -> tuple[RegressionMixture, dict]:
+    model = RegressionMixture(**{**params, "n_components": k})
+    with warnings.catch_warnings():
+        # Non-convergence and degeneracy are reported in the table instead.
+        warnings.simplefilter("ignore")
+        model.fit(X, y, concomitant=concomitant)
+    n_design = X.shape[1] + model.fit_intercept
+    thin = np.flatnonzero(model.weights_ * len(y) < n_design + 1)
+    note = "" if not thin.size else (
+        f"component(s) {thin.tolist()} hold fewer rows than their {n_design} coefficients "
+        "and scale: a degenerate fit")
+    return model, {
+        "n_components": k,
+        "family": model.family,
+        "bic": model.bic(X, y, concomitant),
+        "aic": model.aic(X, y, concomitant),
+        "icl": model.icl(X, y, concomitant),
+        "log_likelihood": float(model.score_samples(X, y, concomitant).sum()),
+        "n_parameters": model._n_parameters(),
+        "converged": bool(model.converged_),
+        "degenerate": bool(thin.size),
+        "skipped": False,
+        "note": note,
+    }
+
+
+def select_regression_model(
+    X: Any,
+    y: Any,
+    n_components: int | Iterable[int] = range(1, 6),
+    *,
+    criterion: str = "bic",
+    concomitant: Any = None,
+    n_init: int = 3,
+    random_state: Any = None,
+    n_jobs: int | None = None,
+    **params: Any,
+) -> SelectionResult:
+    """Fit a :class:`~emkit.RegressionMixture` for each number of components; keep the best.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Design, as for :meth:`RegressionMixture.fit`.
+    y : array-like of shape (n_samples,)
+        Responses; rows with a missing (NaN) ``y`` are left out of every fit
+        and criterion.
+    n_components : int or iterable of int, default=range(1, 6)
+    criterion : {"bic", "aic", "icl"}, default="bic"
+        Lower is better. ``icl`` is flexmix's ICL (:meth:`RegressionMixture.icl`:
+        the BIC of the classification likelihood), so the table's numbers
+        are those of flexmix's ``stepFlexmix`` from the same fits.
+    concomitant : array-like of shape (n_samples, n_concomitant), optional
+        Gating variables, with ``gating="logistic"``.
+    n_init : int, default=3
+        Random starts per candidate.
+    random_state : int or None
+        Seed shared by every candidate.
+    n_jobs : int, optional
+        Candidates fitted in parallel processes (joblib); None fits them in turn.
+    **params
+        Other :class:`~emkit.RegressionMixture` parameters (``family``,
+        ``gating``, ``fit_intercept``, ``tol``, ...).
+
+    Returns
+    -------
+    SelectionResult
+        ``table`` has one row per candidate (``n_components``, ``family``, the
+        three criteria, ``log_likelihood``, ``n_parameters``, ``converged``,
+        ``degenerate``, ``skipped``, ``note``); ``best_estimator`` the chosen fit.
+        A candidate with a component holding fewer rows than its coefficients
+        is flagged degenerate and not chosen while another is usable;
+        candidates with fewer rows than ``K (p + 2)`` are skipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit import select_regression_model
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.uniform(0, 10, 300)
+    >>> y = np.where(rng.random(300) < 0.5, 1 + 2 * x, 8 - x) + rng.normal(0, 0.5, 300)
+    >>> result = select_regression_model(x[:, None], y, range(1, 4), random_state=0)
+    >>> result.best_estimator.n_components
+    2
+    >>> result.table[["n_components", "bic"]].round(1).values.tolist()[0]
+    [2.0, 811.6]
+    """
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    n_components = _checked_n_components(n_components)
+    names = list(X.columns) if hasattr(X, "columns") else None
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if y.shape != (len(X),):
+        raise ValueError(f"y must have shape ({len(X)},), got {y.shape}")
+    observed = ~np.isnan(y)
+    if not observed.all():
+        warnings.warn(f"select_regression_model: {int((~observed).sum())} of {len(y)} rows have "
+                      "a missing (NaN) y and are left out", UserWarning, stacklevel=2)
+        X, y = X[observed], y[observed]
+        concomitant = None if concomitant is None else np.asarray(concomitant)[observed]
+    if names is not None:  # the fits keep the column names (feature_names_in_)
+        X = pd.DataFrame(X, columns=names)
+    base = RegressionMixture(n_init=n_init, random_state=random_state, **params)
+    settings = base.get_params()
+    each = X.shape[1] + base.fit_intercept + 1  # coefficients and a scale (or a weight)
+    candidates, skipped = [], []
+    for k in n_components:
+        if len(y) >= k * each:
+            candidates.append(k)
+            continue
+        note = (f"skipped: {k} component(s) of {each - 1} coefficients need at least "
+                f"{k * each} rows, the data have {len(y)}")
+        skipped.append({"n_components": k, "family": base.family, "bic": np.nan,
+                        "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
+                        "n_parameters": np.nan, "converged": False, "degenerate": False,
+                        "skipped": True, "note": note})
+    if not candidates:
+        reason = skipped[0]["note"].removeprefix("skipped: ")
+        raise ValueError(f"no candidate can be fitted: {reason}")
+    fitted = Parallel(n_jobs=n_jobs)(
+        delayed(_score_regression)(settings, X, y, concomitant, k) for k in candidates
+    )
+    best = _chosen_regression(fitted, criterion)
+    table = pd.DataFrame([row for _, row in fitted] + skipped)
+    table = table.sort_values(criterion, kind="stable", na_position="last")
+    return SelectionResult(fitted[best][0], table.reset_index(drop=True), criterion)
+
+
+def _chosen_regression(fitted: list, criterion: str) -> int:
+    """Index of the best candidate: non-degenerate if any, else the best flagged one."""
+    usable = [i for i, (_, row) in enumerate(fitted) if not row["degenerate"]]
+    if not usable:
+        warnings.warn(f"every fitted candidate is degenerate; chose the best by {criterion} "
+                      "anyway; try fewer components", UserWarning, stacklevel=3)
+        usable = list(range(len(fitted)))
+    return min(usable, key=lambda i: fitted[i][1][criterion])

@@ -13,6 +13,11 @@ zero (the reference component). The gate's M-step is a weighted multinomial
 logistic regression of the responsibilities on ``z``, solved by L-BFGS from
 the previous gate; like the components' M-step it never lowers the expected
 complete-data log-likelihood, so EM stays monotone.
+
+The assignment policies of :mod:`emkit.core.variants` (hard and stochastic EM)
+apply to the responsibilities before they are summed, as for
+:class:`~emkit.latent.mixture.Mixture`; :class:`ExpertsCodec` flattens the
+model for SQUAREM.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ from scipy.optimize import minimize
 from scipy.special import log_softmax, softmax
 
 from emkit.core.stats import Stats
-from emkit.distributions.regression import RowStats
+from emkit.core.variants import SOFT
+from emkit.data.sources import row_start
+from emkit.distributions.regression import GaussianRegression, RowStats
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,9 @@ class ExpertStats(Stats):
         Weighted log-likelihood of the rows.
     n_samples : float
         Summed sample weights (the engine averages over it).
+    prior_sum : ndarray of shape (K,) or None
+        Summed weighted prior probabilities of the components (a gated model's
+        average mixing weights); None with constant weights.
     """
 
     resp_sum: np.ndarray
@@ -51,15 +61,17 @@ class ExpertStats(Stats):
     gate: Any
     log_likelihood: float
     n_samples: float
+    prior_sum: Any = None
 
     def __add__(self, other: Stats) -> Stats:
         if type(other) is not type(self):
             return NotImplemented
         gate = None if self.gate is None else self.gate + other.gate
+        prior_sum = None if self.prior_sum is None else self.prior_sum + other.prior_sum
         return ExpertStats(
             resp_sum=self.resp_sum + other.resp_sum, components=self.components + other.components,
             gate=gate, log_likelihood=self.log_likelihood + other.log_likelihood,
-            n_samples=self.n_samples + other.n_samples,
+            n_samples=self.n_samples + other.n_samples, prior_sum=prior_sum,
         )
 
 
@@ -76,12 +88,16 @@ class RegressionMixtureModel:
         Mixing proportions; None for a mixture of experts.
     gate : ndarray of shape (q, K) or None
         Multinomial logit coefficients (first column zero); None for fixed weights.
+    assignment : policy, default soft EM
+        How responsibilities become the weights the statistics sum
+        (:mod:`emkit.core.variants`).
     """
 
     family: Any
     n_design: int
     weights: np.ndarray | None = None
     gate: np.ndarray | None = None
+    assignment: Any = SOFT
 
     def unpack(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """``y``, sample weights, design and gate columns of a packed chunk (views)."""
@@ -101,13 +117,27 @@ class RegressionMixtureModel:
         return self.family.log_prob(design, y) + self.log_prior(gate_rows)
 
     def e_step(self, chunk: np.ndarray) -> ExpertStats:
-        """Posterior memberships of a chunk as additive statistics."""
+        """Posterior memberships of a chunk, weighted by the assignment policy, as statistics.
+
+        ``log_likelihood`` holds the policy's objective: the observed-data
+        log-likelihood for soft and stochastic EM, the classification
+        log-likelihood for hard EM.
+        """
+        start = row_start(chunk)
         chunk = np.asarray(chunk)
-        resp = self.joint_log_prob(chunk)
-        log_norm = _normalise_in_place(resp)
-        w = chunk[:, 1]
+        y, w, design, gate_rows = self.unpack(chunk)
+        log_prior = self.log_prior(gate_rows)
+        posterior = getattr(self.family, "posterior", None)  # a family's faster route
+        if posterior is not None:
+            resp, log_norm = posterior(design, y, log_prior)
+        else:
+            resp = self.family.log_prob(design, y)
+            resp += log_prior
+            log_norm = _normalise_in_place(resp)
+        resp, objective = self.assignment.assign(resp, log_norm, start)
+        prior_sum = None if self.gate is None else w @ np.exp(log_prior)
         stats = self.stats_from_resp(chunk, resp)
-        return replace(stats, log_likelihood=float(w @ log_norm))
+        return replace(stats, log_likelihood=float(w @ objective), prior_sum=prior_sum)
 
     def stats_from_resp(self, chunk: np.ndarray, resp: np.ndarray) -> ExpertStats:
         """Statistics for given memberships (a start from labels uses this before any E-step)."""
@@ -117,15 +147,18 @@ class RegressionMixtureModel:
         return ExpertStats(
             resp_sum=weighted.sum(axis=0), components=self.family.stats(design, y, weighted),
             gate=gate, log_likelihood=0.0, n_samples=float(w.sum()),
+            prior_sum=None if self.gate is None else np.zeros(self.family.n_components),
         )
 
     def m_step(self, stats: ExpertStats) -> RegressionMixtureModel:
         """New components and weights (or gate) from summed statistics."""
         family = self.family.from_stats(stats.components)
+        assignment = self.assignment.advanced()
         if self.gate is not None:
-            return replace(self, family=family, gate=fit_gate(stats.gate.pieces, self.gate))
+            return replace(self, family=family, gate=fit_gate(stats.gate.pieces, self.gate),
+                           assignment=assignment)
         counts = stats.resp_sum + 10 * np.finfo(np.float64).eps
-        return replace(self, family=family, weights=counts / counts.sum())
+        return replace(self, family=family, weights=counts / counts.sum(), assignment=assignment)
 
     @property
     def n_parameters(self) -> int:
@@ -182,3 +215,63 @@ def fit_gate(pieces: tuple, gate: np.ndarray, max_iter: int = 500) -> np.ndarray
     out = np.zeros((q, k))
     out[:, 1:] = result.x.reshape(q, k - 1)
     return out
+
+
+@dataclass(frozen=True)
+class ExpertsCodec:
+    """Flattens a :class:`RegressionMixtureModel` for SQUAREM (:mod:`emkit.core.acceleration`).
+
+    The vector holds the log weights (mapped back by softmax) or the gate's
+    free columns, then the coefficients as they are, then the logarithms of
+    the Gaussian scales: every vector maps back to a valid model unless it is
+    not finite.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from emkit.distributions.regression import GaussianRegression
+    >>> family = GaussianRegression(coef=np.array([[0.0, 1.0], [2.0, -1.0]]),
+    ...                             scale=np.array([0.5, 2.0]))
+    >>> model = RegressionMixtureModel(family, 2, weights=np.array([0.25, 0.75]))
+    >>> vector = ExpertsCodec().flatten(model)
+    >>> vector.shape  # 2 log weights, 4 coefficients, 2 log scales
+    (8,)
+    >>> back = ExpertsCodec().unflatten(vector, like=model)
+    >>> bool(np.allclose(back.weights, model.weights) and np.allclose(back.family.scale, [0.5, 2]))
+    True
+    """
+
+    def flatten(self, model: RegressionMixtureModel) -> np.ndarray:
+        if model.gate is None:
+            with np.errstate(divide="ignore"):
+                head = np.maximum(np.log(model.weights), np.log(np.finfo(np.float64).tiny))
+        else:
+            head = model.gate[:, 1:].ravel()
+        parts = [head, model.family.coef.ravel()]
+        if isinstance(model.family, GaussianRegression):
+            parts.append(np.log(model.family.scale))
+        return np.concatenate(parts)
+
+    def unflatten(
+        self, vector: np.ndarray, like: RegressionMixtureModel
+    ) -> RegressionMixtureModel:
+        if not np.isfinite(vector).all():
+            raise ValueError("extrapolated parameters are not finite")
+        family = like.family
+        k, p = family.coef.shape
+        if like.gate is None:
+            head = k
+            changes: dict[str, Any] = {"weights": softmax(vector[:k])}
+        else:
+            q = like.gate.shape[0]
+            head = q * (k - 1)
+            gate = np.zeros((q, k))
+            gate[:, 1:] = vector[:head].reshape(q, k - 1)
+            changes = {"gate": gate}
+        coef = vector[head : head + k * p].reshape(k, p)
+        if isinstance(family, GaussianRegression):
+            scale = np.maximum(np.exp(vector[head + k * p :]), family.min_scale)
+            family = replace(family, coef=coef, scale=scale)
+        else:
+            family = replace(family, coef=coef)
+        return replace(like, family=family, **changes)
