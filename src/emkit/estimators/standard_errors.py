@@ -15,9 +15,9 @@ the estimator's own parameters:
 
 Frozen parameters (``params`` of ``GaussianMixture``, ``frozen`` and
 ``fit_weights=False`` of ``MixtureModel``) are constants of the fit: they have
-no standard error (NaN in the arrays, "fixed" in the table, as the weight of a
-one-component mixture) and do not enter
-the others'. Intervals are Wald intervals, ``estimate +- z * se``.
+no standard error (NaN in the arrays, "fixed" in the table, as is the weight
+of a one-component mixture) and do not enter the others'. Intervals are Wald
+intervals, ``estimate +- z * se``.
 """
 
 from __future__ import annotations
@@ -441,7 +441,8 @@ def _inverse(matrix: np.ndarray, names: tuple[str, ...], method: str) -> np.ndar
         raise SingularInformationError(
             f"no standard errors: the data carry no information on "
             f"{', '.join(names[i] for i in blank[:5])} ({method} information "
-            f"{diagonal[blank[0]]:.3g}): the parameter is not determined"
+            f"{diagonal[blank[0]]:.3g}): not determined (components that are identical "
+            "or empty, or a parameter the data cannot identify)"
         )
     scale = 1.0 / np.sqrt(diagonal)
     scaled = matrix * scale[:, None] * scale[None, :]
