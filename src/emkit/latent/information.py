@@ -43,7 +43,7 @@ import numpy as np
 
 from emkit.latent.mixture import Mixture
 
-# Scores held at once: rows x components x parameters (float64 entries).
+# Scores held at once: rows x parameters (float64 entries).
 _BLOCK_ENTRIES = 2_000_000
 
 
@@ -134,36 +134,54 @@ def mixture_information(
     k = len(terms)
     n_weights = k - 1 if fit_weights else 0
     q = n_weights + (terms[0].embed.shape[1] if terms else 0)
-    totals = [np.zeros((q, q)) for _ in range(3)]
+    # Each component's derivatives, weights first, in its own coordinates; embedded
+    # into the free parameters once, at the end (a row's score of component c
+    # touches only the weights and component c's coordinates).
+    embeds = [_augmented_embed(term.embed, n_weights) for term in terms]
+    local_complete = [np.zeros((e.shape[0],) * 2) for e in embeds]
+    local_outer = [np.zeros((e.shape[0],) * 2) for e in embeds]
+    empirical = np.zeros((q, q))
     counts = np.zeros(k)
     grad_weights = weight_gradients(np.asarray(model.weights, np.float64)) if n_weights else None
-    step = max(1, _BLOCK_ENTRIES // max(1, k * q))
+    step = max(1, _BLOCK_ENTRIES // max(1, q + max(e.shape[0] for e in embeds)))
     for start in range(0, X.shape[0], step):
         rows = slice(start, start + step)
         chunk, resp, w = _chunk_terms(model, X[rows], _part(sample_weight, rows),
                                       _part(labels, rows), start)
         if chunk.shape[0] == 0:
             continue
-        scores = np.zeros((chunk.shape[0], k, q))
-        for c, term in enumerate(terms):
-            scores[:, c, n_weights:] = term.score(chunk) @ term.embed
-            totals[0][n_weights:, n_weights:] += (
-                term.embed.T @ term.curvature(chunk, resp[:, c] * w) @ term.embed)
-        if n_weights:
-            scores[:, :, :n_weights] = grad_weights
         weighted = resp * w[:, None]
         counts += weighted.sum(axis=0)
-        observed = np.einsum("nk,nkq->nq", resp, scores)
-        flat = scores.reshape(-1, q)
-        totals[1] += (flat * weighted.reshape(-1, 1)).T @ flat
-        totals[2] += (observed * w[:, None]).T @ observed
-    complete, expected_outer, empirical = totals
-    if n_weights:
-        complete[:n_weights, :n_weights] += (grad_weights.T * counts) @ grad_weights
+        observed = np.zeros((chunk.shape[0], q))
+        for c, (term, embed) in enumerate(zip(terms, embeds, strict=True)):
+            local = term.score(chunk)
+            if n_weights:
+                local = np.hstack([np.broadcast_to(grad_weights[c], (chunk.shape[0], n_weights)),
+                                   local])
+            local_outer[c] += (local * weighted[:, c:c + 1]).T @ local
+            local_complete[c][n_weights:, n_weights:] += term.curvature(chunk, weighted[:, c])
+            observed += (local * resp[:, c:c + 1]) @ embed
+        empirical += (observed * w[:, None]).T @ observed
+    complete, expected_outer = np.zeros((q, q)), np.zeros((q, q))
+    for c, embed in enumerate(embeds):
+        if n_weights:
+            local_complete[c][:n_weights, :n_weights] += counts[c] * np.outer(
+                grad_weights[c], grad_weights[c])
+        complete += embed.T @ local_complete[c] @ embed
+        expected_outer += embed.T @ local_outer[c] @ embed
     return Information(
         complete=_symmetric(complete), missing=_symmetric(expected_outer - empirical),
         empirical=_symmetric(empirical), counts=counts,
     )
+
+
+def _augmented_embed(embed: np.ndarray, n_weights: int) -> np.ndarray:
+    """``[free weights, local coordinates]`` from the free parameters, shape (n_weights + m, q)."""
+    m, q_components = embed.shape
+    out = np.zeros((n_weights + m, n_weights + q_components))
+    out[:n_weights, :n_weights] = np.eye(n_weights)
+    out[n_weights:, n_weights:] = embed
+    return out
 
 
 def _part(values: np.ndarray | None, rows: slice) -> np.ndarray | None:
