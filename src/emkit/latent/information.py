@@ -138,6 +138,7 @@ def mixture_information(
     # into the free parameters once, at the end (a row's score of component c
     # touches only the weights and component c's coordinates).
     embeds = [_augmented_embed(term.embed, n_weights) for term in terms]
+    columns = [np.flatnonzero((embed != 0).any(axis=0)) for embed in embeds]
     local_complete = [np.zeros((e.shape[0],) * 2) for e in embeds]
     local_outer = [np.zeros((e.shape[0],) * 2) for e in embeds]
     empirical = np.zeros((q, q))
@@ -158,10 +159,14 @@ def mixture_information(
             if n_weights:
                 local = np.hstack([np.broadcast_to(grad_weights[c], (chunk.shape[0], n_weights)),
                                    local])
-            local_outer[c] += (local * weighted[:, c:c + 1]).T @ local
+            # x.T @ x of one array (BLAS syrk) is about twice as fast as a general product.
+            root = local * np.sqrt(weighted[:, c:c + 1])
+            local_outer[c] += root.T @ root
             local_complete[c][n_weights:, n_weights:] += term.curvature(chunk, weighted[:, c])
-            observed += (local * resp[:, c:c + 1]) @ embed
-        empirical += (observed * w[:, None]).T @ observed
+            used = columns[c]  # the weights and this component's own parameters
+            observed[:, used] += (local * resp[:, c:c + 1]) @ embed[:, used]
+        observed *= np.sqrt(w)[:, None]
+        empirical += observed.T @ observed
     complete, expected_outer = np.zeros((q, q)), np.zeros((q, q))
     for c, embed in enumerate(embeds):
         if n_weights:
