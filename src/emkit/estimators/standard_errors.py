@@ -90,6 +90,24 @@ class StandardErrors:
     frozen : dict of str to ndarray of bool
         Which entries are frozen (constants of the fit).
     method : str
+    expand : dict of str to ndarray
+        How each stored array's entries follow the free parameters.
+
+    Examples
+    --------
+    One Gaussian: the standard error of a mean is the (ML) standard deviation over
+    ``sqrt(n)``.
+
+    >>> import numpy as np
+    >>> from emkit import GaussianMixture
+    >>> X = np.random.default_rng(0).normal(3.0, 2.0, size=(400, 1))
+    >>> se = GaussianMixture(1, reg_covar=0.0).fit(X).standard_errors(X)
+    >>> bool(np.isclose(se.means[0, 0], X.std() / np.sqrt(400)))
+    True
+    >>> se.names
+    ('means[0, 0]', 'covariances[0, 0, 0]')
+    >>> print(se.table().splitlines()[0])
+    parameter           estimate  std. error  95% interval
     """
 
     names: tuple[str, ...]
