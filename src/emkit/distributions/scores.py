@@ -286,3 +286,56 @@ _BUILDERS: dict[type, Callable[[Distribution], Derivatives]] = {
     Gaussian: _gaussian,
     Independent: _independent,
 }
+
+
+# ------------------------------------------------------------ regressions
+
+
+def regression_derivatives(
+    family: str, coef: np.ndarray, scale: float | None = None
+) -> tuple[Callable, Callable]:
+    """Score and curvature of one regression component in ``(coef, [scale])``.
+
+    ``family`` is ``"gaussian"`` (``y ~ N(x b, scale^2)``, coordinates ``b`` then
+    ``scale``), ``"poisson"`` (log link) or ``"binomial"`` (logit link, ``y`` in
+    {0, 1}), coordinates ``b``. Both functions take ``(design, y)`` (and the
+    curvature the row weights).
+    """
+    if family == "gaussian":
+        return _gaussian_regression(coef, float(scale))
+    if family not in ("poisson", "binomial"):
+        raise NotImplementedError(f"no standard errors for regression family {family!r}")
+
+    def mean(design: np.ndarray) -> np.ndarray:
+        eta = design @ coef
+        return np.exp(eta) if family == "poisson" else 1.0 / (1.0 + np.exp(-eta))
+
+    def score(design: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return design * (y - mean(design))[:, None]  # canonical link: x (y - mu)
+
+    def curvature(design: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        mu = mean(design)
+        variance = mu if family == "poisson" else mu * (1 - mu)
+        return (design * (weights * variance)[:, None]).T @ design
+
+    return score, curvature
+
+
+def _gaussian_regression(coef: np.ndarray, scale: float) -> tuple[Callable, Callable]:
+    """``l = -log s - e^2 / (2 s^2)``, ``e = y - x b``: derivatives in ``(b, s)``."""
+    s2 = scale * scale
+
+    def score(design: np.ndarray, y: np.ndarray) -> np.ndarray:
+        e = y - design @ coef
+        return np.column_stack([design * (e / s2)[:, None], -1.0 / scale + e * e / (s2 * scale)])
+
+    def curvature(design: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        e = y - design @ coef
+        p = design.shape[1]
+        out = np.empty((p + 1, p + 1))
+        out[:p, :p] = (design * weights[:, None]).T @ design / s2
+        out[:p, p] = out[p, :p] = 2.0 * (weights * e) @ design / (s2 * scale)
+        out[p, p] = float(weights @ (3.0 * e * e / (s2 * s2) - 1.0 / s2))
+        return out
+
+    return score, curvature

@@ -14,6 +14,7 @@ from emkit.core.engine import run_em
 from emkit.data import _validation as v
 from emkit.data.sources import ArraySource
 from emkit.distributions.regression import FAMILIES, family_from_arrays, start_family
+from emkit.estimators.standard_errors import RegressionStandardErrorMethods
 from emkit.io import register_estimator
 from emkit.latent.experts import RegressionMixtureModel
 
@@ -31,7 +32,7 @@ _PARAMETER_RULES = {
 
 
 @register_estimator
-class RegressionMixture(BaseEstimator):
+class RegressionMixture(RegressionStandardErrorMethods, BaseEstimator):
     """Finite mixture of regressions (or of experts), fitted by EM.
 
     Row ``i`` belongs to component ``k`` with prior probability ``pi_k`` (or,

@@ -22,17 +22,19 @@ intervals, ``estimate +- z * se``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp
 from scipy.stats import norm
 
 from emkit.data import _validation as v
 from emkit.distributions.component_list import ComponentList
 from emkit.distributions.gaussian import scores as gaussian_scores
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
-from emkit.distributions.scores import Slot, derivatives
+from emkit.distributions.scores import Slot, derivatives, regression_derivatives
 from emkit.latent.information import ComponentTerms, Information, mixture_information
 from emkit.latent.mixture import Mixture
 
@@ -296,6 +298,143 @@ class StandardErrorMethods:
         errors = self.standard_errors(X, sample_weight=sample_weight, labels=labels,
                                       method=method)
         return errors.confidence_intervals(level)
+
+
+class RegressionStandardErrorMethods:
+    """``standard_errors`` and ``confidence_intervals`` of a fitted ``RegressionMixture``.
+
+    Constant gating only: the weights, each component's ``intercept_``,
+    ``coef_`` and (Gaussian family) ``scale_``.
+    """
+
+    def standard_errors(
+        self, X: Any, y: Any, *, sample_weight: Any = None, method: str = "louis",
+    ) -> StandardErrors:
+        """Standard errors of the fitted parameters, from the observed information on ``(X, y)``.
+
+        As :meth:`emkit.GaussianMixture.standard_errors` (Louis' method), with
+        the parameters ``weights``, ``intercept``, ``coef`` and, for the Gaussian
+        family, ``scale`` (the residual standard deviation).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
+            The fit's row weights.
+        method : {"louis", "empirical"}, default="louis"
+
+        Returns
+        -------
+        StandardErrors
+
+        Raises
+        ------
+        NotImplementedError
+            With ``gating="logistic"``.
+        SingularInformationError
+            For a component with no more rows than coefficients, or singular information.
+        """
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if self.gating != "constant":
+            raise NotImplementedError(
+                "standard errors of a RegressionMixture with gating='logistic' (a mixture of "
+                "experts) are not implemented: only constant mixing weights"
+            )
+        model = self._model()
+        n_rows = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
+        weights = v.check_sample_weight(sample_weight, n_rows)
+        packed = self._packed(X, y, None, weights)
+        layout = _regression_layout(self, model)
+        total = float(packed[:, 1].sum())
+        n_design = model.n_design
+        thin = np.flatnonzero(np.asarray(self.weights_) * total < n_design + 1)
+        if thin.size:
+            raise SingularInformationError(
+                f"no standard errors: component(s) {thin.tolist()} stand for "
+                f"{np.round(self.weights_[thin] * total, 2).tolist()} rows, no more than their "
+                f"{n_design} coefficients: a degenerate fit"
+            )
+        joint = _JointModel(np.asarray(model.weights, np.float64), model.joint_log_prob)
+        info = mixture_information(joint, packed, layout.terms, fit_weights=True,
+                                   sample_weight=packed[:, 1])
+        _check_components(info)
+        matrix = info.observed if method == "louis" else info.empirical
+        return _result(layout, matrix, _inverse(matrix, layout.names, method), method)
+
+    def confidence_intervals(
+        self, X: Any, y: Any, level: float = 0.95, *, sample_weight: Any = None,
+        method: str = "louis",
+    ) -> ConfidenceIntervals:
+        """Wald confidence intervals at ``level``; parameters as :meth:`standard_errors`."""
+        _z(level)
+        errors = self.standard_errors(X, y, sample_weight=sample_weight, method=method)
+        return errors.confidence_intervals(level)
+
+
+@dataclass(frozen=True)
+class _JointModel:
+    """What :func:`mixture_information` asks of a model: weights and log responsibilities."""
+
+    weights: np.ndarray
+    joint_log_prob: Callable[[np.ndarray], np.ndarray]
+
+    def log_resp(self, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        joint = self.joint_log_prob(chunk)
+        log_norm = logsumexp(joint, axis=1)
+        return joint - log_norm[:, None], log_norm
+
+
+def _regression_layout(estimator: Any, model: Any) -> Layout:
+    """Free weights, then per component its coefficients (intercept first) and scale."""
+    family = model.family
+    coef = np.asarray(family.coef, np.float64)
+    k, p = coef.shape
+    gaussian = estimator.family == "gaussian"
+    m = p + gaussian
+    n_weights = k - 1
+    q = n_weights + k * m
+    intercept = bool(estimator.fit_intercept)
+    terms, names = [], list(_weight_names(k, True))
+    for c in range(k):
+        scale = family.scale[c] if gaussian else None
+        score, curvature = regression_derivatives(estimator.family, coef[c], scale)
+        terms.append(_regression_terms(model, score, curvature, k, m, c))
+        names += ([f"intercept[{c}]"] if intercept else [])
+        names += [f"coef[{c}, {j}]" for j in range(p - intercept)]
+        names += [f"scale[{c}]"] if gaussian else []
+    start = n_weights + m * np.arange(k)
+    slots = [_weights_slot(model.weights, True, q)]
+    if intercept:
+        slots.append(Slot("intercept", coef[:, 0], _selector(q, start)))
+    columns = (start[:, None] + intercept + np.arange(p - intercept)).ravel()
+    slots.append(Slot("coef", coef[:, intercept:], _selector(q, columns)))
+    if gaussian:
+        slots.append(Slot("scale", np.asarray(family.scale, np.float64), _selector(q, start + p)))
+    return Layout(terms, tuple(names), tuple(slots), True)
+
+
+def _selector(q: int, columns: np.ndarray) -> np.ndarray:
+    """Stored entries that are free parameters themselves: one unit row each."""
+    out = np.zeros((columns.size, q))
+    out[np.arange(columns.size), columns] = 1.0
+    return out
+
+
+def _regression_terms(model: Any, score: Callable, curvature: Callable, k: int, m: int,
+                      c: int) -> ComponentTerms:
+    def row_score(chunk: np.ndarray) -> np.ndarray:
+        y, _, design, _ = model.unpack(chunk)
+        return score(design, y)
+
+    def row_curvature(chunk: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        y, _, design, _ = model.unpack(chunk)
+        return curvature(design, y, weights)
+
+    embed = np.zeros((m, k * m))
+    embed[:, c * m:(c + 1) * m] = np.eye(m)
+    return ComponentTerms(row_score, row_curvature, embed)
 
 
 # ------------------------------------------------------------------ layouts
