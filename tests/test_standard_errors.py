@@ -8,12 +8,15 @@ written here with scipy's densities, in the estimator's parametrisation.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import stats
 from scipy.special import logsumexp
 
-from emkit import GaussianMixture, MixtureModel
+from emkit import GaussianMixture, MixtureModel, RegressionMixture
 from emkit.distributions import (
     Bernoulli,
     Binomial,
@@ -27,6 +30,7 @@ from emkit.distributions import (
 from emkit.estimators.standard_errors import SingularInformationError
 
 LINEAR_TYPES = ["full", "tied", "diag", "spherical", "EII", "EEI"]
+REFERENCE = Path(__file__).parent / "reference"
 
 
 # ----------------------------------------------------------------- test helpers
@@ -332,6 +336,82 @@ def test_frozen_component_and_fixed_weights():
     assert_matches_hessian(se.information, numerical_hessian(f, se.estimates))
 
 
+# ---------------------------------------------------------------- regressions
+
+
+def regression_data(family, n=300, seed=12):
+    rng = np.random.default_rng(seed)
+    if family == "binomial":  # weakly identified: more rows, steep curves
+        n, seed = 600, 13
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-3, 3, n)
+        z = rng.random(n) < 0.45
+        eta = np.where(z, -1 + 2.5 * x, 1.5 - 2 * x)
+        y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
+        return x[:, None], y, z.astype(int)
+    x = rng.uniform(0, 3, n)
+    z = rng.random(n) < 0.45
+    eta = np.where(z, 0.5 + 0.8 * x, 2.0 - 0.6 * x)
+    if family == "gaussian":
+        y = 3 * eta + rng.normal(0, np.where(z, 0.4, 0.7))
+    else:
+        y = rng.poisson(np.exp(eta)).astype(float)
+    return x[:, None], y, z.astype(int)
+
+
+def regression_log_likelihood(family, t, x, y):
+    w = np.array([t[0], 1 - t[0]])
+    step = 3 if family == "gaussian" else 2
+    rows = []
+    for c in range(2):
+        b = t[1 + step * c:3 + step * c]
+        eta = b[0] + b[1] * x[:, 0]
+        if family == "gaussian":
+            rows.append(stats.norm.logpdf(y, eta, t[3 + step * c]))
+        elif family == "poisson":
+            rows.append(stats.poisson.logpmf(y, np.exp(eta)))
+        else:
+            rows.append(stats.bernoulli.logpmf(y, 1 / (1 + np.exp(-eta))))
+    log = np.column_stack(rows) + np.log(w)
+    return float(logsumexp(log, axis=1).sum())
+
+
+@pytest.mark.parametrize("family", ["gaussian", "poisson", "binomial"])
+def test_regression_mixture_matches_the_hessian(family):
+    x, y, z = regression_data(family)
+    model = RegressionMixture(2, family=family, tol=1e-10, max_iter=3000).fit(x, y, init_resp=z)
+    se = model.standard_errors(x, y)
+    f = lambda t: regression_log_likelihood(family, t, x, y)  # noqa: E731
+    assert_matches_hessian(se.information, numerical_hessian(f, se.estimates))
+    expected = ["weights[0]", "intercept[0]", "coef[0, 0]"]
+    assert list(se.names[:3]) == expected and se.coef.shape == model.coef_.shape
+    if family == "gaussian":
+        assert se.names[3] == "scale[0]"
+
+
+def test_regression_mixture_matches_flexmix_refit():
+    """flexmix's refit() inverts optim's numerical Hessian of the same likelihood."""
+    data = np.genfromtxt(REFERENCE / "npreg.csv", delimiter=",", names=True)
+    ref = json.loads((REFERENCE / "flexmix_refit_se.json").read_text())["poisson"]
+    X, y = data["x"][:, None], data["yp"]
+    model = RegressionMixture(2, family="poisson", tol=1e-14).fit(
+        X, y, init_resp=data["class"] - 1)
+    se = model.standard_errors(X, y)
+    r_se = np.sqrt(np.diag(ref["vcov"]))
+    np.testing.assert_allclose(np.column_stack([se.errors["intercept"], se.coef[:, 0]]),
+                               r_se[:4].reshape(2, 2), rtol=2e-3)
+    # alpha = log(w1 / w0): d w0 / d alpha = -w0 w1, so se(w0) = w0 w1 se(alpha).
+    w0, w1 = model.weights_
+    assert se.weights[0] == pytest.approx(w0 * w1 * r_se[4], rel=2e-3)
+
+
+def test_regression_mixture_with_a_gate_is_refused():
+    x, y, _ = regression_data("gaussian", n=100)
+    model = RegressionMixture(2, gating="logistic", n_init=1).fit(x, y, concomitant=x)
+    with pytest.raises(NotImplementedError, match="logistic"):
+        model.standard_errors(x, y)
+
+
 # ----------------------------------------------------- coverage and refusals
 
 
@@ -363,7 +443,8 @@ def test_an_empty_component_is_named():
 def test_identical_components_give_singular_information():
     rng = np.random.default_rng(10)
     X = rng.poisson(3, (200, 1)).astype(float)
-    mm = MixtureModel([Poisson(3.0), Poisson(3.0)], max_iter=0).fit(X)
+    with pytest.warns(UserWarning, match="identical"):
+        mm = MixtureModel([Poisson(3.0), Poisson(3.0)], max_iter=0).fit(X)
     match = r"no information on weights\[0\].*identical"
     with pytest.raises(SingularInformationError, match=match):
         mm.standard_errors(X)

@@ -137,6 +137,11 @@ class StandardErrors:
         """Standard errors shaped like ``covariances_`` (Gaussian mixtures)."""
         return self.errors["covariances"]
 
+    @property
+    def coef(self) -> np.ndarray:
+        """Standard errors shaped like ``coef_`` (``RegressionMixture``)."""
+        return self.errors["coef"]
+
     def component(self, index: int) -> dict[str, np.ndarray]:
         """Standard errors of component ``index``'s parameters (``MixtureModel``), by name."""
         prefix = f"components[{index}]."
