@@ -241,6 +241,35 @@ def test_nonlinear_covariance_models_are_refused_by_name(model):
         gm.standard_errors(X)
 
 
+def marginal_log_likelihood(X, weights, means, dense):
+    """Each row's density is the marginal of its observed entries."""
+    total = 0.0
+    missing = np.isnan(X)
+    for pattern in np.unique(missing, axis=0):
+        rows = (missing == pattern).all(axis=1)
+        o = np.flatnonzero(~pattern)
+        if o.size == 0:
+            continue
+        log = np.column_stack([np.log(w) + normal_logpdf(X[rows][:, o], mu[o], s[np.ix_(o, o)])
+                               for w, mu, s in zip(weights, means, dense, strict=True)])
+        total += float(logsumexp(log, axis=1).sum())
+    return total
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_missing_values_give_the_marginal_hessian(covariance_type):
+    X = two_clusters(n=(90, 110), d=3, seed=13)
+    rng = np.random.default_rng(13)
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[0] = np.nan  # a row with nothing observed adds nothing
+    gm = GaussianMixture(2, covariance_type=covariance_type, reg_covar=0.0, tol=1e-10,
+                         max_iter=1000, random_state=0).fit(X)
+    se = gm.standard_errors(X)
+    f = lambda t: marginal_log_likelihood(  # noqa: E731
+        X, *gaussian_parameters(t, covariance_type, 2, 3))
+    assert_matches_hessian(se.information, numerical_hessian(f, se.estimates))
+
+
 # ------------------------------------------------------------------- families
 
 
@@ -284,7 +313,8 @@ def test_bernoulli_mixture_matches_the_hessian():
 
 
 def test_other_families_match_the_hessian():
-    """Categorical, Geometric, Exponential, Binomial and Gaussian parts of one Independent."""
+    """Categorical, Geometric, Exponential, Binomial and Gaussian parts of one Independent,
+    with missing entries."""
     rng = np.random.default_rng(7)
     n = 300
     z = rng.random(n) < 0.5
@@ -295,6 +325,7 @@ def test_other_families_match_the_hessian():
         rng.binomial(8, np.where(z, 0.3, 0.7)),
         rng.normal(np.where(z, 0.0, 2.0), 1.0),
     ])
+    X[rng.random(X.shape) < 0.05] = np.nan  # missing entries add nothing
 
     def part(probs, p, rate, pb, mean):
         return Independent([Categorical(probs), Geometric(p), Exponential(rate),
@@ -307,11 +338,12 @@ def test_other_families_match_the_hessian():
 
     def logpdf(t):  # probs0, probs1, p, rate, p_binomial, mean, variance
         probs = np.array([t[0], t[1], 1 - t[0] - t[1]])
-        return lambda x: (np.log(probs[x[:, 0].astype(int)])
-                          + stats.geom.logpmf(x[:, 1] + 1, t[2])
-                          + stats.expon.logpdf(x[:, 2], scale=1 / t[3])
-                          + stats.binom.logpmf(x[:, 3], 8, t[4])
-                          + stats.norm.logpdf(x[:, 4], t[5], np.sqrt(t[6])))
+        return lambda x: np.nansum(np.column_stack([
+            np.where(np.isnan(x[:, 0]), np.nan, np.log(probs[np.nan_to_num(x[:, 0]).astype(int)])),
+            stats.geom.logpmf(x[:, 1] + 1, t[2]),
+            stats.expon.logpdf(x[:, 2], scale=1 / t[3]),
+            stats.binom.logpmf(x[:, 3], 8, t[4]),
+            stats.norm.logpdf(x[:, 4], t[5], np.sqrt(t[6]))]), axis=1)
 
     def f(t):
         return family_log_likelihood(X, [t[0], 1 - t[0]], [logpdf(t[1:8]), logpdf(t[8:])])
@@ -473,10 +505,6 @@ def test_bad_arguments():
         gm.confidence_intervals(X, level=95)
     with pytest.raises(ValueError, match="method"):
         gm.standard_errors(X, method="sandwich")
-    X_missing = X.copy()
-    X_missing[0, 0] = np.nan
-    with pytest.raises(NotImplementedError, match="missing"):
-        gm.standard_errors(X_missing)
 
 
 def test_table_lists_each_parameter_once():

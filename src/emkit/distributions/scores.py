@@ -22,7 +22,8 @@ Gaussian       ``mean``, covariance entries    see :mod:`.gaussian.scores`
 Independent    its parts', in column order     the sum of its parts'
 =============  ==============================  ===================================
 
-Missing entries (NaN) add nothing, as they add nothing to the density. A
+Missing entries (NaN) add nothing, as they add nothing to the density (a
+Gaussian's row is the marginal of its observed entries). A
 distribution with a conjugate ``prior`` (a MAP fit) is refused: the
 curvature of its log posterior is not this one.
 """
@@ -226,11 +227,16 @@ def _gaussian(d: Gaussian) -> Derivatives:
     embed[n:, n:] = layout.embed[0]
 
     def row_score(X: np.ndarray) -> np.ndarray:
-        _refuse_missing(X)
+        if np.isnan(X).any():  # each missingness pattern's marginal
+            return gaussian_scores.pattern_row_scores(X, d.mean, dense) @ embed
         return gaussian_scores.row_scores(X, d.mean, precision) @ embed
 
     def row_curvature(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        return embed.T @ gaussian_scores.curvature(X, weights, d.mean, precision) @ embed
+        if np.isnan(X).any():
+            local = gaussian_scores.pattern_curvature(X, weights, d.mean, dense)
+        else:
+            local = gaussian_scores.curvature(X, weights, d.mean, precision)
+        return embed.T @ local @ embed
 
     names = tuple(f"mean[{j}]" for j in range(n)) + tuple(
         name.replace("covariances[0, ", "covariance[").replace("covariances[0]", "covariance")
@@ -241,14 +247,6 @@ def _gaussian(d: Gaussian) -> Derivatives:
     cov_expand[:, n:] = layout.expand
     return Derivatives(names, row_score, row_curvature,
                        (mean_slot, Slot("covariance", d.covariance, cov_expand)))
-
-
-def _refuse_missing(X: np.ndarray) -> None:
-    if np.isnan(X).any():
-        raise NotImplementedError(
-            "standard errors of Gaussian components with missing values (NaN) in X are not "
-            "implemented: pass the complete rows"
-        )
 
 
 def _independent(d: Independent) -> Derivatives:

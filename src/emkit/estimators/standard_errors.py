@@ -496,7 +496,7 @@ def _gaussian_layout(model: Mixture) -> Layout:
             embed[:d, c * d + np.arange(d)] = np.eye(d)
         if layout is not None:
             embed[d:, n_means:] = layout.embed[c]
-        terms.append(_gaussian_terms(means[c], precisions[c], embed))
+        terms.append(_gaussian_terms(means[c], precisions[c], dense[c], embed))
     q = n_weights + q_components
     mean_expand = np.zeros((k * d, q))
     if free_means:
@@ -510,16 +510,17 @@ def _gaussian_layout(model: Mixture) -> Layout:
     return Layout(terms, names, slots, model.fit_weights)
 
 
-def _gaussian_terms(mean: np.ndarray, precision: np.ndarray, embed: np.ndarray) -> ComponentTerms:
+def _gaussian_terms(mean: np.ndarray, precision: np.ndarray, covariance: np.ndarray,
+                    embed: np.ndarray) -> ComponentTerms:
+    # Rows with missing values: each pattern's marginal (only where there are any).
     def score(X: np.ndarray) -> np.ndarray:
         if np.isnan(X).any():
-            raise NotImplementedError(
-                "standard errors of Gaussian mixtures with missing values (NaN) in X are not "
-                "implemented: pass complete rows"
-            )
+            return gaussian_scores.pattern_row_scores(X, mean, covariance)
         return gaussian_scores.row_scores(X, mean, precision)
 
     def curvature(X: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        if np.isnan(X).any():
+            return gaussian_scores.pattern_curvature(X, weights, mean, covariance)
         return gaussian_scores.curvature(X, weights, mean, precision)
 
     return ComponentTerms(score, curvature, embed)

@@ -25,6 +25,10 @@ parametrisation composed with a constant matrix (:func:`covariance_layout`);
 mclust's other eight models (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) share
 volume, shape or orientation, which are not linear in the covariances, and
 are not covered.
+
+A row with missing values (NaN) has the marginal density of its observed
+entries, whose coordinates are a subset of the full ones: its derivatives are
+computed per missingness pattern and placed there (:func:`pattern_row_scores`).
 """
 
 from __future__ import annotations
@@ -90,6 +94,57 @@ def _pair_traces(
              + y[np.ix_(rows, cols)] * x[np.ix_(rows, cols)].T)
     scale = np.where(rows == cols, 0.5, 1.0)
     return total * scale[:, None] * scale[None, :]
+
+
+def pattern_row_scores(X: np.ndarray, mean: np.ndarray, covariance: np.ndarray) -> np.ndarray:
+    """:func:`row_scores` of rows with missing values (NaN), shape (n, d + m).
+
+    A row's density is the marginal of its observed entries ``O``: the
+    derivatives are those of ``N(x_O; mu_O, Sigma_OO)``, whose coordinates
+    (``mu_O`` and the upper triangle of ``Sigma_OO``) are a selection of the full
+    ones, so they are placed there and the others are zero.
+    """
+    out = np.zeros((X.shape[0], mean.size + upper_triangle(mean.size)[0].size))
+    for rows, observed in _patterns(X):
+        select = _selection(observed, mean.size)
+        precision = np.linalg.inv(covariance[np.ix_(observed, observed)])
+        sub = row_scores(X[np.ix_(rows, observed)], mean[observed], precision)
+        out[rows[:, None], select] = sub
+    return out
+
+
+def pattern_curvature(
+    X: np.ndarray, weights: np.ndarray, mean: np.ndarray, covariance: np.ndarray
+) -> np.ndarray:
+    """:func:`curvature` of rows with missing values: each pattern's, in full coordinates."""
+    size = mean.size + upper_triangle(mean.size)[0].size
+    out = np.zeros((size, size))
+    for rows, observed in _patterns(X):
+        select = _selection(observed, mean.size)
+        precision = np.linalg.inv(covariance[np.ix_(observed, observed)])
+        sub = curvature(X[np.ix_(rows, observed)], weights[rows], mean[observed], precision)
+        out[np.ix_(select, select)] += sub
+    return out
+
+
+def _patterns(X: np.ndarray):
+    """``(rows, observed columns)`` of each missingness pattern with something observed."""
+    missing = np.isnan(X)
+    patterns, inverse = np.unique(missing, axis=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        observed = np.flatnonzero(~pattern)
+        if observed.size:
+            yield np.flatnonzero(inverse.ravel() == index), observed
+
+
+def _selection(observed: np.ndarray, n_features: int) -> np.ndarray:
+    """Full coordinates of ``(mu_O, upper triangle of Sigma_OO)``, in that order."""
+    rows, cols = upper_triangle(observed.size)
+    index = np.full((n_features, n_features), -1)
+    full_rows, full_cols = upper_triangle(n_features)
+    index[full_rows, full_cols] = n_features + np.arange(full_rows.size)
+    # observed is sorted, so an upper-triangle pair stays one.
+    return np.concatenate([observed, index[observed[rows], observed[cols]]])
 
 
 @dataclass(frozen=True)
