@@ -514,3 +514,33 @@ def test_table_lists_each_parameter_once():
     assert lines[0].split()[:2] == ["parameter", "estimate"]
     # weights (2), means (4), the tied covariance's upper triangle (3)
     assert len(lines) == 1 + 2 + 4 + 3
+
+
+def test_map_fits_give_the_log_posterior_hessian():
+    """With conjugate priors the fit maximises log-likelihood plus log prior: the
+    information is minus the Hessian of that sum."""
+    rng = np.random.default_rng(14)
+    X = np.column_stack([
+        np.concatenate([rng.poisson(2, 120), rng.poisson(7, 80)]),
+        np.concatenate([rng.choice(3, 120, p=[0.7, 0.2, 0.1]), rng.choice(3, 80)]),
+    ]).astype(float)
+    gamma, alpha = (3.0, 0.5), np.array([2.0, 3.0, 1.5])
+    mm = MixtureModel([Independent([Poisson(1.0, prior=gamma), Categorical([0.5, 0.3, 0.2],
+                                                                           prior=alpha)]),
+                       Independent([Poisson(6.0, prior=gamma), Categorical([0.3, 0.3, 0.4],
+                                                                           prior=alpha)])],
+                      tol=1e-13, max_iter=5000).fit(X)
+    se = mm.standard_errors(X)
+
+    def log_posterior(t):  # weights[0], then (rate, probs0, probs1) per component
+        total, logs = 0.0, []
+        for c in range(2):
+            rate, p0, p1 = t[1 + 3 * c:4 + 3 * c]
+            probs = np.array([p0, p1, 1 - p0 - p1])
+            logs.append(stats.poisson.logpmf(X[:, 0], rate) + np.log(probs[X[:, 1].astype(int)]))
+            total += stats.gamma.logpdf(rate, gamma[0], scale=1 / gamma[1])
+            total += stats.dirichlet.logpdf(probs, alpha)
+        w = np.array([t[0], 1 - t[0]])
+        return total + float(logsumexp(np.column_stack(logs) + np.log(w), axis=1).sum())
+
+    assert_matches_hessian(se.information, numerical_hessian(log_posterior, se.estimates))

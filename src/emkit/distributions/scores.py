@@ -23,9 +23,12 @@ Independent    its parts', in column order     the sum of its parts'
 =============  ==============================  ===================================
 
 Missing entries (NaN) add nothing, as they add nothing to the density (a
-Gaussian's row is the marginal of its observed entries). A
-distribution with a conjugate ``prior`` (a MAP fit) is refused: the
-curvature of its log posterior is not this one.
+Gaussian's row is the marginal of its observed entries). A distribution with a
+conjugate ``prior`` (a MAP fit) also gives minus the Hessian of its log prior
+(``prior_curvature``), so that the information is that of the log posterior the
+fit maximised: Gamma on a rate ``(a - 1) / r^2``, Beta on a probability
+``(a - 1) / p^2 + (b - 1) / (1 - p)^2``, Dirichlet ``sum_c (alpha_c - 1) g_c g_c'``
+with ``g_c`` the gradient of ``log probs[c]``.
 """
 
 from __future__ import annotations
@@ -78,12 +81,15 @@ class Derivatives:
     curvature : callable ``(X, weights) -> (n_free, n_free)``
     slots : tuple of Slot
         The stored parameters, entry by entry from the free coordinates.
+    prior_curvature : ndarray of shape (n_free, n_free) or None
+        Minus the Hessian of the log prior (MAP fits), None without a prior.
     """
 
     names: tuple[str, ...]
     score: Callable[[np.ndarray], np.ndarray]
     curvature: Callable[[np.ndarray, np.ndarray], np.ndarray]
     slots: tuple[Slot, ...]
+    prior_curvature: np.ndarray | None = None
 
 
 def derivatives(distribution: Distribution) -> Derivatives:
@@ -92,16 +98,11 @@ def derivatives(distribution: Distribution) -> Derivatives:
     Raises
     ------
     NotImplementedError
-        For a family without them here, or one with a ``prior``.
+        For a family without them here.
     ValueError
         For a parameter on the boundary (a probability of 0 or 1, a rate of
         0): the log-likelihood has no derivative there.
     """
-    if distribution.has_prior:
-        raise NotImplementedError(
-            f"standard errors of a {type(distribution).__name__} with a prior (a MAP fit) "
-            "are not implemented: refit without the prior"
-        )
     build = _BUILDERS.get(type(distribution))
     if build is None:
         raise NotImplementedError(
@@ -119,11 +120,13 @@ def _columnwise(
     value: np.ndarray,
     score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     curvature: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    prior: np.ndarray | None = None,
 ) -> Derivatives:
     """Independent columns, one parameter each: a diagonal curvature.
 
     ``score(x, theta)`` and ``curvature(x, theta)`` are per entry, ``x`` of
-    shape (n, d); NaN entries give NaN, set to zero here.
+    shape (n, d); NaN entries give NaN, set to zero here. ``prior``: the log
+    prior's curvature per entry (MAP fits).
     """
     shape = np.shape(value)
     theta = np.atleast_1d(np.asarray(value, dtype=np.float64))
@@ -136,7 +139,21 @@ def _columnwise(
 
     names = (name,) if shape == () else tuple(f"{name}[{j}]" for j in range(theta.size))
     slot = Slot(name, np.asarray(value, dtype=np.float64), np.eye(theta.size))
-    return Derivatives(names, row_score, row_curvature, (slot,))
+    prior_curvature = None if prior is None else np.diag(np.broadcast_to(prior, theta.shape))
+    return Derivatives(names, row_score, row_curvature, (slot,), prior_curvature)
+
+
+def _gamma_curvature(prior, rate: np.ndarray) -> np.ndarray | None:
+    """``-d2/dr2 [(a - 1) log r - b r]`` of a Gamma(a, b) prior on rates."""
+    return None if prior is None else (prior[0] - 1) / rate**2
+
+
+def _beta_curvature(prior, p: np.ndarray) -> np.ndarray | None:
+    """``-d2/dp2 [(a - 1) log p + (b - 1) log(1 - p)]`` of a Beta(a, b) prior."""
+    if prior is None:
+        return None
+    a, b = prior
+    return (a - 1) / p**2 + (b - 1) / (1 - p) ** 2
 
 
 def _check_inside(name: str, family: str, value: np.ndarray, high: float | None) -> None:
@@ -154,18 +171,21 @@ def _check_inside(name: str, family: str, value: np.ndarray, high: float | None)
 
 def _poisson(d: Poisson) -> Derivatives:
     _check_inside("rate", "Poisson", d.rate, None)
-    return _columnwise("rate", d.rate, lambda x, r: x / r - 1.0, lambda x, r: x / r**2)
+    return _columnwise("rate", d.rate, lambda x, r: x / r - 1.0, lambda x, r: x / r**2,
+                       _gamma_curvature(d.prior, d.rate))
 
 
 def _exponential(d: Exponential) -> Derivatives:
     return _columnwise("rate", d.rate, lambda x, r: 1.0 / r - x,
-                       lambda x, r: np.where(np.isnan(x), np.nan, 1.0 / r**2))
+                       lambda x, r: np.where(np.isnan(x), np.nan, 1.0 / r**2),
+                       _gamma_curvature(d.prior, d.rate))
 
 
 def _bernoulli(d: Bernoulli) -> Derivatives:
     _check_inside("p", "Bernoulli", d.p, 1.0)
     return _columnwise("p", d.p, lambda x, p: x / p - (1 - x) / (1 - p),
-                       lambda x, p: x / p**2 + (1 - x) / (1 - p) ** 2)
+                       lambda x, p: x / p**2 + (1 - x) / (1 - p) ** 2,
+                       _beta_curvature(d.prior, d.p))
 
 
 def _geometric(d: Geometric) -> Derivatives:
@@ -189,7 +209,8 @@ def _binomial(d: Binomial) -> Derivatives:
         heads, tails = heads_tails(X)
         return heads / p**2 + tails / (1 - p) ** 2
 
-    return _columnwise("p", np.asarray(d.p), score, curvature)
+    return _columnwise("p", np.asarray(d.p), score, curvature,
+                       _beta_curvature(d.prior, np.array([d.p])))
 
 
 def _categorical(d: Categorical) -> Derivatives:
@@ -211,7 +232,9 @@ def _categorical(d: Categorical) -> Derivatives:
 
     names = tuple(f"probs[{c}]" for c in range(m - 1))
     expand = np.vstack([np.eye(m - 1), -np.ones(m - 1)])
-    return Derivatives(names, row_score, row_curvature, (Slot("probs", probs, expand),))
+    # Dirichlet: sum_c (alpha_c - 1) log probs[c], logs of linear functions again.
+    prior = None if d.prior is None else (gradients.T * (d.prior - 1)) @ gradients
+    return Derivatives(names, row_score, row_curvature, (Slot("probs", probs, expand),), prior)
 
 
 def _gaussian(d: Gaussian) -> Derivatives:
@@ -264,6 +287,12 @@ def _independent(d: Independent) -> Derivatives:
             out[lo:hi, lo:hi] = p.curvature(X[:, a:b], weights)
         return out
 
+    prior = None
+    if any(p.prior_curvature is not None for p, _, _ in parts):
+        prior = np.zeros((total, total))
+        for (p, _, _), lo, hi in zip(parts, edges[:-1], edges[1:], strict=True):
+            if p.prior_curvature is not None:
+                prior[lo:hi, lo:hi] = p.prior_curvature
     names, slots = [], []
     for i, ((p, _, _), lo) in enumerate(zip(parts, edges[:-1], strict=True)):
         names += [f"components[{i}].{name}" for name in p.names]
@@ -271,7 +300,7 @@ def _independent(d: Independent) -> Derivatives:
             expand = np.zeros((slot.expand.shape[0], total))
             expand[:, lo:lo + slot.expand.shape[1]] = slot.expand
             slots.append(Slot(f"components[{i}].{slot.name}", slot.value, expand))
-    return Derivatives(tuple(names), row_score, row_curvature, tuple(slots))
+    return Derivatives(tuple(names), row_score, row_curvature, tuple(slots), prior)
 
 
 _BUILDERS: dict[type, Callable[[Distribution], Derivatives]] = {

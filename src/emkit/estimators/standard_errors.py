@@ -550,7 +550,7 @@ def _component_list_layout(model: Mixture) -> Layout:
             continue
         embed = np.zeros((size, q_components))
         embed[:, offset:offset + size] = np.eye(size)
-        terms.append(ComponentTerms(part.score, part.curvature, embed))
+        terms.append(ComponentTerms(part.score, part.curvature, embed, part.prior_curvature))
         names += [prefix + name for name in part.names]
         for s in part.slots:
             expand = np.zeros((s.value.size, q))

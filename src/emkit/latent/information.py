@@ -61,11 +61,16 @@ class ComponentTerms:
         Local coordinates from the mixture's free component parameters
         (linear); zero columns for parameters it does not depend on, no
         columns at all when nothing of it is free.
+    prior_curvature : ndarray of shape (m, m) or None
+        Minus the Hessian of the component's log prior (a MAP fit): added
+        once to the complete information, so that the observed information
+        is that of the log posterior.
     """
 
     score: Callable[[np.ndarray], np.ndarray]
     curvature: Callable[[np.ndarray, np.ndarray], np.ndarray]
     embed: np.ndarray
+    prior_curvature: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,9 @@ class Information:
     missing : ndarray of shape (q, q)
     empirical : ndarray of shape (q, q)
         ``sum_i w_i s_i s_i'``.
+
+    With component priors (MAP fits) ``complete`` and ``empirical`` include
+    minus the Hessian of the log prior: the information is the log posterior's.
     counts : ndarray of shape (K,)
         ``sum_i w_i r_ik``: the rows each component stands for.
     """
@@ -167,16 +175,21 @@ def mixture_information(
             observed[:, used] += (local * resp[:, c:c + 1]) @ embed[:, used]
         observed *= np.sqrt(w)[:, None]
         empirical += observed.T @ observed
-    complete, expected_outer = np.zeros((q, q)), np.zeros((q, q))
-    for c, embed in enumerate(embeds):
+    complete, expected_outer, prior = np.zeros((q, q)), np.zeros((q, q)), np.zeros((q, q))
+    for c, (term, embed) in enumerate(zip(terms, embeds, strict=True)):
+        if term.prior_curvature is not None:
+            local_prior = np.zeros_like(local_complete[c])
+            local_prior[n_weights:, n_weights:] = term.prior_curvature
+            prior += embed.T @ local_prior @ embed
         if n_weights:
             local_complete[c][:n_weights, :n_weights] += counts[c] * np.outer(
                 grad_weights[c], grad_weights[c])
         complete += embed.T @ local_complete[c] @ embed
         expected_outer += embed.T @ local_outer[c] @ embed
+    # A prior's curvature is the log posterior's, known exactly: it joins both estimates.
     return Information(
-        complete=_symmetric(complete), missing=_symmetric(expected_outer - empirical),
-        empirical=_symmetric(empirical), counts=counts,
+        complete=_symmetric(complete + prior), missing=_symmetric(expected_outer - empirical),
+        empirical=_symmetric(empirical + prior), counts=counts,
     )
 
 
