@@ -112,6 +112,37 @@ def weight_gradients(weights: np.ndarray) -> np.ndarray:
         return np.vstack([np.eye(k - 1) / weights[:-1, None], -np.ones(k - 1) / weights[-1]])
 
 
+@dataclass(frozen=True)
+class MixingTerms:
+    """How ``log pi_ik`` depends on the mixing parameters (the first ``n_free`` ones).
+
+    Attributes
+    ----------
+    n_free : int
+    gradients : callable ``(X) -> (n_samples, K, n_free)``
+        ``d log pi_ik / d gamma`` for each row and component.
+    curvature : callable ``(X, weighted_resp) -> (n_free, n_free)``
+        ``-sum_i sum_k weighted_resp_ik d2 log pi_ik / d gamma2``.
+    """
+
+    n_free: int
+    gradients: Callable[[np.ndarray], np.ndarray]
+    curvature: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def constant_weights(weights: np.ndarray) -> MixingTerms:
+    """Mixing weights ``pi_0 .. pi_{K-2}`` free, the same for every row."""
+    grad = weight_gradients(np.asarray(weights, np.float64))
+
+    def gradients(X: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(grad, (X.shape[0], *grad.shape))
+
+    def curvature(X: np.ndarray, weighted: np.ndarray) -> np.ndarray:
+        return (grad.T * weighted.sum(axis=0)) @ grad
+
+    return MixingTerms(grad.shape[1], gradients, curvature)
+
+
 def mixture_information(
     model: Mixture,
     X: np.ndarray,
@@ -120,6 +151,7 @@ def mixture_information(
     fit_weights: bool,
     sample_weight: np.ndarray | None = None,
     labels: np.ndarray | None = None,
+    mixing: MixingTerms | None = None,
 ) -> Information:
     """Louis' terms of a mixture's observed information on the rows of ``X``.
 
@@ -134,13 +166,18 @@ def mixture_information(
     sample_weight : ndarray of shape (n_samples,), optional
     labels : ndarray of int of shape (n_samples,), optional
         A component index for rows whose component is known, -1 elsewhere.
+    mixing : MixingTerms, optional
+        Mixing proportions that vary by row (a gate); by default, with
+        ``fit_weights``, the constant weights of ``model``.
 
     Returns
     -------
     Information
     """
     k = len(terms)
-    n_weights = k - 1 if fit_weights else 0
+    if mixing is None and fit_weights and k > 1:
+        mixing = constant_weights(model.weights)
+    n_weights = 0 if mixing is None else mixing.n_free
     q = n_weights + (terms[0].embed.shape[1] if terms else 0)
     # Each component's derivatives, weights first, in its own coordinates; embedded
     # into the free parameters once, at the end (a row's score of component c
@@ -151,7 +188,7 @@ def mixture_information(
     local_outer = [np.zeros((e.shape[0],) * 2) for e in embeds]
     empirical = np.zeros((q, q))
     counts = np.zeros(k)
-    grad_weights = weight_gradients(np.asarray(model.weights, np.float64)) if n_weights else None
+    mixing_complete = np.zeros((n_weights, n_weights))
     step = max(1, _BLOCK_ENTRIES // max(1, q + max(e.shape[0] for e in embeds)))
     for start in range(0, X.shape[0], step):
         rows = slice(start, start + step)
@@ -162,11 +199,13 @@ def mixture_information(
         weighted = resp * w[:, None]
         counts += weighted.sum(axis=0)
         observed = np.zeros((chunk.shape[0], q))
+        if n_weights:
+            grad_weights = mixing.gradients(chunk)
+            mixing_complete += mixing.curvature(chunk, weighted)
         for c, (term, embed) in enumerate(zip(terms, embeds, strict=True)):
             local = term.score(chunk)
             if n_weights:
-                local = np.hstack([np.broadcast_to(grad_weights[c], (chunk.shape[0], n_weights)),
-                                   local])
+                local = np.hstack([grad_weights[:, c], local])
             # x.T @ x of one array (BLAS syrk) is about twice as fast as a general product.
             root = local * np.sqrt(weighted[:, c:c + 1])
             local_outer[c] += root.T @ root
@@ -181,11 +220,9 @@ def mixture_information(
             local_prior = np.zeros_like(local_complete[c])
             local_prior[n_weights:, n_weights:] = term.prior_curvature
             prior += embed.T @ local_prior @ embed
-        if n_weights:
-            local_complete[c][:n_weights, :n_weights] += counts[c] * np.outer(
-                grad_weights[c], grad_weights[c])
         complete += embed.T @ local_complete[c] @ embed
         expected_outer += embed.T @ local_outer[c] @ embed
+    complete[:n_weights, :n_weights] += mixing_complete
     # A prior's curvature is the log posterior's, known exactly: it joins both estimates.
     return Information(
         complete=_symmetric(complete + prior), missing=_symmetric(expected_outer - empirical),
