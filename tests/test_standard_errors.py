@@ -437,11 +437,34 @@ def test_regression_mixture_matches_flexmix_refit():
     assert se.weights[0] == pytest.approx(w0 * w1 * r_se[4], rel=2e-3)
 
 
-def test_regression_mixture_with_a_gate_is_refused():
-    x, y, _ = regression_data("gaussian", n=100)
-    model = RegressionMixture(2, gating="logistic", n_init=1).fit(x, y, concomitant=x)
-    with pytest.raises(NotImplementedError, match="logistic"):
-        model.standard_errors(x, y)
+@pytest.mark.parametrize("k", [2, 3])
+def test_regression_mixture_with_a_gate_matches_the_hessian(k):
+    """A mixture of experts: softmax(gamma_0 + gamma_1 v) priors, first component the
+    reference."""
+    rng = np.random.default_rng(15)
+    n = 400
+    x, v = rng.uniform(0, 3, n), rng.normal(size=n)
+    logits = np.column_stack([np.zeros(n), 0.5 + 1.5 * v, -0.5 - v][:k])
+    z = (rng.random(n)[:, None] > np.cumsum(np.exp(logits) / np.exp(logits).sum(1, keepdims=True),
+                                             axis=1)).sum(axis=1)
+    y = np.array([1.0, 4.0, -2.0])[z] + np.array([2.0, -1.0, 0.5])[z] * x + rng.normal(0, 0.5, n)
+    model = RegressionMixture(k, gating="logistic", tol=1e-12).fit(
+        x[:, None], y, concomitant=v[:, None], init_resp=z)
+    se = model.standard_errors(x[:, None], y, concomitant=v[:, None])
+    n_gate = 2 * (k - 1)
+    assert se.names[:2] == ("gate_intercept[1]", "gate_coef[1, 0]")
+    assert np.isnan(se.errors["gate_intercept"][0]) and se.errors["gate_coef"].shape == (k, 1)
+
+    def f(t):
+        gamma = np.column_stack([np.zeros(2), t[:n_gate].reshape(k - 1, 2).T])
+        log_prior = np.column_stack([np.ones(n), v]) @ gamma
+        log_prior -= logsumexp(log_prior, axis=1, keepdims=True)
+        b = t[n_gate:].reshape(k, 3)  # intercept, slope, scale
+        log = np.column_stack([stats.norm.logpdf(y, b[c, 0] + b[c, 1] * x, b[c, 2])
+                               for c in range(k)]) + log_prior
+        return float(logsumexp(log, axis=1).sum())
+
+    assert_matches_hessian(se.information, numerical_hessian(f, se.estimates))
 
 
 # ----------------------------------------------------- coverage and refusals

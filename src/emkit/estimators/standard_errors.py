@@ -35,7 +35,12 @@ from emkit.distributions.component_list import ComponentList
 from emkit.distributions.gaussian import scores as gaussian_scores
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
 from emkit.distributions.scores import Slot, derivatives, regression_derivatives
-from emkit.latent.information import ComponentTerms, Information, mixture_information
+from emkit.latent.information import (
+    ComponentTerms,
+    Information,
+    MixingTerms,
+    mixture_information,
+)
 from emkit.latent.mixture import Mixture
 
 METHODS = ("louis", "empirical")
@@ -308,18 +313,22 @@ class StandardErrorMethods:
 class RegressionStandardErrorMethods:
     """``standard_errors`` and ``confidence_intervals`` of a fitted ``RegressionMixture``.
 
-    Constant gating only: the weights, each component's ``intercept_``,
-    ``coef_`` and (Gaussian family) ``scale_``.
+    The weights (or, with a logistic gate, ``gate_intercept_`` and
+    ``gate_coef_`` of every component but the first, the reference), each
+    component's ``intercept_``, ``coef_`` and (Gaussian family) ``scale_``.
     """
 
     def standard_errors(
-        self, X: Any, y: Any, *, sample_weight: Any = None, method: str = "louis",
+        self, X: Any, y: Any, *, sample_weight: Any = None, concomitant: Any = None,
+        method: str = "louis",
     ) -> StandardErrors:
         """Standard errors of the fitted parameters, from the observed information on ``(X, y)``.
 
         As :meth:`emkit.GaussianMixture.standard_errors` (Louis' method), with
-        the parameters ``weights``, ``intercept``, ``coef`` and, for the Gaussian
-        family, ``scale`` (the residual standard deviation).
+        the parameters ``weights`` (constant gating) or ``gate_intercept`` and
+        ``gate_coef`` (logistic gating; the first component's row is the
+        reference, fixed at zero), then ``intercept``, ``coef`` and, for the
+        Gaussian family, ``scale`` (the residual standard deviation).
 
         Parameters
         ----------
@@ -327,6 +336,8 @@ class RegressionStandardErrorMethods:
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
             The fit's row weights.
+        concomitant : array-like of shape (n_samples, n_concomitant), optional
+            The gate's variables (``gating="logistic"``), as in the fit.
         method : {"louis", "empirical"}, default="louis"
 
         Returns
@@ -335,23 +346,16 @@ class RegressionStandardErrorMethods:
 
         Raises
         ------
-        NotImplementedError
-            With ``gating="logistic"``.
         SingularInformationError
             For a component with no more rows than coefficients, or singular information.
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if self.gating != "constant":
-            raise NotImplementedError(
-                "standard errors of a RegressionMixture with gating='logistic' (a mixture of "
-                "experts) are not implemented: only constant mixing weights"
-            )
         model = self._model()
         n_rows = np.asarray(X).shape[0] if hasattr(X, "shape") else len(X)
         weights = v.check_sample_weight(sample_weight, n_rows)
-        packed = self._packed(X, y, None, weights)
-        layout = _regression_layout(self, model)
+        packed = self._packed(X, y, concomitant, weights)
+        layout, mixing = _regression_layout(self, model)
         total = float(packed[:, 1].sum())
         n_design = model.n_design
         thin = np.flatnonzero(np.asarray(self.weights_) * total < n_design + 1)
@@ -361,20 +365,21 @@ class RegressionStandardErrorMethods:
                 f"{np.round(self.weights_[thin] * total, 2).tolist()} rows, no more than their "
                 f"{n_design} coefficients: a degenerate fit"
             )
-        joint = _JointModel(np.asarray(model.weights, np.float64), model.joint_log_prob)
+        joint = _JointModel(np.asarray(self.weights_, np.float64), model.joint_log_prob)
         info = mixture_information(joint, packed, layout.terms, fit_weights=True,
-                                   sample_weight=packed[:, 1])
+                                   sample_weight=packed[:, 1], mixing=mixing)
         _check_components(info)
         matrix = info.observed if method == "louis" else info.empirical
         return _result(layout, matrix, _inverse(matrix, layout.names, method), method)
 
     def confidence_intervals(
         self, X: Any, y: Any, level: float = 0.95, *, sample_weight: Any = None,
-        method: str = "louis",
+        concomitant: Any = None, method: str = "louis",
     ) -> ConfidenceIntervals:
         """Wald confidence intervals at ``level``; parameters as :meth:`standard_errors`."""
         _z(level)
-        errors = self.standard_errors(X, y, sample_weight=sample_weight, method=method)
+        errors = self.standard_errors(X, y, sample_weight=sample_weight,
+                                      concomitant=concomitant, method=method)
         return errors.confidence_intervals(level)
 
 
@@ -391,17 +396,24 @@ class _JointModel:
         return joint - log_norm[:, None], log_norm
 
 
-def _regression_layout(estimator: Any, model: Any) -> Layout:
-    """Free weights, then per component its coefficients (intercept first) and scale."""
+def _regression_layout(estimator: Any, model: Any) -> tuple[Layout, MixingTerms | None]:
+    """Free weights (or gate), then per component its coefficients (intercept first)
+    and scale; and the gate's mixing terms (None for constant weights)."""
     family = model.family
     coef = np.asarray(family.coef, np.float64)
     k, p = coef.shape
     gaussian = estimator.family == "gaussian"
     m = p + gaussian
-    n_weights = k - 1
+    mixing = None if model.gate is None else _gate_terms(model)
+    n_weights = k - 1 if mixing is None else mixing.n_free
     q = n_weights + k * m
     intercept = bool(estimator.fit_intercept)
-    terms, names = [], list(_weight_names(k, True))
+    if mixing is None:
+        names = list(_weight_names(k, True))
+        slots = [_weights_slot(model.weights, True, q)]
+    else:
+        names, slots = _gate_names_and_slots(model.gate, q)
+    terms = []
     for c in range(k):
         scale = family.scale[c] if gaussian else None
         score, curvature = regression_derivatives(estimator.family, coef[c], scale)
@@ -410,14 +422,58 @@ def _regression_layout(estimator: Any, model: Any) -> Layout:
         names += [f"coef[{c}, {j}]" for j in range(p - intercept)]
         names += [f"scale[{c}]"] if gaussian else []
     start = n_weights + m * np.arange(k)
-    slots = [_weights_slot(model.weights, True, q)]
     if intercept:
         slots.append(Slot("intercept", coef[:, 0], _selector(q, start)))
     columns = (start[:, None] + intercept + np.arange(p - intercept)).ravel()
     slots.append(Slot("coef", coef[:, intercept:], _selector(q, columns)))
     if gaussian:
         slots.append(Slot("scale", np.asarray(family.scale, np.float64), _selector(q, start + p)))
-    return Layout(terms, tuple(names), tuple(slots), True)
+    return Layout(terms, tuple(names), tuple(slots), True), mixing
+
+
+def _gate_terms(model: Any) -> MixingTerms:
+    """``log pi_ik = log softmax(z_i gamma)_k``, free columns ``gamma_1 .. gamma_{K-1}``.
+
+    ``d log pi_ik / d gamma_l = z_i (delta_kl - pi_il)``; minus its Hessian,
+    ``(diag pi_i - pi_i pi_i')_lm z_i z_i'``, is the same for every ``k``.
+    """
+    gate = np.asarray(model.gate, np.float64)
+    n_gate, k = gate.shape
+
+    def prior(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        z = model.unpack(X)[3]
+        return z, np.exp(model.log_prior(z))
+
+    def gradients(X: np.ndarray) -> np.ndarray:
+        z, pi = prior(X)
+        delta = np.eye(k)[:, 1:]  # (K, K - 1)
+        return np.einsum("ncl,nj->nclj", delta[None] - pi[:, None, 1:], z).reshape(
+            len(z), k, (k - 1) * n_gate)
+
+    def curvature(X: np.ndarray, weighted: np.ndarray) -> np.ndarray:
+        z, pi = prior(X)
+        rest = pi[:, 1:]
+        spread = rest[:, :, None] * (np.eye(k - 1)[None] - rest[:, None, :])
+        out = np.einsum("n,nlm,nj,ni->ljmi", weighted.sum(axis=1), spread, z, z)
+        return out.reshape((k - 1) * n_gate, (k - 1) * n_gate)
+
+    return MixingTerms((k - 1) * n_gate, gradients, curvature)
+
+
+def _gate_names_and_slots(gate: np.ndarray, q: int) -> tuple[list[str], list[Slot]]:
+    """Names of the gate's free entries and the stored ``gate_intercept_``, ``gate_coef_``."""
+    n_gate, k = gate.shape
+    names = []
+    for c in range(1, k):
+        names += [f"gate_intercept[{c}]"] + [f"gate_coef[{c}, {j}]" for j in range(n_gate - 1)]
+    columns = (np.arange(k - 1)[:, None] * n_gate + np.arange(n_gate)).reshape(k - 1, n_gate)
+    intercept = np.zeros((k, q))
+    intercept[np.arange(1, k), columns[:, 0]] = 1.0
+    coef = np.zeros((k * (n_gate - 1), q))
+    for c in range(1, k):
+        coef[c * (n_gate - 1) + np.arange(n_gate - 1), columns[c - 1, 1:]] = 1.0
+    return names, [Slot("gate_intercept", gate[0], intercept),
+                   Slot("gate_coef", gate[1:].T, coef)]
 
 
 def _selector(q: int, columns: np.ndarray) -> np.ndarray:
