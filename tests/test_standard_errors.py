@@ -530,6 +530,20 @@ def test_bad_arguments():
         gm.standard_errors(X, method="sandwich")
 
 
+def test_a_file_source_is_refused_and_dask_is_read(tmp_path):
+    import dask.array as da
+
+    from emkit import sources
+
+    X = two_clusters()
+    gm = fitted(X, "diag")
+    np.save(tmp_path / "rows.npy", X)
+    with pytest.raises(ValueError, match="in memory"):
+        gm.standard_errors(sources.open(tmp_path / "rows.npy"))
+    lazy = gm.standard_errors(da.from_array(X, chunks=100))
+    np.testing.assert_array_equal(lazy.covariance, gm.standard_errors(X).covariance)
+
+
 def test_table_lists_each_parameter_once():
     X = two_clusters()
     table = fitted(X, "tied").standard_errors(X).table()

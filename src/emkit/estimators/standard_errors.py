@@ -31,6 +31,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 from emkit.data import _validation as v
+from emkit.data import scale
 from emkit.distributions.component_list import ComponentList
 from emkit.distributions.gaussian import scores as gaussian_scores
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
@@ -275,7 +276,13 @@ class StandardErrorMethods:
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        model, X = self._checked(X)
+        if scale.is_scalable(X) and not scale.is_dask_array(X):
+            raise ValueError(
+                "standard_errors needs the rows in memory (an array or a Dask array): the "
+                "information matrix takes one more pass than a file source is made for; "
+                "read the file into an array"
+            )
+        model, X = self._checked(np.asarray(X) if scale.is_dask_array(X) else X)
         X = np.asarray(X, dtype=np.float64)
         weights = v.check_sample_weight(sample_weight, X.shape[0])
         labels = v.check_labels(labels, X.shape[0], len(model.weights))
