@@ -505,6 +505,14 @@ def test_identical_components_give_singular_information():
         mm.standard_errors(X)
 
 
+def test_a_point_that_is_not_a_maximum_is_named():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.poisson(2, 150), rng.poisson(9, 150)][:, None].astype(float)
+    mm = MixtureModel([Poisson(5.0), Poisson(5.5)], max_iter=0).fit(X)  # not fitted at all
+    with pytest.raises(SingularInformationError, match="not at a maximum"):
+        mm.standard_errors(X)
+
+
 def test_a_collapsed_gaussian_component_is_named():
     rng = np.random.default_rng(11)
     X = np.vstack([rng.normal(0, 1, (200, 2)), np.tile([[5.0, 5.0]], (30, 1))])

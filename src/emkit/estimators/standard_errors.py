@@ -52,6 +52,10 @@ SINGULAR_RTOL = 1e-12
 MIN_COMPONENT_ROWS = 1.0
 
 
+_NOT_A_MAXIMUM = ("the parameters are not at a maximum of the likelihood (the fit has not "
+                  "converged: lower tol or raise max_iter)")
+
+
 class SingularInformationError(ValueError):
     """The observed information cannot be inverted: some parameters are not determined."""
 
@@ -662,6 +666,13 @@ def _inverse(matrix: np.ndarray, names: tuple[str, ...], method: str) -> np.ndar
     if matrix.size == 0:
         return matrix.copy()
     diagonal = np.diag(matrix)
+    negative = np.flatnonzero(diagonal < -SINGULAR_RTOL * np.abs(diagonal).max())
+    if negative.size:
+        raise SingularInformationError(
+            f"no standard errors: the log-likelihood curves upwards along "
+            f"{', '.join(names[i] for i in negative[:5])} ({method} information "
+            f"{diagonal[negative[0]]:.3g}): {_NOT_A_MAXIMUM}"
+        )
     blank = np.flatnonzero(~(diagonal > 0))
     if blank.size:
         raise SingularInformationError(
@@ -679,8 +690,7 @@ def _inverse(matrix: np.ndarray, names: tuple[str, ...], method: str) -> np.ndar
         kind = "singular" if values[0] > -1e-8 * values[-1] else "not positive definite"
         hint = ("some parameters are not determined (a collapsed or redundant component, "
                 "or a parameter the data cannot identify)" if kind == "singular" else
-                "the parameters are not at a maximum of the likelihood (the fit has not "
-                "converged: lower tol or raise max_iter)")
+                _NOT_A_MAXIMUM)
         raise SingularInformationError(
             f"no standard errors: the {method} information is {kind} (smallest scaled "
             f"eigenvalue {values[0]:.3g}) along {involved}: {hint}"
