@@ -42,6 +42,7 @@ from emkit.distributions.gaussian.prior import ConjugatePrior, resolve_prior
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
 from emkit.estimators.initialization import INIT_METHODS, aligned_to_labels, initial_resp
+from emkit.estimators.standard_errors import StandardErrorMethods
 from emkit.io import register_estimator
 from emkit.latent.mixture import Mixture, MixtureStats
 from emkit.latent.online import online_step
@@ -286,7 +287,7 @@ def fitted_online_stats(estimator: GaussianMixture) -> MixtureStats:
 
 
 @register_estimator
-class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
+class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstimator):
     """Gaussian mixture fitted by EM over additive sufficient statistics.
 
     A drop-in replacement for :class:`sklearn.mixture.GaussianMixture`: the same
@@ -1136,6 +1137,11 @@ class GaussianMixture(MixtureMethods, DensityMixin, BaseEstimator):
                 DegenerateFitWarning,
                 stacklevel=4,
             )
+
+    def _degeneracy_message(self, n_samples: float) -> str:
+        """Why standard errors would be meaningless here (collapsed components), or ""."""
+        reasons = degeneracy_reasons(self, n_samples)
+        return describe_degeneracy(self, reasons, n_samples) if reasons else ""
 
     @property
     def lower_bounds_(self) -> np.ndarray:

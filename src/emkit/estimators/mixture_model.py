@@ -31,6 +31,7 @@ from emkit.estimators.mixture_starts import (
     partition_start,
     random_labels,
 )
+from emkit.estimators.standard_errors import StandardErrorMethods
 from emkit.io import register_estimator
 from emkit.latent.mixture import Mixture
 from emkit.latent.online import online_step, per_row, scaled
@@ -77,7 +78,7 @@ _PARAMETER_RULES = {
 
 
 @register_estimator
-class MixtureModel(MixtureMethods, DensityMixin, BaseEstimator):
+class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstimator):
     """Mixture of any :mod:`emkit.distributions`, fitted by EM.
 
     The same engine and mixture as :class:`emkit.GaussianMixture`: each

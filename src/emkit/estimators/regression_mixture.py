@@ -24,6 +24,7 @@ from emkit.distributions.regression import (
     family_from_arrays,
     start_family,
 )
+from emkit.estimators.standard_errors import RegressionStandardErrorMethods
 from emkit.io import register_estimator
 from emkit.latent.experts import ExpertsCodec, RegressionMixtureModel
 
@@ -43,7 +44,7 @@ _PARAMETER_RULES = {
 
 
 @register_estimator
-class RegressionMixture(BaseEstimator):
+class RegressionMixture(RegressionStandardErrorMethods, BaseEstimator):
     """Finite mixture of regressions (or of experts), fitted by EM.
 
     Row ``i`` belongs to component ``k`` with prior probability ``pi_k`` (or,
