@@ -6,18 +6,19 @@ terms, and the M-step statistics are ``R^T @ T(X)`` (``R`` the responsibilities)
 This module builds that form for a :class:`~emkit.distributions.component_list.ComponentList`
 whose components are all of one family with one structure:
 
-=============================  ====================================  ===================================
-family                         ``T`` per column (``eta``)            per observed entry (``A``), ``h``
-=============================  ====================================  ===================================
-Bernoulli                      ``x`` (``log p - log(1 - p)``)        ``log(1 - p)``
-Binomial, fixed ``n``          ``x`` (``log p - log(1 - p)``)        ``n log(1 - p)``, ``log C(n, x)``
-Binomial, ``"column"``         heads, trials (logit, ``log(1-p)``)   ``log C(n_i, x_i)``
-Poisson                        ``x`` (``log rate``)                  ``-rate``, ``-log x!``
-Exponential                    ``x`` (``-rate``)                     ``log rate``
-Geometric                      ``x`` (``log(1 - p)``)                ``log p``
-Categorical                    one-hot of the code (``log probs``)   none
-Independent                    its parts' blocks side by side
-=============================  ====================================  ===================================
+=======================  ============================  =============================
+family                   ``T`` per column (``eta``)    per observed entry, ``h(x)``
+=======================  ============================  =============================
+Bernoulli                ``x`` (logit ``p``)           ``log(1 - p)``
+Binomial, fixed ``n``    ``x`` (logit ``p``)           ``n log(1 - p)``, ``log C(n, x)``
+Binomial, ``"column"``   heads, trials (logit ``p``,   ``log C(n_i, x_i)``
+                         ``log(1 - p)``)
+Poisson                  ``x`` (``log rate``)          ``-rate``, ``-log x!``
+Exponential              ``x`` (``-rate``)             ``log rate``
+Geometric                ``x`` (``log(1 - p)``)        ``log p``
+Categorical              one-hot (``log probs``)       none
+Independent              the parts' side by side       the parts'
+=======================  ============================  =============================
 
 The per-entry terms are carried by the *observed* indicator, so a missing
 value (NaN) is marginalised by zeroing its features and its indicator: it then
@@ -402,7 +403,7 @@ class Kernel:
         if chunk.codes.shape[1]:
             # One bincount over (code, component) pairs; missing codes land in the extra row.
             index = (chunk.codes[:, :, None] * k + np.arange(k)).ravel()
-            weights = np.broadcast_to(resp[:, None, :], chunk.codes.shape + (k,)).ravel()
+            weights = np.broadcast_to(resp[:, None, :], (*chunk.codes.shape, k)).ravel()
             counts = np.bincount(index, weights=weights, minlength=(n_levels + 1) * k)
             counts = counts.reshape(n_levels + 1, k)[:n_levels].T.copy()
         else:
