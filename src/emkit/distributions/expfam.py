@@ -334,12 +334,16 @@ class Kernel:
         self.per_entry = params.per_entry                       # (K, n_linear)
         self.per_entry_sum = params.per_entry.sum(axis=1)       # (K,)
         self.table = params.table                               # (n_levels + 1, K)
+        self.table_t = np.ascontiguousarray(params.table.T)     # (K, n_levels + 1)
         # Boundary rules; the second column of a Binomial "column" pair needs none.
         rules = [r for r in params.rules if r[2] >= 0]
         self.rule_component = np.asarray([r[0] for r in rules], np.int64)
         self.rule_column = np.asarray([r[1] for r in rules], np.int64)
         self.rule_kind = np.asarray([r[2] for r in rules], np.int64)
         n_linear = layout.linear_columns.size
+        # Only linear columns, all of them in order: the compiled pass reads rows in place.
+        self.direct = bool(layout.categorical_columns.size == 0
+                           and np.array_equal(layout.linear_columns, np.arange(n_linear)))
         self.block = int(np.clip(_BLOCK_BYTES // (8 * max(n_linear, 1)), 64, 8192))
 
     # ------------------------------------------------------------ numpy path
@@ -425,22 +429,23 @@ class Kernel:
         X = np.ascontiguousarray(X, dtype=np.float64)
         layout, k = self.layout, self.n_components
         n_linear = layout.linear_columns.size
-        total_t = np.zeros((n_linear, k))
-        counts = np.zeros((layout.n_levels + 1, k))
+        total = np.zeros((k, n_linear))
+        counts_t = np.zeros((k, layout.n_levels + 1))
         resp_sum = np.zeros(k)
         log_likelihood = np.zeros(1)
         constant = self.per_entry_sum + log_weights
         done = _soft_pass(
-            X, layout.linear_columns, layout.h_kind, layout.h_trials, layout.partner,
-            self.eta, constant, layout.categorical_columns, layout.categorical_offsets,
-            self.table, self.rule_component, self.rule_column, self.rule_kind,
-            _LOG_FACTORIAL, self.block, total_t, counts, resp_sum, log_likelihood,
+            X, self.direct, layout.linear_columns, layout.h_kind, layout.h_trials,
+            layout.partner, self.eta, constant, layout.categorical_columns,
+            layout.categorical_offsets, self.table_t, self.rule_component, self.rule_column,
+            self.rule_kind, _LOG_FACTORIAL, self.block, total, counts_t, resp_sum,
+            log_likelihood,
         )
         if not done:
             return None
         weight = np.repeat(resp_sum[:, None], n_linear, axis=1)
-        stats = ExpFamStats(weight=weight, total=total_t.T.copy(),
-                            counts=counts[: layout.n_levels].T.copy())
+        stats = ExpFamStats(weight=weight, total=total,
+                            counts=counts_t[:, : layout.n_levels].copy())
         return resp_sum, stats, float(log_likelihood[0])
 
     # ---------------------------------------------------------------- M-step
@@ -523,113 +528,187 @@ def _log_factorial(x, table):
 
 @_jit
 def _soft_pass(
-    X, columns, h_kind, h_trials, partner, eta, constant, cat_columns, cat_offsets, table,
-    rule_component, rule_column, rule_kind, log_factorial, block, total_t, counts, resp_sum,
-    log_likelihood,
+    X, direct, columns, h_kind, h_trials, partner, eta, constant, cat_columns, cat_offsets,
+    table_t, rule_component, rule_column, rule_kind, log_factorial, block, total, counts_t,
+    resp_sum, log_likelihood,
 ):
     """Soft E-step of ``X`` block by block; False at the first missing value or impossible row.
 
     Per block of ``b`` rows: features ``T`` (n_linear, b), log densities
     ``eta @ T`` plus the constants and the categorical gather (K, b),
-    responsibilities by log-sum-exp, then ``T @ R^T`` and the categorical scatter.
+    responsibilities by log-sum-exp, then ``R @ T^T`` and the categorical scatter.
+    With ``direct`` (the linear columns are all of ``X``'s, in order) the rows of
+    ``X`` are the features, read in place; otherwise they are copied out, transposed.
     """
     n_samples = X.shape[0]
     n_components, n_linear = eta.shape
     n_cat = cat_columns.size
     b = min(block, n_samples)
-    features = np.empty((n_linear, b))
+    copied = np.empty((n_linear, 0 if direct else b))
     log_dens = np.empty((n_components, b))
     exps = np.empty((n_components, b))
     bits = np.empty((2 * n_components, b), np.int64)
-    codes = np.empty((b, n_cat), np.int64)
+    codes = np.empty((n_cat, b), np.int64)
     row_max = np.empty(b)
     row_total = np.empty(b)
+    norm = np.empty(b)
     scratch = np.empty(b, np.int64)
-    part = np.empty((n_linear, n_components))
-    objective = 0.0
-    base = 0.0
+    part = np.empty((n_components, n_linear))
+    sums = np.zeros(2)  # summed log-normalisers and h(x)
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
             b = n_samples - start
-            features = np.empty((n_linear, b))
+            copied = np.empty((n_linear, 0 if direct else b))
             log_dens = np.empty((n_components, b))
             exps = np.empty((n_components, b))
             bits = np.empty((2 * n_components, b), np.int64)
-            codes = np.empty((b, n_cat), np.int64)
-            row_max, row_total, scratch = row_max[:b], row_total[:b], scratch[:b]
-        for r in range(b):
-            row = start + r
-            for j in range(n_linear):
-                value = X[row, columns[j]]
-                if value != value:
-                    return False
-                features[j, r] = value
-            for c in range(n_cat):
-                value = X[row, cat_columns[c]]
-                if value != value:
-                    return False
-                codes[r, c] = cat_offsets[c] + int(value)
-        if n_linear:
-            np.dot(eta, features, log_dens)
+            codes = np.empty((n_cat, b), np.int64)
+            row_max, row_total, norm, scratch = row_max[:b], row_total[:b], norm[:b], scratch[:b]
+        rows = X[start : start + b]
+        if direct:
+            if _any_nan(rows):
+                return False
+            # rows.T and the copied features are typed apart: each call is compiled
+            # for its own layout, so both products stay BLAS calls.
+            done = _block(
+                rows.T, codes, eta, constant, table_t, h_kind, h_trials, partner,
+                rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
+                row_max, row_total, norm, scratch, part, total, counts_t, resp_sum, sums,
+            )
         else:
-            log_dens[:] = 0.0
-        for k in range(n_components):
-            for r in range(b):
-                log_dens[k, r] += constant[k]
-        for r in range(b):
-            for c in range(n_cat):
-                level = codes[r, c]
-                for k in range(n_components):
-                    log_dens[k, r] += table[level, k]
-        for f in range(rule_component.size):
-            k, j, kind = rule_component[f], rule_column[f], rule_kind[f]
-            for r in range(b):
-                target = 0.0
-                if kind == 1:
-                    target = h_trials[j]
-                elif kind == 2:
-                    target = features[partner[j], r]
-                if features[j, r] != target:
-                    log_dens[k, r] = -np.inf
-        for j in range(n_linear):
-            kind = h_kind[j]
-            if kind == 0:
-                continue
-            for r in range(b):
-                x = features[j, r]
-                if kind == 1:
-                    base -= _log_factorial(x, log_factorial)
-                else:
-                    n = h_trials[j] if kind == 2 else features[partner[j], r]
-                    base += (_log_factorial(n, log_factorial) - _log_factorial(x, log_factorial)
-                             - _log_factorial(n - x, log_factorial))
-        if not _row_max(log_dens, row_max):
+            if not _gather_features(rows, columns, cat_columns, cat_offsets, copied, codes):
+                return False
+            done = _block(
+                copied, codes, eta, constant, table_t, h_kind, h_trials, partner,
+                rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
+                row_max, row_total, norm, scratch, part, total, counts_t, resp_sum, sums,
+            )
+        if not done:
             return False
-        _exp_double(log_dens, row_max, exps, bits)
-        row_total[:] = 0.0
-        for k in range(n_components):
-            for r in range(b):
-                row_total[r] += exps[k, r]
-        norm = row_total.copy()
-        _log_in_place(norm, scratch)
-        for r in range(b):
-            objective += norm[r] + row_max[r]
-            row_total[r] = 1.0 / row_total[r]
-        for k in range(n_components):
-            s = 0.0
-            for r in range(b):
-                exps[k, r] *= row_total[r]
-                s += exps[k, r]
-            resp_sum[k] += s
-        if n_linear:
-            np.dot(features, exps.T, part)
-            for j in range(n_linear):
-                for k in range(n_components):
-                    total_t[j, k] += part[j, k]
-        for r in range(b):
-            for c in range(n_cat):
-                level = codes[r, c]
-                for k in range(n_components):
-                    counts[level, k] += exps[k, r]
-    log_likelihood[0] += objective + base
+    log_likelihood[0] += sums[0] + sums[1]
     return True
+
+
+@_jit
+def _block(
+    features, codes, eta, constant, table_t, h_kind, h_trials, partner, rule_component,
+    rule_column, rule_kind, log_factorial, log_dens, exps, bits, row_max, row_total, norm,
+    scratch, part, total, counts_t, resp_sum, sums,
+):
+    """One block's soft E-step from its features (n_linear, b) and codes (n_cat, b).
+
+    Adds ``R @ T^T`` to ``total``, the scatter to ``counts_t``, the responsibilities to
+    ``resp_sum``, the log-normalisers to ``sums[0]`` and ``h`` to ``sums[1]``;
+    False if a row is impossible under every component.
+    """
+    n_components, n_linear = eta.shape
+    b = log_dens.shape[1]
+    if n_linear:
+        np.dot(eta, features, log_dens)
+    else:
+        log_dens[:] = 0.0
+    for k in range(n_components):
+        for r in range(b):
+            log_dens[k, r] += constant[k]
+    for c in range(codes.shape[0]):
+        for k in range(n_components):
+            levels = table_t[k]
+            for r in range(b):
+                log_dens[k, r] += levels[codes[c, r]]
+    _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
+                 log_dens)
+    sums[1] += _block_log_base(features, h_kind, h_trials, partner, log_factorial)
+    if not _row_max(log_dens, row_max):
+        return False
+    _exp_double(log_dens, row_max, exps, bits)
+    row_total[:] = 0.0
+    for k in range(n_components):
+        for r in range(b):
+            row_total[r] += exps[k, r]
+    norm[:] = row_total
+    _log_in_place(norm, scratch)
+    objective = 0.0
+    for r in range(b):
+        objective += norm[r] + row_max[r]
+        row_total[r] = 1.0 / row_total[r]
+    sums[0] += objective
+    for k in range(n_components):
+        s = 0.0
+        for r in range(b):
+            exps[k, r] *= row_total[r]
+            s += exps[k, r]
+        resp_sum[k] += s
+    if n_linear:
+        np.dot(exps, features.T, part)
+        for k in range(n_components):
+            for j in range(n_linear):
+                total[k, j] += part[k, j]
+    for c in range(codes.shape[0]):
+        for k in range(n_components):
+            counts = counts_t[k]
+            for r in range(b):
+                counts[codes[c, r]] += exps[k, r]
+    return True
+
+
+@_jit
+def _any_nan(rows):
+    """Whether a block holds a NaN (a whole-block test, which vectorises)."""
+    found = False
+    for r in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            found |= rows[r, j] != rows[r, j]
+    return found
+
+
+@_jit
+def _gather_features(rows, columns, cat_columns, cat_offsets, features, codes):
+    """Linear columns transposed into ``features``, category codes into ``codes``;
+    False on a missing value."""
+    found = False
+    for r in range(rows.shape[0]):
+        for j in range(columns.size):
+            value = rows[r, columns[j]]
+            found |= value != value
+            features[j, r] = value
+        for c in range(cat_columns.size):
+            value = rows[r, cat_columns[c]]
+            if value != value:
+                return False
+            codes[c, r] = cat_offsets[c] + int(value)
+    return not found
+
+
+@_jit
+def _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
+                 log_dens):
+    """``-inf`` where a boundary parameter's rule is broken (see ``_Parameters.linear``)."""
+    for f in range(rule_component.size):
+        k, j, kind = rule_component[f], rule_column[f], rule_kind[f]
+        for r in range(features.shape[1]):
+            target = 0.0
+            if kind == 1:
+                target = h_trials[j]
+            elif kind == 2:
+                target = features[partner[j], r]
+            if features[j, r] != target:
+                log_dens[k, r] = -np.inf
+
+
+@_jit
+def _block_log_base(features, h_kind, h_trials, partner, log_factorial):
+    """Summed ``h(x)`` of a block (features (n_linear, b))."""
+    base = 0.0
+    for j in range(features.shape[0]):
+        kind = h_kind[j]
+        if kind == 0:
+            continue
+        for r in range(features.shape[1]):
+            x = features[j, r]
+            if kind == 1:
+                base -= _log_factorial(x, log_factorial)
+            else:
+                n = h_trials[j] if kind == 2 else features[partner[j], r]
+                base += (_log_factorial(n, log_factorial) - _log_factorial(x, log_factorial)
+                         - _log_factorial(n - x, log_factorial))
+    return base
