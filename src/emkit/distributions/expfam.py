@@ -344,7 +344,7 @@ class Kernel:
         # Only linear columns, all of them in order: the compiled pass reads rows in place.
         self.direct = bool(layout.categorical_columns.size == 0
                            and np.array_equal(layout.linear_columns, np.arange(n_linear)))
-        self.block = int(np.clip(_BLOCK_BYTES // (8 * max(n_linear, 1)), 64, 8192))
+        self.block = int(np.clip(_BLOCK_BYTES // (8 * max(n_linear + layout.n_levels, 1)), 64, 8192))
 
     # ------------------------------------------------------------ numpy path
 
@@ -554,6 +554,9 @@ def _soft_pass(
     norm = np.empty(b)
     scratch = np.empty(b, np.int64)
     part = np.empty((n_components, n_linear))
+    n_rows_hot = table_t.shape[1] if n_cat else 0
+    one_hot = np.empty((n_rows_hot, b))
+    level_part = np.empty((n_components, table_t.shape[1]))
     sums = np.zeros(2)  # summed log-normalisers and h(x)
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
@@ -563,6 +566,7 @@ def _soft_pass(
             exps = np.empty((n_components, b))
             bits = np.empty((2 * n_components, b), np.int64)
             codes = np.empty((n_cat, b), np.int64)
+            one_hot = np.empty((n_rows_hot, b))
             row_max, row_total, norm, scratch = row_max[:b], row_total[:b], norm[:b], scratch[:b]
         rows = X[start : start + b]
         if direct:
@@ -574,6 +578,7 @@ def _soft_pass(
                 rows.T, codes, eta, constant, table_t, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
                 row_max, row_total, norm, scratch, part, total, counts_t, resp_sum, sums,
+                one_hot, level_part,
             )
         else:
             if not _gather_features(rows, columns, cat_columns, cat_offsets, copied, codes):
@@ -582,6 +587,7 @@ def _soft_pass(
                 copied, codes, eta, constant, table_t, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
                 row_max, row_total, norm, scratch, part, total, counts_t, resp_sum, sums,
+                one_hot, level_part,
             )
         if not done:
             return False
@@ -593,7 +599,7 @@ def _soft_pass(
 def _block(
     features, codes, eta, constant, table_t, h_kind, h_trials, partner, rule_component,
     rule_column, rule_kind, log_factorial, log_dens, exps, bits, row_max, row_total, norm,
-    scratch, part, total, counts_t, resp_sum, sums,
+    scratch, part, total, counts_t, resp_sum, sums, one_hot, level_part,
 ):
     """One block's soft E-step from its features (n_linear, b) and codes (n_cat, b).
 
@@ -610,11 +616,16 @@ def _block(
     for k in range(n_components):
         for r in range(b):
             log_dens[k, r] += constant[k]
-    for c in range(codes.shape[0]):
-        for k in range(n_components):
-            levels = table_t[k]
+    n_cat = codes.shape[0]
+    if n_cat:
+        one_hot[:] = 0.0
+        for c in range(n_cat):
             for r in range(b):
-                log_dens[k, r] += levels[codes[c, r]]
+                one_hot[codes[c, r], r] = 1.0
+        np.dot(table_t, one_hot, exps)
+        for k in range(n_components):
+            for r in range(b):
+                log_dens[k, r] += exps[k, r]
     _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
                  log_dens)
     sums[1] += _block_log_base(features, h_kind, h_trials, partner, log_factorial)
@@ -643,11 +654,11 @@ def _block(
         for k in range(n_components):
             for j in range(n_linear):
                 total[k, j] += part[k, j]
-    for c in range(codes.shape[0]):
+    if n_cat:
+        np.dot(exps, one_hot.T, level_part)
         for k in range(n_components):
-            counts = counts_t[k]
-            for r in range(b):
-                counts[codes[c, r]] += exps[k, r]
+            for m in range(level_part.shape[1]):
+                counts_t[k, m] += level_part[k, m]
     return True
 
 
