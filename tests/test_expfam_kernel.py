@@ -227,6 +227,17 @@ def test_parameters_on_the_boundary_give_the_same_impossible_rows():
     np.testing.assert_array_equal(np.isinf(fast), np.isinf(slow))
     np.testing.assert_array_equal(np.isfinite(fast), [[1, 0], [0, 1], [0, 0], [1, 0]])
     np.testing.assert_allclose(fast[np.isfinite(slow)], slow[np.isfinite(slow)], rtol=1e-12)
+    # Complete rows, each possible under one component: the compiled pass.
+    model = Mixture(weights=np.array([0.4, 0.6]), components=family)
+    assert family._kernel.soft_e_step(X[:2], np.log(model.weights)) is not None
+    fast = model.e_step(X[:2])
+    with expfam.per_component():
+        slow = model.e_step(X[:2])
+    assert fast.log_likelihood == pytest.approx(slow.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(fast.resp_sum, slow.resp_sum, rtol=1e-12)
+    codec = ComponentListCodec()
+    np.testing.assert_allclose(codec.flatten(family.from_stats(fast.components)),
+                               codec.flatten(family.from_stats(slow.components)), atol=1e-12)
     fixed = ComponentList((Binomial(3, 1.0), Binomial(3, 0.0), Binomial(3, 0.5)))
     counts = np.array([[0.0], [3.0], [1.0], [np.nan]])
     with expfam.per_component():
