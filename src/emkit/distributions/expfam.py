@@ -25,8 +25,7 @@ value (NaN) is marginalised by zeroing its features and its indicator: it then
 contributes nothing, as in each distribution's own ``log_prob``. Categorical
 columns are never expanded to an ``N x levels`` one-hot matrix: in numpy their log
 densities are a gather from a (levels x K) table by category code and their
-statistics a scatter into it; the compiled pass multiplies by a one-hot block of
-a few hundred rows that stays in cache (faster there than its gather and scatter).
+statistics a scatter into it (in the compiled pass too).
 
 Parameters on the boundary (``p`` of 0 or 1, a rate of 0) have an infinite
 natural parameter; they are written as 0 with a rule that makes the rows that
@@ -336,12 +335,6 @@ class Kernel:
         self.per_entry = params.per_entry                       # (K, n_linear)
         self.per_entry_sum = params.per_entry.sum(axis=1)       # (K,)
         self.table = params.table                               # (n_levels + 1, K)
-        # The compiled pass multiplies the table by a one-hot block: a level of probability
-        # 0 is written 0 there (0 * -inf would be NaN) and made impossible after.
-        impossible = np.isneginf(params.table.T)
-        self.table_t = np.ascontiguousarray(np.where(impossible, 0.0, params.table.T))
-        self.impossible_t = np.ascontiguousarray(impossible) if impossible.any() else (
-            np.zeros((n_components, 0), np.bool_))
         # Boundary rules; the second column of a Binomial "column" pair needs none.
         rules = [r for r in params.rules if r[2] >= 0]
         self.rule_component = np.asarray([r[0] for r in rules], np.int64)
@@ -351,7 +344,7 @@ class Kernel:
         # Only linear columns, all of them in order: the compiled pass reads rows in place.
         self.direct = bool(layout.categorical_columns.size == 0
                            and np.array_equal(layout.linear_columns, np.arange(n_linear)))
-        width = max(n_linear + layout.n_levels, 1)  # features and one-hot levels per row
+        width = max(n_linear + layout.categorical_columns.size, 1)  # values per row
         self.block = int(np.clip(_BLOCK_BYTES // (8 * width), 64, 8192))
 
     # ------------------------------------------------------------ numpy path
@@ -438,22 +431,22 @@ class Kernel:
         layout, k = self.layout, self.n_components
         n_linear = layout.linear_columns.size
         total = np.zeros((k, n_linear))
-        counts_t = np.zeros((k, layout.n_levels + 1))
+        counts_rows = np.zeros((layout.n_levels + 1, k))
         resp_sum = np.zeros(k)
         log_likelihood = np.zeros(1)
         constant = self.per_entry_sum + log_weights
         done = _soft_pass(
             X, self.direct, layout.linear_columns, layout.h_kind, layout.h_trials,
             layout.partner, self.eta, constant, layout.categorical_columns,
-            layout.categorical_offsets, self.table_t, self.impossible_t, self.rule_component,
-            self.rule_column, self.rule_kind, _LOG_FACTORIAL, self.block, total, counts_t,
-            resp_sum, log_likelihood,
+            layout.categorical_offsets, self.table, self.rule_component, self.rule_column,
+            self.rule_kind, _LOG_FACTORIAL, self.block, total, counts_rows, resp_sum,
+            log_likelihood,
         )
         if not done:
             return None
         weight = np.repeat(resp_sum[:, None], n_linear, axis=1)
         stats = ExpFamStats(weight=weight, total=total,
-                            counts=counts_t[:, : layout.n_levels].copy())
+                            counts=counts_rows[: layout.n_levels].T.copy())
         return resp_sum, stats, float(log_likelihood[0])
 
     # ---------------------------------------------------------------- M-step
@@ -537,16 +530,17 @@ def _log_factorial(x, table):
 @_jit
 def _soft_pass(
     X, direct, columns, h_kind, h_trials, partner, eta, constant, cat_columns, cat_offsets,
-    table_t, impossible_t, rule_component, rule_column, rule_kind, log_factorial, block, total,
-    counts_t, resp_sum, log_likelihood,
+    table, rule_component, rule_column, rule_kind, log_factorial, block, total, counts_rows,
+    resp_sum, log_likelihood,
 ):
     """Soft E-step of ``X`` block by block; False at the first missing value or impossible row.
 
     Per block of ``b`` rows: features ``T`` (n_linear, b), log densities
-    ``eta @ T`` plus the constants and the level table times the block's one-hot
-    levels (K, b), responsibilities by log-sum-exp, then ``R @ T^T`` and ``R`` times
-    the one-hot levels. The one-hot block (levels x b) stays in cache: measured here,
-    two small products beat a gather and a scatter by code (latent classes, 5 levels).
+    ``eta @ T`` plus the constants and the categorical gather (K, b), responsibilities
+    by log-sum-exp, then ``R @ T^T`` and the categorical scatter. Gather and scatter run
+    row by row over rows of a (levels, K) table: measured on latent classes (20 x 5
+    levels, K = 6), 1.5x faster than along each column, and 1.1x faster than
+    multiplying by a one-hot block of the levels.
     With ``direct`` (the linear columns are all of ``X``'s, in order) the rows of
     ``X`` are the features, read in place; otherwise they are copied out, transposed.
     """
@@ -564,9 +558,6 @@ def _soft_pass(
     norm = np.empty(b)
     scratch = np.empty(b, np.int64)
     part = np.empty((n_components, n_linear))
-    n_rows_hot = table_t.shape[1] if n_cat else 0
-    one_hot = np.empty((n_rows_hot, b))
-    level_part = np.empty((n_components, table_t.shape[1]))
     sums = np.zeros(2)  # summed log-normalisers and h(x)
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
@@ -576,7 +567,6 @@ def _soft_pass(
             exps = np.empty((n_components, b))
             bits = np.empty((2 * n_components, b), np.int64)
             codes = np.empty((n_cat, b), np.int64)
-            one_hot = np.empty((n_rows_hot, b))
             row_max, row_total, norm, scratch = row_max[:b], row_total[:b], norm[:b], scratch[:b]
         rows = X[start : start + b]
         if direct:
@@ -585,19 +575,17 @@ def _soft_pass(
             # rows.T and the copied features are typed apart: each call is compiled
             # for its own layout, so both products stay BLAS calls.
             done = _block(
-                rows.T, codes, eta, constant, table_t, impossible_t, h_kind, h_trials, partner,
+                rows.T, codes, eta, constant, table, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
-                row_max, row_total, norm, scratch, part, total, counts_t, resp_sum, sums,
-                one_hot, level_part,
+                row_max, row_total, norm, scratch, part, total, counts_rows, resp_sum, sums,
             )
         else:
             if not _gather_features(rows, columns, cat_columns, cat_offsets, copied, codes):
                 return False
             done = _block(
-                copied, codes, eta, constant, table_t, impossible_t, h_kind, h_trials, partner,
+                copied, codes, eta, constant, table, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
-                row_max, row_total, norm, scratch, part, total, counts_t, resp_sum, sums,
-                one_hot, level_part,
+                row_max, row_total, norm, scratch, part, total, counts_rows, resp_sum, sums,
             )
         if not done:
             return False
@@ -607,14 +595,13 @@ def _soft_pass(
 
 @_jit
 def _block(
-    features, codes, eta, constant, table_t, impossible_t, h_kind, h_trials, partner,
-    rule_component,
+    features, codes, eta, constant, table, h_kind, h_trials, partner, rule_component,
     rule_column, rule_kind, log_factorial, log_dens, exps, bits, row_max, row_total, norm,
-    scratch, part, total, counts_t, resp_sum, sums, one_hot, level_part,
+    scratch, part, total, counts_rows, resp_sum, sums,
 ):
     """One block's soft E-step from its features (n_linear, b) and codes (n_cat, b).
 
-    Adds ``R @ T^T`` to ``total``, the scatter to ``counts_t``, the responsibilities to
+    Adds ``R @ T^T`` to ``total``, the level counts to ``counts_rows``, the responsibilities to
     ``resp_sum``, the log-normalisers to ``sums[0]`` and ``h`` to ``sums[1]``;
     False if a row is impossible under every component.
     """
@@ -629,21 +616,16 @@ def _block(
             log_dens[k, r] += constant[k]
     n_cat = codes.shape[0]
     if n_cat:
-        one_hot[:] = 0.0
-        for c in range(n_cat):
-            for r in range(b):
-                one_hot[codes[c, r], r] = 1.0
-        np.dot(table_t, one_hot, exps)
-        for k in range(n_components):
-            for r in range(b):
-                log_dens[k, r] += exps[k, r]
-        if impossible_t.shape[1]:  # levels of probability 0
+        # Row by row, each code's K log probabilities are one contiguous row of the table.
+        acc = np.empty(n_components)
+        for r in range(b):
+            acc[:] = 0.0
             for c in range(n_cat):
-                for r in range(b):
-                    level = codes[c, r]
-                    for k in range(n_components):
-                        if impossible_t[k, level]:
-                            log_dens[k, r] = -np.inf
+                levels = table[codes[c, r]]
+                for k in range(n_components):
+                    acc[k] += levels[k]
+            for k in range(n_components):
+                log_dens[k, r] += acc[k]
     _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
                  log_dens)
     sums[1] += _block_log_base(features, h_kind, h_trials, partner, log_factorial)
@@ -673,10 +655,13 @@ def _block(
             for j in range(n_linear):
                 total[k, j] += part[k, j]
     if n_cat:
-        np.dot(exps, one_hot.T, level_part)
-        for k in range(n_components):
-            for m in range(level_part.shape[1]):
-                counts_t[k, m] += level_part[k, m]
+        # Consecutive codes of a row fall in different columns' levels: the additions
+        # do not wait on each other as a scatter along one column would.
+        for r in range(b):
+            for c in range(n_cat):
+                counts = counts_rows[codes[c, r]]
+                for k in range(n_components):
+                    counts[k] += exps[k, r]
     return True
 
 
