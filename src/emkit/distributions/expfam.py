@@ -628,12 +628,14 @@ def _soft_pass(
         if direct:
             if _any_nan(rows):
                 return False
+            sums[1] += _rows_log_base(rows, h_kind, h_trials, partner, log_factorial)
             # rows.T and the copied features are typed apart: each call is compiled
             # for its own layout, so both products stay BLAS calls.
             done = _block(
                 rows.T, codes, eta, constant, table, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
                 row_max, row_total, norm, scratch, part, total, counts_rows, resp_sum, sums,
+                direct,
             )
         else:
             if not _gather_features(rows, columns, cat_columns, cat_group, cat_stride,
@@ -643,6 +645,7 @@ def _soft_pass(
                 copied, codes, eta, constant, table, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
                 row_max, row_total, norm, scratch, part, total, counts_rows, resp_sum, sums,
+                direct,
             )
         if not done:
             return False
@@ -654,12 +657,13 @@ def _soft_pass(
 def _block(
     features, codes, eta, constant, table, h_kind, h_trials, partner, rule_component,
     rule_column, rule_kind, log_factorial, log_dens, exps, bits, row_max, row_total, norm,
-    scratch, part, total, counts_rows, resp_sum, sums,
+    scratch, part, total, counts_rows, resp_sum, sums, direct,
 ):
     """One block's soft E-step from its features (n_linear, b) and codes (b, n_cat).
 
     Adds ``R @ T^T`` to ``total``, the level counts to ``counts_rows``, the responsibilities to
-    ``resp_sum``, the log-normalisers to ``sums[0]`` and ``h`` to ``sums[1]``;
+    ``resp_sum``, the log-normalisers to ``sums[0]`` and ``h`` to ``sums[1]`` (unless
+    ``direct``: the caller adds it, reading the rows in place);
     False if a row is impossible under every component.
     """
     n_components, n_linear = eta.shape
@@ -685,7 +689,8 @@ def _block(
                 log_dens[k, r] += acc[k]
     _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
                  log_dens)
-    sums[1] += _block_log_base(features, h_kind, h_trials, partner, log_factorial)
+    if not direct:
+        sums[1] += _block_log_base(features, h_kind, h_trials, partner, log_factorial)
     if not _row_max(log_dens, row_max):
         return False
     _exp_double(log_dens, row_max, exps, bits)
@@ -767,6 +772,26 @@ def _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_
                 target = features[partner[j], r]
             if features[j, r] != target:
                 log_dens[k, r] = -np.inf
+
+
+@_jit
+def _rows_log_base(rows, h_kind, h_trials, partner, log_factorial):
+    """Summed ``h(x)`` of a block read in place (rows (b, n_features)), row by row:
+    along memory, where :func:`_block_log_base` would stride across rows."""
+    base = 0.0
+    for r in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            kind = h_kind[j]
+            if kind == 0:
+                continue
+            x = rows[r, j]
+            if kind == 1:
+                base -= _log_factorial(x, log_factorial)
+            else:
+                n = h_trials[j] if kind == 2 else rows[r, partner[j]]
+                base += (_log_factorial(n, log_factorial) - _log_factorial(x, log_factorial)
+                         - _log_factorial(n - x, log_factorial))
+    return base
 
 
 @_jit
