@@ -32,6 +32,7 @@ docs-check: docs
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.bench_speed --quick
 	$(BIN)/python -m benchmarks.bench_missing --quick
+	$(BIN)/python -m benchmarks.bench_families --quick
 	$(BIN)/python -m benchmarks.bench_acceleration --repeats 1
 
 bench-speed: $(STAMP)

@@ -59,7 +59,9 @@ class Categorical(Distribution):
 
     def __post_init__(self) -> None:
         probs = vector_parameter(self.probs, "probs", 0.0, 1.0)
-        if not np.isclose(probs.sum(), 1.0, rtol=0, atol=1e-6):
+        # np.isclose(total, 1, rtol=0, atol=1e-6) without its array machinery: the
+        # M-step of a latent-class model builds K x (columns) of these per iteration.
+        if not abs(float(probs.sum()) - 1.0) <= 1e-6:
             raise ValueError(f"probs must sum to one, got sum {probs.sum():.10g}")
         object.__setattr__(self, "probs", probs)
         if self.prior is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 
-from emkit.core.stats import StatsTuple
-from emkit.distributions import Distribution
+from emkit.core.stats import Stats, StatsTuple
+from emkit.distributions import Distribution, expfam
 
 
 @dataclass(frozen=True, eq=False)
@@ -18,6 +20,11 @@ class ComponentList:
     Nothing here depends on the kind of distribution: each component brings its
     own densities, statistics and M-step, and components of different kinds
     may be mixed as long as they read the same columns.
+
+    When every component is of one exponential family with one structure (see
+    :mod:`emkit.distributions.expfam`), densities and statistics of a chunk come
+    from the kernel's matrix products instead of component by component; the
+    results are the same (to rounding), and the M-step is still each component's own.
 
     Attributes
     ----------
@@ -58,18 +65,58 @@ class ComponentList:
     def _frozen(self) -> tuple[bool, ...]:
         return self.frozen or (False,) * len(self.distributions)
 
+    @cached_property
+    def _kernel_form(self) -> expfam.Kernel | None:
+        # Built once per parameter set (the M-step makes a new list).
+        return expfam.kernel_for(self.distributions)
+
+    @property
+    def _kernel(self) -> expfam.Kernel | None:
+        """The exponential-family kernel of these components, or None (no such form,
+        or switched off by :func:`emkit.distributions.expfam.per_component`)."""
+        return self._kernel_form if expfam.enabled() else None
+
+    def prepare(self, X: np.ndarray) -> Any:
+        """A chunk's kernel features (shared by ``log_prob`` and ``stats``), or the rows."""
+        kernel = self._kernel
+        return X if kernel is None else kernel.prepare(X)
+
+    def _prepared(self, X: Any) -> Any:
+        kernel = self._kernel
+        if kernel is None or isinstance(X, expfam.Prepared):
+            return X
+        return kernel.prepare(X)
+
     def log_prob(self, X: np.ndarray) -> np.ndarray:
         """Log density of each row under each component, shape (n_samples, K)."""
+        chunk = self._prepared(X)
+        if isinstance(chunk, expfam.Prepared):
+            return self._kernel_form.log_prob(chunk)
         return np.column_stack([d.log_prob(X) for d in self.distributions])
 
-    def stats(self, X: np.ndarray, resp: np.ndarray) -> StatsTuple:
-        """Each component's statistics, weighted by its column of ``resp`` (n_samples, K)."""
+    def stats(self, X: np.ndarray, resp: np.ndarray) -> Stats:
+        """Each component's statistics, weighted by its column of ``resp`` (n_samples, K).
+
+        A :class:`~emkit.distributions.expfam.ExpFamStats` on the kernel's path, a
+        :class:`~emkit.core.stats.StatsTuple` of the components' own otherwise.
+        """
+        chunk = self._prepared(X)
+        if isinstance(chunk, expfam.Prepared):
+            return self._kernel_form.stats(chunk, resp)
         return StatsTuple(
             parts=tuple(d.stats(X, resp[:, k]) for k, d in enumerate(self.distributions))
         )
 
-    def from_stats(self, stats: StatsTuple) -> ComponentList:
+    def soft_e_step(self, X: np.ndarray, log_weights: np.ndarray) -> Any:
+        """The kernel's compiled soft E-step of a chunk (see
+        :meth:`emkit.latent.mixture.Mixture._soft_e_step`), or None."""
+        kernel = self._kernel
+        return None if kernel is None else kernel.soft_e_step(X, log_weights)
+
+    def from_stats(self, stats: Stats) -> ComponentList:
         """M-step of every component; a frozen one stays the very same object."""
+        if isinstance(stats, expfam.ExpFamStats):
+            stats = self._kernel_form.component_stats(stats)
         parts = zip(self.distributions, stats.parts, self._frozen, strict=True)
         return ComponentList(tuple(d if f else d.from_stats(s) for d, s, f in parts),
                              self.frozen)

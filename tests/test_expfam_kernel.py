@@ -1,0 +1,305 @@
+"""The exponential-family kernel equals the per-component path it replaces.
+
+Truth here is the per-component path (each distribution's own ``log_prob``,
+``stats`` and ``from_stats``, forced with ``expfam.per_component()``), scipy's
+densities for a mixed row, and EM's invariants (the likelihood never decreases,
+statistics do not depend on the chunking).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from emkit import MixtureModel
+from emkit.core.engine import expected_stats
+from emkit.data.sources import IndexedArraySource
+from emkit.distributions import (
+    Bernoulli,
+    Binomial,
+    Categorical,
+    Exponential,
+    Gaussian,
+    Geometric,
+    Independent,
+    Poisson,
+    expfam,
+)
+from emkit.distributions.codec import ComponentListCodec
+from emkit.distributions.component_list import ComponentList
+from emkit.latent.mixture import Mixture
+
+K = 3
+# The fits run a fixed number of iterations on purpose.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _case(name: str, rng: np.random.Generator, n: int = 300):
+    """K starting components and data of one family."""
+    if name == "bernoulli":
+        return [Bernoulli(rng.uniform(0.2, 0.8, 4)) for _ in range(K)], \
+            rng.integers(0, 2, (n, 4)).astype(float)
+    if name == "binomial":
+        return [Binomial(10, p) for p in (0.2, 0.5, 0.7)], \
+            rng.binomial(10, rng.choice([0.2, 0.8], n))[:, None].astype(float)
+    if name == "binomial_column":
+        trials = rng.integers(0, 12, n)
+        heads = rng.binomial(trials, rng.choice([0.2, 0.8], n))
+        return [Binomial("column", p) for p in (0.3, 0.5, 0.6)], np.c_[heads, trials].astype(float)
+    if name == "poisson":
+        return [Poisson(rng.uniform(1, 8, 3)) for _ in range(K)], \
+            rng.poisson(rng.choice([1.0, 6.0], (n, 1)), (n, 3)).astype(float)
+    if name == "exponential":
+        return [Exponential(rng.uniform(0.2, 3, 2)) for _ in range(K)], \
+            rng.exponential(rng.choice([0.5, 4.0], (n, 1)), (n, 2))
+    if name == "geometric":
+        return [Geometric(rng.uniform(0.2, 0.8, 2)) for _ in range(K)], \
+            rng.geometric(rng.choice([0.2, 0.7], (n, 1)), (n, 2)).astype(float) - 1
+    if name == "categorical":
+        return [Categorical(rng.dirichlet(np.ones(4))) for _ in range(K)], \
+            rng.integers(0, 4, (n, 1)).astype(float)
+    # Every kind side by side, one of them nested: the concatenated T blocks.
+    comps = [
+        Independent([
+            Poisson(rng.uniform(1, 5, 2)), Categorical(rng.dirichlet(np.ones(3))),
+            Independent([Bernoulli(rng.uniform(0.2, 0.8, 2)), Binomial("column", 0.4)]),
+            Binomial(6, rng.uniform(0.2, 0.8)), Exponential(1.5), Geometric(0.4),
+            Categorical(rng.dirichlet(np.ones(2))),
+        ])
+        for _ in range(K)
+    ]
+    trials = rng.integers(0, 9, n)
+    X = np.c_[
+        rng.poisson(3, (n, 2)), rng.integers(0, 3, n), rng.integers(0, 2, (n, 2)),
+        rng.binomial(trials, 0.5), trials, rng.binomial(6, 0.5, n), rng.exponential(1, n),
+        rng.geometric(0.5, n) - 1, rng.integers(0, 2, n),
+    ].astype(float)
+    return comps, X
+
+
+FAMILIES = ["bernoulli", "binomial", "binomial_column", "poisson", "exponential", "geometric",
+            "categorical", "independent"]
+
+
+def _with_missing(X: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    X = X.copy()
+    X[rng.random(X.shape) < 0.15] = np.nan
+    X[3] = np.nan  # a row with nothing observed
+    return X
+
+
+def _parameters(model: MixtureModel) -> np.ndarray:
+    return ComponentListCodec().flatten(ComponentList(tuple(model.components_)))
+
+
+def _both_paths(make, X, **fit):
+    """Fit twice from the same start: with the kernel, and per component."""
+    fast = make().fit(X, **fit)
+    with expfam.per_component():
+        slow = make().fit(X, **fit)
+    return fast, slow
+
+
+def _assert_same_fit(fast, slow):
+    np.testing.assert_allclose(_parameters(fast), _parameters(slow), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.weights_, slow.weights_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fast.history_, slow.history_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_every_family_takes_the_kernel(family):
+    comps, X = _case(family, np.random.default_rng(0))
+    kernel = ComponentList(tuple(comps))._kernel
+    assert kernel is not None
+    # No missing values: the compiled pass runs (numba is a dependency).
+    assert kernel.soft_e_step(X, np.log(np.full(K, 1 / K))) is not None
+
+
+def test_other_families_keep_the_per_component_path():
+    gaussians = ComponentList((Gaussian([0.0], [[1.0]]), Gaussian([1.0], [[1.0]])))
+    mixed = ComponentList((Poisson(1.0), Geometric(0.5)))
+    shapes = ComponentList((Independent([Poisson(1.0), Bernoulli(0.5)]),
+                            Independent([Bernoulli(0.5), Poisson(1.0)])))
+    trials = ComponentList((Binomial(5, 0.5), Binomial(6, 0.5)))
+    for family in (gaussians, mixed, shapes, trials):
+        assert family._kernel is None
+        assert family.soft_e_step(np.zeros((2, 1)), np.zeros(2)) is None
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_e_step_equals_the_per_component_path(family, dtype, missing, weighted):
+    rng = np.random.default_rng(1)
+    comps, X = _case(family, rng, n=200)
+    if missing:
+        X = _with_missing(X, rng)
+    X = X.astype(dtype)
+    family_list = ComponentList(tuple(comps))
+    model = Mixture(weights=np.array([0.5, 0.3, 0.2]), components=family_list)
+    w = rng.integers(0, 3, X.shape[0]).astype(float) if weighted else None
+    source = IndexedArraySource(X, 64, sample_weight=w)
+    fast = expected_stats(model, source, n_threads=1)
+    log_dens = family_list.log_prob(X)
+    # Truth in float64 (the same values): per component, float32 counts would take
+    # scipy's float32 gammaln; the kernel computes in float64 whatever the data's dtype.
+    exact = IndexedArraySource(X.astype(np.float64), 64, sample_weight=w)
+    with expfam.per_component():
+        slow = expected_stats(model, exact, n_threads=1)
+        slow_log_dens = family_list.log_prob(X.astype(np.float64))
+    assert isinstance(fast.components, expfam.ExpFamStats)
+    np.testing.assert_allclose(log_dens, slow_log_dens, rtol=1e-12, atol=1e-12)
+    assert fast.log_likelihood == pytest.approx(slow.log_likelihood, rel=1e-12)
+    assert fast.n_samples == slow.n_samples
+    np.testing.assert_allclose(fast.resp_sum, slow.resp_sum, rtol=1e-12)
+    codec = ComponentListCodec()
+    np.testing.assert_allclose(codec.flatten(family_list.from_stats(fast.components)),
+                               codec.flatten(family_list.from_stats(slow.components)),
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("missing", [False, True])
+def test_fit_equals_the_per_component_path_with_weights_and_frozen(family, missing):
+    rng = np.random.default_rng(2)
+    comps, X = _case(family, rng)
+    if missing:
+        X = _with_missing(X, rng)
+    w = rng.integers(0, 4, X.shape[0]).astype(float)
+
+    def make(**options):
+        return lambda: MixtureModel(comps, tol=0, max_iter=15, **options)
+
+    _assert_same_fit(*_both_paths(make(), X))
+    fast, slow = _both_paths(make(frozen=[False, True, False]), X, sample_weight=w)
+    _assert_same_fit(fast, slow)
+    assert fast.components_[1] is comps[1]
+
+
+def test_hard_and_stochastic_em_and_labels_equal_the_per_component_path():
+    rng = np.random.default_rng(3)
+    comps, X = _case("independent", rng)
+    labels = np.where(rng.random(X.shape[0]) < 0.2, rng.integers(0, K, X.shape[0]), -1)
+    for algorithm in ("hard", "stochastic"):
+        def make(algorithm=algorithm):
+            return MixtureModel(comps, tol=0, max_iter=8, algorithm=algorithm, random_state=4)
+
+        _assert_same_fit(*_both_paths(make, X, labels=labels))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_likelihood_never_decreases(family):
+    rng = np.random.default_rng(5)
+    comps, X = _case(family, rng)
+    model = MixtureModel(comps, tol=0, max_iter=40).fit(_with_missing(X, rng))
+    assert np.all(np.diff(model.history_) >= -1e-10 * np.abs(model.history_[1:]))
+
+
+def test_statistics_do_not_depend_on_the_chunks():
+    rng = np.random.default_rng(6)
+    comps, X = _case("independent", rng, n=500)
+    X[:100] = _with_missing(X[:100], rng)  # some chunks compiled, some numpy
+    model = Mixture(weights=np.full(K, 1 / K), components=ComponentList(tuple(comps)))
+    whole = expected_stats(model, IndexedArraySource(X, 500), n_threads=1)
+    for chunk_size in (1, 37, 128):
+        parts = expected_stats(model, IndexedArraySource(X, chunk_size), n_threads=2)
+        assert parts.log_likelihood == pytest.approx(whole.log_likelihood, rel=1e-12)
+        for field in ("weight", "total", "counts"):
+            np.testing.assert_allclose(getattr(parts.components, field),
+                                       getattr(whole.components, field), rtol=1e-12, atol=1e-12)
+
+
+def test_parameters_on_the_boundary_give_the_same_impossible_rows():
+    """p of 0 or 1, a rate of 0 and a probability of 0: infinite natural parameters."""
+    nan = np.nan
+    X = np.array([[0, 1, 0, 0, 2, 2, 1], [1, 0, 3, 1, 0, 3, 2], [1, 1, 2, 0, 3, 3, 2],
+                  [nan, 1, 0, nan, 2, nan, 1]])
+    row = Independent([Bernoulli([0.0, 1.0]), Poisson(0.0), Geometric(1.0),
+                       Binomial("column", 1.0), Categorical([0.5, 0.5, 0.0])])
+    other = Independent([Bernoulli([1.0, 0.0]), Poisson(2.0), Geometric(0.5),
+                         Binomial("column", 0.0), Categorical([0.0, 0.5, 0.5])])
+    family = ComponentList((row, other))
+    fast = family.log_prob(X)
+    with expfam.per_component():
+        slow = family.log_prob(X)
+    np.testing.assert_array_equal(np.isinf(fast), np.isinf(slow))
+    np.testing.assert_array_equal(np.isfinite(fast), [[1, 0], [0, 1], [0, 0], [1, 0]])
+    np.testing.assert_allclose(fast[np.isfinite(slow)], slow[np.isfinite(slow)], rtol=1e-12)
+    # Complete rows, each possible under one component: the compiled pass.
+    model = Mixture(weights=np.array([0.4, 0.6]), components=family)
+    assert family._kernel.soft_e_step(X[:2], np.log(model.weights)) is not None
+    fast = model.e_step(X[:2])
+    with expfam.per_component():
+        slow = model.e_step(X[:2])
+    assert fast.log_likelihood == pytest.approx(slow.log_likelihood, rel=1e-12)
+    np.testing.assert_allclose(fast.resp_sum, slow.resp_sum, rtol=1e-12)
+    codec = ComponentListCodec()
+    np.testing.assert_allclose(codec.flatten(family.from_stats(fast.components)),
+                               codec.flatten(family.from_stats(slow.components)), atol=1e-12)
+    fixed = ComponentList((Binomial(3, 1.0), Binomial(3, 0.0), Binomial(3, 0.5)))
+    counts = np.array([[0.0], [3.0], [1.0], [np.nan]])
+    with expfam.per_component():
+        slow = fixed.log_prob(counts)
+    fast = fixed.log_prob(counts)
+    np.testing.assert_array_equal(np.isinf(fast), np.isinf(slow))
+    np.testing.assert_allclose(fast[np.isfinite(slow)], slow[np.isfinite(slow)], rtol=1e-12)
+
+
+def test_log_densities_match_scipy():
+    x = np.array([[3, 1, 1, 0, 2, 5, 4, 0.7, 2, 1]], float)
+    row = Independent([
+        Poisson([2.0, 4.0]), Categorical([0.2, 0.5, 0.3]),
+        Independent([Bernoulli([0.3, 0.9]), Binomial("column", 0.4)]),
+        Binomial(6, 0.35), Exponential(1.5), Geometric(0.4), Categorical([0.6, 0.4]),
+    ])
+    x = np.array([[3, 1, 1, 1, 0, 2, 5, 4, 0.7, 2, 1]], float)
+    expected = (st.poisson.logpmf(3, 2.0) + st.poisson.logpmf(1, 4.0) + np.log(0.5)
+                + np.log(0.3) + np.log(0.1) + st.binom.logpmf(2, 5, 0.4)
+                + st.binom.logpmf(4, 6, 0.35) + st.expon.logpdf(0.7, scale=1 / 1.5)
+                + st.geom.logpmf(3, 0.4) + np.log(0.4))
+    family = ComponentList((row, row))
+    assert family._kernel is not None
+    np.testing.assert_allclose(family.log_prob(x), [[expected, expected]], rtol=1e-12)
+
+
+def test_hidden_markov_emissions_take_the_kernel():
+    from emkit.hmm import PoissonHMM
+
+    rng = np.random.default_rng(7)
+    X = rng.poisson(np.repeat([1.0, 6.0, 2.0], 60)[:, None], (180, 2)).astype(float)
+
+    def make():
+        model = PoissonHMM(2, init_params="", n_iter=10, tol=-np.inf)
+        model.startprob_ = np.array([0.5, 0.5])
+        model.transmat_ = np.array([[0.9, 0.1], [0.2, 0.8]])
+        model.lambdas_ = np.array([[1.0, 2.0], [5.0, 4.0]])
+        return model
+
+    fast = make().fit(X, [90, 90])
+    with expfam.per_component():
+        slow = make().fit(X, [90, 90])
+    np.testing.assert_allclose(fast.lambdas_, slow.lambdas_, rtol=1e-10)
+    np.testing.assert_allclose(fast.transmat_, slow.transmat_, rtol=1e-10)
+    assert fast.score(X, [90, 90]) == pytest.approx(slow.score(X, [90, 90]), rel=1e-12)
+
+
+def test_latent_classes_in_groups_of_columns():
+    """The compiled pass reads categorical columns in groups (their levels multiplied):
+    the counts summed back per column equal the per-component path's."""
+    rng = np.random.default_rng(8)
+    sizes = [5, 5, 5, 2, 6, 30, 3, 4]  # groups: 5x5x5, 2x6, 30x3, 4 (at most 128 levels)
+    comps = [Independent([Categorical(rng.dirichlet(np.ones(m))) for m in sizes])
+             for _ in range(K)]
+    X = np.column_stack([rng.integers(0, m, 400) for m in sizes]).astype(float)
+    family = ComponentList(tuple(comps))
+    assert [len(g) for g in family._kernel.groups.members] == [3, 2, 2, 1]
+    model = Mixture(weights=np.array([0.5, 0.3, 0.2]), components=family)
+    fast = model.e_step(X)
+    with expfam.per_component():
+        slow = model.e_step(X)
+    assert fast.log_likelihood == pytest.approx(slow.log_likelihood, rel=1e-12)
+    codec = ComponentListCodec()
+    np.testing.assert_allclose(codec.flatten(family.from_stats(fast.components)),
+                               codec.flatten(family.from_stats(slow.components)), atol=1e-13)
