@@ -165,6 +165,13 @@ class CovarianceStructure:
         """
         raise NotImplementedError
 
+    def covariances_after(
+        self, previous: np.ndarray, counts: np.ndarray, offsets: np.ndarray,
+        scatter: np.ndarray, reg_covar: float,
+    ) -> np.ndarray:
+        """M-step given the covariances before it; only iterative M-steps use them."""
+        return self.covariances(counts, offsets, scatter, reg_covar)
+
     def precisions_cholesky(self, covariances: np.ndarray) -> np.ndarray:
         """Cholesky factors of the precisions; raises on a degenerate component."""
         raise NotImplementedError
@@ -547,12 +554,15 @@ class ConstrainedFull(Full):
         self.model = model
 
     def covariances(self, counts, offsets, scatter, reg_covar):
+        return self.covariances_after(None, counts, offsets, scatter, reg_covar)
+
+    def covariances_after(self, previous, counts, offsets, scatter, reg_covar):
         # reg_covar enters as n_k * reg_covar * I in W_k: VVV's W_k / n_k + reg_covar I,
         # and the model's constraints kept.
         n_features = offsets.shape[1]
         within = scatter - counts[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
         within = within + (counts * reg_covar)[:, None, None] * np.eye(n_features)
-        return _finite(constrained.full(self.model, counts, within))
+        return _finite(constrained.full(self.model, counts, within, previous))
 
     def n_parameters(self, n_components, n_features):
         return constrained.n_var_params(self.model, n_features, n_components)

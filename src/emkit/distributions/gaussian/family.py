@@ -214,7 +214,8 @@ class Gaussian:
         Each is a conditional maximum, so the likelihood never decreases.
         """
         if not self.fixed:
-            return estimate_gaussian(self.structure, stats, self.reg_covar, self.prior)
+            return estimate_gaussian(self.structure, stats, self.reg_covar, self.prior,
+                                     previous=self.covariances)
         if self.prior is not None:
             raise ValueError("a prior does not combine with frozen parameters (params=)")
         if "means" in self.fixed:
@@ -271,9 +272,12 @@ def gaussian_stats(
 
 def estimate_gaussian(
     structure: CovarianceStructure, stats: GaussianStats, reg_covar: float,
-    prior: PriorParameters | None = None,
+    prior: PriorParameters | None = None, previous: np.ndarray | None = None,
 ) -> Gaussian:
     """M-step from summed statistics.
+
+    ``previous`` are the covariances before this M-step, where there are any: the
+    iterative M-steps (EVE, VVE) start from them.
 
     Empty components get a tiny count (``10 * eps`` of the data dtype, as
     scikit-learn does) so they keep finite parameters instead of dividing by
@@ -286,7 +290,10 @@ def estimate_gaussian(
     offsets = stats.first / counts[:, None]
     if prior is None:
         means = stats.shift + offsets
-        covariances = structure.covariances(counts, offsets, stats.second, reg_covar)
+        covariances = (
+            structure.covariances(counts, offsets, stats.second, reg_covar) if previous is None
+            else structure.covariances_after(previous, counts, offsets, stats.second, reg_covar)
+        )
     else:
         means, covariances = _posterior_mode(structure, stats, counts, offsets, reg_covar, prior)
     return Gaussian(
