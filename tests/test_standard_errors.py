@@ -608,3 +608,13 @@ def test_map_fits_give_the_log_posterior_hessian():
         return total + float(logsumexp(np.column_stack(logs) + np.log(w), axis=1).sum())
 
     assert_matches_hessian(se.information, numerical_hessian(log_posterior, se.estimates))
+
+
+def test_reprs_are_one_line_summaries():
+    X = np.random.default_rng(0).normal(size=(200, 2))
+    fit = GaussianMixture(1, reg_covar=0.0).fit(X)
+    se = fit.standard_errors(X)
+    assert repr(se) == ("StandardErrors(method='louis', 5 free parameters, weights (1,), "
+                        "means (1, 2), covariances (1, 2, 2); .table() lists them)")
+    ci = fit.confidence_intervals(X, level=0.9)
+    assert "\n" not in repr(ci) and repr(ci).startswith("ConfidenceIntervals(level=0.9, ")

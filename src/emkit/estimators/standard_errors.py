@@ -132,6 +132,11 @@ class StandardErrors:
     method: str
     expand: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
+    def __repr__(self) -> str:
+        # The generated repr printed every matrix in full: hundreds of lines.
+        return (f"StandardErrors(method={self.method!r}, {len(self.names)} free parameters, "
+                f"{_shapes(self.errors)}; .table() lists them)")
+
     @property
     def weights(self) -> np.ndarray:
         """Standard errors shaped like ``weights_``."""
@@ -225,6 +230,15 @@ class ConfidenceIntervals:
     def table(self) -> str:
         """The table of :meth:`StandardErrors.table` at this level."""
         return self.standard_errors.table(self.level)
+
+    def __repr__(self) -> str:
+        return (f"ConfidenceIntervals(level={self.level}, {_shapes(self.lower)}; "
+                ".lower, .upper, .table())")
+
+
+def _shapes(arrays: dict[str, np.ndarray]) -> str:
+    """``name (shape)`` of each stored parameter, for a one-line repr."""
+    return ", ".join(f"{name} {np.shape(value)}" for name, value in arrays.items())
 
 
 def _z(level: float) -> float:
