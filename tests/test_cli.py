@@ -540,3 +540,140 @@ def test_npy_declaring_a_trillion_rows_is_one_line(tmp_path):
         handle.write(bytes(64))
     assert_clean_error(run("fit", data, "-k", 1), "declares (1000000000000, 2)",
                        "truncated or damaged")
+
+
+# ----------------------------------------------------------------------------------------
+# --prior, --noise and --accelerate-method: the CLI's fit is the library's fit of the same rows.
+
+FIT_DEFAULTS = {"max_iter": 100, "tol": 1e-3, "reg_covar": 1e-6, "n_init": 1, "random_state": 0}
+
+
+@pytest.fixture
+def noisy_csv(tmp_path):
+    """Two clusters and 30 rows of uniform scatter around them."""
+    rng = np.random.default_rng(0)
+    X = np.vstack([rng.normal(0, 1, (100, 2)), rng.normal(6, 1, (100, 2)),
+                   rng.uniform(-10, 16, (30, 2))])
+    path = tmp_path / "noisy.csv"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(path, index=False)
+    return path, pd.read_csv(path).to_numpy()
+
+
+def test_fit_noise_reports_the_noise_weight_and_predict_labels_noise(tmp_path, noisy_csv):
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    out = tmp_path / "noise.npz"
+    code, stdout, err = run("fit", path, "-k", 2, "--noise", "--json", "-q", "--out", out)
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    truth = GaussianMixture(2, noise=True, **FIT_DEFAULTS).fit(X)
+    labels = truth.predict(X)
+    assert (labels == -1).sum() > 10  # the scatter is found
+    np.testing.assert_allclose(model["noise_weight"], truth.noise_weight_, rtol=1e-10)
+    np.testing.assert_allclose(model["noise_volume"], truth.noise_volume_, rtol=1e-12)
+    np.testing.assert_allclose(sum(model["weights"]) + model["noise_weight"], 1.0)
+    assert model["noise_rows"] == (labels == -1).sum()
+    assert model["cluster_sizes"] == np.bincount(labels[labels >= 0], minlength=2).tolist()
+    np.testing.assert_allclose(model["bic"], truth.bic(X), rtol=1e-10)
+    # text summary and `emkit info` name the noise component
+    code, text, err = run("fit", path, "-k", 2, "--noise", "-q")
+    assert code == 0, err
+    assert f"noise: weight {truth.noise_weight_:.4f}, {(labels == -1).sum()} rows" in text
+    assert "noise: weight" in run("info", out)[1]
+    # predict: -1 for noise rows; --proba's columns name the noise
+    code, csv, err = run("predict", out, path)
+    assert code == 0, err
+    np.testing.assert_array_equal(pd.read_csv(io.StringIO(csv))["component"], labels)
+    code, csv, err = run("predict", out, path, "--proba")
+    assert code == 0, err
+    proba = pd.read_csv(io.StringIO(csv))
+    assert list(proba.columns) == ["p0", "p1", "p_noise"]
+    np.testing.assert_allclose(proba.to_numpy(), truth.predict_proba(X), atol=1e-12)
+    code, csv, err = run("predict", out, path, "--append", "--proba")
+    assert code == 0, err
+    appended = pd.read_csv(io.StringIO(csv))
+    assert list(appended.columns) == ["a", "b", "component", "max_proba", "p0", "p1", "p_noise"]
+    noise_rows = appended["component"] == -1
+    np.testing.assert_allclose(appended.loc[noise_rows, "max_proba"],
+                               appended.loc[noise_rows, "p_noise"])
+
+
+def test_fit_noise_standardized_and_plotted(tmp_path, noisy_csv):
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    X = X * [1.0, 50.0]  # columns on different scales
+    path = tmp_path / "scaled.csv"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(path, index=False)
+    out, picture = tmp_path / "m.npz", tmp_path / "fit.png"
+    code, _, err = run("fit", path, "-k", 2, "--noise", "--standardize", "-q", "--out", out,
+                       "--plot", picture)
+    assert code == 0, err
+    assert_picture(picture)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    on_z = GaussianMixture(2, noise=True, **FIT_DEFAULTS).fit((X - mean) / scale)
+    saved, Z = load(out), (X - mean) / scale
+    X = pd.DataFrame(X, columns=["a", "b"])  # the saved model knows its columns' names
+    # the same mixture in the data's units: same responsibilities, densities over prod(scale)
+    np.testing.assert_allclose(saved.predict_proba(X), on_z.predict_proba(Z),
+                               atol=1e-10)
+    np.testing.assert_allclose(saved.score_samples(X),
+                               on_z.score_samples(Z) - np.log(scale).sum(),
+                               rtol=1e-10)
+    np.testing.assert_allclose(saved.noise_volume_, on_z.noise_volume_ * scale.prod())
+
+
+def test_fit_prior_is_the_librarys_map_fit(tmp_path, noisy_csv):
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    out = tmp_path / "prior.npz"
+    code, stdout, err = run("fit", path, "-k", 3, "--covariance", "VVV", "--prior", "--json",
+                            "-q", "--out", out)
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    truth = GaussianMixture(3, covariance_type="VVV", prior="default", **FIT_DEFAULTS).fit(X)
+    plain = GaussianMixture(3, covariance_type="VVV", **FIT_DEFAULTS).fit(X)
+    assert model["prior"] == "default" and load(out).prior == "default"
+    np.testing.assert_allclose(model["means"], truth.means_, rtol=1e-10)
+    np.testing.assert_allclose(model["average_log_likelihood"], truth.lower_bound_, rtol=1e-12)
+    assert not np.allclose(truth.means_, plain.means_, rtol=1e-3)  # the prior did something
+    code, text, err = run("fit", path, "-k", "2-3", "--covariance", "VVV", "--prior", "-q")
+    assert code == 0, err
+    assert "prior: default (MAP EM)" in text
+
+
+def test_accelerate_method_chooses_daarem_and_accelerate_stays_squarem(tmp_path, blob_csv):
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    X = pd.read_csv(blob_csv).to_numpy()
+    for extra, expected in [(("--accelerate",), True),
+                            (("--accelerate-method", "daarem"), "daarem"),
+                            (("--accelerate", "--accelerate-method", "daarem"), "daarem"),
+                            (("--accelerate-method", "squarem"), "squarem")]:
+        out = tmp_path / "acc.npz"
+        code, _, err = run("fit", blob_csv, "-k", 2, "-q", "--out", out, *extra)
+        assert code == 0, err
+        model = load(out)
+        assert model.accelerate == expected
+        truth = GaussianMixture(2, accelerate=expected, **FIT_DEFAULTS).fit(X)
+        np.testing.assert_allclose(model.means_, truth.means_, rtol=1e-10)
+        assert np.all(np.diff(model.history_) >= -1e-12)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--noise", "--stream"), "--noise needs the rows in memory"),
+    (("--noise", "--accelerate"), "--noise does not combine with --accelerate"),
+    (("--prior", "--accelerate-method", "daarem"),
+     "--prior does not combine with --accelerate-method"),
+    (("--accelerate-method", "squarem", "--algorithm", "hard"),
+     "--accelerate-method needs --algorithm em"),
+    (("--accelerate-method", "anderson"), "Invalid value for '--accelerate-method'"),
+])
+def test_fit_refuses_what_the_library_refuses(blob_csv, args, message):
+    code, _, err = run("fit", blob_csv, "-k", 2, "-q", *args)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err

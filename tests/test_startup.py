@@ -89,6 +89,9 @@ def test_cli_choices_equal_the_library_constants():
     assert cli.COVARIANCE_TYPES == tuple(sorted(COVARIANCE_STRUCTURES))
     assert cli.MCLUST_MODELS == tuple(MCLUST_MODELS)
     assert cli.ALGORITHMS == tuple(ALGORITHMS)
+    from emkit.core.acceleration import ACCELERATIONS
+
+    assert cli.ACCELERATIONS == tuple(ACCELERATIONS)
     assert cli.CRITERIA == tuple(CRITERIA)
     from emkit.distributions.regression import FAMILIES
 

@@ -42,6 +42,7 @@ MCLUST_MODELS = (
     "VVV",
 )
 ALGORITHMS = ("em", "hard", "stochastic")  # emkit.core.variants.ALGORITHMS
+ACCELERATIONS = ("squarem", "daarem")  # emkit.core.acceleration.ACCELERATIONS
 CRITERIA = ("bic", "aic", "icl")  # emkit.estimators.selection.CRITERIA
 COVARIANCE_CHOICES = [*COVARIANCE_TYPES, "all"]
 # Files larger than this are streamed in chunks by `emkit fit` rather than loaded.
@@ -195,6 +196,12 @@ def describe(model: Any) -> dict[str, Any]:
         "average_log_likelihood": float(model.lower_bound_),
         "weights": np.asarray(model.weights_, dtype=float).tolist(),
     }
+    if getattr(model, "noise", False):  # weights_ are the Gaussians'; the noise has the rest
+        summary["noise_weight"] = float(model.noise_weight_)
+        summary["noise_volume"] = float(model.noise_volume_)
+    prior = getattr(model, "prior", None)
+    if prior is not None:
+        summary["prior"] = prior if isinstance(prior, str) else repr(prior)
     if getattr(model, "feature_names_in_", None) is not None:
         summary["columns"] = [str(n) for n in model.feature_names_in_]
     if isinstance(model, GaussianMixture):
@@ -218,20 +225,27 @@ def fit_statistics(model: Any, X: Any) -> dict[str, Any]:
     labels = np.asarray(model.predict(X))
     log_likelihood, n = model._log_likelihood_and_rows(X)
     parameters = int(model._n_parameters())
-    return {
+    statistics = {
         "n_samples": int(n),
         "log_likelihood": float(log_likelihood),
         "n_parameters": parameters,
         "bic": float(-2 * log_likelihood + parameters * np.log(n)),
         "aic": float(-2 * log_likelihood + 2 * parameters),
-        "cluster_sizes": np.bincount(labels, minlength=len(model.weights_)).tolist(),
+        "cluster_sizes": np.bincount(labels[labels >= 0], minlength=len(model.weights_)).tolist(),
     }
+    if getattr(model, "noise", False):  # predict gives -1 for the rows most likely noise
+        statistics["noise_rows"] = int((labels == -1).sum())
+    return statistics
 
 
 def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> str:
     head = f"{summary['class']}: {summary['n_components']} components"
     if "covariance_type" in summary:
         head += f", {summary['covariance_type']} covariance"
+    if "noise_weight" in summary:
+        head += ", and a uniform noise component"
+    if "prior" in summary:
+        head += f"; prior: {summary['prior']} (MAP EM)"
     lines = [
         head,
         f"iterations: {summary['n_iter']}, converged: {summary['converged']}, "
@@ -260,6 +274,10 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
             lines.append("  covariance " + _array_text(cov).replace("\n", "\n             "))
         else:
             lines.append(f"  {json.dumps(summary['components'][k])}")
+    if "noise_weight" in summary:
+        rows = f", {summary['noise_rows']} rows" if "noise_rows" in summary else ""
+        lines.append(f"noise: weight {summary['noise_weight']:.4f}{rows}, "
+                     f"volume {summary['noise_volume']:.6g}")
     return "\n".join(lines)
 
 
@@ -365,6 +383,8 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
     model.precisions_cholesky_ = structure.precisions_cholesky(cov)
     model.precisions_ = structure.precisions(model.precisions_cholesky_)
     shift = float(np.log(scale).sum())
+    if getattr(model, "noise", False):  # the uniform density 1/V keeps its mass: V scales too
+        model.noise_volume_ = float(model.noise_volume_) * float(np.prod(scale))
     model.lower_bound_ = float(model.lower_bound_) - shift
     model.history_ = np.asarray(model.history_, dtype=np.float64) - shift
     return model
@@ -410,6 +430,15 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
               help="Soft EM, hard (classification) EM, or stochastic EM.")
 @click.option("--accelerate", is_flag=True,
               help="SQUAREM extrapolation: fewer passes when clusters overlap.")
+@click.option("--accelerate-method", type=click.Choice(ACCELERATIONS),
+              help="Accelerate with this method (implies --accelerate): squarem, or daarem "
+                   "(damped Anderson acceleration).")
+@click.option("--prior", is_flag=True,
+              help="mclust's default conjugate prior (prior=\"default\"): MAP EM, which keeps "
+                   "small components from collapsing.")
+@click.option("--noise", is_flag=True,
+              help="Add a uniform noise component (mclust's Vinv); predict gives -1 for rows "
+                   "most likely noise.")
 @click.option("--standardize", is_flag=True,
               help="Fit on columns scaled to mean 0 and variance 1 (for features on very "
                    "different scales); the saved model works on the data as they are.")
@@ -428,8 +457,9 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
         exclude: str | None, sep: str | None, decimal: str | None, max_iter: int, tol: float,
         reg_covar: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
-        standardize: bool, out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool,
-        stream: bool, chunk_size: int) -> None:
+        accelerate_method: str | None, prior: bool, noise: bool, standardize: bool,
+        out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
+        chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
 
     With one K and one covariance type the model is fitted directly; with a range
@@ -438,17 +468,25 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     candidate is degenerate, with a warning; candidates the rows cannot support are skipped).
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     The model is saved (--out) before the picture is drawn (--plot).
+    --prior fits by MAP EM under mclust's default prior; --noise adds a uniform
+    noise component (its weight is reported; emkit predict labels noise rows -1).
     """
     from emkit.data._io_tables import read_frame, select_columns, to_numbers
 
     ks = _component_range(components_text)
     _check_output(out, "--out")
     _check_picture_path(plot_path)
+    speedup = accelerate_method or accelerate  # True: SQUAREM, as --accelerate always was
+    _check_fit_combinations(algorithm, speedup, prior, noise)
     options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed,
-               "algorithm": algorithm, "accelerate": accelerate, "reg_covar": reg_covar}
+               "algorithm": algorithm, "accelerate": speedup, "reg_covar": reg_covar,
+               "prior": "default" if prior else None, "noise": noise}
     if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
         if standardize:
             raise click.UsageError("--standardize needs the rows in memory; not with --stream")
+        if noise:
+            raise click.UsageError("--noise needs the rows in memory; not with --stream "
+                                   "(files over 1 GiB are streamed)")
         source = _open_source(data, chunk_size, columns, exclude, sep, decimal)
         model = _fit_streamed(source, ks, covariance, plot_path, options, quiet)
         saved = _save(model, out)  # first: nothing after the fit may lose it
@@ -477,6 +515,17 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
             raise click.ClickException(f"{kept}the picture failed: {_message(exc)}") from None
         if not as_json:
             click.echo(f"picture written to {plot_path}")
+
+
+def _check_fit_combinations(algorithm: str, accelerate: bool | str, prior: bool,
+                            noise: bool) -> None:
+    """Refuse, before reading DATA, the option pairs GaussianMixture refuses."""
+    name = "--accelerate-method" if isinstance(accelerate, str) else "--accelerate"
+    if accelerate and algorithm != "em":
+        raise click.UsageError(f"{name} needs --algorithm em (got {algorithm})")
+    for given, option in ((prior, "--prior"), (noise, "--noise")):
+        if given and accelerate:
+            raise click.UsageError(f"{option} does not combine with {name}")
 
 
 def _layout(covariance_type: str) -> str:
@@ -631,7 +680,8 @@ def _model_columns(model: Any, frame: pd.DataFrame, data: Path, by_position: boo
 @main.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--proba", is_flag=True, help="Responsibilities instead of labels.")
+@click.option("--proba", is_flag=True,
+              help="Responsibilities instead of labels (p0, p1, ..., then p_noise).")
 @_table_options
 @click.option("--by-position", is_flag=True,
               help="Match the model's columns by position, not by name.")
@@ -648,7 +698,8 @@ def predict(model_path: Path, data: Path, proba: bool, columns: str | None,
 
     The model's columns are taken from DATA by name when the model has names
     (other columns are ignored); a file without them is refused unless
-    --by-position is given.
+    --by-position is given. A model with a noise component (emkit fit --noise)
+    labels the rows most likely noise -1, and --proba adds their column p_noise.
     """
     import numpy as np
     import pandas as pd
@@ -666,12 +717,17 @@ def predict(model_path: Path, data: Path, proba: bool, columns: str | None,
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
         probabilities = model.predict_proba(X)
     labels = np.argmax(probabilities, axis=1) if len(probabilities) else np.zeros(0, int)
+    noise = bool(getattr(model, "noise", False))  # its column is the last; its label -1
+    if noise:
+        labels = np.where(labels == probabilities.shape[1] - 1, -1, labels)
     result = pd.DataFrame({"component": labels}) if not proba or append else pd.DataFrame()
     if append:
         result["max_proba"] = probabilities.max(axis=1)
     if proba:
-        for k in range(probabilities.shape[1]):
+        for k in range(probabilities.shape[1] - noise):
             result[f"p{k}"] = probabilities[:, k]
+        if noise:
+            result["p_noise"] = probabilities[:, -1]
     if append:
         result = pd.concat([frame.reset_index(drop=True), result.set_axis(
             [_free_name(c, frame.columns) for c in result.columns], axis=1)], axis=1)

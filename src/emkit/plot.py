@@ -73,10 +73,12 @@ def gaussian_view(model: Any) -> GaussianView:
     """Extract a :class:`GaussianView` from a fitted GaussianMixture or a Mixture."""
     if hasattr(model, "means_"):
         model = model._model()
-    components = model.components
+    components, weights = model.components, np.asarray(model.weights)
+    if hasattr(components, "gaussian"):  # a noise component (noise=True): draw the Gaussians
+        components, weights = components.gaussian, weights[:-1]
     k, d = components.means.shape
     dense = components.structure.dense(components.covariances, k, d)
-    return GaussianView(np.asarray(model.weights), components.means, np.asarray(dense))
+    return GaussianView(weights, components.means, np.asarray(dense))
 
 
 def projection_matrix(
