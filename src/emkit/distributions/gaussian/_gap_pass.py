@@ -30,7 +30,7 @@ import numpy as np
 
 from emkit.distributions.gaussian._soft_pass import AVAILABLE, _jit
 
-__all__ = ["AVAILABLE", "diag_log_prob", "diag_moments", "full_log_prob", "full_moments"]
+__all__ = ["AVAILABLE", "diag_log_prob", "diag_moments", "fill_rows"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -95,72 +95,36 @@ def _missing_index(x, m_index):
 
 
 @_jit
-def full_log_prob(X, means, prec, chol, log_det_chol, out):
-    """Log densities (n, K) of rows ``X`` (NaN missing) under their observed coordinates.
+def fill_rows(X, means, prec, resp, filled, log_det_pmm, second):
+    """Fill ``filled`` (K, n, D) with each row's deviation from each mean, its missing
+    block set to the conditional mean, and ``log_det_pmm`` (n, K) with ``log det P_mm``.
 
-    ``prec`` (K, D, D) precisions, ``chol`` (K, D, D) with ``P = U U'``,
-    ``log_det_chol`` (K,) ``sum log diag U = -log det Sigma / 2``.
+    With ``resp`` (n, K) not empty, also add ``resp`` times the conditional covariance
+    ``P_mm^-1`` to the missing block of ``second`` (K, D, D). The products that
+    remain, as wide as the rows, are left to BLAS (see the callers).
     """
     n, d = X.shape
     k_total = means.shape[0]
+    weighted = resp.shape[0] > 0
     m_index = np.empty(d, dtype=np.int64)
-    y = np.empty(d)
     rhs = np.empty(d)
     factor = np.empty((d, d))
     for i in range(n):
         x = X[i]
         n_m = _missing_index(x, m_index)
         for k in range(k_total):
-            log_det_pmm = _fill_row(x, means[k], prec[k], factor, m_index, n_m, y, rhs)
-            u = chol[k]
-            mahalanobis = 0.0
-            for c in range(d):
-                s = 0.0
-                for j in range(d):
-                    s += y[j] * u[j, c]
-                mahalanobis += s * s
-            # log det Sigma_oo = log det Sigma + log det P_mm.
-            log_det_oo = -2.0 * log_det_chol[k] + log_det_pmm
-            out[i, k] = -0.5 * ((d - n_m) * _LOG_2PI + log_det_oo + mahalanobis)
-
-
-@_jit
-def full_moments(X, resp, means, prec, counts, first, second):
-    """Add the rows' expected statistics around the means to ``counts`` (K,),
-    ``first`` (K, D) and ``second`` (K, D, D); ``resp`` (n, K) weights the rows."""
-    n, d = X.shape
-    k_total = means.shape[0]
-    m_index = np.empty(d, dtype=np.int64)
-    y = np.empty(d)
-    rhs = np.empty(d)
-    factor = np.empty((d, d))
-    for i in range(n):
-        x = X[i]
-        n_m = _missing_index(x, m_index)
-        for k in range(k_total):
-            r = resp[i, k]
-            if r == 0.0:
+            log_det_pmm[i, k] = _fill_row(
+                x, means[k], prec[k], factor, m_index, n_m, filled[k, i], rhs
+            )
+            if not weighted:
                 continue
-            _fill_row(x, means[k], prec[k], factor, m_index, n_m, y, rhs)
-            counts[k] += r
-            sk = second[k]
-            for a in range(d):
-                ry = r * y[a]
-                first[k, a] += ry
-                for b in range(a + 1):
-                    sk[a, b] += ry * y[b]
-            # Conditional covariance P_mm^-1, one column at a time.
-            for b in range(n_m):
+            r = resp[i, k]
+            for b in range(n_m):  # P_mm^-1, one column at a time
                 for a in range(n_m):
                     rhs[a] = 1.0 if a == b else 0.0
                 _solve_cholesky(factor, n_m, rhs)
-                for a in range(b, n_m):
-                    mi, mj = m_index[a], m_index[b]
-                    sk[mi, mj] += r * rhs[a]  # mi >= mj: the lower triangle
-    for k in range(k_total):  # mirror the lower triangle
-        for a in range(d):
-            for b in range(a):
-                second[k, b, a] = second[k, a, b]
+                for a in range(n_m):
+                    second[k, m_index[a], m_index[b]] += r * rhs[a]
 
 
 @_jit

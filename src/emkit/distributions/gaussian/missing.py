@@ -563,12 +563,30 @@ def _row_by_row_parameters(model):
 def _log_prob_row_by_row(model, rows: np.ndarray) -> np.ndarray:
     """:func:`incomplete_log_prob` of float64 ``rows`` (n, D) by the compiled pass, (n, K)."""
     parameters = _row_by_row_parameters(model)
-    out = np.empty((rows.shape[0], model.means.shape[0]))
+    n, (k, d) = rows.shape[0], model.means.shape
     if len(parameters) == 2:
+        out = np.empty((n, k))
         _gap_pass.diag_log_prob(rows, *parameters, out)
-    else:
-        _gap_pass.full_log_prob(rows, *parameters, out)
-    return out
+        return out
+    means, precisions, chol, log_det_chol = parameters
+    filled, log_det_pmm = _filled(rows, means, precisions)
+    # y_o' Sigma_oo^-1 y_o is the filled row's y' P y = |U' y|^2, P = U U'.
+    mahalanobis = np.square(filled @ chol).sum(axis=2).T
+    # log det Sigma_oo = log det Sigma + log det P_mm.
+    log_det_oo = log_det_pmm - 2 * log_det_chol
+    n_observed = d - np.isnan(rows).sum(axis=1)
+    return -0.5 * (n_observed[:, None] * LOG_2PI + log_det_oo + mahalanobis)
+
+
+def _filled(rows, means, precisions, resp=None, second=None):
+    """The compiled pass's filled deviations (K, n, D) and ``log det P_mm`` (n, K)."""
+    k = means.shape[0]
+    filled = np.empty((k, rows.shape[0], rows.shape[1]))
+    log_det_pmm = np.empty((rows.shape[0], k))
+    if resp is None:
+        resp, second = np.empty((0, k)), np.empty((k, 0, 0))
+    _gap_pass.fill_rows(rows, means, precisions, resp, filled, log_det_pmm, second)
+    return filled, log_det_pmm
 
 
 def _moments_row_by_row(model, rows: np.ndarray, resp: np.ndarray):
@@ -585,6 +603,8 @@ def _moments_row_by_row(model, rows: np.ndarray, resp: np.ndarray):
         second[:, np.arange(d), np.arange(d)] = diagonal
         return counts, first, second
     means, precisions = parameters[:2]
-    second = np.zeros((k, d, d))
-    _gap_pass.full_moments(rows, resp, means, precisions, counts, first, second)
-    return counts, first, second
+    second = np.zeros((k, d, d))  # gets the conditional covariances
+    filled, _ = _filled(rows, means, precisions, resp, second)
+    weighted = filled * resp.T[:, :, None]
+    second += np.swapaxes(weighted, 1, 2) @ filled
+    return resp.sum(axis=0), weighted.sum(axis=1), second
