@@ -36,15 +36,10 @@ _LOG_2PI = math.log(2 * math.pi)
 
 
 @_jit
-def _fill_row(x, mean, prec, factor, m_index, n_m, y, rhs):
-    """Fill ``y`` (D,) with the row's deviation from ``mean``, the missing block set to its
-    conditional mean ``-P_mm^-1 P_mo y_o``; ``factor`` (D, D) gets the lower Cholesky
-    factor of ``P_mm`` in its leading n_m x n_m block. Returns ``log det P_mm``."""
-    d = x.shape[0]
-    for j in range(d):
-        y[j] = 0.0 if math.isnan(x[j]) else x[j] - mean[j]
+def _factor(prec, m_index, n_m, factor):
+    """Lower Cholesky factor of ``P_mm`` into ``factor[:n_m, :n_m]``; returns
+    ``log det P_mm``."""
     log_det = 0.0
-    # Cholesky of P_mm (lower), in place in factor[:n_m, :n_m].
     for a in range(n_m):
         for b in range(a + 1):
             s = prec[m_index[a], m_index[b]]
@@ -56,17 +51,37 @@ def _fill_row(x, mean, prec, factor, m_index, n_m, y, rhs):
                 log_det += 2.0 * math.log(s)
             else:
                 factor[a, b] = s / factor[b, b]
+    return log_det
+
+
+@_jit
+def _fill(x, mean, prec, factor, m_index, n_m, y, rhs):
+    """Fill ``y`` (D,) with the row's deviation from ``mean``, the missing block set to
+    its conditional mean ``-P_mm^-1 P_mo y_o`` (``factor`` from :func:`_factor`)."""
+    d = x.shape[0]
+    for j in range(d):
+        y[j] = 0.0 if math.isnan(x[j]) else x[j] - mean[j]
     # rhs = -P_mo y_o (y is zero on missing coordinates, so P_m. y will do).
     for a in range(n_m):
         s = 0.0
-        row = prec[m_index[a]]
+        row = m_index[a]
         for j in range(d):
-            s += row[j] * y[j]
+            s += prec[row, j] * y[j]
         rhs[a] = -s
     _solve_cholesky(factor, n_m, rhs)
     for a in range(n_m):
         y[m_index[a]] = rhs[a]
-    return log_det
+
+
+@_jit
+def _inverse_lower(factor, n, inverse):
+    """``inverse[:n, :n] = L^-1`` (lower), ``L`` the leading n x n block of ``factor``."""
+    for b in range(n):
+        for a in range(b, n):
+            s = 1.0 if a == b else 0.0
+            for c in range(b, a):
+                s -= factor[a, c] * inverse[c, b]
+            inverse[a, b] = s / factor[a, a]
 
 
 @_jit
@@ -95,13 +110,14 @@ def _missing_index(x, m_index):
 
 
 @_jit
-def fill_rows(X, means, prec, resp, filled, log_det_pmm, second):
+def fill_rows(X, means, prec, shared, resp, filled, log_det_pmm, second):
     """Fill ``filled`` (K, n, D) with each row's deviation from each mean, its missing
     block set to the conditional mean, and ``log_det_pmm`` (n, K) with ``log det P_mm``.
 
     With ``resp`` (n, K) not empty, also add ``resp`` times the conditional covariance
-    ``P_mm^-1`` to the missing block of ``second`` (K, D, D). The products that
-    remain, as wide as the rows, are left to BLAS (see the callers).
+    ``P_mm^-1`` to the missing block of ``second`` (K, D, D). With ``shared`` (a tied
+    covariance) ``P_mm`` is factorised once per row. The products that remain, as
+    wide as the rows, are left to BLAS (see the callers).
     """
     n, d = X.shape
     k_total = means.shape[0]
@@ -109,22 +125,31 @@ def fill_rows(X, means, prec, resp, filled, log_det_pmm, second):
     m_index = np.empty(d, dtype=np.int64)
     rhs = np.empty(d)
     factor = np.empty((d, d))
+    inverse = np.empty((d, d))
+    log_det = 0.0
     for i in range(n):
         x = X[i]
         n_m = _missing_index(x, m_index)
         for k in range(k_total):
-            log_det_pmm[i, k] = _fill_row(
-                x, means[k], prec[k], factor, m_index, n_m, filled[k, i], rhs
-            )
+            if k == 0 or not shared:
+                log_det = _factor(prec[k], m_index, n_m, factor)
+                if weighted:
+                    _inverse_lower(factor, n_m, inverse)
+            _fill(x, means[k], prec[k], factor, m_index, n_m, filled[k, i], rhs)
+            log_det_pmm[i, k] = log_det
             if not weighted:
                 continue
             r = resp[i, k]
-            for b in range(n_m):  # P_mm^-1, one column at a time
-                for a in range(n_m):
-                    rhs[a] = 1.0 if a == b else 0.0
-                _solve_cholesky(factor, n_m, rhs)
-                for a in range(n_m):
-                    second[k, m_index[a], m_index[b]] += r * rhs[a]
+            # P_mm^-1 = L^-T L^-1: entry (a, b), a >= b, sums over c >= a.
+            for a in range(n_m):
+                for b in range(a + 1):
+                    s = 0.0
+                    for c in range(a, n_m):
+                        s += inverse[c, a] * inverse[c, b]
+                    s *= r
+                    second[k, m_index[a], m_index[b]] += s
+                    if a != b:
+                        second[k, m_index[b], m_index[a]] += s
 
 
 @_jit

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emkit.distributions.gaussian import _gap_pass
-from emkit.distributions.gaussian.covariance import LOG_2PI, Diag
+from emkit.distributions.gaussian.covariance import LOG_2PI, Diag, Tied
 from emkit.distributions.gaussian.quadratic import GaussianKernel, PreparedChunk
 
 
@@ -569,7 +569,7 @@ def _log_prob_row_by_row(model, rows: np.ndarray) -> np.ndarray:
         _gap_pass.diag_log_prob(rows, *parameters, out)
         return out
     means, precisions, chol, log_det_chol = parameters
-    filled, log_det_pmm = _filled(rows, means, precisions)
+    filled, log_det_pmm = _filled(model, rows, means, precisions)
     # y_o' Sigma_oo^-1 y_o is the filled row's y' P y = |U' y|^2, P = U U'.
     mahalanobis = np.square(filled @ chol).sum(axis=2).T
     # log det Sigma_oo = log det Sigma + log det P_mm.
@@ -578,14 +578,15 @@ def _log_prob_row_by_row(model, rows: np.ndarray) -> np.ndarray:
     return -0.5 * (n_observed[:, None] * LOG_2PI + log_det_oo + mahalanobis)
 
 
-def _filled(rows, means, precisions, resp=None, second=None):
+def _filled(model, rows, means, precisions, resp=None, second=None):
     """The compiled pass's filled deviations (K, n, D) and ``log det P_mm`` (n, K)."""
     k = means.shape[0]
     filled = np.empty((k, rows.shape[0], rows.shape[1]))
     log_det_pmm = np.empty((rows.shape[0], k))
     if resp is None:
         resp, second = np.empty((0, k)), np.empty((k, 0, 0))
-    _gap_pass.fill_rows(rows, means, precisions, resp, filled, log_det_pmm, second)
+    shared = isinstance(model.structure, Tied)  # one P_mm factorisation per row
+    _gap_pass.fill_rows(rows, means, precisions, shared, resp, filled, log_det_pmm, second)
     return filled, log_det_pmm
 
 
@@ -604,7 +605,7 @@ def _moments_row_by_row(model, rows: np.ndarray, resp: np.ndarray):
         return counts, first, second
     means, precisions = parameters[:2]
     second = np.zeros((k, d, d))  # gets the conditional covariances
-    filled, _ = _filled(rows, means, precisions, resp, second)
+    filled, _ = _filled(model, rows, means, precisions, resp, second)
     weighted = filled * resp.T[:, :, None]
     second += np.swapaxes(weighted, 1, 2) @ filled
     return resp.sum(axis=0), weighted.sum(axis=1), second
