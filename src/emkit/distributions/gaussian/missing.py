@@ -14,6 +14,13 @@ rows, so each pattern costs one matrix product over its rows; everything else
 is batched over patterns. :class:`ConditionalGaussians` is the same maths one
 pattern at a time, with rows centred on each mean: the imputer's, and the
 E-step's where the kernel judges the expansion too wide or too imprecise.
+
+Where the patterns are nearly as many as the rows (scattered gaps), the
+per-pattern work would cost more than the rows: a chunk with fewer than
+``_ROWS_PER_PATTERN`` incomplete rows per pattern takes the compiled
+row-by-row pass of :mod:`emkit.distributions.gaussian._gap_pass` instead
+(full and tied in the precision, factorising only the missing block;
+diagonal and spherical by closed forms).
 """
 
 from __future__ import annotations
