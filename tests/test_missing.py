@@ -16,6 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from emkit import GaussianMixture, GaussianMixtureImputer
+from emkit.distributions.gaussian import _gap_pass
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
 from emkit.distributions.gaussian.family import gaussian_from_resp
 from emkit.distributions.gaussian.missing import (
@@ -132,6 +133,7 @@ def test_all_patterns_at_once_equal_one_pattern_at_a_time(covariance_type, dtype
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
+@pytest.mark.skipif(not _gap_pass.AVAILABLE, reason="numba is not installed")
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_row_by_row_pass_equals_one_pattern_at_a_time(covariance_type, dtype):
@@ -163,6 +165,7 @@ def test_row_by_row_pass_equals_one_pattern_at_a_time(covariance_type, dtype):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * np.abs(want).max())
 
 
+@pytest.mark.skipif(not _gap_pass.AVAILABLE, reason="numba is not installed")
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_row_by_row_log_density_is_scipys(covariance_type):
     """Per-row observed-data log density of a fitted mixture with scattered gaps,
@@ -181,6 +184,7 @@ def test_row_by_row_log_density_is_scipys(covariance_type):
     np.testing.assert_allclose(model.score_samples(X), expected, rtol=1e-10)
 
 
+@pytest.mark.skipif(not _gap_pass.AVAILABLE, reason="numba is not installed")
 @pytest.mark.parametrize("covariance_type", COVARIANCE_TYPES)
 def test_scattered_gaps_fit_equals_the_pattern_path(covariance_type, monkeypatch):
     """A weighted fit of breast cancer with 20% of cells missing (every row its own
