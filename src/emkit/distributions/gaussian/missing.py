@@ -14,6 +14,13 @@ rows, so each pattern costs one matrix product over its rows; everything else
 is batched over patterns. :class:`ConditionalGaussians` is the same maths one
 pattern at a time, with rows centred on each mean: the imputer's, and the
 E-step's where the kernel judges the expansion too wide or too imprecise.
+
+Where the patterns are nearly as many as the rows (scattered gaps), the
+per-pattern work would cost more than the rows: a chunk with fewer than
+``_ROWS_PER_PATTERN`` incomplete rows per pattern takes the compiled
+row-by-row pass of :mod:`emkit.distributions.gaussian._gap_pass` instead
+(full and tied in the precision, factorising only the missing block;
+diagonal and spherical by closed forms).
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emkit.distributions.gaussian.covariance import LOG_2PI
+from emkit.distributions.gaussian import _gap_pass
+from emkit.distributions.gaussian.covariance import LOG_2PI, Diag, Tied
 from emkit.distributions.gaussian.quadratic import GaussianKernel, PreparedChunk
 
 
@@ -176,6 +184,9 @@ class GappyChunk:
         Features of the rows of ``gaps`` (see :func:`gap_features`); None
         where the kernel finds the expansion too wide or too imprecise for
         these parameters, and the patterns are then taken one at a time.
+    row_by_row : ndarray of shape (n, D) or None
+        The rows of ``gaps`` in float64 where the patterns are so many that
+        the compiled row-by-row pass (:mod:`._gap_pass`) takes them instead.
     """
 
     X: np.ndarray
@@ -184,6 +195,7 @@ class GappyChunk:
     gaps: GapRows
     centre: np.ndarray
     features: np.ndarray | None
+    row_by_row: np.ndarray | None = None
 
 
 # Widest feature row (full quadratic terms whatever the structure) and largest
@@ -191,6 +203,9 @@ class GappyChunk:
 # rows or many patterns, the patterns are taken one at a time.
 _MAX_FEATURES = 1024
 _MAX_STACK_BYTES = 2**25
+# Fewer rows per pattern than this on average and the compiled row-by-row pass
+# takes the incomplete rows: the per-pattern work would cost more than the rows.
+_ROWS_PER_PATTERN = 8
 
 
 def prepare_gappy(kernel: GaussianKernel, X: np.ndarray, missing: np.ndarray) -> GappyChunk:
@@ -199,6 +214,12 @@ def prepare_gappy(kernel: GaussianKernel, X: np.ndarray, missing: np.ndarray) ->
     complete_rows = np.flatnonzero(~missing.any(axis=1))
     gaps = gap_rows(missing)
     centre = kernel.centre.astype(np.float64)
+    if _gap_pass.AVAILABLE and len(gaps.observed) * _ROWS_PER_PATTERN > gaps.rows.size:
+        return GappyChunk(
+            X=X, complete_rows=complete_rows, complete=kernel.prepare(X[complete_rows]),
+            gaps=gaps, centre=centre, features=None,
+            row_by_row=np.ascontiguousarray(X[gaps.rows], dtype=np.float64),
+        )
     # The kernel's float64 rounding bound holds for the marginals too: a
     # principal submatrix's inverse is no larger than the full precision.
     n_patterns, d = gaps.observed.shape
@@ -398,6 +419,9 @@ def incomplete_log_prob(model, chunk: GappyChunk, out: np.ndarray) -> None:
     gaps = chunk.gaps
     if gaps.rows.size == 0:
         return
+    if chunk.row_by_row is not None:
+        out[gaps.rows] = _log_prob_row_by_row(model, chunk.row_by_row)
+        return
     if chunk.features is None:
         _log_prob_by_pattern(model, chunk.X, _patterns(gaps), out)
         return
@@ -436,6 +460,8 @@ def incomplete_moments(
     gaps = chunk.gaps
     if gaps.rows.size == 0:
         return np.zeros(k), np.zeros((k, d)), np.zeros((k, d, d))
+    if chunk.row_by_row is not None:
+        return _moments_row_by_row(model, chunk.row_by_row, resp[gaps.rows])
     if chunk.features is None:
         return _moments_by_pattern(model, chunk.X, resp, _patterns(gaps))
     factors = pattern_factors(model, gaps)
@@ -518,3 +544,75 @@ def _moments_by_pattern(
         m = cond.missing
         second[:, m[:, None], m] += total[:, None, None] * cond.conditional_cov
     return counts, first, second
+
+
+def _row_by_row_parameters(model):
+    """The parameters in the compiled pass's form, cached on the model: for a diagonal
+    structure the means and variances (K, D); otherwise the means, precisions, their
+    Cholesky factors ``U`` (``P = U U'``), all (K, D, D), and ``sum log diag U`` (K,)."""
+    found = model.pattern_cache.get("row_by_row")
+    if found is None:
+        k, d = model.means.shape
+        means = np.ascontiguousarray(model.means, dtype=np.float64)
+        if isinstance(model.structure, Diag):
+            dense = model.structure.dense(model.covariances, k, d)
+            variances = np.diagonal(np.asarray(dense, dtype=np.float64), axis1=1, axis2=2)
+            found = (means, np.ascontiguousarray(variances))
+        else:
+            chol = np.asarray(model.precisions_cholesky, dtype=np.float64)
+            chol = np.ascontiguousarray(np.broadcast_to(chol, (k, d, d)))
+            log_det = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+            found = (means, chol @ np.swapaxes(chol, 1, 2), chol, log_det)
+        model.pattern_cache["row_by_row"] = found
+    return found
+
+
+def _log_prob_row_by_row(model, rows: np.ndarray) -> np.ndarray:
+    """:func:`incomplete_log_prob` of float64 ``rows`` (n, D) by the compiled pass, (n, K)."""
+    parameters = _row_by_row_parameters(model)
+    n, (k, d) = rows.shape[0], model.means.shape
+    if len(parameters) == 2:
+        out = np.empty((n, k))
+        _gap_pass.diag_log_prob(rows, *parameters, out)
+        return out
+    means, precisions, chol, log_det_chol = parameters
+    filled, log_det_pmm = _filled(model, rows, means, precisions)
+    # y_o' Sigma_oo^-1 y_o is the filled row's y' P y = |U' y|^2, P = U U'.
+    mahalanobis = np.square(filled @ chol).sum(axis=2).T
+    # log det Sigma_oo = log det Sigma + log det P_mm.
+    log_det_oo = log_det_pmm - 2 * log_det_chol
+    n_observed = d - np.isnan(rows).sum(axis=1)
+    return -0.5 * (n_observed[:, None] * LOG_2PI + log_det_oo + mahalanobis)
+
+
+def _filled(model, rows, means, precisions, resp=None, second=None):
+    """The compiled pass's filled deviations (K, n, D) and ``log det P_mm`` (n, K)."""
+    k = means.shape[0]
+    filled = np.empty((k, rows.shape[0], rows.shape[1]))
+    log_det_pmm = np.empty((rows.shape[0], k))
+    if resp is None:
+        resp, second = np.empty((0, k)), np.empty((k, 0, 0))
+    shared = isinstance(model.structure, Tied)  # one P_mm factorisation per row
+    _gap_pass.fill_rows(rows, means, precisions, shared, resp, filled, log_det_pmm, second)
+    return filled, log_det_pmm
+
+
+def _moments_row_by_row(model, rows: np.ndarray, resp: np.ndarray):
+    """:func:`incomplete_moments` of float64 ``rows`` (n, D) by the compiled pass."""
+    parameters = _row_by_row_parameters(model)
+    k, d = model.means.shape
+    resp = np.ascontiguousarray(resp, dtype=np.float64)
+    counts, first = np.zeros(k), np.zeros((k, d))
+    if len(parameters) == 2:
+        diagonal = np.zeros((k, d))
+        _gap_pass.diag_moments(rows, resp, *parameters, counts, first, diagonal)
+        # Only the diagonal of a diagonal structure's scatter is read (reduce_scatter).
+        second = np.zeros((k, d, d))
+        second[:, np.arange(d), np.arange(d)] = diagonal
+        return counts, first, second
+    means, precisions = parameters[:2]
+    second = np.zeros((k, d, d))  # gets the conditional covariances
+    filled, _ = _filled(model, rows, means, precisions, resp, second)
+    weighted = filled * resp.T[:, :, None]
+    second += np.swapaxes(weighted, 1, 2) @ filled
+    return resp.sum(axis=0), weighted.sum(axis=1), second
