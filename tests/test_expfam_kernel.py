@@ -303,3 +303,43 @@ def test_latent_classes_in_groups_of_columns():
     codec = ComponentListCodec()
     np.testing.assert_allclose(codec.flatten(family.from_stats(fast.components)),
                                codec.flatten(family.from_stats(slow.components)), atol=1e-13)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_latent_class_m_step_equals_each_components_own(single):
+    """The kernel's vectorised M-step of Categorical parts gives each component's own
+    ``from_stats``, a component without weight keeps its probabilities, a frozen one
+    stays the same object, and a prior takes the components' own path."""
+    rng = np.random.default_rng(7)
+    sizes = [3] if single else [3, 5, 2, 4]
+    X = np.column_stack([rng.integers(0, m, 200) for m in sizes]).astype(float)
+
+    def component(prior=None):
+        parts = [Categorical(rng.dirichlet(np.ones(m)), prior=prior) for m in sizes]
+        return parts[0] if single else Independent(parts)
+
+    family = ComponentList((component(), component(), component()), frozen=(False, True, False))
+    resp = rng.dirichlet(np.ones(K), 200)
+    resp[:, 2] = 0.0  # the third component gets no weight
+    kernel = family._kernel_form
+    stats = kernel.stats(kernel.prepare(X), resp)
+    fast = kernel.from_stats(family.distributions, stats, family.frozen)
+    own = [d.from_stats(s) for d, s in
+           zip(family.distributions, kernel.component_stats(stats).parts, strict=True)]
+    assert fast is not None and fast[1] is family.distributions[1]
+    for k in (0, 2):
+        fast_parts = [fast[k]] if single else fast[k].components
+        own_parts = [own[k]] if single else own[k].components
+        assert type(fast[k]) is type(own[k])
+        for a, b in zip(fast_parts, own_parts, strict=True):
+            assert type(a) is Categorical and a.prior is None
+            np.testing.assert_allclose(a.probs, b.probs, rtol=0, atol=1e-15)
+    old = [family.distributions[2]] if single else family.distributions[2].components
+    new = [fast[2]] if single else fast[2].components
+    for a, b in zip(new, old, strict=True):
+        np.testing.assert_array_equal(a.probs, b.probs)
+    assert family.from_stats(stats).distributions[0].__class__ is type(own[0])
+    with_prior = ComponentList((component(2.0), component(2.0), component(2.0)))
+    prior_kernel = with_prior._kernel_form
+    assert prior_kernel.from_stats(with_prior.distributions,
+                                   prior_kernel.stats(prior_kernel.prepare(X), resp), ()) is None
