@@ -674,6 +674,9 @@ def _soft_pass(
     scratch = np.empty(b, np.int64)
     part = np.empty((n_components, n_linear))
     sums = np.zeros(2)  # summed log-normalisers and h(x)
+    has_base = False  # any h(x) term (Bernoulli, Exponential, Categorical have none)
+    for j in range(h_kind.size):
+        has_base |= h_kind[j] != 0
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
             b = n_samples - start
@@ -685,9 +688,10 @@ def _soft_pass(
             row_max, row_total, norm, scratch = row_max[:b], row_total[:b], norm[:b], scratch[:b]
         rows = X[start : start + b]
         if direct:
-            if _any_nan(rows):
-                return False
-            sums[1] += _rows_log_base(rows, h_kind, h_trials, partner, log_factorial)
+            # A missing value is found in the block's log densities (see _block), not
+            # by reading the rows once more: measured 5 ms of a 56 ms Bernoulli pass.
+            if has_base:
+                sums[1] += _rows_log_base(rows, h_kind, h_trials, partner, log_factorial)
             # rows.T and the copied features are typed apart: each call is compiled
             # for its own layout, so both products stay BLAS calls.
             done = _block(
@@ -746,6 +750,11 @@ def _block(
                     acc[k] += levels[k]
             for k in range(n_components):
                 log_dens[k, r] += acc[k]
+    if direct and _any_nan(log_dens):
+        # Read in place, every linear column enters the product: a NaN in a row
+        # makes all its log densities NaN (0 * NaN is NaN), before the rules below
+        # may overwrite some with -inf.
+        return False
     _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
                  log_dens)
     if not direct:
@@ -788,7 +797,7 @@ def _block(
 
 @_jit
 def _any_nan(rows):
-    """Whether a block holds a NaN (a whole-block test, which vectorises)."""
+    """Whether a 2-D array holds a NaN (a whole-array test, which vectorises)."""
     found = False
     for r in range(rows.shape[0]):
         for j in range(rows.shape[1]):
