@@ -610,6 +610,20 @@ class _Groups:
             parts.append(rows)
             start += rows.shape[0]
         self.index, self.stride = index, stride
+        # Level of each member column at each row of the groups' table (-1: no
+        # member), so that a chunk's level counts are one compiled loop
+        # (_level_counts): numpy sums per group and column were 4.4 ms of a 24 ms
+        # latent-class iteration.
+        widest = max((len(group) for group in members), default=0)
+        level_of = []
+        for group in members:
+            shape = tuple(int(sizes[c]) for c in group)
+            levels = np.full((int(np.prod(shape)), widest), -1, np.int64)
+            for axis, index_along in enumerate(np.indices(shape).reshape(len(group), -1)):
+                levels[:, axis] = layout.categorical_offsets[group[axis]] + index_along
+            level_of.append(levels)
+        self.level_of = (np.concatenate(level_of) if level_of
+                         else np.zeros((0, 0), np.int64))
         self.offsets = np.asarray(offsets, np.int64)
         self.table = (np.ascontiguousarray(np.concatenate(parts)) if parts
                       else np.zeros((0, table.shape[1])))
@@ -623,17 +637,9 @@ class _Groups:
 
     def level_counts(self, group_counts: np.ndarray) -> np.ndarray:
         """Counts per level of every column (K, n_levels) from the groups' (rows, K)."""
-        layout = self.layout
-        counts = np.empty((layout.n_levels, group_counts.shape[1]))
-        for group, start in zip(self.members, self.offsets, strict=True):
-            shape = [self.sizes[c] for c in group]
-            block = group_counts[start : start + int(np.prod(shape))].reshape(
-                *shape, group_counts.shape[1])
-            for axis, c in enumerate(group):
-                first = layout.categorical_offsets[c]
-                other = tuple(a for a in range(len(group)) if a != axis)
-                counts[first : first + self.sizes[c]] = block.sum(axis=other) if other else block
-        return counts.T.copy()
+        counts = np.zeros((group_counts.shape[1], self.layout.n_levels))
+        _level_counts(group_counts, self.level_of, counts)
+        return counts
 
 
 # ----------------------------------------------------------- compiled pass
@@ -802,6 +808,18 @@ def _block(
                 for k in range(n_components):
                     counts[k] += exps[k, r]
     return True
+
+
+@_jit
+def _level_counts(group_counts, level_of, counts):
+    """Adds each groups' table row's counts (rows, K) to its members' levels (K, n_levels)."""
+    for i in range(level_of.shape[0]):
+        for m in range(level_of.shape[1]):
+            level = level_of[i, m]
+            if level < 0:
+                continue
+            for k in range(group_counts.shape[1]):
+                counts[k, level] += group_counts[i, k]
 
 
 @_jit
