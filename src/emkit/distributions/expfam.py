@@ -477,7 +477,8 @@ class Kernel:
         layout = self.layout
         if not all(type(leaf) is Categorical for leaf in layout.leaves):
             return None
-        if self.shape is not None and any(node is not None for node in self.shape):
+        if self.shape is not None and (any(node is not None for node in self.shape) or any(
+                type(d) is not Independent for d in distributions)):  # nested, or a subclass
             return None
         if any(leaf.prior is not None for parts in self.leaves for leaf in parts):
             return None
@@ -501,7 +502,8 @@ class Kernel:
             if keep:
                 out.append(distribution)
                 continue
-            parts = tuple(_unchecked(Categorical, probs=probs[k, a:b], prior=None)
+            # Copies: no component shares memory with another.
+            parts = tuple(_unchecked(Categorical, probs=probs[k, a:b].copy(), prior=None)
                           for a, b in bounds)
             out.append(parts[0] if self.shape is None
                        else _unchecked(Independent, components=parts))
