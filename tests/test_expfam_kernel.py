@@ -303,3 +303,94 @@ def test_latent_classes_in_groups_of_columns():
     codec = ComponentListCodec()
     np.testing.assert_allclose(codec.flatten(family.from_stats(fast.components)),
                                codec.flatten(family.from_stats(slow.components)), atol=1e-13)
+
+
+@pytest.mark.parametrize("single", [False, True])
+def test_latent_class_m_step_equals_each_components_own(single):
+    """The kernel's vectorised M-step of Categorical parts gives each component's own
+    ``from_stats``, a component without weight keeps its probabilities, a frozen one
+    stays the same object, and a prior takes the components' own path."""
+    rng = np.random.default_rng(7)
+    sizes = [3] if single else [3, 5, 2, 4]
+    X = np.column_stack([rng.integers(0, m, 200) for m in sizes]).astype(float)
+
+    def component(prior=None):
+        parts = [Categorical(rng.dirichlet(np.ones(m)), prior=prior) for m in sizes]
+        return parts[0] if single else Independent(parts)
+
+    family = ComponentList((component(), component(), component()), frozen=(False, True, False))
+    resp = rng.dirichlet(np.ones(K), 200)
+    resp[:, 2] = 0.0  # the third component gets no weight
+    kernel = family._kernel_form
+    stats = kernel.stats(kernel.prepare(X), resp)
+    fast = kernel.from_stats(family.distributions, stats, family.frozen)
+    own = [d.from_stats(s) for d, s in
+           zip(family.distributions, kernel.component_stats(stats).parts, strict=True)]
+    assert fast is not None and fast[1] is family.distributions[1]
+    for k in (0, 2):
+        fast_parts = [fast[k]] if single else fast[k].components
+        own_parts = [own[k]] if single else own[k].components
+        assert type(fast[k]) is type(own[k])
+        for a, b in zip(fast_parts, own_parts, strict=True):
+            assert type(a) is Categorical and a.prior is None
+            np.testing.assert_allclose(a.probs, b.probs, rtol=0, atol=1e-15)
+    old = [family.distributions[2]] if single else family.distributions[2].components
+    new = [fast[2]] if single else fast[2].components
+    for a, b in zip(new, old, strict=True):
+        np.testing.assert_array_equal(a.probs, b.probs)
+    assert family.from_stats(stats).distributions[0].__class__ is type(own[0])
+    with_prior = ComponentList((component(2.0), component(2.0), component(2.0)))
+    prior_kernel = with_prior._kernel_form
+    assert prior_kernel.from_stats(with_prior.distributions,
+                                   prior_kernel.stats(prior_kernel.prepare(X), resp), ()) is None
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "poisson", "exponential"])
+def test_compiled_pass_leaves_missing_values_to_the_numpy_path(family):
+    """Rows read in place are checked for NaN through their log densities: a NaN
+    anywhere in the chunk (also where a boundary parameter's rule would write -inf
+    over some of them, and where the parameter's natural value is 0) hands the chunk
+    to the numpy path, whose E-step equals the per-component one."""
+    comps, X = _case(family, np.random.default_rng(3))
+    if family == "bernoulli":  # p = 0 (a rule) in one component, p = 0.5 (eta 0) in another
+        comps[0] = Bernoulli(np.r_[0.0, comps[0].p[1:]])
+        comps[1] = Bernoulli(np.r_[0.5, comps[1].p[1:]])
+        X[:, 0] = 0.0
+    model = Mixture(weights=np.full(K, 1 / K), components=ComponentList(tuple(comps)))
+    kernel = model.components._kernel
+    assert kernel.direct and kernel.soft_e_step(X, model._log_weights) is not None
+    for row in (0, 150, X.shape[0] - 1):
+        gappy = X.copy()
+        gappy[row, 0] = np.nan
+        assert kernel.soft_e_step(gappy, model._log_weights) is None
+        fast = model.e_step(gappy)
+        with expfam.per_component():
+            slow = model.e_step(gappy)
+        np.testing.assert_allclose(fast.resp_sum, slow.resp_sum, rtol=1e-12)
+        np.testing.assert_allclose(fast.log_likelihood, slow.log_likelihood, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_components", [3, 8, 9])
+def test_compiled_latent_class_pass_equals_the_numpy_path(n_components):
+    """The compiled pass's categorical gather (eight sums in registers for K <= 8, a
+    loop over K above) gives the numpy path's log-likelihood and level counts."""
+    rng = np.random.default_rng(11)
+    sizes = [5, 5, 5, 3, 2, 6]
+    X = np.column_stack([rng.integers(0, m, 500) for m in sizes]).astype(float)
+    comps = tuple(Independent([Categorical(rng.dirichlet(np.ones(m))) for m in sizes])
+                  for _ in range(n_components))
+    model = Mixture(weights=rng.dirichlet(np.ones(n_components)),
+                    components=ComponentList(comps))
+    kernel = model.components._kernel
+    fused = kernel.soft_e_step(X, model._log_weights)
+    assert fused is not None
+    resp_sum, stats, log_likelihood = fused
+    log_dens = kernel.log_prob(kernel.prepare(X)) + model._log_weights
+    top = log_dens.max(axis=1, keepdims=True)
+    resp = np.exp(log_dens - top)
+    norm = resp.sum(axis=1, keepdims=True)
+    resp /= norm
+    np.testing.assert_allclose(log_likelihood, float((np.log(norm) + top).sum()), rtol=1e-12)
+    np.testing.assert_allclose(resp_sum, resp.sum(axis=0), rtol=1e-12)
+    expected = kernel.stats(kernel.prepare(X), resp)
+    np.testing.assert_allclose(stats.counts, expected.counts, rtol=1e-12, atol=1e-12)

@@ -116,6 +116,9 @@ class ComponentList:
     def from_stats(self, stats: Stats) -> ComponentList:
         """M-step of every component; a frozen one stays the very same object."""
         if isinstance(stats, expfam.ExpFamStats):
+            fast = self._kernel_form.from_stats(self.distributions, stats, self.frozen)
+            if fast is not None:
+                return ComponentList(fast, self.frozen)
             stats = self._kernel_form.component_stats(stats)
         parts = zip(self.distributions, stats.parts, self._frozen, strict=True)
         return ComponentList(tuple(d if f else d.from_stats(s) for d, s, f in parts),
