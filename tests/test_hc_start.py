@@ -15,7 +15,12 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from emkit.estimators.hierarchical import HcTree, cached_hc_vvv_tree, hc_vvv_tree
-from emkit.estimators.initialization import hc_labels, mclust_svd_transform
+from emkit.estimators.initialization import (
+    hc_labels,
+    mclust_start_labels,
+    mclust_svd_transform,
+    quantile_labels,
+)
 
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_hc.json").read_text())
 CASES = {case["data"]: case for case in REFERENCE["cases"]}
@@ -121,3 +126,49 @@ def test_selection_from_hc_is_never_worse_than_mclust(name):
         fitted = np.isfinite(mclust) & np.isfinite(ours)
         assert fitted.sum() >= 7, model
         assert np.all(ours[fitted] >= mclust[fitted] - 0.1), (model, ours - mclust)
+
+
+EDGES = json.loads((Path(__file__).parent / "reference" / "mclust_start_edges.json").read_text())
+EDGE_CASES = {case["data"]: case for case in EDGES["cases"]}
+
+
+@pytest.mark.parametrize("name", ["acidity", "waiting"])
+def test_one_feature_starts_from_mclusts_quantile_classes(name):
+    # tests/reference/mclust_start_edges.R: mclust:::qclass(x, G), classes numbered from 1;
+    # "waiting" has heavy ties, so the cut points need extra quantile steps.
+    case = EDGE_CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    for k in range(1, 10):
+        np.testing.assert_array_equal(mclust_start_labels(X, k),
+                                      np.asarray(case["partitions"][k - 1]) - 1)
+
+
+def test_quantile_labels_with_heavy_ties_and_constant_values():
+    # Interpolated quantiles of two distinct values give enough cut points (mclust's
+    # loop); a class between two interpolated cut points holds no row.
+    labels = quantile_labels(np.array([1.0, 1.0, 2.0, 2.0]), 3)
+    assert labels.min() == 0 and labels.max() == 2
+    assert labels[0] == labels[1] and labels[2] == labels[3]
+    with pytest.raises(ValueError, match="one distinct value"):
+        quantile_labels(np.ones(5), 2)
+
+
+def test_no_more_rows_than_features_agglomerates_under_eii():
+    X = np.asarray(EDGE_CASES["wide"]["X"], dtype=float)  # 15 rows, 12 features
+    assert X.shape[0] > X.shape[1]
+    wide = X[:10]  # 10 rows, 12 features: VVV's criterion is undefined
+    np.testing.assert_array_equal(mclust_start_labels(wide, 3),
+                                  hc_labels(wide, 3, model="EII"))
+
+
+@pytest.mark.parametrize("name", ["acidity", "waiting"])
+def test_one_feature_selection_is_never_worse_than_mclust(name):
+    from emkit import select_model
+
+    case = EDGE_CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    table = select_model(X, range(1, 10), ["E", "V"]).mclust_bic()
+    theirs = np.asarray(case["bic"], dtype=float)
+    for j, model in enumerate(case["models"]):
+        ours = table[model].to_numpy()
+        assert np.all(ours >= theirs[:, j] - 0.1), (model, ours - theirs[:, j])

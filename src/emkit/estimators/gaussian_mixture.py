@@ -321,7 +321,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         How starting responsibilities are chosen. ``"hc"``: mclust's start, a
         deterministic model-based hierarchical agglomeration under VVV, the same
         partitions as mclust's ``hc()``
-        (:func:`emkit.estimators.initialization.hc_labels`).
+        (:func:`emkit.estimators.initialization.hc_labels`); with one feature,
+        mclust's quantile classes, and with no more rows than features, its
+        agglomeration under EII
+        (:func:`emkit.estimators.initialization.mclust_start_labels`).
     weights_init : array of shape (n_components,), optional
         Starting mixing weights.
     means_init : array of shape (n_components, n_features), optional

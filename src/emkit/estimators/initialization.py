@@ -61,7 +61,7 @@ def initial_resp(
         resp[:] = random_state.uniform(size=(n_samples, n_components))
         resp /= resp.sum(axis=1)[:, np.newaxis]
     elif method == "hc":
-        resp[np.arange(n_samples), hc_labels(X, n_components, random_state)] = 1
+        resp[np.arange(n_samples), mclust_start_labels(X, n_components, random_state)] = 1
     elif method == "random_from_data":
         p = None if sample_weight is None else sample_weight / sample_weight.sum()
         indices = random_state.choice(n_samples, size=n_components, replace=False, p=p)
@@ -95,6 +95,59 @@ def aligned_to_labels(resp: np.ndarray, labels: np.ndarray | None) -> np.ndarray
     resp[known] = 0
     resp[np.flatnonzero(known), labels[known]] = 1
     return resp
+
+
+def mclust_start_labels(
+    X: np.ndarray, n_components: int, random_state: np.random.RandomState | None = None,
+) -> np.ndarray:
+    """The starting partition ``mclustBIC`` makes for ``init_params="hc"``.
+
+    One feature: :func:`quantile_labels` (mclust agglomerates nothing in one
+    dimension); no more rows than features: agglomeration under EII (VVV's criterion
+    needs more rows than features); otherwise under VVV (:func:`hc_labels`).
+    """
+    n_samples, n_features = X.shape
+    if n_features == 1:
+        return quantile_labels(X[:, 0], n_components)
+    model = "EII" if n_samples <= n_features else "VVV"
+    return hc_labels(X, n_components, random_state, model=model)
+
+
+def quantile_labels(x: np.ndarray, n_components: int) -> np.ndarray:
+    """mclust's one-feature start (its ``qclass``): classes between quantiles of ``x``.
+
+    The ``n_components + 1`` cut points are quantiles at equal probability steps
+    (linear interpolation, R's default type 7, as numpy's); with ties, more steps
+    are taken until that many distinct cut points exist, then the left ends of
+    the narrowest gaps are dropped. A class between two cut points may be empty
+    when ties are heavy, as in mclust.
+
+    Examples
+    --------
+    >>> quantile_labels(np.array([5.0, 1.0, 2.0, 9.0, 7.0, 3.0]), 2).tolist()
+    [1, 0, 0, 1, 1, 0]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    eps = x.std(ddof=1) * np.sqrt(np.finfo(np.float64).eps) if x.size > 1 else 0.0
+    n_steps = n_components + 1
+    cuts = np.unique(np.quantile(x, np.linspace(0, 1, n_steps)))
+    if n_components == 1:
+        return np.zeros(x.size, dtype=np.intp)
+    if np.ptp(x) == 0:
+        raise ValueError(f"x holds one distinct value; it cannot be cut into "
+                         f"{n_components} quantile classes")
+    # Interpolated quantiles of two or more distinct values eventually give enough
+    # distinct cut points (mclust loops until they do).
+    while cuts.size < n_components + 1:
+        n_steps += 1
+        cuts = np.unique(np.quantile(x, np.linspace(0, 1, n_steps)))
+    surplus = cuts.size - n_components - 1
+    if surplus:
+        narrowest = np.argsort(np.diff(cuts), kind="stable")[:surplus]
+        cuts = np.delete(cuts, narrowest)
+    cuts[0], cuts[-1] = x.min() - eps, x.max() + eps
+    # Class i holds cuts[i] <= x < cuts[i + 1].
+    return np.searchsorted(cuts, x, side="right") - 1
 
 
 def hc_labels(
