@@ -34,6 +34,7 @@ from emkit.data import _validation as v
 from emkit.data import scale
 from emkit.distributions.component_list import ComponentList
 from emkit.distributions.gaussian import scores as gaussian_scores
+from emkit.distributions.gaussian.curved import CURVED_MODELS, curved_layout
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
 from emkit.distributions.scores import Slot, derivatives, regression_derivatives
 from emkit.latent.information import (
@@ -72,12 +73,16 @@ class Layout:
     slots : tuple of Slot
         Every stored parameter array, its entries from the free parameters.
     fit_weights : bool
+    estimates : ndarray of shape (q,) or None
+        The free parameters' values where they are not stored entries (a
+        curved covariance model's coordinates); NaN where they are.
     """
 
     terms: list[ComponentTerms]
     names: tuple[str, ...]
     slots: tuple[Slot, ...]
     fit_weights: bool
+    estimates: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -549,7 +554,12 @@ def _weight_names(k: int, fit_weights: bool) -> tuple[str, ...]:
 
 
 def _gaussian_layout(model: Mixture) -> Layout:
-    """Free weights, means and covariance parameters of a Gaussian mixture."""
+    """Free weights, means and covariance parameters of a Gaussian mixture.
+
+    A curved covariance model (VEI ... EVV) has local coordinates at the fit
+    for its covariance parameters (:mod:`emkit.distributions.gaussian.curved`):
+    their Jacobian gives the stored covariances' errors (the delta method).
+    """
     family: GaussianFamily = model.components
     structure = family.structure
     means = np.asarray(family.means, np.float64)
@@ -561,8 +571,13 @@ def _gaussian_layout(model: Mixture) -> Layout:
     precisions = np.linalg.inv(dense)
     free_means = "means" not in family.fixed
     free_covariances = "covariances" not in family.fixed
-    layout = gaussian_scores.covariance_layout(structure.model, k, d) if free_covariances \
-        else None
+    curved = free_covariances and structure.model in CURVED_MODELS
+    if curved:
+        layout = curved_layout(structure.model, dense)
+    elif free_covariances:
+        layout = gaussian_scores.covariance_layout(structure.model, k, d)
+    else:
+        layout = None
     n_weights = k - 1 if model.fit_weights else 0
     mean_names = tuple(f"means[{c}, {j}]" for c in range(k) for j in range(d)) \
         if free_means else ()
@@ -577,7 +592,13 @@ def _gaussian_layout(model: Mixture) -> Layout:
             embed[:d, c * d + np.arange(d)] = np.eye(d)
         if layout is not None:
             embed[d:, n_means:] = layout.embed[c]
-        terms.append(_gaussian_terms(means[c], precisions[c], dense[c], embed))
+        second = None
+        if curved:
+            columns, tensor = layout.curvature[c]
+            local = np.zeros((d + m, columns.size, columns.size))
+            local[d:] = tensor
+            second = (n_means + columns, local)
+        terms.append(_gaussian_terms(means[c], precisions[c], dense[c], embed, second))
     q = n_weights + q_components
     mean_expand = np.zeros((k * d, q))
     if free_means:
@@ -588,11 +609,16 @@ def _gaussian_layout(model: Mixture) -> Layout:
     slots = (_weights_slot(model.weights, model.fit_weights, q),
              Slot("means", means, mean_expand), Slot("covariances", covariances, cov_expand))
     names = _weight_names(k, model.fit_weights) + mean_names + cov_names
-    return Layout(terms, names, slots, model.fit_weights)
+    estimates = None
+    if curved:
+        estimates = np.full(q, np.nan)
+        estimates[n_weights + n_means:] = layout.estimates
+    return Layout(terms, names, slots, model.fit_weights, estimates)
 
 
 def _gaussian_terms(mean: np.ndarray, precision: np.ndarray, covariance: np.ndarray,
-                    embed: np.ndarray) -> ComponentTerms:
+                    embed: np.ndarray,
+                    second: tuple[np.ndarray, np.ndarray] | None = None) -> ComponentTerms:
     # Rows with missing values: each pattern's marginal (only where there are any).
     def score(X: np.ndarray) -> np.ndarray:
         if np.isnan(X).any():
@@ -604,7 +630,7 @@ def _gaussian_terms(mean: np.ndarray, precision: np.ndarray, covariance: np.ndar
             return gaussian_scores.pattern_curvature(X, weights, mean, covariance)
         return gaussian_scores.curvature(X, weights, mean, precision)
 
-    return ComponentTerms(score, curvature, embed)
+    return ComponentTerms(score, curvature, embed, embed_curvature=second)
 
 
 def _component_list_layout(model: Mixture) -> Layout:
@@ -734,5 +760,8 @@ def _result(layout: Layout, information: np.ndarray, covariance: np.ndarray,
         for j in np.flatnonzero((expand != 0).any(axis=0) & ~named):
             estimates[j] = value.ravel()[int(np.argmax(expand[:, j] != 0))]
             named[j] = True
+    if layout.estimates is not None:
+        given = ~np.isnan(layout.estimates)
+        estimates[given] = layout.estimates[given]
     return StandardErrors(tuple(layout.names), estimates, covariance, information, values,
                           errors, frozen, method, expands)
