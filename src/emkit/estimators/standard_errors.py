@@ -22,6 +22,7 @@ intervals, ``estimate +- z * se``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,7 @@ from emkit.latent.information import (
     MixingTerms,
     mixture_information,
 )
+from emkit.latent.hmm_information import hmm_layout, observed_information
 from emkit.latent.mixture import Mixture
 
 METHODS = ("louis", "empirical")
@@ -411,6 +413,101 @@ class RegressionStandardErrorMethods:
         errors = self.standard_errors(X, y, sample_weight=sample_weight,
                                       concomitant=concomitant, method=method)
         return errors.confidence_intervals(level)
+
+
+class HMMStandardErrorMethods:
+    """``standard_errors`` and ``confidence_intervals`` of a fitted hidden Markov model.
+
+    Uses the estimator's ``_sequences(X, lengths)`` and ``_information_chain()``:
+    the fitted chain (emissions a ComponentList), whether its start and
+    transition probabilities are free, and which emission coordinates are.
+    """
+
+    def standard_errors(self, X: Any, lengths: Any = None) -> StandardErrors:
+        """Standard errors of the fitted parameters, from the observed information on ``X``.
+
+        The observed information is minus the Hessian of the log-likelihood
+        of the sequences at the fitted parameters: the exact score from
+        forward-backward (Fisher's identity), differentiated once more by
+        central differences with a Richardson step
+        (:mod:`emkit.latent.hmm_information`). The parameters: the start
+        probabilities and each row of the transition matrix (every entry but
+        the row's largest, which is one minus the others), then each state's
+        emission parameters, as ``emissions[k].rate`` and so on. Parameters the
+        fit keeps fixed (not in ``params``) have no error (NaN, "fixed").
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or list of arrays
+            The sequences the model was fitted on (in memory).
+        lengths : array-like of int, optional
+            Their lengths, as in ``fit``.
+
+        Returns
+        -------
+        StandardErrors
+            With ``errors["startprob"]``, ``errors["transmat"]`` and
+            ``errors["emissions[k].NAME"]``.
+
+        Raises
+        ------
+        SingularInformationError
+            When the information is singular (a state never visited, two
+            states alike) or not positive definite (not at a maximum).
+        NotImplementedError
+            For emissions without derivatives (named).
+
+        Warns
+        -----
+        UserWarning
+            When a start or transition probability is on the boundary (held
+            fixed at zero, no error), or the fit is not at a maximum of the
+            likelihood (a prior, Viterbi training or an unconverged fit).
+        """
+        chain, fit_start, fit_trans, emission_free = self._information_chain()
+        if scale.is_dask_array(X):
+            X = np.asarray(X)
+        chunks = self._sequences(X, lengths)
+        layout = hmm_layout(chain, fit_start=fit_start, fit_trans=fit_trans,
+                            emission_free=emission_free)
+        if layout.fixed_at_boundary:
+            warnings.warn(
+                f"{', '.join(layout.fixed_at_boundary[:4])}"
+                f"{' ...' if len(layout.fixed_at_boundary) > 4 else ''}: on the boundary "
+                "(zero), held fixed: no standard error (the log-likelihood has no derivative "
+                "there)", UserWarning, stacklevel=2,
+            )
+        information, score = observed_information(chain, layout, chunks)
+        covariance = _inverse(information, layout.names, "observed")
+        _check_stationary(score, covariance, layout.names)
+        return _result(Layout([], layout.names, layout.slots, False), information, covariance,
+                       "louis")
+
+    def confidence_intervals(self, X: Any, lengths: Any = None,
+                             level: float = 0.95) -> ConfidenceIntervals:
+        """Wald confidence intervals ``estimate +- z se`` at ``level``; as :meth:`standard_errors`."""
+        _z(level)
+        return self.standard_errors(X, lengths).confidence_intervals(level)
+
+    def _information_chain(self) -> tuple[Any, bool, bool, Any]:
+        return self._chain(), True, True, None
+
+
+# A Newton step to the maximum would raise the log-likelihood by about half this.
+STATIONARY_DECREMENT = 1e-2
+
+
+def _check_stationary(score: np.ndarray, covariance: np.ndarray, names: tuple[str, ...]) -> None:
+    """Warn when the parameters are measurably off a maximum (the score does not vanish)."""
+    decrement = float(score @ covariance @ score)
+    if decrement > STATIONARY_DECREMENT:
+        worst = names[int(np.argmax(np.abs(score) * np.sqrt(np.diag(covariance))))]
+        warnings.warn(
+            f"the fitted parameters are not at a maximum of the likelihood (a Newton step "
+            f"would raise it by about {decrement / 2:.3g}, mostly along {worst}): a prior, "
+            "Viterbi training or an unconverged fit; the standard errors are those of the "
+            "curvature here", UserWarning, stacklevel=3,
+        )
 
 
 @dataclass(frozen=True)
