@@ -159,3 +159,59 @@ def test_a_state_never_visited_is_singular():
         warnings.simplefilter("ignore")
         with pytest.raises(SingularInformationError, match="information"):
             model.standard_errors(X, [100, 100])
+
+
+# ------------------------------------------------------- classifier and KMeans
+
+
+def labelled_classes(seed=7):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.multivariate_normal([0, 0], [[1, 0.3], [0.3, 2]], 120),
+                   rng.multivariate_normal([3, 1], [[0.5, 0], [0, 0.8]], 80)])
+    return X, np.repeat(["a", "b"], [120, 80])
+
+
+def test_edda_errors_are_the_labelled_closed_forms():
+    """All labels known: each class mean has ``sqrt(s_jj / n_c)``, each prior the
+    multinomial ``sqrt(p (1 - p) / n)``."""
+    X, y = labelled_classes()
+    clf = GaussianMixtureClassifier(covariance_type="full", reg_covar=0.0).fit(X, y)
+    se = clf.standard_errors(X, y)
+    for c, name in enumerate(clf.classes_):
+        rows = X[y == name]
+        s = np.cov(rows.T, bias=True)
+        np.testing.assert_allclose(se.means[c], np.sqrt(np.diag(s) / len(rows)), rtol=1e-6)
+    p = np.array([120, 80]) / 200
+    np.testing.assert_allclose(se.weights, np.sqrt(p * (1 - p) / 200), rtol=1e-6)
+    ci = clf.confidence_intervals(X, y, level=0.9)
+    assert (ci.lower["means"] < clf.mixtures_[0].means_[0]).any()
+
+
+def test_edda_with_given_priors_holds_them_fixed():
+    X, y = labelled_classes()
+    clf = GaussianMixtureClassifier(covariance_type="tied", priors=[0.5, 0.5],
+                                    reg_covar=0.0).fit(X, y)
+    se = clf.standard_errors(X, y)
+    assert np.isnan(se.weights).all()
+    assert se.names[0] == "means[0, 0]"
+    with pytest.raises(ValueError, match="not a class"):
+        clf.standard_errors(X, np.where(y == "a", "c", y))
+
+
+def test_mclustda_is_refused_with_the_per_class_recipe():
+    X, y = labelled_classes()
+    clf = GaussianMixtureClassifier(n_components=2, covariance_type="diag", reg_covar=0.0,
+                                    random_state=0).fit(X, y)
+    with pytest.raises(NotImplementedError, match=r"mixtures_\[c\]\.standard_errors"):
+        clf.standard_errors(X, y)
+    per_class = clf.mixtures_[1].standard_errors(X[y == clf.classes_[1]])
+    assert np.isfinite(per_class.means).all()
+
+
+def test_kmeans_says_it_has_no_likelihood():
+    X, _ = labelled_classes()
+    km = KMeans(2, random_state=0, n_init=1).fit(X)
+    with pytest.raises(NotImplementedError, match="KMeans has no standard errors: .*likelihood"):
+        km.standard_errors(X)
+    with pytest.raises(NotImplementedError, match="no likelihood|not a likelihood"):
+        km.confidence_intervals(X)

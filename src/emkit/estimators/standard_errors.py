@@ -493,6 +493,25 @@ class HMMStandardErrorMethods:
         return self._chain(), True, True, None
 
 
+class NoStandardErrors:
+    """``standard_errors`` and ``confidence_intervals`` that say, in one line, why there are none.
+
+    The estimator names the reason in ``_no_standard_errors``.
+    """
+
+    _no_standard_errors = "it has no likelihood"
+
+    def standard_errors(self, *args: Any, **kwargs: Any) -> StandardErrors:
+        """Not available: raises ``NotImplementedError`` saying why."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no standard errors: {self._no_standard_errors}"
+        )
+
+    def confidence_intervals(self, *args: Any, **kwargs: Any) -> ConfidenceIntervals:
+        """Not available: raises ``NotImplementedError`` saying why."""
+        return self.standard_errors()
+
+
 # A Newton step to the maximum would raise the log-likelihood by about half this.
 STATIONARY_DECREMENT = 1e-2
 
