@@ -57,7 +57,9 @@ def chart(model, dense):
         omega = theta.reshape(-1, len(pairs)) if pairs else None
         out = []
         for c in range(k):
-            pick = lambda array, letter: array[0 if letter == "E" else c]  # noqa: E731
+            def pick(array, letter, c=c):
+                return array[0 if letter == "E" else c]
+
             log_shape = np.log(shapes[c])
             # v is log(a_j / a_{d-1}); the log shape keeps a zero sum.
             shift = np.append(pick(v, model[1]) - (log_shape[:-1] - log_shape[-1]), 0.0)
@@ -163,7 +165,7 @@ def test_errors_rotate_with_the_data(model):
     turn = expm(np.array([[0, 0.4, -0.3], [-0.4, 0, 0.8], [0.3, -0.8, 0]]))
     se = gm.standard_errors(X)
     moved = rotated(gm, turn).standard_errors(X @ turn.T)
-    k, d = gm.means_.shape
+    k = gm.means_.shape[0]
 
     def cov_of(result, name):
         expand = result.expand[name]

@@ -211,7 +211,7 @@ def test_mclustda_is_refused_with_the_per_class_recipe():
 def test_kmeans_says_it_has_no_likelihood():
     X, _ = labelled_classes()
     km = KMeans(2, random_state=0, n_init=1).fit(X)
-    with pytest.raises(NotImplementedError, match="KMeans has no standard errors: .*likelihood"):
+    with pytest.raises(NotImplementedError, match=r"KMeans has no standard errors: .*likelihood"):
         km.standard_errors(X)
-    with pytest.raises(NotImplementedError, match="no likelihood|not a likelihood"):
+    with pytest.raises(NotImplementedError, match=r"no likelihood|not a likelihood"):
         km.confidence_intervals(X)

@@ -38,13 +38,13 @@ from emkit.distributions.gaussian import scores as gaussian_scores
 from emkit.distributions.gaussian.curved import CURVED_MODELS, curved_layout
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
 from emkit.distributions.scores import Slot, derivatives, regression_derivatives
+from emkit.latent.hmm_information import hmm_layout, observed_information
 from emkit.latent.information import (
     ComponentTerms,
     Information,
     MixingTerms,
     mixture_information,
 )
-from emkit.latent.hmm_information import hmm_layout, observed_information
 from emkit.latent.mixture import Mixture
 
 METHODS = ("louis", "empirical")
@@ -485,7 +485,7 @@ class HMMStandardErrorMethods:
 
     def confidence_intervals(self, X: Any, lengths: Any = None,
                              level: float = 0.95) -> ConfidenceIntervals:
-        """Wald confidence intervals ``estimate +- z se`` at ``level``; as :meth:`standard_errors`."""
+        """Wald intervals ``estimate +- z se`` at ``level``; as :meth:`standard_errors`."""
         _z(level)
         return self.standard_errors(X, lengths).confidence_intervals(level)
 

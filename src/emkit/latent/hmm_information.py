@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 
-from emkit.distributions.component_list import ComponentList
 from emkit.distributions.independent import Independent
 from emkit.distributions.scores import Slot, derivatives
 from emkit.latent.hmm import HiddenMarkovChain, Sequences
@@ -222,7 +221,6 @@ def _score(chain: HiddenMarkovChain, layout: HMMLayout, chunks: Sequence[Sequenc
            with_complete: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """The exact score (Fisher's identity) and, optionally, the complete information's
     diagonal (which sets the step of each coordinate)."""
-    q = len(layout.names)
     k = chain.n_states
     start, trans = np.zeros(k), np.zeros((k, k))
     parts = [None if not (c >= 0).any() else derivatives(d)
