@@ -10,7 +10,10 @@ the estimator's own parameters:
 - Gaussian mixtures: ``means_`` and the free entries of ``covariances_``
   (the upper triangle of a full or tied covariance, the variances of a
   diagonal one, the one variance of a spherical one; a shared covariance,
-  "tied", "EEI" or "EII", is one set of parameters);
+  "tied", "EEI" or "EII", is one set of parameters); mclust's eight curved
+  models (VEI ... EVV) have local coordinates at the fit instead
+  (:mod:`emkit.distributions.gaussian.curved`), and ``covariances_`` their
+  errors by the delta method;
 - other families: their own parameters (:mod:`emkit.distributions.scores`).
 
 Frozen parameters (``params`` of ``GaussianMixture``, ``frozen`` and
@@ -18,6 +21,10 @@ Frozen parameters (``params`` of ``GaussianMixture``, ``frozen`` and
 no standard error (NaN in the arrays, "fixed" in the table, as is the weight
 of a one-component mixture) and do not enter the others'. Intervals are Wald
 intervals, ``estimate +- z * se``.
+
+Hidden Markov models (:class:`HMMStandardErrorMethods`) take their observed
+information from :mod:`emkit.latent.hmm_information`; estimators without a
+likelihood say so (:class:`NoStandardErrors`).
 """
 
 from __future__ import annotations
