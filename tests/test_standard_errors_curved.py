@@ -25,9 +25,9 @@ from tests.test_standard_errors import gaussian_log_likelihood, numerical_hessia
 ROTATING = ("VEE", "EVE", "VVE", "EEV", "VEV", "EVV")  # orientation estimated
 
 
-def fitted(X, model, k=2, **kwargs):
+def fitted(X, model, k=2, labels=None):
     return GaussianMixture(k, covariance_type=model, reg_covar=0.0, tol=1e-12, max_iter=3000,
-                           random_state=0, **kwargs).fit(X)
+                           random_state=0).fit(X, labels=labels)
 
 
 def dense_of(gm):
@@ -218,3 +218,44 @@ def test_the_chart_reproduces_the_fit_and_rejects_linear_models():
         assert layout.expand.shape == (gm.covariances_.size, len(layout.names))
     with pytest.raises(ValueError, match="not a curved model"):
         curved_layout("VVV", np.eye(2)[None])
+
+
+def test_where_the_full_fit_keeps_the_constraint_the_chart_is_its_restriction():
+    """Class 1 is a rotated copy of class 0 about its mean, all rows labelled: the full
+    (VVV) fit has equal volumes and shapes, so it is EEV's fit too; the full score is zero
+    there, so the chart's curvature term vanishes and EEV's information is ``J' I J``
+    with ``J`` the chart's Jacobian (the delta method read backwards)."""
+    rng = np.random.default_rng(8)
+    base = rng.multivariate_normal([0, 0], [[2.0, 0.6], [0.6, 0.7]], 150)
+    base -= base.mean(axis=0)
+    turn = expm(np.array([[0.0, 1.1], [-1.1, 0.0]]))
+    X = np.vstack([base, base @ turn.T + [4.0, 1.0]])
+    labels = np.repeat([0, 1], 150)
+    eev = fitted(X, "EEV", labels=labels)
+    full = fitted(X, "full", labels=labels)
+    np.testing.assert_allclose(eev.covariances_, full.covariances_, atol=1e-12)
+    se, reference = eev.standard_errors(X, labels=labels), full.standard_errors(X, labels=labels)
+    rows, cols = np.triu_indices(2)
+    upper = [c * 4 + a * 2 + b for c in range(2) for a, b in zip(rows, cols, strict=True)]
+    jacobian = np.vstack([se.expand["weights"][:1], se.expand["means"],
+                          se.expand["covariances"][upper]])
+    expected = jacobian.T @ reference.information @ jacobian
+    np.testing.assert_allclose(se.information, expected, atol=1e-9 * np.abs(expected).max())
+
+
+def test_missing_values_in_a_curved_model_give_the_marginal_hessian():
+    from tests.test_standard_errors import marginal_log_likelihood
+
+    X = two_clusters(n=(90, 110), d=2, seed=13)
+    X[np.random.default_rng(13).random(X.shape) < 0.15] = np.nan
+    gm = GaussianMixture(2, covariance_type="VVE", reg_covar=0.0, tol=1e-11, max_iter=2000,
+                         random_state=0).fit(X)
+    se = gm.standard_errors(X)
+    build = chart("VVE", dense_of(gm))
+
+    def f(t):
+        return marginal_log_likelihood(X, np.array([t[0], 1 - t[0]]), t[1:5].reshape(2, 2),
+                                       build(t[5:]))
+
+    hessian = numerical_hessian(f, se.estimates)
+    np.testing.assert_allclose(se.information, -hessian, atol=2e-6 * np.abs(hessian).max())

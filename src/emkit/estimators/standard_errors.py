@@ -116,6 +116,8 @@ class StandardErrors:
     frozen : dict of str to ndarray of bool
         Which entries are frozen (constants of the fit).
     method : str
+        ``"louis"`` or ``"empirical"``; ``"score-jacobian"`` for hidden Markov
+        models (:mod:`emkit.latent.hmm_information`).
     expand : dict of str to ndarray
         How each stored array's entries follow the free parameters.
 
@@ -488,7 +490,7 @@ class HMMStandardErrorMethods:
         covariance = _inverse(information, layout.names, "observed")
         _check_stationary(score, covariance, layout.names)
         return _result(Layout([], layout.names, layout.slots, False), information, covariance,
-                       "louis")
+                       "score-jacobian")
 
     def confidence_intervals(self, X: Any, lengths: Any = None,
                              level: float = 0.95) -> ConfidenceIntervals:
