@@ -40,7 +40,9 @@ from emkit.distributions.scores import Slot, derivatives
 from emkit.latent.hmm import HiddenMarkovChain, Sequences
 
 #: Start or transition probabilities below this are on the boundary: held fixed at zero.
-BOUNDARY = 1e-10
+#: EM drives a probability whose maximum is at zero down geometrically and stops
+#: (by ``tol``) anywhere below about this, its score still far from zero there.
+BOUNDARY = 1e-6
 # Each coordinate moves by this fraction of its complete-data standard error.
 RELATIVE_STEP = 1e-2
 
