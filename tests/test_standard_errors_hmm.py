@@ -215,3 +215,16 @@ def test_kmeans_says_it_has_no_likelihood():
         km.standard_errors(X)
     with pytest.raises(NotImplementedError, match=r"no likelihood|not a likelihood"):
         km.confidence_intervals(X)
+
+
+def test_the_imputer_and_the_noise_component_say_why():
+    from emkit import GaussianMixture, GaussianMixtureImputer
+
+    X, _ = labelled_classes()
+    imputer = GaussianMixtureImputer(random_state=0).fit(X)
+    with pytest.raises(NotImplementedError, match=r"gaussian_mixture_\.standard_errors"):
+        imputer.standard_errors(X)
+    assert np.isfinite(imputer.gaussian_mixture_.standard_errors(X).means).all()
+    noisy = GaussianMixture(2, noise=True, random_state=0).fit(X)
+    with pytest.raises(NotImplementedError, match=r"noise=True"):
+        noisy.standard_errors(X)

@@ -44,6 +44,7 @@ from emkit.distributions.component_list import ComponentList
 from emkit.distributions.gaussian import scores as gaussian_scores
 from emkit.distributions.gaussian.curved import CURVED_MODELS, curved_layout
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
+from emkit.distributions.gaussian.noise import NoisyGaussian
 from emkit.distributions.scores import Slot, derivatives, regression_derivatives
 from emkit.latent.hmm_information import hmm_layout, observed_information
 from emkit.latent.information import (
@@ -661,6 +662,12 @@ def _layout(estimator: Any, model: Mixture) -> Layout:
         return _gaussian_layout(model)
     if isinstance(model.components, ComponentList):
         return _component_list_layout(model)
+    if isinstance(model.components, NoisyGaussian):
+        raise NotImplementedError(
+            f"standard errors are not implemented for {type(estimator).__name__}(noise=True): "
+            "the uniform noise component's weight is not in their layout yet; fit without "
+            "noise (for instance on the rows predict() does not give -1)"
+        )
     raise NotImplementedError(
         f"standard errors are not implemented for {type(estimator).__name__}"
     )
