@@ -76,6 +76,22 @@ def test_gaussian_emissions_away_from_the_maximum():
     np.testing.assert_allclose(se.information, -hessian, atol=2e-5 * np.abs(hessian).max())
 
 
+def test_categorical_emissions_match_the_hessian():
+    truth = CategoricalHMM(2, init_params="")
+    truth.startprob_, truth.transmat_ = np.array([0.6, 0.4]), np.array([[0.8, 0.2],
+                                                                         [0.3, 0.7]])
+    truth.emissionprob_ = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]])
+    X, _ = truth.sample(400, random_state=np.random.RandomState(7))
+    lengths = [100] * 4
+    model = CategoricalHMM(2, n_iter=1000, tol=1e-11, random_state=0).fit(X, lengths)
+    se = model.standard_errors(X, lengths)
+    assert se.names[-4:] == ("emissions[0].probs[0]", "emissions[0].probs[1]",
+                             "emissions[1].probs[0]", "emissions[1].probs[1]")
+    f = forward_log_likelihood(model, X, lengths)
+    hessian = numerical_hessian(lambda t: f(t - se.estimates), se.estimates)
+    np.testing.assert_allclose(se.information, -hessian, atol=2e-5 * np.abs(hessian).max())
+
+
 def test_one_state_is_the_iid_model():
     rng = np.random.default_rng(2)
     X = rng.normal(3.0, 2.0, (400, 1))
@@ -136,6 +152,10 @@ def test_gaussian_hmm_params_and_tied():
     assert [n for n in se.names if n.startswith("emissions")] == [
         "emissions[0].mean[0]", "emissions[1].mean[0]"]
     assert np.isnan(se.errors["emissions[0].covariance"]).all()
+    # The states as Gaussian distributions: the same likelihood as the drop-in's.
+    same = forward_log_likelihood(model, X, None)(np.zeros(len(hmm_layout(
+        model._information_chain()[0]).names)))
+    assert same == pytest.approx(model.score(X), rel=1e-12)
     tied = GaussianHMM(2, covariance_type="tied", n_iter=5, random_state=0).fit(X)
     with pytest.raises(NotImplementedError, match="tied"):
         tied.standard_errors(X)
