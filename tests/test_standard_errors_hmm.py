@@ -248,3 +248,19 @@ def test_the_imputer_and_the_noise_component_say_why():
     noisy = GaussianMixture(2, noise=True, random_state=0).fit(X)
     with pytest.raises(NotImplementedError, match=r"noise=True"):
         noisy.standard_errors(X)
+
+
+def test_the_hmm_information_does_not_depend_on_the_step(monkeypatch):
+    """Richardson-extrapolated differences of an exact score: a step three times longer
+    or shorter changes the information by rounding only (second differences of the
+    log-likelihood, the other tests' reference, agree to about 1e-6)."""
+    import emkit.latent.hmm_information as information
+
+    X, lengths = two_state_counts()
+    model = HiddenMarkovModel([Poisson(2.0), Poisson(5.0)], max_iter=2000,
+                              tol=1e-13).fit(X, lengths=lengths)
+    reference = model.standard_errors(X, lengths).information
+    for step in (3e-2, 3e-3):
+        monkeypatch.setattr(information, "RELATIVE_STEP", step)
+        other = model.standard_errors(X, lengths).information
+        np.testing.assert_allclose(other, reference, atol=1e-9 * np.abs(reference).max())
