@@ -233,14 +233,6 @@ def test_frozen_parameters_have_no_standard_error():
     assert "fixed" in partial.table()
 
 
-@pytest.mark.parametrize("model", ["VEI", "EVV", "VEV"])
-def test_nonlinear_covariance_models_are_refused_by_name(model):
-    X = two_clusters()
-    gm = GaussianMixture(2, covariance_type=model, random_state=0).fit(X)
-    with pytest.raises(NotImplementedError, match=model):
-        gm.standard_errors(X)
-
-
 def test_nonlinear_models_with_frozen_covariances_work():
     """Frozen covariances are constants, whatever their model: weights and means have
     errors, the sub-block of the Hessian of those."""

@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from emkit.data import _validation as v
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
 from emkit.estimators.gaussian_mixture import GaussianMixture
+from emkit.estimators.standard_errors import ConfidenceIntervals, StandardErrors
 from emkit.io import register_estimator
 
 UNLABELLED = -1
@@ -263,6 +264,91 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each row."""
         best = self._joint_log_likelihood(X).argmax(axis=1)
         return self.classes_[best]
+
+    # ------------------------------------------------------ standard errors
+
+    def standard_errors(self, X: Any, y: Any, *, sample_weight: Any = None,
+                        method: str = "louis") -> StandardErrors:
+        """Standard errors of the class priors, means and covariances (EDDA).
+
+        With one component per class (EDDA) the classes are the components of
+        one mixture fitted with the labels known, so its observed information
+        (Louis' method, :meth:`emkit.GaussianMixture.standard_errors` with
+        ``labels``) gives the errors: ``weights`` are the class priors
+        (fixed when given as ``priors``), then ``means`` and ``covariances``
+        per class, in the order of ``classes_``. Unlabelled rows
+        (``semi_supervised``) enter as they entered the fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            The labels of the fit.
+        sample_weight : array-like of shape (n_samples,), optional
+        method : {"louis", "empirical"}, default="louis"
+
+        Returns
+        -------
+        StandardErrors
+
+        Raises
+        ------
+        NotImplementedError
+            With several components per class (MclustDA): each class's mixture
+            is a separate fit, whose errors its own ``standard_errors`` gives.
+        """
+        check_is_fitted(self, ["mixtures_", "class_prior_"])
+        if (np.asarray(self.n_components_) != 1).any():
+            raise NotImplementedError(
+                "standard errors of a GaussianMixtureClassifier with several components per "
+                "class (MclustDA): each class's mixture is fitted on its own rows, so its "
+                "errors are clf.mixtures_[c].standard_errors(X[y == clf.classes_[c]]); the "
+                "class priors, proportions p of n rows, have sqrt(p (1 - p) / n)"
+            )
+        X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan",
+                          reset=False)
+        labels = self._codes(np.asarray(y), X.shape[0])
+        joint = self._joint_mixture()
+        return joint.standard_errors(X, sample_weight=sample_weight, labels=labels,
+                                     method=method)
+
+    def confidence_intervals(self, X: Any, y: Any, level: float = 0.95, *,
+                             sample_weight: Any = None,
+                             method: str = "louis") -> ConfidenceIntervals:
+        """Wald intervals at ``level``; parameters as :meth:`standard_errors`."""
+        return self.standard_errors(X, y, sample_weight=sample_weight,
+                                    method=method).confidence_intervals(level)
+
+    def _codes(self, y: np.ndarray, n_rows: int) -> np.ndarray:
+        """Class index of each row, -1 for an unlabelled one (semi_supervised)."""
+        if y.shape != (n_rows,):
+            raise ValueError(f"y must have shape ({n_rows},), got {y.shape}")
+        unlabelled = (y == UNLABELLED) if self.semi_supervised else np.zeros(n_rows, bool)
+        codes = np.full(n_rows, UNLABELLED)
+        known = y[~unlabelled]
+        index = np.searchsorted(self.classes_, known)
+        index = np.minimum(index, self.classes_.size - 1)
+        unknown = self.classes_[index] != known
+        if unknown.any():
+            raise ValueError(f"y holds {known[unknown][0]!r}, not a class of the fit "
+                             f"({self.classes_.tolist()})")
+        codes[~unlabelled] = index
+        return codes
+
+    def _joint_mixture(self) -> GaussianMixture:
+        """EDDA's one mixture, the classes its components (priors fixed when given)."""
+        mixture = self._mixture(self.classes_.size)
+        if self.priors is not None:
+            mixture.set_params(params="mc")
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+        mixture.weights_ = np.asarray(self.class_prior_, dtype=np.float64)
+        mixture.means_ = np.concatenate([m.means_ for m in self.mixtures_])
+        mixture.covariances_ = (self.mixtures_[0].covariances_ if self.covariance_type == "tied"
+                                else np.concatenate([m.covariances_ for m in self.mixtures_]))
+        mixture.precisions_cholesky_ = structure.precisions_cholesky(mixture.covariances_)
+        mixture.precisions_ = structure.precisions(mixture.precisions_cholesky_)
+        mixture.n_features_in_ = self.n_features_in_
+        return mixture
 
     # ------------------------------------------------------ save and load
 

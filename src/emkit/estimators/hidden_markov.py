@@ -22,6 +22,7 @@ from emkit.distributions import Distribution
 from emkit.distributions.codec import ComponentListCodec
 from emkit.distributions.component_list import ComponentList, check_components
 from emkit.estimators.mixture_starts import SPREAD
+from emkit.estimators.standard_errors import HMMStandardErrorMethods
 from emkit.io import register_estimator
 from emkit.latent.hmm import (
     HiddenMarkovChain,
@@ -70,7 +71,7 @@ def generator(random_state: Any) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-class HMMMethods:
+class HMMMethods(HMMStandardErrorMethods):
     """fit / score / decode / sample over the chain ``self._chain()`` describes.
 
     Subclasses provide ``_chain()`` (the model held in the fitted attributes),

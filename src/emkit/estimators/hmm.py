@@ -10,7 +10,7 @@ compiled one and sequences are spread over threads. Public as ``emkit.hmm``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 
 from emkit.distributions.categorical import Categorical
 from emkit.distributions.component_list import ComponentList
+from emkit.distributions.gaussian.distribution import Gaussian
 from emkit.distributions.poisson import Poisson
 from emkit.estimators.hidden_markov import HMMMethods
 from emkit.estimators.kmeans import KMeans
@@ -119,6 +120,16 @@ class _BaseHMM(HMMMethods, BaseEstimator):
             fit_start="s" in params, fit_trans="t" in params,
             fit_emissions=bool(set(params) - {"s", "t"}),
         )
+
+    def _information_chain(self) -> tuple[HiddenMarkovChain, bool, bool, Any]:
+        """The chain for standard errors, and which of its parts ``params`` fits."""
+        params = set(self.params)
+        letters = params - {"s", "t"}
+        return (self._chain(), "s" in params, "t" in params,
+                self._emission_free(letters) if letters else False)
+
+    def _emission_free(self, letters: set[str]) -> Any:
+        return None  # one emission letter: every emission parameter
 
     def _store_chain_parts(self, chain: HiddenMarkovChain) -> None:
         self.startprob_ = chain.startprob
@@ -257,6 +268,24 @@ class GaussianHMM(_BaseHMM):
 
     def _chain(self) -> HiddenMarkovChain:
         return self._chain_of(self._emissions())
+
+    def _information_chain(self) -> tuple[HiddenMarkovChain, bool, bool, Any]:
+        # Each state's emission as a Gaussian distribution, which has derivatives.
+        chain, fit_start, fit_trans, free = super()._information_chain()
+        if self.covariance_type == "tied":
+            raise NotImplementedError(
+                "standard errors are not implemented for GaussianHMM(covariance_type='tied') "
+                "(one covariance shared by the states); use 'full', 'diag' or 'spherical'"
+            )
+        covars = np.asarray(self._covars_, dtype=np.float64)
+        states = tuple(Gaussian(np.asarray(mean, dtype=np.float64),
+                                float(c) if self.covariance_type == "spherical" else c,
+                                self.covariance_type)
+                       for mean, c in zip(self.means_, covars, strict=True))
+        return replace(chain, emissions=ComponentList(states)), fit_start, fit_trans, free
+
+    def _emission_free(self, letters: set[str]) -> Any:
+        return lambda name: ("m" if name.startswith("mean") else "c") in letters
 
     def _emission_codec(self) -> PriorGaussianCodec:
         return PriorGaussianCodec()

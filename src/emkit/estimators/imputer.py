@@ -11,9 +11,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from emkit.data import _validation as v
 from emkit.distributions.gaussian.missing import conditionals, missingness_patterns
 from emkit.estimators.gaussian_mixture import GaussianMixture
+from emkit.estimators.standard_errors import NoStandardErrors
 
 
-class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
+class GaussianMixtureImputer(NoStandardErrors, TransformerMixin, BaseEstimator):
     """Impute NaN entries with their conditional expectation under a Gaussian mixture.
 
     The mixture is fitted by EM on the incomplete data itself (rows with gaps
@@ -56,6 +57,11 @@ class GaussianMixtureImputer(TransformerMixin, BaseEstimator):
     >>> round(float(filled[2, 1]), 2)  # on the regression line of column 1 on column 0
     6.0
     """
+
+    _no_standard_errors = (
+        "it imputes, it is not the model; the fitted mixture's errors are "
+        "imputer.gaussian_mixture_.standard_errors(X)"
+    )
 
     def __init__(
         self,

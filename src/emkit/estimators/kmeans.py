@@ -32,6 +32,7 @@ from emkit.core.engine import expected_stats
 from emkit.core.stats import Stats
 from emkit.data import _validation as v
 from emkit.data.sources import ArraySource, IndexedArraySource, row_weights
+from emkit.estimators.standard_errors import NoStandardErrors
 
 
 @dataclass(frozen=True)
@@ -259,8 +260,13 @@ _PARAMETER_RULES = {
 }
 
 
-class KMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin, BaseEstimator):
+class KMeans(NoStandardErrors, ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
+             BaseEstimator):
     """K-means clustering: hard EM with one shared spherical covariance and equal weights.
+
+    ``standard_errors`` raises, saying why: k-means minimises a sum of squares,
+    not a likelihood, so there is no information matrix to invert (fit
+    ``GaussianMixture(covariance_type="EII")`` for a model with one).
 
     A drop-in for :class:`sklearn.cluster.KMeans` (Lloyd's algorithm): from the
     same initial centres it gives the same labels, centres and inertia. Each
@@ -320,6 +326,11 @@ default="k-means++"
     >>> float(km.inertia_)
     16.0
     """
+
+    _no_standard_errors = (
+        "k-means minimises a sum of squares, not a likelihood, so there is no observed "
+        "information; GaussianMixture(covariance_type='EII') is its model with one"
+    )
 
     def __init__(
         self,

@@ -10,7 +10,10 @@ the estimator's own parameters:
 - Gaussian mixtures: ``means_`` and the free entries of ``covariances_``
   (the upper triangle of a full or tied covariance, the variances of a
   diagonal one, the one variance of a spherical one; a shared covariance,
-  "tied", "EEI" or "EII", is one set of parameters);
+  "tied", "EEI" or "EII", is one set of parameters); mclust's eight curved
+  models (VEI ... EVV) have local coordinates at the fit instead
+  (:mod:`emkit.distributions.gaussian.curved`), and ``covariances_`` their
+  errors by the delta method;
 - other families: their own parameters (:mod:`emkit.distributions.scores`).
 
 Frozen parameters (``params`` of ``GaussianMixture``, ``frozen`` and
@@ -18,10 +21,15 @@ Frozen parameters (``params`` of ``GaussianMixture``, ``frozen`` and
 no standard error (NaN in the arrays, "fixed" in the table, as is the weight
 of a one-component mixture) and do not enter the others'. Intervals are Wald
 intervals, ``estimate +- z * se``.
+
+Hidden Markov models (:class:`HMMStandardErrorMethods`) take their observed
+information from :mod:`emkit.latent.hmm_information`; estimators without a
+likelihood say so (:class:`NoStandardErrors`).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +42,11 @@ from emkit.data import _validation as v
 from emkit.data import scale
 from emkit.distributions.component_list import ComponentList
 from emkit.distributions.gaussian import scores as gaussian_scores
+from emkit.distributions.gaussian.curved import CURVED_MODELS, curved_layout
 from emkit.distributions.gaussian.family import Gaussian as GaussianFamily
+from emkit.distributions.gaussian.noise import NoisyGaussian
 from emkit.distributions.scores import Slot, derivatives, regression_derivatives
+from emkit.latent.hmm_information import hmm_layout, observed_information
 from emkit.latent.information import (
     ComponentTerms,
     Information,
@@ -72,12 +83,16 @@ class Layout:
     slots : tuple of Slot
         Every stored parameter array, its entries from the free parameters.
     fit_weights : bool
+    estimates : ndarray of shape (q,) or None
+        The free parameters' values where they are not stored entries (a
+        curved covariance model's coordinates); NaN where they are.
     """
 
     terms: list[ComponentTerms]
     names: tuple[str, ...]
     slots: tuple[Slot, ...]
     fit_weights: bool
+    estimates: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,8 @@ class StandardErrors:
     frozen : dict of str to ndarray of bool
         Which entries are frozen (constants of the fit).
     method : str
+        ``"louis"`` or ``"empirical"``; ``"score-jacobian"`` for hidden Markov
+        models (:mod:`emkit.latent.hmm_information`).
     expand : dict of str to ndarray
         How each stored array's entries follow the free parameters.
 
@@ -408,6 +425,120 @@ class RegressionStandardErrorMethods:
         return errors.confidence_intervals(level)
 
 
+class HMMStandardErrorMethods:
+    """``standard_errors`` and ``confidence_intervals`` of a fitted hidden Markov model.
+
+    Uses the estimator's ``_sequences(X, lengths)`` and ``_information_chain()``:
+    the fitted chain (emissions a ComponentList), whether its start and
+    transition probabilities are free, and which emission coordinates are.
+    """
+
+    def standard_errors(self, X: Any, lengths: Any = None) -> StandardErrors:
+        """Standard errors of the fitted parameters, from the observed information on ``X``.
+
+        The observed information is minus the Hessian of the log-likelihood
+        of the sequences at the fitted parameters: the exact score from
+        forward-backward (Fisher's identity), differentiated once more by
+        central differences with a Richardson step
+        (:mod:`emkit.latent.hmm_information`). The parameters: the start
+        probabilities and each row of the transition matrix (every entry but
+        the row's largest, which is one minus the others), then each state's
+        emission parameters, as ``emissions[k].rate`` and so on. Parameters the
+        fit keeps fixed (not in ``params``) have no error (NaN, "fixed").
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), or list of arrays
+            The sequences the model was fitted on (in memory).
+        lengths : array-like of int, optional
+            Their lengths, as in ``fit``.
+
+        Returns
+        -------
+        StandardErrors
+            With ``errors["startprob"]``, ``errors["transmat"]`` and
+            ``errors["emissions[k].NAME"]``.
+
+        Raises
+        ------
+        SingularInformationError
+            When the information is singular (a state never visited, two
+            states alike) or not positive definite (not at a maximum).
+        NotImplementedError
+            For emissions without derivatives (named).
+
+        Warns
+        -----
+        UserWarning
+            When a start or transition probability is on the boundary (held
+            fixed at zero, no error), or the fit is not at a maximum of the
+            likelihood (a prior, Viterbi training or an unconverged fit).
+        """
+        chain, fit_start, fit_trans, emission_free = self._information_chain()
+        if scale.is_dask_array(X):
+            X = np.asarray(X)
+        chunks = self._sequences(X, lengths)
+        layout = hmm_layout(chain, fit_start=fit_start, fit_trans=fit_trans,
+                            emission_free=emission_free)
+        if layout.fixed_at_boundary:
+            warnings.warn(
+                f"{', '.join(layout.fixed_at_boundary[:4])}"
+                f"{' ...' if len(layout.fixed_at_boundary) > 4 else ''}: on the boundary "
+                "(zero), held fixed: no standard error (the log-likelihood has no derivative "
+                "there)", UserWarning, stacklevel=2,
+            )
+        information, score = observed_information(chain, layout, chunks)
+        covariance = _inverse(information, layout.names, "observed")
+        _check_stationary(score, covariance, layout.names)
+        return _result(Layout([], layout.names, layout.slots, False), information, covariance,
+                       "score-jacobian")
+
+    def confidence_intervals(self, X: Any, lengths: Any = None,
+                             level: float = 0.95) -> ConfidenceIntervals:
+        """Wald intervals ``estimate +- z se`` at ``level``; as :meth:`standard_errors`."""
+        _z(level)
+        return self.standard_errors(X, lengths).confidence_intervals(level)
+
+    def _information_chain(self) -> tuple[Any, bool, bool, Any]:
+        return self._chain(), True, True, None
+
+
+class NoStandardErrors:
+    """``standard_errors`` and ``confidence_intervals`` that say, in one line, why there are none.
+
+    The estimator names the reason in ``_no_standard_errors``.
+    """
+
+    _no_standard_errors = "it has no likelihood"
+
+    def standard_errors(self, *args: Any, **kwargs: Any) -> StandardErrors:
+        """Not available: raises ``NotImplementedError`` saying why."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no standard errors: {self._no_standard_errors}"
+        )
+
+    def confidence_intervals(self, *args: Any, **kwargs: Any) -> ConfidenceIntervals:
+        """Not available: raises ``NotImplementedError`` saying why."""
+        return self.standard_errors()
+
+
+# A Newton step to the maximum would raise the log-likelihood by about half this.
+STATIONARY_DECREMENT = 1e-2
+
+
+def _check_stationary(score: np.ndarray, covariance: np.ndarray, names: tuple[str, ...]) -> None:
+    """Warn when the parameters are measurably off a maximum (the score does not vanish)."""
+    decrement = float(score @ covariance @ score)
+    if decrement > STATIONARY_DECREMENT:
+        worst = names[int(np.argmax(np.abs(score) * np.sqrt(np.diag(covariance))))]
+        warnings.warn(
+            f"the fitted parameters are not at a maximum of the likelihood (a Newton step "
+            f"would raise it by about {decrement / 2:.3g}, mostly along {worst}): a prior, "
+            "Viterbi training or an unconverged fit; the standard errors are those of the "
+            "curvature here", UserWarning, stacklevel=3,
+        )
+
+
 @dataclass(frozen=True)
 class _JointModel:
     """What :func:`mixture_information` asks of a model: weights and log responsibilities."""
@@ -531,6 +662,12 @@ def _layout(estimator: Any, model: Mixture) -> Layout:
         return _gaussian_layout(model)
     if isinstance(model.components, ComponentList):
         return _component_list_layout(model)
+    if isinstance(model.components, NoisyGaussian):
+        raise NotImplementedError(
+            f"standard errors are not implemented for {type(estimator).__name__}(noise=True): "
+            "the uniform noise component's weight is not in their layout yet; fit without "
+            "noise (for instance on the rows predict() does not give -1)"
+        )
     raise NotImplementedError(
         f"standard errors are not implemented for {type(estimator).__name__}"
     )
@@ -549,7 +686,12 @@ def _weight_names(k: int, fit_weights: bool) -> tuple[str, ...]:
 
 
 def _gaussian_layout(model: Mixture) -> Layout:
-    """Free weights, means and covariance parameters of a Gaussian mixture."""
+    """Free weights, means and covariance parameters of a Gaussian mixture.
+
+    A curved covariance model (VEI ... EVV) has local coordinates at the fit
+    for its covariance parameters (:mod:`emkit.distributions.gaussian.curved`):
+    their Jacobian gives the stored covariances' errors (the delta method).
+    """
     family: GaussianFamily = model.components
     structure = family.structure
     means = np.asarray(family.means, np.float64)
@@ -561,8 +703,13 @@ def _gaussian_layout(model: Mixture) -> Layout:
     precisions = np.linalg.inv(dense)
     free_means = "means" not in family.fixed
     free_covariances = "covariances" not in family.fixed
-    layout = gaussian_scores.covariance_layout(structure.model, k, d) if free_covariances \
-        else None
+    curved = free_covariances and structure.model in CURVED_MODELS
+    if curved:
+        layout = curved_layout(structure.model, dense)
+    elif free_covariances:
+        layout = gaussian_scores.covariance_layout(structure.model, k, d)
+    else:
+        layout = None
     n_weights = k - 1 if model.fit_weights else 0
     mean_names = tuple(f"means[{c}, {j}]" for c in range(k) for j in range(d)) \
         if free_means else ()
@@ -577,7 +724,13 @@ def _gaussian_layout(model: Mixture) -> Layout:
             embed[:d, c * d + np.arange(d)] = np.eye(d)
         if layout is not None:
             embed[d:, n_means:] = layout.embed[c]
-        terms.append(_gaussian_terms(means[c], precisions[c], dense[c], embed))
+        second = None
+        if curved:
+            columns, tensor = layout.curvature[c]
+            local = np.zeros((d + m, columns.size, columns.size))
+            local[d:] = tensor
+            second = (n_means + columns, local)
+        terms.append(_gaussian_terms(means[c], precisions[c], dense[c], embed, second))
     q = n_weights + q_components
     mean_expand = np.zeros((k * d, q))
     if free_means:
@@ -588,11 +741,16 @@ def _gaussian_layout(model: Mixture) -> Layout:
     slots = (_weights_slot(model.weights, model.fit_weights, q),
              Slot("means", means, mean_expand), Slot("covariances", covariances, cov_expand))
     names = _weight_names(k, model.fit_weights) + mean_names + cov_names
-    return Layout(terms, names, slots, model.fit_weights)
+    estimates = None
+    if curved:
+        estimates = np.full(q, np.nan)
+        estimates[n_weights + n_means:] = layout.estimates
+    return Layout(terms, names, slots, model.fit_weights, estimates)
 
 
 def _gaussian_terms(mean: np.ndarray, precision: np.ndarray, covariance: np.ndarray,
-                    embed: np.ndarray) -> ComponentTerms:
+                    embed: np.ndarray,
+                    second: tuple[np.ndarray, np.ndarray] | None = None) -> ComponentTerms:
     # Rows with missing values: each pattern's marginal (only where there are any).
     def score(X: np.ndarray) -> np.ndarray:
         if np.isnan(X).any():
@@ -604,7 +762,7 @@ def _gaussian_terms(mean: np.ndarray, precision: np.ndarray, covariance: np.ndar
             return gaussian_scores.pattern_curvature(X, weights, mean, covariance)
         return gaussian_scores.curvature(X, weights, mean, precision)
 
-    return ComponentTerms(score, curvature, embed)
+    return ComponentTerms(score, curvature, embed, embed_curvature=second)
 
 
 def _component_list_layout(model: Mixture) -> Layout:
@@ -734,5 +892,8 @@ def _result(layout: Layout, information: np.ndarray, covariance: np.ndarray,
         for j in np.flatnonzero((expand != 0).any(axis=0) & ~named):
             estimates[j] = value.ravel()[int(np.argmax(expand[:, j] != 0))]
             named[j] = True
+    if layout.estimates is not None:
+        given = ~np.isnan(layout.estimates)
+        estimates[given] = layout.estimates[given]
     return StandardErrors(tuple(layout.names), estimates, covariance, information, values,
                           errors, frozen, method, expands)

@@ -65,12 +65,19 @@ class ComponentTerms:
         Minus the Hessian of the component's log prior (a MAP fit): added
         once to the complete information, so that the observed information
         is that of the log posterior.
+    embed_curvature : (columns, tensor) or None
+        Where the local coordinates are a *curved* function of the free
+        parameters (``embed`` its Jacobian at the fit): its second derivatives
+        ``tensor[j, a, b] = d2 local_j / d free_columns[a] d free_columns[b]``,
+        shape (m, len(columns), len(columns)). The complete information then
+        has the extra term ``-sum_j (sum_i w_i r_ik score_ij) tensor[j]``.
     """
 
     score: Callable[[np.ndarray], np.ndarray]
     curvature: Callable[[np.ndarray, np.ndarray], np.ndarray]
     embed: np.ndarray
     prior_curvature: np.ndarray | None = None
+    embed_curvature: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,8 @@ def mixture_information(
     empirical = np.zeros((q, q))
     counts = np.zeros(k)
     mixing_complete = np.zeros((n_weights, n_weights))
+    # Each curved component's summed score in its local coordinates (see ComponentTerms).
+    gradients = [np.zeros(term.embed.shape[0]) for term in terms]
     step = max(1, _BLOCK_ENTRIES // max(1, q + max(e.shape[0] for e in embeds)))
     for start in range(0, X.shape[0], step):
         rows = slice(start, start + step)
@@ -204,6 +213,8 @@ def mixture_information(
             mixing_complete += mixing.curvature(chunk, weighted)
         for c, (term, embed) in enumerate(zip(terms, embeds, strict=True)):
             local = term.score(chunk)
+            if term.embed_curvature is not None:
+                gradients[c] += weighted[:, c] @ local
             if n_weights:
                 local = np.hstack([grad_weights[:, c], local])
             # x.T @ x of one array (BLAS syrk) is about twice as fast as a general product.
@@ -221,6 +232,10 @@ def mixture_information(
             local_prior[n_weights:, n_weights:] = term.prior_curvature
             prior += embed.T @ local_prior @ embed
         complete += embed.T @ local_complete[c] @ embed
+        if term.embed_curvature is not None:
+            free, tensor = term.embed_curvature
+            at = n_weights + np.asarray(free)
+            complete[np.ix_(at, at)] -= np.tensordot(gradients[c], tensor, axes=1)
         expected_outer += embed.T @ local_outer[c] @ embed
     complete[:n_weights, :n_weights] += mixing_complete
     # A prior's curvature is the log posterior's, known exactly: it joins both estimates.

@@ -23,8 +23,8 @@ are a *linear* function of its free parameters (scikit-learn's four, mclust's
 EII, VII, EEI, VVI, EEE, VVV and the one-feature E and V) is this
 parametrisation composed with a constant matrix (:func:`covariance_layout`);
 mclust's other eight models (VEI, EVI, VEE, EVE, VVE, EEV, VEV, EVV) share
-volume, shape or orientation, which are not linear in the covariances, and
-are not covered.
+volume, shape or orientation, which are not linear in the covariances: they
+get a curved chart (:mod:`emkit.distributions.gaussian.curved`).
 
 A row with missing values (NaN) has the marginal density of its observed
 entries, whose coordinates are a subset of the full ones: its derivatives are
@@ -174,14 +174,14 @@ def covariance_layout(model: str, n_components: int, n_features: int) -> Covaria
     ------
     NotImplementedError
         For the eight models whose covariances are not linear in their
-        parameters.
+        parameters (:func:`emkit.distributions.gaussian.curved.curved_layout`).
     """
     if model not in LINEAR_MODELS:
         raise NotImplementedError(
-            f"standard errors are not implemented for covariance model {model!r}: its "
-            "volume, shape or orientation is shared across components, which is not linear "
-            f"in the covariances. Covered: {', '.join(LINEAR_MODELS)} (scikit-learn's full, "
-            "tied, diag and spherical among them)"
+            f"covariance model {model!r} is not linear in its parameters: its volume, shape "
+            "or orientation is shared across components (use "
+            "emkit.distributions.gaussian.curved.curved_layout). Linear: "
+            f"{', '.join(LINEAR_MODELS)}"
         )
     k, d = n_components, n_features
     rows, cols = upper_triangle(d)
