@@ -610,3 +610,11 @@ def test_reprs_are_one_line_summaries():
                         "means (1, 2), covariances (1, 2, 2); .table() lists them)")
     ci = fit.confidence_intervals(X, level=0.9)
     assert "\n" not in repr(ci) and repr(ci).startswith("ConfidenceIntervals(level=0.9, ")
+
+
+def test_a_map_fit_warns_that_the_prior_is_left_out():
+    rng = np.random.default_rng(3)
+    X = np.r_[rng.normal(0, 1, (60, 2)), rng.normal(4, 1, (60, 2))]
+    fit = GaussianMixture(2, prior="default", random_state=0).fit(X)
+    with pytest.warns(UserWarning, match="prior's"):
+        fit.standard_errors(X)

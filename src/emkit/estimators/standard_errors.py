@@ -319,6 +319,7 @@ class StandardErrorMethods:
             )
         model, X = self._checked(np.asarray(X) if scale.is_dask_array(X) else X)
         X = np.asarray(X, dtype=np.float64)
+        _warn_if_map_fit(self)
         weights = v.check_sample_weight(sample_weight, X.shape[0])
         labels = v.check_labels(labels, X.shape[0], len(model.weights))
         layout = _layout(self, model)
@@ -652,6 +653,22 @@ def _regression_terms(model: Any, score: Callable, curvature: Callable, k: int, 
     embed = np.zeros((m, k * m))
     embed[:, c * m:(c + 1) * m] = np.eye(m)
     return ComponentTerms(row_score, row_curvature, embed)
+
+
+def _warn_if_map_fit(estimator: Any) -> None:
+    """A Gaussian mixture fitted with ``prior=`` is a posterior mode, not a maximum likelihood.
+
+    The information here is the log-likelihood's alone: at the posterior mode its
+    gradient is not zero and the prior's curvature is left out, so say so.
+    """
+    if getattr(estimator, "prior", None) is None:
+        return
+    warnings.warn(
+        f"{type(estimator).__name__} was fitted with prior={estimator.prior!r} (a posterior "
+        "mode): these standard errors come from the log-likelihood's curvature alone, "
+        "without the prior's; with little data, where the prior matters, they are rough",
+        UserWarning, stacklevel=3,
+    )
 
 
 # ------------------------------------------------------------------ layouts
