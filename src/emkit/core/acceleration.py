@@ -46,9 +46,9 @@ reference's rules allow early in a run, while components still trade places:
 
 On the wine data (raw and standardised; diagonal, full and spherical
 covariances; 2 to 5 components; seeds 0 to 5) the reference's rules end below
-plain EM from the same start in 6 of the 144 runs, these in none, for about
-10% more passes (3820 against 3469; plain EM 5817; see
-tests/test_acceleration.py and benchmarks/bench_acceleration.py).
+plain EM from the same start in 11 of the 144 runs, these in none, for a fifth
+more passes (3820 in all against 3192; plain EM 5817; see
+tests/test_acceleration.py).
 
 DAAREM (Henderson and Varadhan, 2019, *Damped Anderson acceleration with
 restarts and monotonicity control for accelerating EM and EM-like algorithms*,
@@ -123,16 +123,17 @@ DAAREM_ALPHA = 1.2
 
 @dataclass(frozen=True)
 class MixtureCodec:
-    """Flattens a :class:`~emkit.latent.mixture.Mixture`: its weights, then its components.
+    """Flattens a :class:`~emkit.latent.mixture.Mixture`: its free weights, then its components.
 
-    The weights stay as they are, as in the reference SQUAREM's mixtures: an
-    extrapolation is an affine combination of weight vectors, so its weights
-    still sum to 1, and one with a negative weight is refused (the jump gives
-    way to plain EM). The M-step computes them as averages of
-    responsibilities, and the EM map is closer to linear in them than in their
-    logarithms: on Hasselblad's Poisson mixture SQUAREM then needs R's number
-    of passes, not more, and fewer on the Gaussian benchmark cases
-    (benchmarks/bench_acceleration.py).
+    The weights are the free ones, all but the last (which is 1 minus their
+    sum), as they are: the reference SQUAREM's parameters for a mixture (its
+    vignette's ``p`` of a two-component one). The M-step computes them as
+    averages of responsibilities, and the EM map is closer to linear in them
+    than in their logarithms (earlier releases' coordinates): on Hasselblad's
+    Poisson mixture the run is then the reference's, and fewer passes on the
+    Gaussian benchmark cases (benchmarks/bench_acceleration.py). An
+    extrapolation with a negative weight is refused (``ValueError``: the jump
+    gives way to plain EM).
 
     Attributes
     ----------
@@ -147,8 +148,8 @@ class MixtureCodec:
     >>> X = np.random.default_rng(0).normal(size=(100, 2))
     >>> mixture = GaussianMixture(2, random_state=0).fit(X)._model()
     >>> codec = MixtureCodec(GaussianCodec())
-    >>> codec.flatten(mixture).shape  # 2 weights, 2 x 2 means, 2 x 3 Cholesky entries
-    (12,)
+    >>> codec.flatten(mixture).shape  # 1 free weight, 2 x 2 means, 2 x 3 Cholesky entries
+    (11,)
     >>> back = codec.unflatten(codec.flatten(mixture), like=mixture)
     >>> bool(np.allclose(back.weights, mixture.weights))
     True
