@@ -92,6 +92,31 @@ def test_codec_refuses_invalid_vectors(blobs):
         codec.unflatten(degenerate, like=mixture)
 
 
+def test_codec_free_weights_and_poisson_rates_as_they_are():
+    """R's coordinates: all weights but the last, rates as they are; out of the domain:
+    ValueError (the jump gives way to plain EM); weights left alone stay bit for bit."""
+    from emkit.distributions.codec import ComponentListCodec
+    from emkit.distributions.component_list import ComponentList
+    from emkit.latent.mixture import Mixture
+
+    weights = np.array([0.1, 0.2, 0.7])  # 1 - (0.1 + 0.2) is not 0.7 in floating point
+    mixture = Mixture(weights=weights, components=ComponentList(
+        (Poisson(1.0), Poisson(2.5), Poisson(4.0))))
+    codec = MixtureCodec(ComponentListCodec())
+    vector = codec.flatten(mixture)
+    np.testing.assert_array_equal(vector, [0.1, 0.2, 1.0, 2.5, 4.0])
+    assert codec.unflatten(vector, like=mixture).weights is weights
+    moved = codec.unflatten(vector + np.array([0.05, -0.1, 0.5, 0.0, 0.0]), like=mixture)
+    np.testing.assert_allclose(moved.weights, [0.15, 0.1, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(moved.components.distributions[0].rate, 1.5)
+    with pytest.raises(ValueError, match="negative weight"):
+        codec.unflatten(vector + np.array([0.0, -0.3, 0.0, 0.0, 0.0]), like=mixture)
+    with pytest.raises(ValueError, match="negative weight"):
+        codec.unflatten(vector + np.array([0.5, 0.4, 0.0, 0.0, 0.0]), like=mixture)  # the last < 0
+    with pytest.raises(ValueError, match="negative rate"):
+        codec.unflatten(vector - np.array([0.0, 0.0, 0.0, 3.0, 0.0]), like=mixture)
+
+
 def test_squarem_is_generic_over_the_engine_model(overlapping):
     """squarem drives any e_step/m_step model given a codec, counting passes exactly."""
     start = GaussianMixture(3, max_iter=0, random_state=1).fit(overlapping)._model()

@@ -63,9 +63,10 @@ and both are monotone where it matters: the run's result is the best
 parameters evaluated, ``history`` the best log-likelihood known after each
 pass, so it never decreases even where an accepted step went down a little.
 
-The extrapolation happens in an unconstrained parametrisation (logits of the
-weights, Cholesky factors of covariances with log diagonals), supplied by a
-*codec*: any object with ``flatten(model) -> ndarray`` and
+The extrapolation happens in a parametrisation supplied by a *codec*
+(mixtures: the free weights as they are, Poisson rates as they are, Gaussian
+covariances as Cholesky factors with log diagonals, see :class:`MixtureCodec`
+and :mod:`emkit.distributions.codec`): any object with ``flatten(model) -> ndarray`` and
 ``unflatten(vector, like) -> model``, raising ``ValueError`` when the vector
 is not a valid model. :class:`MixtureCodec` is the codec of a
 :class:`~emkit.latent.mixture.Mixture` given a codec of its component family.
