@@ -248,9 +248,10 @@ def test_hasselblad_passes_against_r_squarem(start, accelerate):
         [fitted.weights_[0], *(float(c.rate[0]) for c in fitted.components_)],
         [p, rate1, rate2], rtol=1e-5)
     # The mark: no more passes than R's EM evaluations (72 and 66) to reach
-    # the optimum. A pass is one E-step, which gives the log-likelihood too: R's
-    # objective evaluations are at points it also maps (or at theta2, after a jump
-    # not kept, which a pass here also counts), so R's own passes are its fpevals.
+    # the optimum. A pass is one E-step, which gives the log-likelihood too. R's
+    # objective evaluations are at points it also maps, but for theta2 after a jump
+    # not kept (one more pass, here as there); R keeps every jump on these runs, so
+    # its passes over the data are its fpevals.
     passes = _passes_to_reach(fitted, optimum, freq.sum())
     assert passes <= case["squarem"]["fpevals"]
     if accelerate is True:  # and to stop, by emkit's rule (59 and 59 passes; stops at 61)
