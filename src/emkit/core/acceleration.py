@@ -47,8 +47,8 @@ reference's rules allow early in a run, while components still trade places:
 On the wine data (raw and standardised; diagonal, full and spherical
 covariances; 2 to 5 components; seeds 0 to 5) the reference's rules end below
 plain EM from the same start in 11 of the 144 runs, these in none, for a fifth
-more passes (3820 in all against 3192; plain EM 5817; see
-tests/test_acceleration.py).
+more passes (3820 in all against 3192; plain EM 5817;
+``python -m benchmarks.bench_acceleration --wine-scan``).
 
 DAAREM (Henderson and Varadhan, 2019, *Damped Anderson acceleration with
 restarts and monotonicity control for accelerating EM and EM-like algorithms*,
