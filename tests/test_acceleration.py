@@ -92,6 +92,31 @@ def test_codec_refuses_invalid_vectors(blobs):
         codec.unflatten(degenerate, like=mixture)
 
 
+def test_codec_free_weights_and_poisson_rates_as_they_are():
+    """R's coordinates: all weights but the last, rates as they are; out of the domain:
+    ValueError (the jump gives way to plain EM); weights left alone stay bit for bit."""
+    from emkit.distributions.codec import ComponentListCodec
+    from emkit.distributions.component_list import ComponentList
+    from emkit.latent.mixture import Mixture
+
+    weights = np.array([0.1, 0.2, 0.7])  # 1 - (0.1 + 0.2) is not 0.7 in floating point
+    mixture = Mixture(weights=weights, components=ComponentList(
+        (Poisson(1.0), Poisson(2.5), Poisson(4.0))))
+    codec = MixtureCodec(ComponentListCodec())
+    vector = codec.flatten(mixture)
+    np.testing.assert_array_equal(vector, [0.1, 0.2, 1.0, 2.5, 4.0])
+    assert codec.unflatten(vector, like=mixture).weights is weights
+    moved = codec.unflatten(vector + np.array([0.05, -0.1, 0.5, 0.0, 0.0]), like=mixture)
+    np.testing.assert_allclose(moved.weights, [0.15, 0.1, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(moved.components.distributions[0].rate, 1.5)
+    with pytest.raises(ValueError, match="negative weight"):
+        codec.unflatten(vector + np.array([0.0, -0.3, 0.0, 0.0, 0.0]), like=mixture)
+    with pytest.raises(ValueError, match="negative weight"):
+        codec.unflatten(vector + np.array([0.5, 0.4, 0.0, 0.0, 0.0]), like=mixture)  # the last < 0
+    with pytest.raises(ValueError, match="negative rate"):
+        codec.unflatten(vector - np.array([0.0, 0.0, 0.0, 3.0, 0.0]), like=mixture)
+
+
 def test_squarem_is_generic_over_the_engine_model(overlapping):
     """squarem drives any e_step/m_step model given a codec, counting passes exactly."""
     start = GaussianMixture(3, max_iter=0, random_state=1).fit(overlapping)._model()
@@ -222,17 +247,45 @@ def test_hasselblad_passes_against_r_squarem(start, accelerate):
     np.testing.assert_allclose(
         [fitted.weights_[0], *(float(c.rate[0]) for c in fitted.components_)],
         [p, rate1, rate2], rtol=1e-5)
+    # The issue's mark: no more passes than R's EM evaluations (72 and 66) to reach
+    # the optimum. A pass is one E-step, which gives the log-likelihood too. R's
+    # objective evaluations are at points it also maps, but for theta2 after a jump
+    # not kept (one more pass, here as there); R keeps every jump on these runs, so
+    # its passes over the data are its fpevals.
     passes = _passes_to_reach(fitted, optimum, freq.sum())
-    r_squarem = case["squarem"]
-    if accelerate == "daarem" or start == "vignette_start":
-        assert passes <= r_squarem["fpevals"]
-    else:
-        # SQUAREM here takes 71 passes: more than R's 66 EM evaluations (it extrapolates
-        # in log rates and log weights, R in the raw parameters), fewer than R's passes
-        # over the data, 66 EM evaluations plus 23 log-likelihood evaluations, which an
-        # emkit pass does in one.
-        assert passes <= r_squarem["fpevals"] + r_squarem["objfevals"]
+    assert passes <= case["squarem"]["fpevals"]
+    if accelerate is True:  # and to stop, by emkit's rule (59 and 59 passes; stops at 61)
+        assert fitted.n_iter_ <= case["squarem"]["fpevals"]
     assert 20 * passes <= case["fpiter"]["fpevals"]
+
+
+@pytest.mark.parametrize("start", ["vignette_start", "second_start"])
+def test_squarem_without_safeguards_is_r_squarem1_cycle_for_cycle(start, monkeypatch):
+    """safeguards=False: R's squarem1, its parameters after every cycle (p.intermed)."""
+    from emkit.core import acceleration
+
+    reference = _hasselblad_reference()
+    freq = np.asarray(reference["data"]["freq"], dtype=np.float64)
+    case = reference[start]
+    seen = []
+
+    def reference_rules(*args, callback=None, **kwargs):
+        def record(it, value, change, model):
+            rates = [float(d.rate[0]) for d in model.components.distributions]
+            seen.append([float(model.weights[0]), *rates])
+        return squarem(*args, safeguards=False, callback=record, **kwargs)
+
+    monkeypatch.setattr(acceleration, "squarem", reference_rules)
+    fitted = _hasselblad_fit(case["start"], True, freq)
+    trace = np.asarray(case["trace"])[:, :3]  # p, lambda1, lambda2 (and R's objective)
+    # Passes: the start; theta1 and theta2 (cycle 1, step length 1, no stabilising
+    # step); then theta1, the jump and its EM step in every cycle: cycle c ends at
+    # pass 3c. emkit stops sooner (61 passes) by its own rule, at the optimum.
+    ends = [0] + [3 * c - 1 for c in range(1, len(trace))]
+    ends = [i for i in ends if i < len(seen)]
+    assert len(ends) >= 20
+    np.testing.assert_allclose(np.asarray(seen)[ends], trace[: len(ends)], rtol=1e-8)
+    assert abs(fitted.lower_bound_ * freq.sum() - case["optimum"]["loglik"]) < 1e-8
 
 
 def test_hasselblad_plain_em_is_r_fpiter():
@@ -261,6 +314,46 @@ def test_not_worse_than_plain_em_on_breast_cancer(accelerate):
         fast = GaussianMixture(n_components, accelerate=accelerate, **kwargs).fit(X)
         assert fast.lower_bound_ >= plain.lower_bound_ - 1e-8 * abs(plain.lower_bound_)
         assert np.all(np.diff(fast.history_) >= 0)
+
+
+# Wine runs where SQUAREM by the reference's rules alone (safeguards=False) ends at a
+# lower optimum than plain EM from the same start: 11 of 144 (raw and standardised;
+# diag, full, spherical; 2 to 5 components; seeds 0 to 5; seeds 1 and 2 of raw full 2
+# and seed 3 of raw diag 3 repeat cases below), each an early jump into another
+# basin. With the safeguards, none of the 144 (the scan takes minutes: these are its
+# losses; the previous release, in log coordinates with one safeguard, lost 6).
+WINE_LOSSES = [("raw", "diag", 3, 1), ("raw", "diag", 5, 3), ("raw", "full", 2, 0),
+               ("raw", "full", 4, 3), ("raw", "spherical", 4, 0),
+               ("standardised", "diag", 4, 2), ("standardised", "diag", 5, 1),
+               ("standardised", "diag", 5, 5)]
+
+
+@pytest.fixture(scope="module")
+def wine() -> dict[str, np.ndarray]:
+    from sklearn.datasets import load_wine
+
+    X = load_wine().data
+    return {"raw": X, "standardised": (X - X.mean(axis=0)) / X.std(axis=0)}
+
+
+@pytest.mark.parametrize(("scaling", "covariance_type", "n_components", "seed"), WINE_LOSSES)
+def test_safeguards_keep_plain_ems_optimum_on_wine(wine, monkeypatch, scaling,
+                                                   covariance_type, n_components, seed):
+    from emkit.core import acceleration
+
+    X = wine[scaling]
+    kwargs = dict(covariance_type=covariance_type, random_state=seed, tol=1e-10,
+                  max_iter=2000)
+    plain = GaussianMixture(n_components, **kwargs).fit(X)
+    fast = GaussianMixture(n_components, accelerate=True, **kwargs).fit(X)
+    assert fast.lower_bound_ >= plain.lower_bound_ - 1e-8 * abs(plain.lower_bound_)
+    assert fast.n_iter_ < plain.n_iter_
+    assert np.all(np.diff(fast.history_) >= 0)
+    # The case is one: by the reference's rules alone, SQUAREM ends lower.
+    monkeypatch.setattr(acceleration, "squarem",
+                        lambda *a, **k: squarem(*a, safeguards=False, **k))
+    reference = GaussianMixture(n_components, accelerate=True, **kwargs).fit(X)
+    assert reference.lower_bound_ < plain.lower_bound_ - 1e-8 * abs(plain.lower_bound_)
 
 
 @pytest.mark.parametrize("covariance_type", ["diag", "spherical"])

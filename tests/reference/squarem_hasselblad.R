@@ -12,6 +12,9 @@
 # For each: fpiter (plain EM) and squarem with the vignette's control (tol = 1e-8,
 # package defaults otherwise), their EM evaluations (fpevals), the final
 # log-likelihood and parameters; and a run to tol = 1e-13 for the optimum itself.
+# "trace": that squarem run's p.intermed (control intermed = TRUE), the parameters
+# and objective (negative log-likelihood) at the start and after every cycle, for
+# a cycle-by-cycle comparison.
 suppressPackageStartupMessages({library(SQUAREM); library(jsonlite)})
 
 counts <- 0:9
@@ -50,6 +53,8 @@ run <- function(p0) {
                               objfn = poissmix.loglik, control = control)),
     squarem = summarise(squarem(p = p0, y = freq, fixptfn = poissmix.em,
                                 objfn = poissmix.loglik, control = control)),
+    trace = unname(squarem(p = p0, y = freq, fixptfn = poissmix.em, objfn = poissmix.loglik,
+                           control = list(tol = 1e-8, intermed = TRUE))$p.intermed),
     optimum = summarise(tight)
   )
 }

@@ -1,12 +1,18 @@
-""":mod:`emkit.distributions` components as one unconstrained vector, for SQUAREM.
+""":mod:`emkit.distributions` components as one vector, for SQUAREM and DAAREM.
 
-Each parameter is mapped to the real line by the transform its domain asks
-for: rates through logarithms, probabilities through logits, category
-probabilities through log-probabilities (mapped back by softmax), Gaussian
-covariances through log-Cholesky factors. The table :data:`PARAMETERS` says
-which transform each distribution's parameter takes; ``Independent`` is
-flattened part by part. Boundary values (a rate or probability of exactly 0
-or 1) are pulled in by the smallest float first, so the vector stays finite.
+Most parameters are mapped to the real line by the transform their domain
+asks for: rates of exponential distributions through logarithms,
+probabilities through logits, category probabilities through
+log-probabilities (mapped back by softmax), Gaussian covariances through
+log-Cholesky factors. Poisson rates stay as they are (``NONNEGATIVE``: a
+negative one is refused, so the jump gives way to plain EM), as in the
+reference SQUAREM's Poisson mixture: the M-step computes a rate as an average,
+and the EM map is closer to linear in it than in its logarithm (on
+Hasselblad's data, benchmarks/bench_acceleration.py). The table
+:data:`PARAMETERS` says which transform each distribution's parameter takes;
+``Independent`` is flattened part by part. Boundary values (a probability of
+exactly 0 or 1, a rate of 0 under a logarithm) are pulled in by the smallest
+float first, so the vector stays finite.
 """
 
 from __future__ import annotations
@@ -56,6 +62,15 @@ LOGIT = Transform(_logit, expit)
 LOG_SIMPLEX = Transform(_log, softmax)
 IDENTITY = Transform(lambda v: np.asarray(v, dtype=np.float64), lambda v: v)
 
+
+def _nonnegative(values: np.ndarray) -> np.ndarray:
+    if np.any(values < 0):
+        raise ValueError("extrapolated parameters leave their domain (a negative rate)")
+    return values
+
+
+NONNEGATIVE = Transform(IDENTITY.forward, _nonnegative)
+
 # Free parameters of each distribution and their transforms; everything else
 # (a Binomial's number of trials, a Gaussian's covariance_type) is kept.
 PARAMETERS: dict[type, dict[str, Transform]] = {
@@ -64,7 +79,7 @@ PARAMETERS: dict[type, dict[str, Transform]] = {
     Categorical: {"probs": LOG_SIMPLEX},
     Exponential: {"rate": LOG},
     Geometric: {"p": LOGIT},
-    Poisson: {"rate": LOG},
+    Poisson: {"rate": NONNEGATIVE},
     Gaussian: {"mean": IDENTITY},
 }
 

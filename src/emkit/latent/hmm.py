@@ -386,7 +386,7 @@ class HMMCodec:
     >>> chain = HiddenMarkovChain(np.array([0.3, 0.7]), np.array([[0.9, 0.1], [0.2, 0.8]]),
     ...                           ComponentList((Poisson(1.0), Poisson(5.0))))
     >>> codec = HMMCodec(ComponentListCodec())
-    >>> codec.flatten(chain).shape   # 2 start + 4 transition logs + 2 log rates
+    >>> codec.flatten(chain).shape   # 2 start + 4 transition logs + 2 rates
     (8,)
     >>> back = codec.unflatten(codec.flatten(chain), like=chain)
     >>> bool(np.allclose(back.transmat, chain.transmat))
