@@ -457,7 +457,9 @@ class Kernel:
         """
         if not AVAILABLE or X.ndim != 2 or X.shape[0] == 0:
             return None
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        # float32 rows are read as they are by the table pass; the general pass
+        # takes a float64 copy of the chunk (never of more than the chunk).
+        X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
         layout, k, groups = self.layout, self.n_components, self.groups
         n_linear = layout.linear_columns.size
         total = np.zeros((k, n_linear))
@@ -478,6 +480,7 @@ class Kernel:
                 stats = ExpFamStats(weight=weight, total=total, counts=np.zeros((k, 0)))
                 return resp_sum, stats, float(log_likelihood[0])
             X = X[done_rows:]
+        X = np.ascontiguousarray(X, dtype=np.float64)
         done = _soft_pass(
             X, self.direct, layout.linear_columns, layout.h_kind, layout.h_trials,
             layout.partner, self.eta, constant, layout.categorical_columns, groups.index,
