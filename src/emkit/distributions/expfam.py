@@ -78,7 +78,6 @@ from emkit.distributions.gaussian._soft_pass import (
     _LN2_LO,
     _LOG2E,
     AVAILABLE,
-    _exp_double,
     _jit,
     _log_in_place,
     _row_max,
@@ -370,8 +369,8 @@ class Kernel:
                            and np.array_equal(layout.linear_columns, np.arange(n_linear)))
         width = max(n_linear + layout.categorical_columns.size, 1)  # values per row
         self.block = int(np.clip(_BLOCK_BYTES // (8 * width), 64, 8192))
-        # Bernoulli columns alone, no parameter on the boundary: 0/1 rows take the
-        # table pass (_binary_pass), the product being a sum of table rows.
+        # Bernoulli columns alone, no parameter on the boundary: chunks of 0/1 rows
+        # take the table pass (_binary_pass), the product being a sum of table rows.
         self.binary_table = None
         if (self.direct and n_linear and not rules
                 and all(type(leaf) is Bernoulli for leaf in layout.leaves)):
@@ -448,50 +447,70 @@ class Kernel:
     # ---------------------------------------------------------- compiled path
 
     def soft_e_step(
-        self, X: np.ndarray, log_weights: np.ndarray
+        self, X: np.ndarray, log_weights: np.ndarray, memo: dict | None = None
     ) -> tuple[np.ndarray, ExpFamStats, float] | None:
         """Soft E-step of a chunk in one compiled pass: ``(resp_sum, stats, log_likelihood)``.
 
         None where the pass does not apply (numba missing, a missing value, a row
         impossible under every component): the caller then takes the numpy path.
+        ``memo`` (see :func:`emkit.data.sources.row_memo`) keeps what depends on the
+        rows alone for the next pass over them: the packed bits of binary data,
+        which the table pass then reads instead of the rows, and ``sum h(x)``.
         """
         if not AVAILABLE or X.ndim != 2 or X.shape[0] == 0:
             return None
-        # float32 rows are read as they are by the table pass; the general pass
-        # takes a float64 copy of the chunk (never of more than the chunk).
-        X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
-        layout, k, groups = self.layout, self.n_components, self.groups
+        layout, k = self.layout, self.n_components
         n_linear = layout.linear_columns.size
+        constant = self.per_entry_sum + log_weights
+        if self.binary_table is not None:
+            codes = _memoised(memo, ("expfam bits",), lambda: _packed(X))
+            if codes is not None:
+                return self._binary_e_step(codes, constant)
+        # float64 rows (a copy of the chunk, never of more, for float32 data).
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        groups = self.groups
         total = np.zeros((k, n_linear))
         group_counts = np.zeros((groups.table.shape[0], k))
         resp_sum = np.zeros(k)
-        log_likelihood = np.zeros(1)
-        constant = self.per_entry_sum + log_weights
-        done_rows = 0
-        if self.binary_table is not None:
-            group_counts_bits = np.zeros(self.binary_table.shape)
-            padded = np.full(self.binary_table.shape[2], -np.inf)
-            padded[:k] = constant
-            done_rows = _binary_pass(X, self.binary_table, padded, self.block,
-                                     group_counts_bits, resp_sum, log_likelihood)
-            _binary_totals(group_counts_bits, n_linear, total)
-            if done_rows == X.shape[0]:
-                weight = np.repeat(resp_sum[:, None], n_linear, axis=1)
-                stats = ExpFamStats(weight=weight, total=total, counts=np.zeros((k, 0)))
-                return resp_sum, stats, float(log_likelihood[0])
-            X = X[done_rows:]
-        X = np.ascontiguousarray(X, dtype=np.float64)
+        log_likelihood = np.zeros(2)
+        base_key = ("expfam h(x)", layout.linear_columns.tobytes(), layout.h_kind.tobytes(),
+                    layout.h_trials.tobytes(), layout.partner.tobytes())
+        base = None if memo is None else memo.get(base_key)
         done = _soft_pass(
             X, self.direct, layout.linear_columns, layout.h_kind, layout.h_trials,
             layout.partner, self.eta, constant, layout.categorical_columns, groups.index,
             groups.stride, groups.offsets, groups.pass_table, self.rule_component,
-            self.rule_column, self.rule_kind, _LOG_FACTORIAL, self.block, total,
-            group_counts, resp_sum, log_likelihood,
+            self.rule_column, self.rule_kind, _LOG_FACTORIAL, self.block, base is None,
+            total, group_counts, resp_sum, log_likelihood,
         )
         if not done:
             return None
+        if base is None:
+            base = float(log_likelihood[1])
+            if memo is not None:
+                memo[base_key] = base
         weight = np.repeat(resp_sum[:, None], n_linear, axis=1)
         stats = ExpFamStats(weight=weight, total=total, counts=groups.level_counts(group_counts))
+        return resp_sum, stats, float(log_likelihood[0]) + base
+
+    def _binary_e_step(
+        self, codes: np.ndarray, constant: np.ndarray
+    ) -> tuple[np.ndarray, ExpFamStats, float] | None:
+        """The soft E-step of packed 0/1 rows by the table pass (see _binary_pass)."""
+        k, n_linear = self.n_components, self.layout.linear_columns.size
+        padded = np.full(self.binary_table.shape[2], -np.inf)
+        padded[:k] = constant
+        group_counts = np.zeros(self.binary_table.shape)
+        resp_sum = np.zeros(k)
+        log_likelihood = np.zeros(1)
+        block = int(np.clip(_BLOCK_BYTES // (8 * max(self.binary_table.shape[2], 1)), 64, 8192))
+        if not _binary_pass(codes, self.binary_table, padded, block, group_counts, resp_sum,
+                            log_likelihood):
+            return None  # a row impossible under every component
+        total = np.zeros((k, n_linear))
+        _binary_totals(group_counts, n_linear, total)
+        weight = np.repeat(resp_sum[:, None], n_linear, axis=1)
+        stats = ExpFamStats(weight=weight, total=total, counts=np.zeros((k, 0)))
         return resp_sum, stats, float(log_likelihood[0])
 
     # ---------------------------------------------------------------- M-step
@@ -575,6 +594,23 @@ class Kernel:
         if self.shape is None:
             return parts[0]
         return StatsTuple(parts=_nest(parts, self.shape))
+
+
+def _memoised(memo: dict | None, key: tuple, compute: Any) -> Any:
+    """``memo[key]``, computed (and kept) on first use; computed each time without a memo."""
+    if memo is None:
+        return compute()
+    if key not in memo:
+        memo[key] = compute()
+    return memo[key]
+
+
+def _packed(X: np.ndarray) -> np.ndarray | None:
+    """The rows' 0/1 values packed eight columns to a byte (n, ceil(d / 8)), or None
+    if a value is neither 0 nor 1 (NaN included). float32 rows are read as they are."""
+    X = np.ascontiguousarray(X, dtype=X.dtype if X.dtype == np.float32 else np.float64)
+    codes = np.empty((X.shape[0], -(-X.shape[1] // 8)), np.uint8)
+    return codes if _pack_chunk(X, codes) else None
 
 
 def _unchecked(cls: type, **fields: Any) -> Any:
@@ -705,9 +741,12 @@ def _log_factorial(x, table):
 def _soft_pass(
     X, direct, columns, h_kind, h_trials, partner, eta, constant, cat_columns, cat_group,
     cat_stride, group_offsets, table, rule_component, rule_column, rule_kind, log_factorial,
-    block, total, counts_rows, resp_sum, log_likelihood,
+    block, with_base, total, counts_rows, resp_sum, log_likelihood,
 ):
     """Soft E-step of ``X`` block by block; False at the first missing value or impossible row.
+
+    Adds the log-normalisers to ``log_likelihood[0]`` and, ``with_base``, the summed
+    ``h(x)`` to ``log_likelihood[1]`` (without, it is not computed: the caller has it).
 
     Per block of ``b`` rows: features ``T`` (n_linear, b), log densities
     ``eta @ T`` plus the constants and the categorical gather (K, b), responsibilities
@@ -735,7 +774,7 @@ def _soft_pass(
     sums = np.zeros(2)  # summed log-normalisers and h(x)
     has_base = False  # any h(x) term (Bernoulli, Exponential, Categorical have none)
     for j in range(h_kind.size):
-        has_base |= h_kind[j] != 0
+        has_base |= with_base and h_kind[j] != 0
     for start in range(0, n_samples, block):
         if n_samples - start < b:  # the last, shorter block gets arrays of its size
             b = n_samples - start
@@ -757,7 +796,7 @@ def _soft_pass(
                 rows.T, codes, eta, constant, table, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
                 row_max, row_total, norm, scratch, part, total, counts_rows, resp_sum, sums,
-                direct,
+                direct, has_base,
             )
         else:
             if not _gather_features(rows, columns, cat_columns, cat_group, cat_stride,
@@ -767,11 +806,12 @@ def _soft_pass(
                 copied, codes, eta, constant, table, h_kind, h_trials, partner,
                 rule_component, rule_column, rule_kind, log_factorial, log_dens, exps, bits,
                 row_max, row_total, norm, scratch, part, total, counts_rows, resp_sum, sums,
-                direct,
+                direct, has_base,
             )
         if not done:
             return False
-    log_likelihood[0] += sums[0] + sums[1]
+    log_likelihood[0] += sums[0]
+    log_likelihood[1] += sums[1]
     return True
 
 
@@ -779,13 +819,13 @@ def _soft_pass(
 def _block(
     features, codes, eta, constant, table, h_kind, h_trials, partner, rule_component,
     rule_column, rule_kind, log_factorial, log_dens, exps, bits, row_max, row_total, norm,
-    scratch, part, total, counts_rows, resp_sum, sums, direct,
+    scratch, part, total, counts_rows, resp_sum, sums, direct, has_base,
 ):
     """One block's soft E-step from its features (n_linear, b) and codes (b, n_cat).
 
     Adds ``R @ T^T`` to ``total``, the level counts to ``counts_rows``, the responsibilities to
-    ``resp_sum``, the log-normalisers to ``sums[0]`` and ``h`` to ``sums[1]`` (unless
-    ``direct``: the caller adds it, reading the rows in place);
+    ``resp_sum``, the log-normalisers to ``sums[0]`` and, ``has_base``, ``h`` to ``sums[1]``
+    (unless ``direct``: the caller adds it, reading the rows in place);
     False if a row is impossible under every component.
     """
     n_components, n_linear = eta.shape
@@ -818,11 +858,16 @@ def _block(
         return False
     _apply_rules(features, h_trials, partner, rule_component, rule_column, rule_kind,
                  log_dens)
-    if not direct:
+    if has_base and not direct:
         sums[1] += _block_log_base(features, h_kind, h_trials, partner, log_factorial)
     if not _row_max(log_dens, row_max):
         return False
-    _exp_double(log_dens, row_max, exps, bits)
+    # Shifted in place (the log densities are not read again), then the fast
+    # exponential along the flat block (see _exp_fast).
+    for k in range(n_components):
+        for r in range(b):
+            log_dens[k, r] -= row_max[r]
+    _exp_fast(log_dens.reshape(-1), exps.reshape(-1), bits.view(np.float64).reshape(-1))
     row_total[:] = 0.0
     for k in range(n_components):
         for r in range(b):
@@ -1009,26 +1054,22 @@ def _binary_table(eta: np.ndarray, width: int) -> np.ndarray:
 
 
 @_jit
-def _binary_pass(X, table, constant, block, group_counts, resp_sum, log_likelihood):
-    """Soft E-step of the 0/1 rows of ``X`` (Bernoulli columns), block by block.
+def _binary_pass(codes, table, constant, block, group_counts, resp_sum, log_likelihood):
+    """Soft E-step of 0/1 rows (Bernoulli columns) from their packed bits, block by block.
 
-    Each block's rows are first packed into bits, eight columns per byte (one read
-    of the rows, which stays the only one); the log densities are then one table
-    row per byte, ``table[g, byte]`` (see :func:`_binary_table`), instead of a
-    product over every column, and the statistics ``R^T X`` a scatter of the
-    responsibilities into ``group_counts[g, byte]`` (turned into column totals
-    once per chunk by :func:`_binary_totals`). Everything is row-major, ``K``
-    padded as the table's rows (``constant`` too, with ``-inf``, so that the
-    padding's exponentials are 0): no transposes. Returns the number of rows
-    done: it stops before the first block holding a value other than 0 or 1
-    (NaN included), whose rows the caller hands to the general pass.
+    ``codes`` holds each row's columns eight to a byte (see :func:`_pack_chunk`),
+    made once per fit and kept in the chunk's memo: later passes read an eighth
+    of a byte per value, not the rows. The log densities are one table row per
+    byte, ``table[g, byte]`` (see :func:`_binary_table`), instead of a product over
+    every column, and the statistics ``R^T X`` a scatter of the responsibilities
+    into ``group_counts[g, byte]`` (turned into column totals once per chunk by
+    :func:`_binary_totals`). Everything is row-major, ``K`` padded as the table's
+    rows (``constant`` too, with ``-inf``, so that the padding's exponentials are
+    0): no transposes. False if a row is impossible under every component.
     """
-    n_samples, n_columns = X.shape
+    n_samples = codes.shape[0]
     n_padded = table.shape[2]
-    n_words = (n_columns + 63) // 64
     b = min(block, n_samples)
-    words = np.empty((b, n_words), np.uint64)
-    codes = words.view(np.uint8)  # byte g of a row: columns 8 g to 8 g + 7
     # Flat buffers seen as (rows, K padded): the exponential runs along them.
     log_dens_flat, exps_flat = np.empty(b * n_padded), np.empty(b * n_padded)
     log_dens = log_dens_flat.reshape((b, n_padded))
@@ -1040,17 +1081,14 @@ def _binary_pass(X, table, constant, block, group_counts, resp_sum, log_likeliho
     for start in range(0, n_samples, block):
         if n_samples - start < b:
             b = n_samples - start
-            words = words[:b]
-            codes = words.view(np.uint8)
             log_dens_flat, exps_flat = log_dens_flat[: b * n_padded], exps_flat[: b * n_padded]
             log_dens = log_dens_flat.reshape((b, n_padded))
             exps = exps_flat.reshape((b, n_padded))
             row_max, norm, inverse, scratch = row_max[:b], norm[:b], inverse[:b], scratch[:b]
-        if not _pack_bits(X[start : start + b], words):
-            return start
-        _gather_rows(codes, table, constant, log_dens)
+        block_codes = codes[start : start + b]
+        _gather_rows(block_codes, table, constant, log_dens)
         if not _shift_rows(log_dens, row_max):
-            return start
+            return False
         _exp_fast(log_dens_flat, exps_flat, scale[: 2 * b * n_padded])
         for r in range(b):
             total = 0.0
@@ -1067,10 +1105,10 @@ def _binary_pass(X, table, constant, block, group_counts, resp_sum, log_likeliho
             for k in range(n_padded):
                 exps[r, k] *= inverse[r]
                 sums[k] += exps[r, k]
-        _scatter_rows(codes, exps, group_counts)
+        _scatter_rows(block_codes, exps, group_counts)
     for k in range(resp_sum.size):
         resp_sum[k] += sums[k]
-    return n_samples
+    return True
 
 
 @_jit
@@ -1089,22 +1127,35 @@ def _shift_rows(log_dens, row_max):
 
 
 @_jit
-def _pack_bits(rows, words):
-    """Bit ``j % 64`` of word ``j // 64`` of each row: whether column ``j`` is 1;
-    False if a value is neither 0 nor 1."""
-    n_columns = rows.shape[1]
+def _pack_chunk(X, codes):
+    """Bit ``t`` of byte ``g`` of each row of ``codes``: whether column ``8 g + t`` of
+    ``X`` is 1; False if a value is neither 0 nor 1. Packed a word (64 columns) at a
+    time, a block of rows at a time, then copied out as bytes."""
+    n_samples, n_columns = X.shape
+    n_words = (n_columns + 63) // 64
+    n_bytes = codes.shape[1]
+    block = 1024
+    words = np.empty((block, n_words), np.uint64)
+    as_bytes = words.view(np.uint8)
     other = False
-    for r in range(rows.shape[0]):
-        for w in range(words.shape[1]):
-            first = 64 * w
-            word = np.uint64(0)
-            for t in range(min(64, n_columns - first)):
-                x = rows[r, first + t]
-                one = x == 1.0
-                other |= (x != 0.0) & ~one
-                word |= np.uint64(one) << np.uint64(t)
-            words[r, w] = word
-    return not other
+    for start in range(0, n_samples, block):
+        b = min(block, n_samples - start)
+        for r in range(b):
+            for w in range(n_words):
+                first = 64 * w
+                word = np.uint64(0)
+                for t in range(min(64, n_columns - first)):
+                    x = X[start + r, first + t]
+                    one = x == 1.0
+                    other |= (x != 0.0) & ~one
+                    word |= np.uint64(one) << np.uint64(t)
+                words[r, w] = word
+        if other:
+            return False
+        for r in range(b):
+            for g in range(n_bytes):
+                codes[start + r, g] = as_bytes[r, g]
+    return True
 
 
 @_jit
