@@ -435,8 +435,8 @@ def test_binary_table_pass_equals_the_numpy_path(n_components, n_columns):
 
 
 def test_binary_table_pass_hands_other_values_on():
-    """A block holding a NaN stops the table pass (the chunk goes to the numpy path, as
-    before); a boundary parameter (p = 0) keeps the general compiled pass."""
+    """A chunk holding a NaN is not packed (it goes to the numpy path, as before); a
+    boundary parameter (p = 0) keeps the general compiled pass."""
     rng = np.random.default_rng(8)
     X = rng.integers(0, 2, (3000, 64)).astype(float)
     comps = tuple(Bernoulli(rng.uniform(0.2, 0.8, 64)) for _ in range(3))
@@ -506,3 +506,42 @@ def test_float32_fit_makes_no_float64_copy_of_the_data():
     finally:
         tracemalloc.stop()
     assert peak < X.nbytes
+
+
+def test_chunk_memo_keeps_packed_bits_and_h_for_the_next_pass():
+    """An IndexedArraySource gives each chunk a memo that lives as long as the source:
+    the first pass keeps the packed bits of binary rows (numpy's unpackbits gives the
+    rows back) and the summed h(x) of count rows (scipy's gammaln); the second pass,
+    reading them, equals the first and a pass without memo. Views of a chunk carry none."""
+    from scipy.special import gammaln
+
+    from emkit.data.sources import ArraySource, row_memo
+
+    rng = np.random.default_rng(14)
+    for name in ("bernoulli", "poisson"):
+        comps, X = _float32_case(name, rng, n=1100)
+        X[700, 2] = np.nan  # its chunk is not packed: the numpy path, each pass
+        model = Mixture(weights=np.full(3, 1 / 3), components=ComponentList(tuple(comps)))
+        source = IndexedArraySource(X, 500)
+        first = expected_stats(model, source, n_threads=1)
+        second = expected_stats(model, source, n_threads=1)
+        plain = expected_stats(model, ArraySource(X, 500), n_threads=1)
+        for stats in (second, plain):
+            assert stats.log_likelihood == first.log_likelihood
+            np.testing.assert_array_equal(stats.resp_sum, first.resp_sum)
+            np.testing.assert_array_equal(stats.components.total, first.components.total)
+        chunks = list(source)
+        assert row_memo(chunks[0][1:]) is None and row_memo(np.asarray(chunks[0])) is None
+        memos = [row_memo(chunk) for chunk in chunks]
+        if name == "bernoulli":
+            codes = [memo[("expfam bits",)] for memo in memos]
+            assert codes[1] is None  # the chunk with the NaN
+            for chunk, packed in zip(chunks[::2], codes[::2], strict=True):
+                assert packed.dtype == np.uint8 and packed.shape == (len(chunk), 2)
+                np.testing.assert_array_equal(
+                    np.unpackbits(packed, axis=1, bitorder="little"), chunk)
+        else:
+            bases = [value for memo in memos for key, value in memo.items()
+                     if key[0] == "expfam h(x)"]
+            expected = [-gammaln(chunks[i] + 1).sum() for i in (0, 2)]
+            np.testing.assert_allclose(bases, expected, rtol=1e-13)
