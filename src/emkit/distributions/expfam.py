@@ -41,6 +41,14 @@ Two paths use the form:
   algebra in numpy for every other chunk (missing values, ``sample_weight``,
   labels, hard and stochastic EM, the hidden Markov models' emissions).
 
+Bernoulli components on 0/1 rows take a third, the table pass (:func:`_binary_pass`):
+the rows packed eight columns to a byte, a row's ``x . eta_k`` is a sum of one table
+row per byte and ``R^T X`` a scatter into such tables. What depends on a chunk's rows
+alone (the packed bits, ``sum h(x)``) is kept in the chunk's memo
+(:func:`emkit.data.sources.row_memo`) for the fit's next pass. float32 rows are read
+as they are (table pass) or copied to float64 a chunk at a time (general pass);
+statistics are float64.
+
 Statistics come as one dense :class:`ExpFamStats` (adding it is three array
 additions, whatever the number of components and parts); the M-step turns it
 into each component's own statistics (:meth:`Kernel.component_stats`) and calls
