@@ -383,6 +383,8 @@ class Kernel:
         if (self.direct and n_linear and not rules
                 and all(type(leaf) is Bernoulli for leaf in layout.leaves)):
             self.binary_table = _binary_table(self.eta, _BINARY_WIDTH)
+        # Rows per block of the table pass: its (rows, K padded) arrays in half of L2.
+        self.binary_block = 2048
 
     # ------------------------------------------------------------ numpy path
 
@@ -511,9 +513,8 @@ class Kernel:
         group_counts = np.zeros(self.binary_table.shape)
         resp_sum = np.zeros(k)
         log_likelihood = np.zeros(1)
-        block = int(np.clip(_BLOCK_BYTES // (8 * max(self.binary_table.shape[2], 1)), 64, 8192))
-        if not _binary_pass(codes, self.binary_table, padded, block, group_counts, resp_sum,
-                            log_likelihood):
+        if not _binary_pass(codes, self.binary_table, padded, self.binary_block, group_counts,
+                            resp_sum, log_likelihood):
             return None  # a row impossible under every component
         total = np.zeros((k, n_linear))
         _binary_totals(group_counts, n_linear, total)
