@@ -1110,11 +1110,7 @@ def _binary_pass(codes, table, constant, block, group_counts, resp_sum, log_like
         for r in range(b):
             objective += norm[r] + row_max[r]
         log_likelihood[0] += objective
-        for r in range(b):
-            for k in range(n_padded):
-                exps[r, k] *= inverse[r]
-                sums[k] += exps[r, k]
-        _scatter_rows(block_codes, exps, group_counts)
+        _scatter_rows(block_codes, exps, inverse, sums, group_counts)
     for k in range(resp_sum.size):
         resp_sum[k] += sums[k]
     return True
@@ -1182,11 +1178,16 @@ def _gather_rows(codes, table, constant, rows_dens):
 
 
 @_jit
-def _scatter_rows(codes, resp_rows, group_counts):
-    """Adds each row's responsibilities to its bytes' rows of ``group_counts``."""
+def _scatter_rows(codes, exps, inverse, sums, group_counts):
+    """Each row's responsibilities (its exponentials times ``inverse``, made here while
+    the row is in cache: a separate sweep was 2 of 26 ms) added to ``sums`` and to its
+    bytes' rows of ``group_counts``."""
     n_groups, _, n_components = group_counts.shape
-    for r in range(resp_rows.shape[0]):
-        resp = resp_rows[r]
+    for r in range(exps.shape[0]):
+        resp = exps[r]
+        for k in range(n_components):
+            resp[k] *= inverse[r]
+            sums[k] += resp[k]
         for g in range(n_groups):
             counts = group_counts[g, codes[r, g]]
             for k in range(n_components):
