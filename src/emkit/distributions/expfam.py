@@ -104,8 +104,9 @@ _LOG_FACTORIAL = gammaln(np.arange(4096) + 1.0)
 # Bytes of features per block of the compiled pass (see gaussian._soft_pass).
 _BLOCK_BYTES = 2**19
 
-# Binary columns per code of the table pass: tables of 2**8 rows per group (a
-# Bernoulli mixture of 64 columns, K = 10: 8 groups, 160 kB, within a core's L2).
+# Binary columns per code of the table pass, one byte of the packed rows (fixed:
+# _pack_chunk packs bytes): tables of 2**8 rows per group (a Bernoulli mixture of
+# 64 columns, K = 10 padded to 12: 8 groups, 192 kB, within a core's L2).
 _BINARY_WIDTH = 8
 # 1.5 * 2^52: adding it rounds a double of magnitude below 2^51 to a whole number,
 # held in the low bits of the sum.
