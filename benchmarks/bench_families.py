@@ -22,7 +22,11 @@ Timed, from the same start:
 - ``pomegranate``: its ``GeneralMixtureModel`` (1.x), where installed (skipped otherwise).
 
 An emkit iteration is what ``MixtureModel.fit`` runs per iteration: the E-step
-over chunks of 4096 rows (on threads) and the M-step. Each is timed as the best
+over chunks of 4096 rows (on threads) and the M-step, over one
+``IndexedArraySource`` per timed run, as a fit has one: what the kernel derives
+from the rows alone (the packed bits of the Bernoulli rows, ``sum log x!`` of the
+Poisson ones) is made in the run's first iteration and read by the others, as
+numpy's ``log x!`` and one-hot matrix are made once, outside its timing. Each is timed as the best
 of ``--repeats`` runs of ``--iters`` iterations; the final parameters of the
 three are compared (largest absolute difference) to show they did the same work.
 """

@@ -394,3 +394,154 @@ def test_compiled_latent_class_pass_equals_the_numpy_path(n_components):
     np.testing.assert_allclose(resp_sum, resp.sum(axis=0), rtol=1e-12)
     expected = kernel.stats(kernel.prepare(X), resp)
     np.testing.assert_allclose(stats.counts, expected.counts, rtol=1e-12, atol=1e-12)
+
+
+def _numpy_e_step(kernel, X, log_weights):
+    """The soft E-step on the kernel's numpy path: (resp_sum, R^T T, log-likelihood)."""
+    log_dens = kernel.log_prob(kernel.prepare(X)) + log_weights
+    top = log_dens.max(axis=1, keepdims=True)
+    resp = np.exp(log_dens - top)
+    norm = resp.sum(axis=1, keepdims=True)
+    resp /= norm
+    return resp.sum(axis=0), kernel.stats(kernel.prepare(X), resp).total, \
+        float((np.log(norm) + top).sum())
+
+
+@pytest.mark.parametrize(("n_components", "n_columns"), [(3, 5), (10, 64), (12, 70), (1, 9)])
+def test_binary_table_pass_equals_the_numpy_path(n_components, n_columns):
+    """0/1 rows of a Bernoulli mixture take the table pass (bytes of packed bits, K padded
+    to a multiple of 4, several words and a partial last byte for 70 columns, several
+    blocks and a short last one for 64): its responsibilities, statistics and
+    log-likelihood equal the numpy path's products."""
+    rng = np.random.default_rng(n_columns)
+    X = rng.integers(0, 2, (2500, n_columns)).astype(float)
+    comps = tuple(Bernoulli(rng.uniform(0.05, 0.95, n_columns)) for _ in range(n_components))
+    model = Mixture(weights=rng.dirichlet(np.ones(n_components)),
+                    components=ComponentList(comps))
+    kernel = model.components._kernel
+    assert kernel.binary_table is not None
+    assert X.shape[0] > kernel.block or n_columns < 64
+    resp_sum, stats, log_likelihood = kernel.soft_e_step(X, model._log_weights)
+    expected_sum, expected_total, expected_ll = _numpy_e_step(kernel, X, model._log_weights)
+    np.testing.assert_allclose(resp_sum, expected_sum, rtol=1e-12)
+    np.testing.assert_allclose(stats.total, expected_total, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(stats.weight, np.repeat(expected_sum[:, None], n_columns, 1),
+                               rtol=1e-12)
+    assert log_likelihood == pytest.approx(expected_ll, rel=1e-13)
+    # float32 rows are packed as they are: the same codes, the same answers.
+    single = kernel.soft_e_step(X.astype(np.float32), model._log_weights)
+    np.testing.assert_array_equal(single[0], resp_sum)
+    np.testing.assert_array_equal(single[1].total, stats.total)
+
+
+def test_binary_table_pass_hands_other_values_on():
+    """A chunk holding a NaN is not packed (it goes to the numpy path, as before); a
+    boundary parameter (p = 0) keeps the general compiled pass."""
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 2, (3000, 64)).astype(float)
+    comps = tuple(Bernoulli(rng.uniform(0.2, 0.8, 64)) for _ in range(3))
+    model = Mixture(weights=np.full(3, 1 / 3), components=ComponentList(comps))
+    kernel = model.components._kernel
+    gappy = X.copy()
+    gappy[2100, 5] = np.nan  # in the third block of 1024 rows
+    assert kernel.soft_e_step(gappy, model._log_weights) is None
+    fast = model.e_step(gappy)
+    with expfam.per_component():
+        slow = model.e_step(gappy)
+    np.testing.assert_allclose(fast.resp_sum, slow.resp_sum, rtol=1e-12)
+    boundary = ComponentList((Bernoulli(np.r_[0.0, comps[0].p[1:]]), *comps[1:]))
+    assert boundary._kernel.binary_table is None
+    X[:, 0] = 0.0
+    resp_sum, stats, log_likelihood = boundary._kernel.soft_e_step(X, model._log_weights)
+    expected = _numpy_e_step(boundary._kernel, X, model._log_weights)
+    np.testing.assert_allclose(resp_sum, expected[0], rtol=1e-12)
+    np.testing.assert_allclose(stats.total, expected[1], rtol=1e-12, atol=1e-12)
+    assert log_likelihood == pytest.approx(expected[2], rel=1e-13)
+
+
+def _float32_case(name: str, rng: np.random.Generator, n: int = 2000):
+    if name == "bernoulli":
+        truth = rng.uniform(0.1, 0.9, (3, 16))
+        X = (rng.random((n, 16)) < truth[rng.integers(3, size=n)]).astype(float)
+        return [Bernoulli(rng.uniform(0.3, 0.7, 16)) for _ in range(3)], X
+    if name == "poisson":
+        X = rng.poisson(rng.uniform(1, 10, (3, 6))[rng.integers(3, size=n)]).astype(float)
+        return [Poisson(rng.uniform(1, 10, 6)) for _ in range(3)], X
+    X = rng.integers(0, 4, (n, 8)).astype(float)
+    return [Independent([Categorical(rng.dirichlet(np.ones(4))) for _ in range(8)])
+            for _ in range(3)], X
+
+
+@pytest.mark.parametrize("name", ["bernoulli", "poisson", "latent_classes"])
+def test_float32_data_fit_as_float64_data(name):
+    """float32 data are kept (the kernel computes chunk by chunk in float64): the fit
+    equals the float64 fit of the same values, and its outputs keep the data's dtype."""
+    comps, X = _float32_case(name, np.random.default_rng(12))
+    X[5, 1] = np.nan  # a chunk on the numpy path too
+    double = MixtureModel(comps, tol=0, max_iter=10).fit(X)
+    single = MixtureModel(comps, tol=0, max_iter=10).fit(X.astype(np.float32))
+    np.testing.assert_allclose(_parameters(single), _parameters(double), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(single.history_, double.history_, rtol=1e-6)
+    assert single.predict_proba(X[:4].astype(np.float32)).dtype == np.float32
+    automatic = dict(components=comps[0], n_components=3, tol=0, max_iter=10, random_state=0)
+    np.testing.assert_allclose(
+        MixtureModel(**automatic).fit(X.astype(np.float32)).history_,
+        MixtureModel(**automatic).fit(X).history_, rtol=1e-5)
+
+
+def test_float32_fit_makes_no_float64_copy_of_the_data():
+    """A float32 fit from given starts makes no copy of the data: its peak memory (the
+    Bernoulli data check's two boolean masks, a quarter of the data each, and a few
+    chunks' features) stays under the size of the data, half of the float64 copy
+    that converting them would make."""
+    import tracemalloc
+
+    comps, X = _float32_case("bernoulli", np.random.default_rng(13), n=100_000)
+    X = X.astype(np.float32)
+    MixtureModel(comps, tol=0, max_iter=2).fit(X[:5000])  # compiled, imports done
+    tracemalloc.start()
+    try:
+        MixtureModel(comps, tol=0, max_iter=3).fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < X.nbytes
+
+
+def test_chunk_memo_keeps_packed_bits_and_h_for_the_next_pass():
+    """An IndexedArraySource gives each chunk a memo that lives as long as the source:
+    the first pass keeps the packed bits of binary rows (numpy's unpackbits gives the
+    rows back) and the summed h(x) of count rows (scipy's gammaln); the second pass,
+    reading them, equals the first and a pass without memo. Views of a chunk carry none."""
+    from scipy.special import gammaln
+
+    from emkit.data.sources import ArraySource, row_memo
+
+    rng = np.random.default_rng(14)
+    for name in ("bernoulli", "poisson"):
+        comps, X = _float32_case(name, rng, n=1100)
+        X[700, 2] = np.nan  # its chunk is not packed: the numpy path, each pass
+        model = Mixture(weights=np.full(3, 1 / 3), components=ComponentList(tuple(comps)))
+        source = IndexedArraySource(X, 500)
+        first = expected_stats(model, source, n_threads=1)
+        second = expected_stats(model, source, n_threads=1)
+        plain = expected_stats(model, ArraySource(X, 500), n_threads=1)
+        for stats in (second, plain):
+            assert stats.log_likelihood == first.log_likelihood
+            np.testing.assert_array_equal(stats.resp_sum, first.resp_sum)
+            np.testing.assert_array_equal(stats.components.total, first.components.total)
+        chunks = list(source)
+        assert row_memo(chunks[0][1:]) is None and row_memo(np.asarray(chunks[0])) is None
+        memos = [row_memo(chunk) for chunk in chunks]
+        if name == "bernoulli":
+            codes = [memo[("expfam bits",)] for memo in memos]
+            assert codes[1] is None  # the chunk with the NaN
+            for chunk, packed in zip(chunks[::2], codes[::2], strict=True):
+                assert packed.dtype == np.uint8 and packed.shape == (len(chunk), 2)
+                np.testing.assert_array_equal(
+                    np.unpackbits(packed, axis=1, bitorder="little"), chunk)
+        else:
+            bases = [value for memo in memos for key, value in memo.items()
+                     if key[0] == "expfam h(x)"]
+            expected = [-gammaln(chunks[i] + 1).sum() for i in (0, 2)]
+            np.testing.assert_allclose(bases, expected, rtol=1e-13)

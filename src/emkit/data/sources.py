@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -52,16 +52,32 @@ class IndexedRows(np.ndarray):
     sample_weight: np.ndarray | None = None
     # Known components of this chunk's rows (-1: unknown), None when none is known.
     labels: np.ndarray | None = None
+    # What kernels derived from these rows and keep for the next pass over them
+    # (see row_memo), None where nothing is kept. Not passed on either.
+    memo: dict | None = None
 
     def __array_finalize__(self, obj: object) -> None:
         self.start = getattr(obj, "start", 0)
         self.sample_weight = None
         self.labels = None
+        self.memo = None
 
 
 def row_start(chunk: np.ndarray) -> int | None:
     """Index of a chunk's first row in its data set, ``None`` if the chunk does not say."""
     return chunk.start if isinstance(chunk, IndexedRows) else None
+
+
+def row_memo(chunk: np.ndarray) -> dict | None:
+    """The chunk's memo, a dict that lives as long as its source, or None.
+
+    A kernel may keep there what it derives from the chunk's rows alone (packed
+    bits of binary data, a sum over the rows), under a key naming what it is,
+    and read it back on the next pass over the same rows instead of the rows:
+    an :class:`IndexedArraySource` serves the same rows under the same ``start``
+    on every pass of a fit.
+    """
+    return getattr(chunk, "memo", None)
 
 
 def row_weights(chunk: np.ndarray) -> np.ndarray | None:
@@ -101,12 +117,15 @@ class IndexedArraySource(ArraySource):
     sample_weight: np.ndarray | None = None
     # Partial labels of the rows of ``X`` (-1: unknown), handed out with each chunk.
     labels: np.ndarray | None = None
+    # One memo per chunk (see row_memo), by its first row; a new source starts empty.
+    memos: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for start in range(0, self.X.shape[0], self.chunk_size):
             stop = start + self.chunk_size
             chunk = self.X[start:stop].view(IndexedRows)
             chunk.start = self.first_row + start
+            chunk.memo = self.memos.setdefault((start, stop), {})
             if self.sample_weight is not None:
                 chunk.sample_weight = self.sample_weight[start:stop]
             if self.labels is not None:

@@ -107,11 +107,16 @@ class ComponentList:
             parts=tuple(d.stats(X, resp[:, k]) for k, d in enumerate(self.distributions))
         )
 
-    def soft_e_step(self, X: np.ndarray, log_weights: np.ndarray) -> Any:
+    # soft_e_step takes the chunk's memo (see emkit.data.sources.row_memo).
+    uses_chunk_memo = True
+
+    def soft_e_step(
+        self, X: np.ndarray, log_weights: np.ndarray, memo: dict | None = None
+    ) -> Any:
         """The kernel's compiled soft E-step of a chunk (see
         :meth:`emkit.latent.mixture.Mixture._soft_e_step`), or None."""
         kernel = self._kernel
-        return None if kernel is None else kernel.soft_e_step(X, log_weights)
+        return None if kernel is None else kernel.soft_e_step(X, log_weights, memo)
 
     def from_stats(self, stats: Stats) -> ComponentList:
         """M-step of every component; a frozen one stays the very same object."""

@@ -150,7 +150,9 @@ class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstim
         Step ``g_t = (t + online_t0) ** -online_kappa`` of online EM
         (:meth:`partial_fit`), as for :class:`emkit.GaussianMixture`.
 
-    Data are converted to float64; each distribution checks its own columns
+    Data are converted to float64 (float32 data are kept where the components take
+    the exponential-family kernel: see :mod:`emkit.distributions.expfam`); each
+    distribution checks its own columns
     (counts, categories, binary values) and errors name the first bad row.
 
     A row that has probability zero under every component (a count, category
@@ -307,7 +309,7 @@ class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstim
                                          n_components=family.n_components)
             rows = rows.astype(np.float64, copy=False)
         else:
-            rows = X = v.check_columns_observed(self._validate_X(X, reset=True))
+            rows = X = v.check_columns_observed(self._validate_X(X, reset=True, family=family))
             family.check_data(X)
             if not automatic:  # automatic starts give every row some probability
                 _check_every_row_possible(start, X, self.chunk_size)
@@ -523,9 +525,16 @@ class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstim
 
     # -------------------------------------------------------------- predict
 
-    def _validate_X(self, X: Any, *, reset: bool) -> np.ndarray:
+    def _validate_X(
+        self, X: Any, *, reset: bool, family: ComponentList | None = None
+    ) -> np.ndarray:
+        # float32 data stay float32 where the components take the exponential-family
+        # kernel, which computes chunk by chunk in float64 (no float64 copy of the
+        # whole data); other families' own log densities get float64.
+        keep = family is not None and family._kernel is not None
         X = validate_data(
-            self, X, dtype=np.float64, ensure_all_finite=False, reset=reset
+            self, X, dtype=[np.float64, np.float32] if keep else np.float64,
+            ensure_all_finite=False, reset=reset,
         )
         return v.check_finite(X, allow_nan=True)
 
@@ -538,7 +547,7 @@ class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstim
 
     def _checked(self, X: Any) -> tuple[Mixture, np.ndarray]:
         model = self._model()
-        X = self._validate_X(X, reset=False)
+        X = self._validate_X(X, reset=False, family=model.components)
         model.components.check_data(X)
         return model, X
 

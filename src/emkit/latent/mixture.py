@@ -10,7 +10,7 @@ import numpy as np
 
 from emkit.core.stats import Stats
 from emkit.core.variants import SOFT, Soft, labelled_terms, with_labels
-from emkit.data.sources import row_labels, row_start, row_weights
+from emkit.data.sources import row_labels, row_memo, row_start, row_weights
 
 
 @dataclass(frozen=True)
@@ -104,8 +104,10 @@ class Mixture:
         whatever the policy (see :func:`~emkit.core.variants.with_labels`).
         """
         start, row_weight, labels = row_start(X), row_weights(X), row_labels(X)
+        memo = row_memo(X)
         X = np.asarray(X)
-        fused = self._soft_e_step(X) if row_weight is None and labels is None else None
+        fused = (self._soft_e_step(X, memo) if row_weight is None and labels is None
+                 else None)
         if fused is not None:
             return fused
         # Families that can precompute per-chunk features (shared by log_prob and
@@ -142,17 +144,22 @@ class Mixture:
             n_samples=float(row_weight[kept].sum(dtype=np.float64)),
         )
 
-    def _soft_e_step(self, X: np.ndarray) -> MixtureStats | None:
+    def _soft_e_step(self, X: np.ndarray, memo: dict | None = None) -> MixtureStats | None:
         """The family's own one-pass soft E-step (``soft_e_step``), where it has one.
 
         Families may fuse the whole soft E-step of a chunk (densities,
         responsibilities, statistics) into one pass; they return None for
-        chunks it does not cover, which then take the general path.
+        chunks it does not cover, which then take the general path. Families
+        with ``uses_chunk_memo`` also get the chunk's memo (see
+        :func:`emkit.data.sources.row_memo`).
         """
         soft_e_step = getattr(self.components, "soft_e_step", None)
         if soft_e_step is None or not isinstance(self.assignment, Soft):
             return None
-        result = soft_e_step(X, self._log_weights)
+        if memo is not None and getattr(self.components, "uses_chunk_memo", False):
+            result = soft_e_step(X, self._log_weights, memo=memo)
+        else:
+            result = soft_e_step(X, self._log_weights)
         if result is None:
             return None
         resp_sum, stats, log_likelihood = result
