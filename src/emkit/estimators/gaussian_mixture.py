@@ -22,6 +22,7 @@ from emkit.core.variants import ALGORITHMS, assignment_for
 from emkit.data import _validation as v
 from emkit.data import scale
 from emkit.data.sources import IndexedArraySource
+from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.codec import GaussianCodec
 from emkit.distributions.gaussian.covariance import (
     COVARIANCE_STRUCTURES,
@@ -57,6 +58,9 @@ DEGENERATE_FACTOR = 10.0
 DEGENERATE_RELATIVE = 1e-3
 # Rows of slack in the support check (effective counts are sums of responsibilities).
 SUPPORT_SLACK = 0.05
+# Whether plain small fits take the compiled loop (emkit.distributions.gaussian.small_em);
+# False forces the general engine (the tests compare the two).
+_SMALL_FIT = True
 
 
 class DegenerateFitWarning(UserWarning):
@@ -757,7 +761,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             model = self._initial_model(X, structure, random_state,
                                         getattr(source, "init_rows", None) or source)
             model = self._with_assignment(model, seed)
-            result = self._run(model, source, -np.inf, self._reporter(index))
+            result = self._small_run(model, X, source)
+            if result is None:
+                result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         return best
@@ -819,6 +825,44 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             model, source, algorithm=self.algorithm, accelerate=self.accelerate,
             codec=MixtureCodec(GaussianCodec()), tol=self.tol, max_iter=self.max_iter,
             previous_lower_bound=previous_lower_bound, callback=callback,
+        )
+
+    def _small_run(self, model: Mixture, X: np.ndarray, source: Any) -> EMResult | None:
+        """The run of :meth:`_run` by the compiled small-data loop, where it applies.
+
+        Plain soft EM of in-memory float64 rows without gaps, weights, labels,
+        frozen parameters, prior, noise, acceleration, callback or printing, up
+        to :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows: the
+        same iterations as the engine, without its per-iteration overhead.
+        None (the engine runs) where it does not apply or gives up.
+        """
+        if not self._small_fit_applies(X, source):
+            return None
+        fit = small_em.run_small_em(X, model.weights, model.components, tol=self.tol,
+                                    max_iter=self.max_iter)
+        if fit is None:
+            return None
+        fitted = replace(model, weights=fit.weights, components=fit.gaussian)
+        return EMResult(model=fitted, history=fit.history.tolist(), n_iter=fit.n_iter,
+                        converged=fit.converged)
+
+    def _small_fit_applies(self, X: Any, source: Any) -> bool:
+        """Whether :meth:`_small_run` may run this fit (see there)."""
+        return (
+            _SMALL_FIT
+            and self.algorithm == "em"
+            and not self.accelerate
+            and set(self.params) == set("wmc")
+            and self.prior is None
+            and not self.noise
+            and self.checkpoint is None
+            and self.callback is None
+            and not self.verbose
+            and self.max_iter >= 1
+            and getattr(source, "sample_weight", None) is None
+            and getattr(source, "labels", None) is None
+            and not scale.is_scalable(X)
+            and small_em.applies(COVARIANCE_STRUCTURES[self.covariance_type], X)
         )
 
     def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
