@@ -597,8 +597,13 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         self._fit(X, sample_weight=sample_weight, labels=labels)
         return self
 
-    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
-        """Run the fit; return the validated rows (an array, or the scalable input as given)."""
+    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None,
+             checked_by: GaussianMixture | None = None) -> Any:
+        """Run the fit; return the validated rows (an array, or the scalable input as given).
+
+        ``checked_by``: an estimator whose :meth:`_checked_rows` already checked ``X``
+        (a model selection checks its rows once, not once per candidate).
+        """
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
         if self.accelerate and self.params != "wmc" and set(self.params) != set("wmc"):
@@ -616,8 +621,12 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             )
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
-        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
-                                    sample_weight=sample_weight, labels=labels)
+        if checked_by is None or warm or sample_weight is not None or labels is not None:
+            init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
+                                        sample_weight=sample_weight, labels=labels)
+        else:
+            init_X, source = X, self._fit_source(X)
+            self._take_feature_names(checked_by)
         if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -719,6 +728,23 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         if (weights is not None or labels is not None) and self.checkpoint is not None:
             raise ValueError("checkpoint= does not take sample_weight or labels yet")
         return v.check_scale(X), self._fit_source(X, weights, labels)
+
+    def _checked_rows(self, X: Any) -> np.ndarray:
+        """In-memory rows checked as :meth:`_rows` checks them, for :meth:`_fit`'s ``checked_by``.
+
+        Records ``n_features_in_`` (and ``feature_names_in_``) on this estimator.
+        """
+        X = v.check_columns_observed(self._validate_X(X, reset=True, min_samples=2))
+        return v.check_scale(X)
+
+    def _take_feature_names(self, checked_by: GaussianMixture) -> None:
+        """``n_features_in_`` and ``feature_names_in_`` as ``checked_by`` recorded them."""
+        self.n_features_in_ = checked_by.n_features_in_
+        names = getattr(checked_by, "feature_names_in_", None)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
 
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:

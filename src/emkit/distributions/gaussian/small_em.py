@@ -31,10 +31,7 @@ import numba
 import numpy as np
 
 from emkit.distributions.gaussian import constrained
-from emkit.distributions.gaussian.covariance import (
-    CovarianceStructure,
-    DegenerateComponentError,
-)
+from emkit.distributions.gaussian.covariance import CovarianceStructure
 from emkit.distributions.gaussian.family import Gaussian
 
 # Rows up to which fits take the compiled loop (the general path's threads win beyond).
@@ -49,6 +46,9 @@ _MODEL_CODES.update({"E": _MODEL_CODES["EII"], "V": _MODEL_CODES["VII"]})
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _EPS10 = 10 * float(np.finfo(np.float64).eps)
+
+# Sums may be reassociated (vectorised over rows); never assume values finite.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
 # Failure statuses of the loop (0: finished).
 _OK, _NOT_FINITE, _NOT_POSITIVE = 0, 1, 2
@@ -113,7 +113,7 @@ def run_small_em(
     dense_prec = np.ascontiguousarray(structure.dense(gaussian.precisions_cholesky, k, d),
                                       dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
-    status, n_iter, converged, history, w, means, cov, log_lik, entropy = _em_loop(
+    status, n_iter, converged, history, w, means, cov, prec, log_lik, entropy = _em_loop(
         X, np.asarray(weights, dtype=np.float64), np.ascontiguousarray(gaussian.means,
                                                                        dtype=np.float64),
         dense_cov, dense_prec, _MODEL_CODES[structure.model], float(gaussian.reg_covar),
@@ -122,16 +122,30 @@ def run_small_em(
     )
     if status != _OK:
         return None
-    covariances = _in_structure_shape(structure, cov)
-    try:
-        precisions_cholesky = structure.precisions_cholesky(covariances)
-    except DegenerateComponentError:
-        return None
-    fitted = Gaussian(structure=structure, means=means, covariances=covariances,
-                      precisions_cholesky=precisions_cholesky, reg_covar=gaussian.reg_covar)
+    # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
+    # checks and thread pool cost more than this whole fit on small data).
+    fitted = Gaussian(structure=structure, means=means,
+                      covariances=_in_structure_shape(structure, cov),
+                      precisions_cholesky=_in_structure_shape(structure, prec),
+                      reg_covar=gaussian.reg_covar)
     return SmallFit(weights=w, gaussian=fitted, history=history[:n_iter], n_iter=int(n_iter),
                     converged=bool(converged), log_likelihood=float(log_lik),
                     entropy=float(entropy))
+
+
+def final_scores(X: np.ndarray, weights: np.ndarray, gaussian: Gaussian) -> tuple[float, float]:
+    """Total log-likelihood of ``X`` and the entropy ``-sum r log r`` of its responsibilities.
+
+    One compiled E-step (what ``score``, ``bic`` and ``predict_proba`` would
+    each compute again); NaN where a row's density is not finite.
+    """
+    structure = gaussian.structure
+    k, d = gaussian.means.shape
+    prec = np.ascontiguousarray(structure.dense(gaussian.precisions_cholesky, k, d),
+                                dtype=np.float64)
+    return _scores(np.ascontiguousarray(X, dtype=np.float64),
+                   np.asarray(weights, dtype=np.float64),
+                   np.ascontiguousarray(gaussian.means, dtype=np.float64), prec)
 
 
 def _in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.ndarray:
@@ -155,7 +169,8 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
 
     ``cov`` and ``prec`` (upper-triangular precision Cholesky factors) are
     dense (K, D, D) whatever the model. Returns ``(status, n_iter, converged,
-    history, weights, means, covariances, final log-likelihood, entropy)``.
+    history, weights, means, covariances, precision factors, final
+    log-likelihood, entropy)``.
     """
     n, d = X.shape
     K = means.shape[0]
@@ -168,7 +183,8 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
     counts = np.empty(K)
     first = np.empty((K, d))
     second = np.empty((K, d, d))
-    scratch = np.empty((K, d))
+    Xt = np.ascontiguousarray(X.T)  # feature-major: the E-step's loops run over rows
+    work = np.empty((K + 4 + d, n))
     for k in range(K):
         total = 0.0
         for a in range(d):
@@ -178,16 +194,18 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
     n_iter = 0
     converged = False
     for iteration in range(1, max_iter + 1):
-        log_lik, _ = _e_step(X, weights, means, prec, log_det, counts, first, second,
-                             scratch, False)
+        log_lik, _ = _e_step(Xt, weights, means, prec, log_det, counts, first, second,
+                             work, False)
         if not np.isfinite(log_lik):
-            return _NOT_FINITE, n_iter, converged, history, weights, means, cov, np.nan, np.nan
+            return (_NOT_FINITE, n_iter, converged, history, weights, means, cov, prec,
+                    np.nan, np.nan)
         status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
                          inner_tol, inner_max_iter, warm_max_iter)
         if status != _OK:
-            return status, n_iter, converged, history, weights, means, cov, np.nan, np.nan
+            return (status, n_iter, converged, history, weights, means, cov, prec,
+                    np.nan, np.nan)
         if not _precisions(cov, prec, log_det):
-            return (_NOT_POSITIVE, n_iter, converged, history, weights, means, cov,
+            return (_NOT_POSITIVE, n_iter, converged, history, weights, means, cov, prec,
                     np.nan, np.nan)
         previous = lower_bound
         lower_bound = log_lik / n
@@ -198,70 +216,115 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
             break
     final, entropy = np.nan, np.nan
     if final_scores:
-        final, entropy = _e_step(X, weights, means, prec, log_det, counts, first, second,
-                                 scratch, True)
+        final, entropy = _e_step(Xt, weights, means, prec, log_det, counts, first, second,
+                                 work, True)
         if not np.isfinite(final):
-            return _NOT_FINITE, n_iter, converged, history, weights, means, cov, np.nan, np.nan
-    return _OK, n_iter, converged, history, weights, means, cov, final, entropy
+            return (_NOT_FINITE, n_iter, converged, history, weights, means, cov, prec,
+                    np.nan, np.nan)
+    return _OK, n_iter, converged, history, weights, means, cov, prec, final, entropy
 
 
 @numba.njit(cache=True, nogil=True)
-def _e_step(X, weights, means, prec, log_det, counts, first, second, centred,
-            with_entropy):  # pragma: no cover
-    """Sums of one soft E-step, moments around ``means``; (log-likelihood, entropy).
+def _scores(X, weights, means, prec):  # pragma: no cover
+    K, d = means.shape
+    log_det = np.empty(K)
+    for k in range(K):
+        total = 0.0
+        for a in range(d):
+            total += np.log(prec[k, a, a])
+        log_det[k] = total
+    n = X.shape[0]
+    return _e_step(np.ascontiguousarray(X.T), weights, means, prec, log_det, np.empty(K),
+                   np.empty((K, d)), np.empty((K, d, d)), np.empty((K + 4 + d, n)), True)
 
-    The log-likelihood is NaN when a row's density is not finite under every
-    component (the general path then decides what that means).
+
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _e_step(Xt, weights, means, prec, log_det, counts, first, second, work,
+            with_entropy):  # pragma: no cover
+    """Sums of one soft E-step of rows ``Xt`` (D, n), moments around ``means``.
+
+    Returns ``(log-likelihood, entropy)``; the log-likelihood is NaN when a
+    row's density is not finite under every component (the general path then
+    decides what that means). Component by component, every loop runs over
+    the rows (contiguous, so they vectorise); ``work`` is (K + 4 + D, n) scratch.
     """
-    n, d = X.shape
+    d, n = Xt.shape
     K = means.shape[0]
-    counts[:] = 0.0
-    first[:] = 0.0
-    second[:] = 0.0
     log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
-    terms = np.empty(K)
-    log_lik = 0.0
-    entropy = 0.0
-    for i in range(n):
-        largest = -np.inf
-        for k in range(K):
-            mahalanobis = 0.0
-            for a in range(d):
-                centred[k, a] = X[i, a] - means[k, a]
-            for j in range(d):
-                y = 0.0
-                for a in range(j + 1):
-                    y += centred[k, a] * prec[k, a, j]
-                mahalanobis += y * y
-            value = log_weights[k] - constant - 0.5 * mahalanobis + log_det[k]
-            terms[k] = value
-            if value > largest:
-                largest = value
-        if not np.isfinite(largest):
-            return np.nan, np.nan
-        total = 0.0
-        for k in range(K):
-            terms[k] = np.exp(terms[k] - largest)
-            total += terms[k]
-        log_norm = largest + np.log(total)
-        log_lik += log_norm
-        for k in range(K):
-            r = terms[k] / total
-            if r == 0.0:
-                continue
-            if with_entropy:
-                entropy -= r * np.log(r)
-            counts[k] += r
-            for a in range(d):
-                weighted = r * centred[k, a]
-                first[k, a] += weighted
-                for b in range(a, d):
-                    second[k, a, b] += weighted * centred[k, b]
+    resp = work[:K]
+    largest = work[K]
+    total = work[K + 1]
+    y = work[K + 2]
+    weighted = work[K + 3]
+    centred = work[K + 4:]
     for k in range(K):
         for a in range(d):
-            for b in range(a + 1, d):
-                second[k, b, a] = second[k, a, b]
+            mean = means[k, a]
+            for i in range(n):
+                centred[a, i] = Xt[a, i] - mean
+        row = resp[k]
+        for i in range(n):
+            row[i] = 0.0
+        for j in range(d):
+            for i in range(n):
+                y[i] = 0.0
+            for a in range(j + 1):
+                p = prec[k, a, j]
+                for i in range(n):
+                    y[i] += centred[a, i] * p
+            for i in range(n):
+                row[i] += y[i] * y[i]
+        offset = log_weights[k] - constant + log_det[k]
+        for i in range(n):
+            row[i] = offset - 0.5 * row[i]
+    for i in range(n):
+        largest[i] = resp[0, i]
+    for k in range(1, K):
+        for i in range(n):
+            if resp[k, i] > largest[i]:
+                largest[i] = resp[k, i]
+    for i in range(n):
+        if not np.isfinite(largest[i]):
+            return np.nan, np.nan
+        total[i] = 0.0
+    for k in range(K):
+        for i in range(n):
+            value = np.exp(resp[k, i] - largest[i])
+            resp[k, i] = value
+            total[i] += value
+    log_lik = 0.0
+    for i in range(n):
+        log_lik += largest[i] + np.log(total[i])
+        total[i] = 1.0 / total[i]
+    entropy = 0.0
+    for k in range(K):
+        row = resp[k]
+        count = 0.0
+        for i in range(n):
+            row[i] *= total[i]
+            count += row[i]
+        counts[k] = count
+        if with_entropy:
+            for i in range(n):
+                if row[i] > 0.0:
+                    entropy -= row[i] * np.log(row[i])
+        for a in range(d):
+            mean = means[k, a]
+            for i in range(n):
+                centred[a, i] = Xt[a, i] - mean
+        for a in range(d):
+            moment = 0.0
+            for i in range(n):
+                weighted[i] = row[i] * centred[a, i]
+                moment += weighted[i]
+            first[k, a] = moment
+            for b in range(a, d):
+                moment = 0.0
+                for i in range(n):
+                    moment += weighted[i] * centred[b, i]
+                second[k, a, b] = moment
+                second[k, b, a] = moment
     return log_lik, entropy
 
 
