@@ -120,6 +120,14 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
     return reasons
 
 
+def degeneracy_after_fit(model: GaussianMixture, n_samples: int | None) -> dict[int, str]:
+    """:func:`degeneracy_reasons`, as the fit that just ended found them (else computed)."""
+    known = getattr(model, "_fit_degeneracy", None)
+    if known is not None and known[0] == n_samples:
+        return known[1]
+    return degeneracy_reasons(model, n_samples)
+
+
 def describe_degeneracy(model: GaussianMixture, reasons: dict[int, str],
                         n_samples: int | None = None) -> str:
     """One sentence naming the flagged components and why (empty if none)."""
@@ -928,10 +936,13 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             resp = _with_known_rows(resp, labels, row_weight)
             if self.noise:
                 resp = self._noise_start(X_start, resp, rng)
-            with single_threaded_blas():  # many tiny factorisations, see run_em
-                estimated = gaussian_from_resp(structure, X_start, resp[:, :self.n_components],
-                                               self.reg_covar,
-                                               getattr(self, "_resolved_prior", None))
+            if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
+                estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar)
+            if estimated is None:
+                with single_threaded_blas():  # many tiny factorisations, see run_em
+                    estimated = gaussian_from_resp(
+                        structure, X_start, resp[:, :self.n_components], self.reg_covar,
+                        getattr(self, "_resolved_prior", None))
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -1056,6 +1067,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
+        self._fit_degeneracy = None
         # A later partial_fit stream continues from these parameters (see partial_fit).
         self._online_stats, self._online_step, self._online_buffer = None, 0, None
 
@@ -1197,6 +1209,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     def _warn_if_degenerate(self, n_samples: int | None) -> None:
         """One warning per fit, naming every degenerate component."""
         reasons = degeneracy_reasons(self, n_samples)
+        self._fit_degeneracy = (n_samples, reasons)  # for degeneracy_after_fit
         if reasons:
             warnings.warn(
                 f"{describe_degeneracy(self, reasons, n_samples)}: a spurious maximum of the "

@@ -27,7 +27,7 @@ from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUS
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
-    degeneracy_reasons,
+    degeneracy_after_fit,
     describe_degeneracy,
     rows_needed,
 )
@@ -155,7 +155,7 @@ def _score_candidate(params: dict, X: Any, k: int, covariance_type: str,
     n_parameters = model._n_parameters()
     # As model.bic(X) and model.aic(X) compute them, from the same log-likelihood.
     bic = -2 * log_lik + n_parameters * np.log(n_observed)
-    reasons = degeneracy_reasons(model, n_samples)
+    reasons = degeneracy_after_fit(model, n_samples)
     return model, {
         "n_components": k,
         "covariance_type": covariance_type,

@@ -133,6 +133,28 @@ def run_small_em(
                     entropy=float(entropy))
 
 
+def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray,
+                    reg_covar: float) -> Gaussian | None:
+    """:func:`~emkit.distributions.gaussian.family.gaussian_from_resp` by the compiled M-step.
+
+    The start's components from responsibilities (means, then moments around
+    them, then the model's M-step), as the general path computes them; None
+    where a covariance is not finite or not positive definite (the general
+    path then raises its error).
+    """
+    status, means, cov, prec = _start(
+        np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(resp, dtype=np.float64),
+        _MODEL_CODES[structure.model], float(reg_covar), constrained.INNER_TOL,
+        constrained.INNER_MAX_ITER,
+    )
+    if status != _OK:
+        return None
+    return Gaussian(structure=structure, means=means,
+                    covariances=_in_structure_shape(structure, cov),
+                    precisions_cholesky=_in_structure_shape(structure, prec),
+                    reg_covar=reg_covar)
+
+
 def final_scores(X: np.ndarray, weights: np.ndarray, gaussian: Gaussian) -> tuple[float, float]:
     """Total log-likelihood of ``X`` and the entropy ``-sum r log r`` of its responsibilities.
 
@@ -200,7 +222,7 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
             return (_NOT_FINITE, n_iter, converged, history, weights, means, cov, prec,
                     np.nan, np.nan)
         status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
-                         inner_tol, inner_max_iter, warm_max_iter)
+                         inner_tol, inner_max_iter, warm_max_iter, False)
         if status != _OK:
             return (status, n_iter, converged, history, weights, means, cov, prec,
                     np.nan, np.nan)
@@ -222,6 +244,54 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
             return (_NOT_FINITE, n_iter, converged, history, weights, means, cov, prec,
                     np.nan, np.nan)
     return _OK, n_iter, converged, history, weights, means, cov, prec, final, entropy
+
+
+@numba.njit(cache=True, nogil=True)
+def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
+    """``(status, means, covariances, precision factors)`` of a start from ``resp``.
+
+    As ``gaussian_from_resp``: means ``resp^T X / (counts + 10 eps)``, sums
+    around them (``first = resp^T X - counts * means``, as ``direct_stats``),
+    then the M-step without previous covariances.
+    """
+    n, d = X.shape
+    K = resp.shape[1]
+    counts = np.zeros(K)
+    sums = np.zeros((K, d))
+    for i in range(n):
+        for k in range(K):
+            r = resp[i, k]
+            counts[k] += r
+            for a in range(d):
+                sums[k, a] += r * X[i, a]
+    means = np.empty((K, d))
+    first = np.empty((K, d))
+    for k in range(K):
+        for a in range(d):
+            means[k, a] = sums[k, a] / (counts[k] + _EPS10)
+            first[k, a] = sums[k, a] - counts[k] * means[k, a]
+    second = np.zeros((K, d, d))
+    centred = np.empty(d)
+    for k in range(K):
+        for i in range(n):
+            r = resp[i, k]
+            if r == 0.0:
+                continue
+            for a in range(d):
+                centred[a] = X[i, a] - means[k, a]
+            for a in range(d):
+                for b in range(a, d):
+                    second[k, a, b] += r * centred[a] * centred[b]
+        for a in range(d):
+            for b in range(a + 1, d):
+                second[k, b, a] = second[k, a, b]
+    cov = np.zeros((K, d, d))
+    prec = np.zeros((K, d, d))
+    status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
+                     inner_tol, inner_max_iter, inner_max_iter, True)
+    if status == _OK and not _precisions(cov, prec, np.empty(K)):
+        status = _NOT_POSITIVE
+    return status, means, cov, prec
 
 
 @numba.njit(cache=True, nogil=True)
@@ -330,12 +400,14 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, work,
 
 @numba.njit(cache=True, nogil=True)
 def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_tol,
-            inner_max_iter, warm_max_iter):  # pragma: no cover
+            inner_max_iter, warm_max_iter, cold):  # pragma: no cover
     """New weights, means and (dense) covariances in place; a status.
 
     Each model's formulas are those of its structure in
     :mod:`emkit.distributions.gaussian.covariance` (``covariances`` and
     ``covariances_after``), in the same order of operations where it matters.
+    ``cold``: no covariances before this M-step (a start), so EVE's and VVE's
+    orientation iterations start from the pooled scatter and run to convergence.
     """
     K, d = first.shape
     c = counts + _EPS10
@@ -411,7 +483,8 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                 for b in range(d):
                     W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
                 W[k, a, a] += c[k] * reg_covar
-        cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter)
+        cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
+                             cold)
     for k in range(K):
         for a in range(d):
             for b in range(d):
@@ -477,11 +550,19 @@ def _turned(vectors, diagonals):  # pragma: no cover
 
 
 @numba.njit(cache=True, nogil=True)
-def _full_model(model, c, W, previous, inner_tol, inner_max_iter,
-                warm_max_iter):  # pragma: no cover
+def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
+                cold):  # pragma: no cover
     """constrained.full: VEE EVE VVE EEV VEV EVV covariances (K, D, D) from scatters ``W``."""
     K, d = W.shape[0], W.shape[1]
     n = c.sum()
+    if (model == _EVE or model == _VVE) and cold:
+        # _common_orientation without a start: the pooled scatter's eigenvectors.
+        pooled = np.zeros((d, d))
+        for k in range(K):
+            pooled += W[k]
+        start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
+                                             inner_max_iter)
     if model == _EVE or model == _VVE:
         # orientation_of(previous): eigenvectors of a sum with unequal weights.
         pooled = np.zeros((d, d))
