@@ -176,6 +176,12 @@ def test_other_fits_take_the_general_engine(case, why, loop_runs):
     assert loop_runs == [], why
 
 
+def test_univariate_models_on_two_features_are_refused_as_before(loop_runs):
+    with pytest.raises(ValueError, match="'V' is mclust's model for one feature"):
+        GaussianMixture(2, covariance_type="V").fit(FAITHFUL)
+    assert loop_runs == []
+
+
 def test_weights_gaps_and_float32_take_the_general_engine(loop_runs):
     gappy = FAITHFUL.copy()
     gappy[3, 1] = np.nan
@@ -192,7 +198,9 @@ def test_weights_gaps_and_float32_take_the_general_engine(loop_runs):
 def test_final_scores_are_the_estimators(monkeypatch):
     monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", True)
     gm = GaussianMixture(3, covariance_type="VEV", init_params="hc").fit(FAITHFUL)
-    log_lik, entropy = small_em.final_scores(FAITHFUL, gm.weights_, gm._model().components)
+    log_lik, entropy = small_em.final_scores(FAITHFUL, gm.weights_, gm.means_,
+                                             gm.precisions_cholesky_,
+                                             COVARIANCE_STRUCTURES["VEV"])
     assert log_lik == pytest.approx(gm.score(FAITHFUL) * len(FAITHFUL), rel=1e-12)
     resp = gm.predict_proba(FAITHFUL)
     assert entropy == pytest.approx(-np.sum(resp * np.log(resp)), rel=1e-10)

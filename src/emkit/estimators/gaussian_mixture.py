@@ -1022,8 +1022,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""
         fixed = _fixed_parameters(self.params)
-        components = model.components if not fixed else replace(model.components, fixed=fixed)
         prior = getattr(self, "_resolved_prior", None)
+        if not fixed and prior is None and "w" in self.params and model.fit_weights:
+            return model  # nothing frozen, no prior: the model as it is
+        components = model.components if not fixed else replace(model.components, fixed=fixed)
         if prior is not None:
             components = replace(components, prior=prior)
         return replace(model, components=components, fit_weights="w" in self.params)

@@ -133,12 +133,21 @@ def _log_likelihood_and_entropy(model: GaussianMixture, X: Any,
     One compiled E-step where it applies (no noise component, complete float64
     rows in memory); otherwise the estimator's own ``score`` and ``predict_proba``.
     """
-    if not model.noise and isinstance(X, np.ndarray) and small_em.applies(
-            COVARIANCE_STRUCTURES[model.covariance_type], X):
-        log_lik, entropy = small_em.final_scores(X, model.weights_, model._model().components)
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    if not model.noise and isinstance(X, np.ndarray) and small_em.applies(structure, X):
+        log_lik, entropy = small_em.final_scores(X, model.weights_, model.means_,
+                                                 model.precisions_cholesky_, structure)
         if np.isfinite(log_lik) and np.isfinite(entropy):
             return log_lik, entropy
     return model.score(X) * n_observed, classification_entropy(model.predict_proba(X))
+
+
+def _n_parameters(model: GaussianMixture) -> int:
+    """``model._n_parameters()``, without rebuilding the mixture where nothing is frozen."""
+    if model.noise or set(model.params) != set("wmc"):
+        return model._n_parameters()
+    k, d = model.means_.shape
+    return k * d + COVARIANCE_STRUCTURES[model.covariance_type].n_parameters(k, d) + k - 1
 
 
 def _observed_rows(X: Any) -> int:
@@ -152,7 +161,7 @@ def _score_candidate(params: dict, X: Any, k: int, covariance_type: str,
     model = _fitted_candidate(params, X, k, covariance_type, checked_by)
     n_samples, n_observed = X.shape[0], _observed_rows(X)
     log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
-    n_parameters = model._n_parameters()
+    n_parameters = _n_parameters(model)
     # As model.bic(X) and model.aic(X) compute them, from the same log-likelihood.
     bic = -2 * log_lik + n_parameters * np.log(n_observed)
     reasons = degeneracy_after_fit(model, n_samples)

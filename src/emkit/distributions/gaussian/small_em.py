@@ -84,10 +84,15 @@ class SmallFit:
 
 
 def applies(structure: CovarianceStructure, X: np.ndarray) -> bool:
-    """Whether the compiled loop covers ``structure`` and rows ``X`` (float64, complete)."""
+    """Whether the compiled loop covers ``structure`` and rows ``X`` (float64, complete).
+
+    mclust's univariate E and V with more than one feature are refused by the
+    general path's M-step, with its message.
+    """
     return (
         structure.model in _MODEL_CODES
         and isinstance(X, np.ndarray)
+        and (structure.model not in constrained.UNIVARIATE_NAMES or X.shape[-1] == 1)
         and X.dtype == np.float64
         and X.ndim == 2
         and 1 <= X.shape[0] <= MAX_ROWS
@@ -155,19 +160,20 @@ def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndar
                     reg_covar=reg_covar)
 
 
-def final_scores(X: np.ndarray, weights: np.ndarray, gaussian: Gaussian) -> tuple[float, float]:
+def final_scores(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
+                 precisions_cholesky: np.ndarray,
+                 structure: CovarianceStructure) -> tuple[float, float]:
     """Total log-likelihood of ``X`` and the entropy ``-sum r log r`` of its responsibilities.
 
-    One compiled E-step (what ``score``, ``bic`` and ``predict_proba`` would
-    each compute again); NaN where a row's density is not finite.
+    One compiled E-step of the mixture (what ``score``, ``bic`` and
+    ``predict_proba`` would each compute again); NaN where a row's density is
+    not finite.
     """
-    structure = gaussian.structure
-    k, d = gaussian.means.shape
-    prec = np.ascontiguousarray(structure.dense(gaussian.precisions_cholesky, k, d),
-                                dtype=np.float64)
+    k, d = means.shape
+    prec = np.ascontiguousarray(structure.dense(precisions_cholesky, k, d), dtype=np.float64)
     return _scores(np.ascontiguousarray(X, dtype=np.float64),
                    np.asarray(weights, dtype=np.float64),
-                   np.ascontiguousarray(gaussian.means, dtype=np.float64), prec)
+                   np.ascontiguousarray(means, dtype=np.float64), prec)
 
 
 def _in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.ndarray:
