@@ -67,11 +67,6 @@ class SmallFit:
         Average log-likelihood of the parameters going into each iteration.
     n_iter : int
     converged : bool
-    log_likelihood : float
-        Total log-likelihood of the rows under the final parameters (NaN unless
-        asked for with ``final_scores``).
-    entropy : float
-        ``-sum r log r`` of the final responsibilities (NaN unless asked for).
     """
 
     weights: np.ndarray
@@ -79,8 +74,6 @@ class SmallFit:
     history: np.ndarray
     n_iter: int
     converged: bool
-    log_likelihood: float
-    entropy: float
 
 
 def applies(structure: CovarianceStructure, X: np.ndarray) -> bool:
@@ -102,27 +95,21 @@ def applies(structure: CovarianceStructure, X: np.ndarray) -> bool:
 
 def run_small_em(
     X: np.ndarray, weights: np.ndarray, gaussian: Gaussian, *, tol: float, max_iter: int,
-    final_scores: bool = False,
 ) -> SmallFit | None:
     """EM from ``weights`` and ``gaussian`` to convergence; None where the loop gave up.
 
     ``gaussian`` is the start (its ``precisions_cholesky`` give the first
     E-step, as in the general path); without a prior and frozen parameters.
-    With ``final_scores``, one more E-step gives the final log-likelihood and
-    the responsibilities' entropy (for BIC and ICL without another pass).
     """
     structure = gaussian.structure
     k, d = gaussian.means.shape
-    dense_cov = np.ascontiguousarray(structure.dense(gaussian.covariances, k, d),
-                                     dtype=np.float64)
-    dense_prec = np.ascontiguousarray(structure.dense(gaussian.precisions_cholesky, k, d),
-                                      dtype=np.float64)
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    status, n_iter, converged, history, w, means, cov, prec, log_lik, entropy = _em_loop(
-        X, np.asarray(weights, dtype=np.float64), np.ascontiguousarray(gaussian.means,
-                                                                       dtype=np.float64),
+    dense_cov = _dense(structure, gaussian.covariances, k, d)
+    dense_prec = _dense(structure, gaussian.precisions_cholesky, k, d)
+    X = _c_array(X)
+    status, n_iter, converged, history, w, means, cov, prec = _em_loop(
+        X, _c_array(weights), _c_array(gaussian.means),
         dense_cov, dense_prec, _MODEL_CODES[structure.model], float(gaussian.reg_covar),
-        float(tol), int(max_iter), bool(final_scores), constrained.INNER_TOL,
+        float(tol), int(max_iter), constrained.INNER_TOL,
         constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
     )
     if status != _OK:
@@ -134,8 +121,7 @@ def run_small_em(
                       precisions_cholesky=_in_structure_shape(structure, prec),
                       reg_covar=gaussian.reg_covar)
     return SmallFit(weights=w, gaussian=fitted, history=history[:n_iter], n_iter=int(n_iter),
-                    converged=bool(converged), log_likelihood=float(log_lik),
-                    entropy=float(entropy))
+                    converged=bool(converged))
 
 
 def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray,
@@ -148,7 +134,7 @@ def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndar
     path then raises its error).
     """
     status, means, cov, prec = _start(
-        np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(resp, dtype=np.float64),
+        _c_array(X), _c_array(resp),
         _MODEL_CODES[structure.model], float(reg_covar), constrained.INNER_TOL,
         constrained.INNER_MAX_ITER,
     )
@@ -170,10 +156,20 @@ def final_scores(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
     not finite.
     """
     k, d = means.shape
-    prec = np.ascontiguousarray(structure.dense(precisions_cholesky, k, d), dtype=np.float64)
-    return _scores(np.ascontiguousarray(X, dtype=np.float64),
-                   np.asarray(weights, dtype=np.float64),
-                   np.ascontiguousarray(means, dtype=np.float64), prec)
+    prec = _dense(structure, precisions_cholesky, k, d)
+    return _scores(_c_array(X), _c_array(weights), _c_array(means), prec)
+
+
+def _c_array(values: np.ndarray) -> np.ndarray:
+    """A writeable C-contiguous float64 array (a copy only where ``values`` is not one)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return values if values.flags.writeable else values.copy()
+
+
+def _dense(structure: CovarianceStructure, values: np.ndarray, k: int, d: int) -> np.ndarray:
+    """(K, D, D) matrices as a writeable C array: the compiled loop's one signature
+    (a read-only broadcast, as a tied structure gives, would load another)."""
+    return np.array(structure.dense(values, k, d), dtype=np.float64, order="C")
 
 
 def _in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.ndarray:
@@ -192,13 +188,12 @@ def _in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np
 
 @numba.njit(cache=True, nogil=True)
 def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
-             final_scores, inner_tol, inner_max_iter, warm_max_iter):  # pragma: no cover
+             inner_tol, inner_max_iter, warm_max_iter):  # pragma: no cover
     """The general engine's ``_em_loop`` for one Gaussian mixture, compiled.
 
     ``cov`` and ``prec`` (upper-triangular precision Cholesky factors) are
     dense (K, D, D) whatever the model. Returns ``(status, n_iter, converged,
-    history, weights, means, covariances, precision factors, final
-    log-likelihood, entropy)``.
+    history, weights, means, covariances, precision factors)``.
     """
     n, d = X.shape
     K = means.shape[0]
@@ -225,16 +220,13 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
         log_lik, _ = _e_step(Xt, weights, means, prec, log_det, counts, first, second,
                              work, False)
         if not np.isfinite(log_lik):
-            return (_NOT_FINITE, n_iter, converged, history, weights, means, cov, prec,
-                    np.nan, np.nan)
+            return _NOT_FINITE, n_iter, converged, history, weights, means, cov, prec
         status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
                          inner_tol, inner_max_iter, warm_max_iter, False)
         if status != _OK:
-            return (status, n_iter, converged, history, weights, means, cov, prec,
-                    np.nan, np.nan)
+            return status, n_iter, converged, history, weights, means, cov, prec
         if not _precisions(cov, prec, log_det):
-            return (_NOT_POSITIVE, n_iter, converged, history, weights, means, cov, prec,
-                    np.nan, np.nan)
+            return _NOT_POSITIVE, n_iter, converged, history, weights, means, cov, prec
         previous = lower_bound
         lower_bound = log_lik / n
         history[iteration - 1] = lower_bound
@@ -242,14 +234,7 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
         if abs(lower_bound - previous) < tol:
             converged = True
             break
-    final, entropy = np.nan, np.nan
-    if final_scores:
-        final, entropy = _e_step(Xt, weights, means, prec, log_det, counts, first, second,
-                                 work, True)
-        if not np.isfinite(final):
-            return (_NOT_FINITE, n_iter, converged, history, weights, means, cov, prec,
-                    np.nan, np.nan)
-    return _OK, n_iter, converged, history, weights, means, cov, prec, final, entropy
+    return _OK, n_iter, converged, history, weights, means, cov, prec
 
 
 @numba.njit(cache=True, nogil=True)
