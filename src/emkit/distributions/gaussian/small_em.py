@@ -50,6 +50,9 @@ _EPS10 = 10 * float(np.finfo(np.float64).eps)
 # Sums may be reassociated (vectorised over rows); never assume values finite.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
+# Log-responsibility below the row's largest under which a term is taken as zero.
+_NEGLIGIBLE = -40.0
+
 # Failure statuses of the loop (0: finished).
 _OK, _NOT_FINITE, _NOT_POSITIVE = 0, 1, 2
 
@@ -351,7 +354,10 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, work,
         total[i] = 0.0
     for k in range(K):
         for i in range(n):
-            value = np.exp(resp[k, i] - largest[i])
+            # Terms below exp(-40) (4e-18) cannot change a total of at least one
+            # (the largest term's 1) beyond its last bit: no exponential for them.
+            shifted = resp[k, i] - largest[i]
+            value = np.exp(shifted) if shifted > _NEGLIGIBLE else 0.0
             resp[k, i] = value
             total[i] += value
     log_lik = 0.0
