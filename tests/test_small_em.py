@@ -176,6 +176,17 @@ def test_other_fits_take_the_general_engine(case, why, loop_runs):
     assert loop_runs == [], why
 
 
+def test_streamed_fits_take_the_general_engine(tmp_path, loop_runs):
+    # A file source's fit starts from an in-memory sample; the loop must not fit the sample.
+    from emkit.data import sources
+
+    path = tmp_path / "faithful.npy"
+    np.save(path, FAITHFUL)
+    streamed = GaussianMixture(2, covariance_type="VEV", random_state=0).fit(sources.open(path))
+    assert loop_runs == []
+    assert streamed.n_samples_seen_ == len(FAITHFUL)
+
+
 def test_univariate_models_on_two_features_are_refused_as_before(loop_runs):
     with pytest.raises(ValueError, match="'V' is mclust's model for one feature"):
         GaussianMixture(2, covariance_type="V").fit(FAITHFUL)

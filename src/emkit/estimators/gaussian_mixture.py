@@ -895,7 +895,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             and self.max_iter >= 1
             and getattr(source, "sample_weight", None) is None
             and getattr(source, "labels", None) is None
+            # The rows in memory are all the fit's rows (not a streamed fit's sample).
             and not scale.is_scalable(X)
+            and getattr(source, "X", None) is X
             and small_em.applies(COVARIANCE_STRUCTURES[self.covariance_type], X)
         )
 
