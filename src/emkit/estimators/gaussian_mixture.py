@@ -414,7 +414,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         format) every ``checkpoint_every`` iterations and at the end of every
         restart. A fit started with an existing checkpoint of the same fit (same
         parameters and data; others are refused) resumes from it and ends exactly
-        as an uninterrupted fit would; once the fit is complete, fitting again
+        as an uninterrupted fit would (the same checkpointed fit, bit for bit; one
+        without checkpoint on a few thousand rows runs the compiled small-data loop
+        and agrees to rounding); once the fit is complete, fitting again
         returns the same result at once (delete the file to start afresh). Needs
         an integer ``random_state`` and ``algorithm="em"`` without ``accelerate``
         or ``warm_start``. See :mod:`emkit.estimators.checkpoint`.
