@@ -22,6 +22,7 @@ from emkit.core.variants import ALGORITHMS, assignment_for
 from emkit.data import _validation as v
 from emkit.data import scale
 from emkit.data.sources import IndexedArraySource
+from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.codec import GaussianCodec
 from emkit.distributions.gaussian.covariance import (
     COVARIANCE_STRUCTURES,
@@ -57,6 +58,9 @@ DEGENERATE_FACTOR = 10.0
 DEGENERATE_RELATIVE = 1e-3
 # Rows of slack in the support check (effective counts are sums of responsibilities).
 SUPPORT_SLACK = 0.05
+# Whether plain small fits take the compiled loop (emkit.distributions.gaussian.small_em);
+# False forces the general engine (the tests compare the two).
+_SMALL_FIT = True
 
 
 class DegenerateFitWarning(UserWarning):
@@ -114,6 +118,14 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
         for i in np.flatnonzero(short):
             reasons.setdefault(int(i), "unsupported")
     return reasons
+
+
+def degeneracy_after_fit(model: GaussianMixture, n_samples: int | None) -> dict[int, str]:
+    """:func:`degeneracy_reasons`, as the fit that just ended found them (else computed)."""
+    known = getattr(model, "_fit_degeneracy", None)
+    if known is not None and known[0] == n_samples:
+        return known[1]
+    return degeneracy_reasons(model, n_samples)
 
 
 def describe_degeneracy(model: GaussianMixture, reasons: dict[int, str],
@@ -405,7 +417,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         format) every ``checkpoint_every`` iterations and at the end of every
         restart. A fit started with an existing checkpoint of the same fit (same
         parameters and data; others are refused) resumes from it and ends exactly
-        as an uninterrupted fit would; once the fit is complete, fitting again
+        as an uninterrupted fit would (the same checkpointed fit, bit for bit; one
+        without checkpoint on a few thousand rows runs the compiled small-data loop
+        and agrees to rounding); once the fit is complete, fitting again
         returns the same result at once (delete the file to start afresh). Needs
         an integer ``random_state`` and ``algorithm="em"`` without ``accelerate``
         or ``warm_start``. See :mod:`emkit.estimators.checkpoint`.
@@ -596,8 +610,13 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         self._fit(X, sample_weight=sample_weight, labels=labels)
         return self
 
-    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None) -> Any:
-        """Run the fit; return the validated rows (an array, or the scalable input as given)."""
+    def _fit(self, X: Any, *, sample_weight: Any = None, labels: Any = None,
+             checked_by: GaussianMixture | None = None) -> Any:
+        """Run the fit; return the validated rows (an array, or the scalable input as given).
+
+        ``checked_by``: an estimator whose :meth:`_checked_rows` already checked ``X``
+        (a model selection checks its rows once, not once per candidate).
+        """
         v.validate_params(self, _PARAMETER_RULES)
         check_accelerate(self)
         if self.accelerate and self.params != "wmc" and set(self.params) != set("wmc"):
@@ -615,8 +634,12 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             )
         warm = bool(self.warm_start) and hasattr(self, "converged_") and self._can_warm_start()
         seeds = self._child_seeds(X)
-        init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
-                                    sample_weight=sample_weight, labels=labels)
+        if checked_by is None or warm or sample_weight is not None or labels is not None:
+            init_X, source = self._rows(X, reset=not warm, seed=seeds[-1],
+                                        sample_weight=sample_weight, labels=labels)
+        else:
+            init_X, source = X, self._fit_source(X)
+            self._take_feature_names(checked_by)
         if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -719,6 +742,23 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             raise ValueError("checkpoint= does not take sample_weight or labels yet")
         return v.check_scale(X), self._fit_source(X, weights, labels)
 
+    def _checked_rows(self, X: Any) -> np.ndarray:
+        """In-memory rows checked as :meth:`_rows` checks them, for :meth:`_fit`'s ``checked_by``.
+
+        Records ``n_features_in_`` (and ``feature_names_in_``) on this estimator.
+        """
+        X = v.check_columns_observed(self._validate_X(X, reset=True, min_samples=2))
+        return v.check_scale(X)
+
+    def _take_feature_names(self, checked_by: GaussianMixture) -> None:
+        """``n_features_in_`` and ``feature_names_in_`` as ``checked_by`` recorded them."""
+        self.n_features_in_ = checked_by.n_features_in_
+        names = getattr(checked_by, "feature_names_in_", None)
+        if names is not None:
+            self.feature_names_in_ = names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+
     def _chunk_rows(self, n_features: int) -> int:
         if self.chunk_size is not None:
             return self.chunk_size
@@ -760,7 +800,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             model = self._initial_model(X, structure, random_state,
                                         getattr(source, "init_rows", None) or source)
             model = self._with_assignment(model, seed)
-            result = self._run(model, source, -np.inf, self._reporter(index))
+            result = self._small_run(model, X, source)
+            if result is None:
+                result = self._run(model, source, -np.inf, self._reporter(index))
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
         return best
@@ -824,6 +866,46 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             previous_lower_bound=previous_lower_bound, callback=callback,
         )
 
+    def _small_run(self, model: Mixture, X: np.ndarray, source: Any) -> EMResult | None:
+        """The run of :meth:`_run` by the compiled small-data loop, where it applies.
+
+        Plain soft EM of in-memory float64 rows without gaps, weights, labels,
+        frozen parameters, prior, noise, acceleration, callback or printing, up
+        to :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows: the
+        same iterations as the engine, without its per-iteration overhead.
+        None (the engine runs) where it does not apply or gives up.
+        """
+        if not self._small_fit_applies(X, source):
+            return None
+        fit = small_em.run_small_em(X, model.weights, model.components, tol=self.tol,
+                                    max_iter=self.max_iter)
+        if fit is None:
+            return None
+        fitted = replace(model, weights=fit.weights, components=fit.gaussian)
+        return EMResult(model=fitted, history=fit.history.tolist(), n_iter=fit.n_iter,
+                        converged=fit.converged)
+
+    def _small_fit_applies(self, X: Any, source: Any) -> bool:
+        """Whether :meth:`_small_run` may run this fit (see there)."""
+        return (
+            _SMALL_FIT
+            and self.algorithm == "em"
+            and not self.accelerate
+            and set(self.params) == set("wmc")
+            and self.prior is None
+            and not self.noise
+            and self.checkpoint is None
+            and self.callback is None
+            and not self.verbose
+            and self.max_iter >= 1
+            and getattr(source, "sample_weight", None) is None
+            and getattr(source, "labels", None) is None
+            # The rows in memory are all the fit's rows (not a streamed fit's sample).
+            and not scale.is_scalable(X)
+            and getattr(source, "X", None) is X
+            and small_em.applies(COVARIANCE_STRUCTURES[self.covariance_type], X)
+        )
+
     def _check_initial_values(self, X: np.ndarray, structure: CovarianceStructure) -> None:
         k, d = self.n_components, X.shape[1]
         if self.weights_init is not None:  # with noise, the noise weight last
@@ -861,10 +943,13 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             resp = _with_known_rows(resp, labels, row_weight)
             if self.noise:
                 resp = self._noise_start(X_start, resp, rng)
-            with single_threaded_blas():  # many tiny factorisations, see run_em
-                estimated = gaussian_from_resp(structure, X_start, resp[:, :self.n_components],
-                                               self.reg_covar,
-                                               getattr(self, "_resolved_prior", None))
+            if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
+                estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar)
+            if estimated is None:
+                with single_threaded_blas():  # many tiny factorisations, see run_em
+                    estimated = gaussian_from_resp(
+                        structure, X_start, resp[:, :self.n_components], self.reg_covar,
+                        getattr(self, "_resolved_prior", None))
             counts = resp.sum(axis=0) + 10 * np.finfo(dtype).eps
             weights = counts / counts.sum()
         if self.weights_init is not None:
@@ -944,8 +1029,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""
         fixed = _fixed_parameters(self.params)
-        components = model.components if not fixed else replace(model.components, fixed=fixed)
         prior = getattr(self, "_resolved_prior", None)
+        if not fixed and prior is None and "w" in self.params and model.fit_weights:
+            return model  # nothing frozen, no prior: the model as it is
+        components = model.components if not fixed else replace(model.components, fixed=fixed)
         if prior is not None:
             components = replace(components, prior=prior)
         return replace(model, components=components, fit_weights="w" in self.params)
@@ -989,6 +1076,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         self.n_iter_ = result.n_iter
         self.lower_bound_ = result.lower_bound
         self.history_ = np.asarray(result.history, dtype=np.float64)
+        self._fit_degeneracy = None
         # A later partial_fit stream continues from these parameters (see partial_fit).
         self._online_stats, self._online_step, self._online_buffer = None, 0, None
 
@@ -1130,6 +1218,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     def _warn_if_degenerate(self, n_samples: int | None) -> None:
         """One warning per fit, naming every degenerate component."""
         reasons = degeneracy_reasons(self, n_samples)
+        self._fit_degeneracy = (n_samples, reasons)  # for degeneracy_after_fit
         if reasons:
             warnings.warn(
                 f"{describe_degeneracy(self, reasons, n_samples)}: a spurious maximum of the "

@@ -10,6 +10,9 @@ model-based hierarchical agglomeration under VVV (:func:`hc_labels`).
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import AgglomerativeClustering, kmeans_plusplus
@@ -180,6 +183,28 @@ def hc_labels(
     """
     if model not in ("VVV", "EII"):
         raise ValueError(f"model must be 'VVV' or 'EII', got {model!r}")
+    if X.shape[0] <= HC_SUBSET:  # no draws: the labels depend on the rows alone
+        key = (X.shape, str(X.dtype), hashlib.blake2b(np.ascontiguousarray(X).tobytes(),
+                                                      digest_size=16).digest(),
+               n_components, model)
+        labels = _HC_LABELS.get(key)
+        if labels is None:
+            labels = _hc_labels(X, n_components, random_state, model)
+            _HC_LABELS[key] = labels
+            while len(_HC_LABELS) > _HC_LABELS_SIZE:
+                _HC_LABELS.popitem(last=False)
+        return labels.copy()
+    return _hc_labels(X, n_components, random_state, model)
+
+
+# hc labels of the last few (rows, n_components, model): a selection over 14 models
+# asks for each number of components 14 times.
+_HC_LABELS: OrderedDict = OrderedDict()
+_HC_LABELS_SIZE = 64
+
+
+def _hc_labels(X: np.ndarray, n_components: int, random_state: np.random.RandomState | None,
+               model: str) -> np.ndarray:
     Z = mclust_svd_transform(X)
     n_samples = Z.shape[0]
     subset = None

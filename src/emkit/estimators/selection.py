@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
-    degeneracy_reasons,
+    degeneracy_after_fit,
     describe_degeneracy,
     rows_needed,
 )
@@ -101,11 +102,13 @@ def classification_entropy(resp: np.ndarray) -> float:
     return float(-terms.sum())
 
 
-def _fitted_candidate(params: dict, X: Any, k: int, covariance_type: str) -> GaussianMixture:
+def _fitted_candidate(params: dict, X: Any, k: int, covariance_type: str,
+                      checked_by: GaussianMixture | None = None) -> GaussianMixture:
     """The candidate's fit; from the hc start, ``n_init - 1`` k-means starts on top.
 
     Built from the parameters rather than cloned, so a callback (e.g. a progress
-    bar) is shared rather than deep-copied.
+    bar) is shared rather than deep-copied. ``checked_by``: the estimator that
+    checked the rows ``X`` once for the whole selection.
     """
     settings = {**params, "n_components": k, "covariance_type": covariance_type}
     hc_first = settings["init_params"] == "hc" and settings["n_init"] > 1
@@ -113,29 +116,64 @@ def _fitted_candidate(params: dict, X: Any, k: int, covariance_type: str) -> Gau
     with warnings.catch_warnings():
         # Non-convergence and degeneracy are reported in the table instead.
         warnings.simplefilter("ignore")
-        model.fit(X)
+        model._fit(X, checked_by=checked_by)
         if hc_first:
             others = GaussianMixture(**{**settings, "init_params": "kmeans",
-                                        "n_init": settings["n_init"] - 1}).fit(X)
+                                        "n_init": settings["n_init"] - 1})
+            others._fit(X, checked_by=checked_by)
             if others.lower_bound_ > model.lower_bound_:
                 model = others
     return model
 
 
-def _score_candidate(params: dict, X: Any, k: int, covariance_type: str):
-    model = _fitted_candidate(params, X, k, covariance_type)
-    n_samples = X.shape[0]
-    bic = model.bic(X)
-    reasons = degeneracy_reasons(model, n_samples)
+def _log_likelihood_and_entropy(model: GaussianMixture, X: Any,
+                                n_observed: int) -> tuple[float, float]:
+    """Total log-likelihood of ``X`` and the entropy of its responsibilities.
+
+    One compiled E-step where it applies (no noise component, complete float64
+    rows in memory); otherwise the estimator's own ``score`` and ``predict_proba``.
+    """
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    if not model.noise and isinstance(X, np.ndarray) and small_em.applies(structure, X):
+        log_lik, entropy = small_em.final_scores(X, model.weights_, model.means_,
+                                                 model.precisions_cholesky_, structure)
+        if np.isfinite(log_lik) and np.isfinite(entropy):
+            return log_lik, entropy
+    return model.score(X) * n_observed, classification_entropy(model.predict_proba(X))
+
+
+def _n_parameters(model: GaussianMixture) -> int:
+    """``model._n_parameters()``, without rebuilding the mixture where nothing is frozen."""
+    if model.noise or set(model.params) != set("wmc"):
+        return model._n_parameters()
+    k, d = model.means_.shape
+    return k * d + COVARIANCE_STRUCTURES[model.covariance_type].n_parameters(k, d) + k - 1
+
+
+def _observed_rows(X: Any) -> int:
+    """Rows with something observed (those ``score`` averages over)."""
+    values = np.asarray(X, dtype=float)
+    return int((~np.isnan(values).all(axis=1)).sum())
+
+
+def _score_candidate(params: dict, X: Any, k: int, covariance_type: str,
+                     checked_by: GaussianMixture | None = None):
+    model = _fitted_candidate(params, X, k, covariance_type, checked_by)
+    n_samples, n_observed = X.shape[0], _observed_rows(X)
+    log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
+    n_parameters = _n_parameters(model)
+    # As model.bic(X) and model.aic(X) compute them, from the same log-likelihood.
+    bic = -2 * log_lik + n_parameters * np.log(n_observed)
+    reasons = degeneracy_after_fit(model, n_samples)
     return model, {
         "n_components": k,
         "covariance_type": covariance_type,
         "model": COVARIANCE_STRUCTURES[covariance_type].model,
         "bic": bic,
-        "aic": model.aic(X),
-        "icl": bic + 2 * classification_entropy(model.predict_proba(X)),
-        "log_likelihood": model.score(X) * n_samples,
-        "n_parameters": model._n_parameters(),
+        "aic": -2 * log_lik + 2 * n_parameters,
+        "icl": bic + 2 * entropy,
+        "log_likelihood": log_lik,
+        "n_parameters": n_parameters,
         "converged": bool(model.converged_),
         "degenerate": bool(reasons),
         "skipped": False,
@@ -325,8 +363,13 @@ def select_model(
             f"{skipped[0]['note'].removeprefix('skipped: ')}; try fewer components or the "
             "'diag' or 'spherical' covariance types"
         )
+    # The rows are checked once here (as each fit would check them), not per candidate.
+    checked_by = GaussianMixture(**params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # as the candidates' fits keep quiet
+        X = checked_by._checked_rows(X)
     fitted = Parallel(n_jobs=n_jobs)(
-        delayed(_score_candidate)(params, X, k, ct) for k, ct in candidates
+        delayed(_score_candidate)(params, X, k, ct, checked_by) for k, ct in candidates
     )
     best = _chosen(fitted, criterion)
     table = pd.DataFrame([row for _, row in fitted] + skipped)

@@ -1,0 +1,647 @@
+"""Whole EM runs of a Gaussian mixture on small in-memory data, compiled in one loop.
+
+The general engine (:func:`emkit.core.engine.run_em`) E-steps chunks through
+kernels, sums statistics objects and builds frozen dataclasses every
+iteration: on a few hundred rows that fixed cost (~0.5 ms an iteration) is
+nearly all of a fit, and a model selection (14 models x 9 sizes, thousands of
+iterations) spends seconds in it. Here one numba function runs the same
+iterations (E-step with log-sum-exp, log-likelihood, counts, sums and scatter
+matrices around the current means, the model's M-step, the convergence test,
+the history) without returning to Python, single-threaded.
+
+The arithmetic is the general path's, step for step: moments around the
+current means (:class:`~emkit.distributions.gaussian.family.GaussianStats`),
+``10 * eps`` added to the counts, each covariance structure's M-step
+(:mod:`emkit.distributions.gaussian.covariance`) with the constrained models
+calling the compiled loops of :mod:`emkit.distributions.gaussian.constrained`,
+and the stopping rule ``|L_t - L_{t-1}| < tol``. So the iterations, the
+history and the parameters are the general path's to rounding. (Sums over
+rows are vectorised, so added in another order; and a term below ``exp(-40)``
+of its row's largest is taken as zero, skipping its exponential: it could not
+change the row's total, and moves a responsibility by less than 5e-18.)
+
+Anything the loop cannot answer exactly as the general path would (a
+covariance that is not positive definite or not finite, a row impossible
+under every component) stops it with a failure status: the caller then runs
+the general path, which raises or carries on as it always did.
+
+Development note: numba's on-disk cache of these functions is keyed by this
+file alone, and they compile in the loops of ``constrained.py``: after editing
+``constrained.py``, touch this file (or clear ``__pycache__``), or the cached
+loop keeps the old code (``tests/test_small_em.py`` would then fail).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+from emkit.distributions.gaussian import constrained
+from emkit.distributions.gaussian.covariance import CovarianceStructure
+from emkit.distributions.gaussian.family import Gaussian
+
+# Rows up to which fits take the compiled loop (one thread); larger fits keep the
+# general path's chunked E-step on every core.
+MAX_ROWS = 20_000
+
+# The M-step each model runs in the compiled loop (E and V are EII's and VII's
+# formulas for one feature; scikit-learn's names are the same structures).
+_MODEL_CODES = {name: code for code, name in enumerate(constrained.MODEL_NAMES)}
+_MODEL_CODES.update({"E": _MODEL_CODES["EII"], "V": _MODEL_CODES["VII"]})
+(_EII, _VII, _EEI, _VEI, _EVI, _VVI, _EEE, _VEE, _EVE, _VVE, _EEV, _VEV, _EVV,
+ _VVV) = range(14)
+
+_LOG_2PI = float(np.log(2.0 * np.pi))
+_EPS10 = 10 * float(np.finfo(np.float64).eps)
+
+# Sums may be reassociated (vectorised over rows); never assume values finite.
+_FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
+
+# Log-responsibility below the row's largest under which a term is taken as zero.
+_NEGLIGIBLE = -40.0
+
+# Failure statuses of the loop (0: finished).
+_OK, _NOT_FINITE, _NOT_POSITIVE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SmallFit:
+    """Outcome of :func:`run_small_em`.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (K,)
+    gaussian : Gaussian
+        The components after the last M-step, in the structure's shapes.
+    history : ndarray of shape (n_iter,)
+        Average log-likelihood of the parameters going into each iteration.
+    n_iter : int
+    converged : bool
+    """
+
+    weights: np.ndarray
+    gaussian: Gaussian
+    history: np.ndarray
+    n_iter: int
+    converged: bool
+
+
+def applies(structure: CovarianceStructure, X: np.ndarray) -> bool:
+    """Whether the compiled loop covers ``structure`` and rows ``X`` (float64, complete).
+
+    mclust's univariate E and V with more than one feature are refused by the
+    general path's M-step, with its message.
+    """
+    return (
+        structure.model in _MODEL_CODES
+        and isinstance(X, np.ndarray)
+        and (structure.model not in constrained.UNIVARIATE_NAMES or X.shape[-1] == 1)
+        and X.dtype == np.float64
+        and X.ndim == 2
+        and 1 <= X.shape[0] <= MAX_ROWS
+        and bool(np.isfinite(X.sum()))
+    )
+
+
+def run_small_em(
+    X: np.ndarray, weights: np.ndarray, gaussian: Gaussian, *, tol: float, max_iter: int,
+) -> SmallFit | None:
+    """EM from ``weights`` and ``gaussian`` to convergence; None where the loop gave up.
+
+    ``gaussian`` is the start (its ``precisions_cholesky`` give the first
+    E-step, as in the general path); without a prior and frozen parameters.
+    """
+    structure = gaussian.structure
+    k, d = gaussian.means.shape
+    dense_cov = _dense(structure, gaussian.covariances, k, d)
+    dense_prec = _dense(structure, gaussian.precisions_cholesky, k, d)
+    X = _c_array(X)
+    status, n_iter, converged, history, w, means, cov, prec = _em_loop(
+        X, _c_array(weights), _c_array(gaussian.means),
+        dense_cov, dense_prec, _MODEL_CODES[structure.model], float(gaussian.reg_covar),
+        float(tol), int(max_iter), constrained.INNER_TOL,
+        constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
+    )
+    if status != _OK:
+        return None
+    # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
+    # checks and thread pool cost more than this whole fit on small data).
+    fitted = Gaussian(structure=structure, means=means,
+                      covariances=_in_structure_shape(structure, cov),
+                      precisions_cholesky=_in_structure_shape(structure, prec),
+                      reg_covar=gaussian.reg_covar)
+    return SmallFit(weights=w, gaussian=fitted, history=history[:n_iter], n_iter=int(n_iter),
+                    converged=bool(converged))
+
+
+def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray,
+                    reg_covar: float) -> Gaussian | None:
+    """:func:`~emkit.distributions.gaussian.family.gaussian_from_resp` by the compiled M-step.
+
+    The start's components from responsibilities (means, then moments around
+    them, then the model's M-step), as the general path computes them; None
+    where a covariance is not finite or not positive definite (the general
+    path then raises its error).
+    """
+    status, means, cov, prec = _start(
+        _c_array(X), _c_array(resp),
+        _MODEL_CODES[structure.model], float(reg_covar), constrained.INNER_TOL,
+        constrained.INNER_MAX_ITER,
+    )
+    if status != _OK:
+        return None
+    return Gaussian(structure=structure, means=means,
+                    covariances=_in_structure_shape(structure, cov),
+                    precisions_cholesky=_in_structure_shape(structure, prec),
+                    reg_covar=reg_covar)
+
+
+def final_scores(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
+                 precisions_cholesky: np.ndarray,
+                 structure: CovarianceStructure) -> tuple[float, float]:
+    """Total log-likelihood of ``X`` and the entropy ``-sum r log r`` of its responsibilities.
+
+    One compiled E-step of the mixture (what ``score``, ``bic`` and
+    ``predict_proba`` would each compute again); NaN where a row's density is
+    not finite.
+    """
+    k, d = means.shape
+    prec = _dense(structure, precisions_cholesky, k, d)
+    return _scores(_c_array(X), _c_array(weights), _c_array(means), prec)
+
+
+def _c_array(values: np.ndarray) -> np.ndarray:
+    """A writeable C-contiguous float64 array (a copy only where ``values`` is not one)."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    return values if values.flags.writeable else values.copy()
+
+
+def _dense(structure: CovarianceStructure, values: np.ndarray, k: int, d: int) -> np.ndarray:
+    """(K, D, D) matrices as a writeable C array: the compiled loop's one signature
+    (a read-only broadcast, as a tied structure gives, would load another)."""
+    return np.array(structure.dense(values, k, d), dtype=np.float64, order="C")
+
+
+def _in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.ndarray:
+    """Dense (K, D, D) covariances as the structure stores them."""
+    if structure.name == "full":
+        return dense
+    if structure.name == "tied":
+        return dense[0].copy()
+    diagonals = np.diagonal(dense, axis1=1, axis2=2)
+    return diagonals[:, 0].copy() if structure.name == "spherical" else diagonals.copy()
+
+
+# ---------------------------------------------------------------------------
+# The compiled loop.
+
+
+@numba.njit(cache=True, nogil=True)
+def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
+             inner_tol, inner_max_iter, warm_max_iter):  # pragma: no cover
+    """The general engine's ``_em_loop`` for one Gaussian mixture, compiled.
+
+    ``cov`` and ``prec`` (upper-triangular precision Cholesky factors) are
+    dense (K, D, D) whatever the model. Returns ``(status, n_iter, converged,
+    history, weights, means, covariances, precision factors)``.
+    """
+    n, d = X.shape
+    K = means.shape[0]
+    weights = weights.copy()
+    means = means.copy()
+    cov = cov.copy()
+    prec = prec.copy()
+    history = np.empty(max_iter)
+    log_det = np.empty(K)
+    counts = np.empty(K)
+    first = np.empty((K, d))
+    second = np.empty((K, d, d))
+    Xt = np.ascontiguousarray(X.T)  # feature-major: the E-step's loops run over rows
+    work = np.empty((K + 4 + d, n))
+    for k in range(K):
+        total = 0.0
+        for a in range(d):
+            total += np.log(prec[k, a, a])
+        log_det[k] = total
+    lower_bound = -np.inf
+    n_iter = 0
+    converged = False
+    for iteration in range(1, max_iter + 1):
+        log_lik, _ = _e_step(Xt, weights, means, prec, log_det, counts, first, second,
+                             work, False)
+        if not np.isfinite(log_lik):
+            return _NOT_FINITE, n_iter, converged, history, weights, means, cov, prec
+        status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
+                         inner_tol, inner_max_iter, warm_max_iter, False)
+        if status != _OK:
+            return status, n_iter, converged, history, weights, means, cov, prec
+        if not _precisions(cov, prec, log_det):
+            return _NOT_POSITIVE, n_iter, converged, history, weights, means, cov, prec
+        previous = lower_bound
+        lower_bound = log_lik / n
+        history[iteration - 1] = lower_bound
+        n_iter = iteration
+        if abs(lower_bound - previous) < tol:
+            converged = True
+            break
+    return _OK, n_iter, converged, history, weights, means, cov, prec
+
+
+@numba.njit(cache=True, nogil=True)
+def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
+    """``(status, means, covariances, precision factors)`` of a start from ``resp``.
+
+    As ``gaussian_from_resp``: means ``resp^T X / (counts + 10 eps)``, sums
+    around them (``first = resp^T X - counts * means``, as ``direct_stats``),
+    then the M-step without previous covariances.
+    """
+    n, d = X.shape
+    K = resp.shape[1]
+    counts = np.zeros(K)
+    sums = np.zeros((K, d))
+    for i in range(n):
+        for k in range(K):
+            r = resp[i, k]
+            counts[k] += r
+            for a in range(d):
+                sums[k, a] += r * X[i, a]
+    means = np.empty((K, d))
+    first = np.empty((K, d))
+    for k in range(K):
+        for a in range(d):
+            means[k, a] = sums[k, a] / (counts[k] + _EPS10)
+            first[k, a] = sums[k, a] - counts[k] * means[k, a]
+    second = np.zeros((K, d, d))
+    centred = np.empty(d)
+    for k in range(K):
+        for i in range(n):
+            r = resp[i, k]
+            if r == 0.0:
+                continue
+            for a in range(d):
+                centred[a] = X[i, a] - means[k, a]
+            for a in range(d):
+                for b in range(a, d):
+                    second[k, a, b] += r * centred[a] * centred[b]
+        for a in range(d):
+            for b in range(a + 1, d):
+                second[k, b, a] = second[k, a, b]
+    cov = np.zeros((K, d, d))
+    prec = np.zeros((K, d, d))
+    status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
+                     inner_tol, inner_max_iter, inner_max_iter, True)
+    if status == _OK and not _precisions(cov, prec, np.empty(K)):
+        status = _NOT_POSITIVE
+    return status, means, cov, prec
+
+
+@numba.njit(cache=True, nogil=True)
+def _scores(X, weights, means, prec):  # pragma: no cover
+    K, d = means.shape
+    log_det = np.empty(K)
+    for k in range(K):
+        total = 0.0
+        for a in range(d):
+            total += np.log(prec[k, a, a])
+        log_det[k] = total
+    n = X.shape[0]
+    return _e_step(np.ascontiguousarray(X.T), weights, means, prec, log_det, np.empty(K),
+                   np.empty((K, d)), np.empty((K, d, d)), np.empty((K + 4 + d, n)), True)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _e_step(Xt, weights, means, prec, log_det, counts, first, second, work,
+            with_entropy):  # pragma: no cover
+    """Sums of one soft E-step of rows ``Xt`` (D, n), moments around ``means``.
+
+    Returns ``(log-likelihood, entropy)``; the log-likelihood is NaN when a
+    row's density is not finite under every component (the general path then
+    decides what that means). Component by component, every loop runs over
+    the rows (contiguous, so they vectorise); ``work`` is (K + 4 + D, n) scratch.
+    """
+    d, n = Xt.shape
+    K = means.shape[0]
+    log_weights = np.log(weights)
+    constant = 0.5 * d * _LOG_2PI
+    resp = work[:K]
+    largest = work[K]
+    total = work[K + 1]
+    y = work[K + 2]
+    weighted = work[K + 3]
+    centred = work[K + 4:]
+    for k in range(K):
+        for a in range(d):
+            mean = means[k, a]
+            for i in range(n):
+                centred[a, i] = Xt[a, i] - mean
+        row = resp[k]
+        for i in range(n):
+            row[i] = 0.0
+        for j in range(d):
+            for i in range(n):
+                y[i] = 0.0
+            for a in range(j + 1):
+                p = prec[k, a, j]
+                for i in range(n):
+                    y[i] += centred[a, i] * p
+            for i in range(n):
+                row[i] += y[i] * y[i]
+        offset = log_weights[k] - constant + log_det[k]
+        for i in range(n):
+            row[i] = offset - 0.5 * row[i]
+    for i in range(n):
+        largest[i] = resp[0, i]
+    for k in range(1, K):
+        for i in range(n):
+            if resp[k, i] > largest[i]:
+                largest[i] = resp[k, i]
+    for i in range(n):
+        if not np.isfinite(largest[i]):
+            return np.nan, np.nan
+        total[i] = 0.0
+    for k in range(K):
+        for i in range(n):
+            # Terms below exp(-40) (4e-18) cannot change a total of at least one
+            # (the largest term's 1) beyond its last bit: no exponential for them.
+            shifted = resp[k, i] - largest[i]
+            value = np.exp(shifted) if shifted > _NEGLIGIBLE else 0.0
+            resp[k, i] = value
+            total[i] += value
+    log_lik = 0.0
+    for i in range(n):
+        log_lik += largest[i] + np.log(total[i])
+        total[i] = 1.0 / total[i]
+    entropy = 0.0
+    for k in range(K):
+        row = resp[k]
+        count = 0.0
+        for i in range(n):
+            row[i] *= total[i]
+            count += row[i]
+        counts[k] = count
+        if with_entropy:
+            for i in range(n):
+                if row[i] > 0.0:
+                    entropy -= row[i] * np.log(row[i])
+        for a in range(d):
+            mean = means[k, a]
+            for i in range(n):
+                centred[a, i] = Xt[a, i] - mean
+        for a in range(d):
+            moment = 0.0
+            for i in range(n):
+                weighted[i] = row[i] * centred[a, i]
+                moment += weighted[i]
+            first[k, a] = moment
+            for b in range(a, d):
+                moment = 0.0
+                for i in range(n):
+                    moment += weighted[i] * centred[b, i]
+                second[k, a, b] = moment
+                second[k, b, a] = moment
+    return log_lik, entropy
+
+
+@numba.njit(cache=True, nogil=True)
+def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_tol,
+            inner_max_iter, warm_max_iter, cold):  # pragma: no cover
+    """New weights, means and (dense) covariances in place; a status.
+
+    Each model's formulas are those of its structure in
+    :mod:`emkit.distributions.gaussian.covariance` (``covariances`` and
+    ``covariances_after``), in the same order of operations where it matters.
+    ``cold``: no covariances before this M-step (a start), so EVE's and VVE's
+    orientation iterations start from the pooled scatter and run to convergence.
+    """
+    K, d = first.shape
+    c = counts + _EPS10
+    total = c.sum()
+    for k in range(K):
+        weights[k] = c[k] / total
+    offsets = np.empty((K, d))
+    for k in range(K):
+        for a in range(d):
+            offsets[k, a] = first[k, a] / c[k]
+            means[k, a] += offsets[k, a]
+    previous = cov.copy()
+    cov[:] = 0.0
+    if model == _VVV:
+        for k in range(K):
+            for a in range(d):
+                for b in range(d):
+                    cov[k, a, b] = second[k, a, b] / c[k] - offsets[k, a] * offsets[k, b]
+                cov[k, a, a] += reg_covar
+    elif model == _EEE:
+        shared = np.zeros((d, d))
+        for a in range(d):
+            for b in range(d):
+                scatter = 0.0
+                between = 0.0
+                for k in range(K):
+                    scatter += second[k, a, b]
+                    between += offsets[k, a] * c[k] * offsets[k, b]
+                shared[a, b] = (scatter - between) / total
+            shared[a, a] += reg_covar
+        for k in range(K):
+            cov[k] = shared
+    elif model == _VVI:
+        for k in range(K):
+            for a in range(d):
+                cov[k, a, a] = second[k, a, a] / c[k] - offsets[k, a] ** 2 + reg_covar
+    elif model == _VII:
+        for k in range(K):
+            trace = 0.0
+            squares = 0.0
+            for a in range(d):
+                trace += second[k, a, a]
+                squares += offsets[k, a] ** 2
+            value = (trace / c[k] - squares) / d + reg_covar
+            for a in range(d):
+                cov[k, a, a] = value
+    elif model == _EII:
+        traces = 0.0
+        for k in range(K):
+            trace = 0.0
+            squares = 0.0
+            for a in range(d):
+                trace += second[k, a, a]
+                squares += offsets[k, a] ** 2
+            traces += trace - c[k] * squares + c[k] * reg_covar * d
+        value = traces / (total * d)
+        for k in range(K):
+            for a in range(d):
+                cov[k, a, a] = value
+    elif model == _EEI or model == _VEI or model == _EVI:
+        w = np.empty((K, d))
+        for k in range(K):
+            for a in range(d):
+                w[k, a] = second[k, a, a] - c[k] * offsets[k, a] ** 2 + c[k] * reg_covar
+        variances = _diagonal_model(model, c, w, inner_tol, inner_max_iter)
+        for k in range(K):
+            for a in range(d):
+                cov[k, a, a] = variances[k, a]
+    else:
+        W = np.empty((K, d, d))
+        for k in range(K):
+            for a in range(d):
+                for b in range(d):
+                    W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
+                W[k, a, a] += c[k] * reg_covar
+        cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
+                             cold)
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                if not np.isfinite(cov[k, a, b]):
+                    return _NOT_FINITE
+    return _OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _diagonal_model(model, c, w, inner_tol, inner_max_iter):  # pragma: no cover
+    """constrained.diagonal: EEI, EVI, VEI variances (K, D) from diagonals ``w``."""
+    K, d = w.shape
+    n = c.sum()
+    out = np.empty((K, d))
+    if model == _EEI:
+        for a in range(d):
+            total = 0.0
+            for k in range(K):
+                total += w[k, a]
+            for k in range(K):
+                out[k, a] = total / n
+    elif model == _EVI:
+        scale = np.empty(K)
+        for k in range(K):
+            scale[k] = np.exp(np.log(w[k]).mean())
+        volume = scale.sum() / n
+        for k in range(K):
+            for a in range(d):
+                out[k, a] = volume * (w[k, a] / scale[k])
+    else:
+        out[:] = constrained._vei_loop(c, w, inner_tol, inner_max_iter)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _descending_eigen(W):  # pragma: no cover
+    """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first."""
+    K, d = W.shape[0], W.shape[1]
+    values = np.empty((K, d))
+    vectors = np.empty((K, d, d))
+    for k in range(K):
+        vals, vecs = np.linalg.eigh(W[k])
+        for j in range(d):
+            values[k, j] = vals[d - 1 - j]
+            for a in range(d):
+                vectors[k, a, j] = vecs[a, d - 1 - j]
+    return values, vectors
+
+
+@numba.njit(cache=True, nogil=True)
+def _turned(vectors, diagonals):  # pragma: no cover
+    """``V_k diag(a_k) V_k^T`` for each k."""
+    K, d = diagonals.shape
+    out = np.empty((K, d, d))
+    for k in range(K):
+        for i in range(d):
+            for m in range(d):
+                total = 0.0
+                for j in range(d):
+                    total += vectors[k, i, j] * diagonals[k, j] * vectors[k, m, j]
+                out[k, i, m] = total
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
+                cold):  # pragma: no cover
+    """constrained.full: VEE EVE VVE EEV VEV EVV covariances (K, D, D) from scatters ``W``."""
+    K, d = W.shape[0], W.shape[1]
+    n = c.sum()
+    if (model == _EVE or model == _VVE) and cold:
+        # _common_orientation without a start: the pooled scatter's eigenvectors.
+        pooled = np.zeros((d, d))
+        for k in range(K):
+            pooled += W[k]
+        start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
+                                             inner_max_iter)
+    if model == _EVE or model == _VVE:
+        # orientation_of(previous): eigenvectors of a sum with unequal weights.
+        pooled = np.zeros((d, d))
+        for k in range(K):
+            weight = 1.0 / (k + np.pi)
+            for a in range(d):
+                for b in range(d):
+                    pooled[a, b] += weight * previous[k, a, b]
+        start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
+                                             warm_max_iter)
+    if model == _VEE:
+        return constrained._vee_loop(c, W, inner_tol, inner_max_iter)
+    if model == _EVV:
+        scale = np.empty(K)
+        for k in range(K):
+            sign, value = np.linalg.slogdet(W[k])
+            scale[k] = np.exp(value / d) if sign > 0 else 0.0
+        volume = scale.sum() / n
+        out = np.empty((K, d, d))
+        for k in range(K):
+            for a in range(d):
+                for b in range(d):
+                    out[k, a, b] = volume * (W[k, a, b] / scale[k])
+        return out
+    values, vectors = _descending_eigen(W)
+    if model == _EEV:
+        common = np.zeros((K, d))
+        for j in range(d):
+            total = 0.0
+            for k in range(K):
+                total += values[k, j]
+            for k in range(K):
+                common[k, j] = total / n
+        return _turned(vectors, common)
+    # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
+    diagonals = constrained._vei_loop(c, np.ascontiguousarray(values), inner_tol,
+                                      inner_max_iter)
+    return _turned(vectors, diagonals)
+
+
+@numba.njit(cache=True, nogil=True)
+def _precisions(cov, prec, log_det):  # pragma: no cover
+    """Upper-triangular precision Cholesky factors of ``cov`` in place; False if not PD.
+
+    ``P = inv(L)^T`` with ``L`` the lower Cholesky factor, so ``P P^T = inv(cov)``
+    and ``log det P = -sum log diag L``.
+    """
+    K, d = cov.shape[0], cov.shape[1]
+    lower = np.zeros((d, d))
+    for k in range(K):
+        lower[:] = 0.0
+        for j in range(d):
+            pivot = cov[k, j, j]
+            for m in range(j):
+                pivot -= lower[j, m] * lower[j, m]
+            if not pivot > 0.0:
+                return False
+            lower[j, j] = np.sqrt(pivot)
+            for i in range(j + 1, d):
+                value = cov[k, i, j]
+                for m in range(j):
+                    value -= lower[i, m] * lower[j, m]
+                lower[i, j] = value / lower[j, j]
+        # inv(L) column by column (forward substitution), stored transposed in prec.
+        prec[k] = 0.0
+        total = 0.0
+        for col in range(d):
+            for i in range(col, d):
+                value = 1.0 if i == col else 0.0
+                for m in range(col, i):
+                    value -= lower[i, m] * prec[k, col, m]
+                prec[k, col, i] = value / lower[i, i]
+            total -= np.log(lower[col, col])
+        log_det[k] = total
+    return True

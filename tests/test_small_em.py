@@ -1,0 +1,249 @@
+"""The compiled small-data EM loop (emkit.distributions.gaussian.small_em).
+
+It must be the general engine's EM, iteration for iteration: the same number of
+iterations, history and convergence flag, parameters to ~1e-10, the selection
+table to ~1e-8 (the general path is forced with ``gaussian_mixture._SMALL_FIT``),
+and mclust's fixed points from mclust's starts (``tests/reference/``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emkit.estimators.gaussian_mixture as gaussian_mixture
+from emkit import GaussianMixture, select_model
+from emkit.datasets import load_faithful
+from emkit.distributions.gaussian import small_em
+from emkit.distributions.gaussian.covariance import (
+    COVARIANCE_STRUCTURES,
+    MCLUST_MODELS,
+    DegenerateComponentError,
+)
+from emkit.distributions.gaussian.family import gaussian_from_resp
+
+FAITHFUL = np.asarray(load_faithful(), dtype=float)
+# A closed form, an iterative diagonal, shared and free orientations, and VVV.
+SOME_MODELS = ("EII", "VEI", "EVE", "VVE", "EEV", "VVV")
+REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_models.json").read_text())
+
+
+@pytest.fixture
+def loop_runs(monkeypatch):
+    """Outcomes of every call of the compiled loop (True: it finished the fit)."""
+    runs = []
+    original = small_em.run_small_em
+
+    def spy(*args, **kwargs):
+        fit = original(*args, **kwargs)
+        runs.append(fit is not None)
+        return fit
+
+    monkeypatch.setattr(small_em, "run_small_em", spy)
+    return runs
+
+
+def _fit(X, fast, monkeypatch, **params):
+    monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return GaussianMixture(**params).fit(X)
+
+
+def _assert_same_fit(fast, general, rtol=1e-10):
+    assert fast.n_iter_ == general.n_iter_
+    assert fast.converged_ == general.converged_
+    np.testing.assert_allclose(fast.history_, general.history_, rtol=rtol, atol=0)
+    assert fast.lower_bound_ == pytest.approx(general.lower_bound_, rel=rtol)
+    for name in ("weights_", "means_", "covariances_", "precisions_cholesky_", "precisions_"):
+        ours, theirs = getattr(fast, name), getattr(general, name)
+        assert ours.shape == theirs.shape, name
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=rtol * np.abs(theirs).max(),
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("model", [*MCLUST_MODELS, "E", "V"])
+def test_compiled_loop_is_the_general_engine(model, monkeypatch, loop_runs):
+    # Old Faithful (one column for mclust's univariate E and V), K = 1..4 from the hc
+    # start, run to selection's tolerance: the same iterations and fixed points.
+    X = FAITHFUL[:, :1] if model in ("E", "V") else FAITHFUL
+    for k in range(1, 5):
+        params = {"n_components": k, "covariance_type": model, "init_params": "hc",
+                  "tol": 1e-5, "max_iter": 500}
+        fast = _fit(X, True, monkeypatch, **params)
+        assert loop_runs == [True], (model, k)  # the fit did take the compiled loop
+        general = _fit(X, False, monkeypatch, **params)
+        assert loop_runs == [True], (model, k)  # and the general path did not
+        loop_runs.clear()
+        _assert_same_fit(fast, general)
+
+
+def test_compiled_loop_is_the_general_engine_in_six_dimensions(monkeypatch, loop_runs):
+    # Banknote-like data, D = 6: the shared orientation (EVE, VVE) and eigen-based
+    # models (EEV, VEV) on a larger orientation; a few random starts.
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(6, 6))
+    X = np.vstack([rng.normal(size=(120, 6)) @ A, rng.normal(2, 1, size=(80, 6)) @ A.T])
+    for model in ("EVE", "VVE", "EEV", "VEV", "VEE", "EVV", "VEI"):
+        params = {"n_components": 3, "covariance_type": model, "init_params": "kmeans",
+                  "random_state": 1, "tol": 1e-5, "max_iter": 300}
+        fast = _fit(X, True, monkeypatch, **params)
+        general = _fit(X, False, monkeypatch, **params)
+        _assert_same_fit(fast, general, rtol=1e-9)
+    assert loop_runs and all(loop_runs)
+
+
+def test_selection_is_the_general_paths(monkeypatch, loop_runs):
+    frame = pd.DataFrame(FAITHFUL, columns=["eruptions", "waiting"])
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", fast)
+        results.append(select_model(frame, range(1, 4), SOME_MODELS))
+    fast, general = results
+    assert loop_runs == [True] * 18  # every candidate of the first selection, none after
+    # One-component candidates tie (the models coincide): compare in a fixed order.
+    ours, theirs = (result.table.sort_values(["model", "n_components"]).reset_index(drop=True)
+                    for result in results)
+    scores = ["bic", "aic", "icl", "log_likelihood"]
+    pd.testing.assert_frame_equal(ours.drop(columns=scores), theirs.drop(columns=scores))
+    for column in scores:
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-8, err_msg=column)
+    _assert_same_fit(fast.best_estimator, general.best_estimator)
+    assert list(fast.best_estimator.feature_names_in_) == ["eruptions", "waiting"]
+    # The table's scores are the estimator's own.
+    best = fast.best_estimator
+    row = fast.table.iloc[0]
+    assert row["bic"] == pytest.approx(best.bic(frame), rel=1e-10)
+    assert row["aic"] == pytest.approx(best.aic(frame), rel=1e-10)
+
+
+def test_selection_keeps_skipped_and_degenerate_rows(monkeypatch):
+    # Few rows: large K are skipped (listed, not fitted); repeated values collapse.
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(12, 2)), np.zeros((4, 2))]
+    tables = []
+    for fast in (True, False):
+        monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", fast)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tables.append(select_model(X, range(1, 7), ("VVV", "EII", "VVI")).table)
+    fast, general = (table.sort_values(["model", "n_components"]).reset_index(drop=True)
+                     for table in tables)
+    assert fast["skipped"].any() and fast["degenerate"].any()
+    pd.testing.assert_frame_equal(fast[["n_components", "model", "skipped", "degenerate",
+                                        "note", "converged"]],
+                                  general[["n_components", "model", "skipped", "degenerate",
+                                           "note", "converged"]])
+    np.testing.assert_allclose(fast["bic"], general["bic"], rtol=1e-8)
+
+
+def test_a_collapse_inside_the_loop_raises_as_the_engine_does(monkeypatch, loop_runs):
+    # Component 0 starts on five repeated zeros, every other row ~100 sd away: its
+    # responsibilities there underflow to 0, so its variance is exactly 0 after one
+    # M-step (reg_covar=0). The loop gives up; the engine raises the usual error.
+    rng = np.random.default_rng(0)
+    X = np.r_[np.zeros(5), rng.normal(10, 1, 100)][:, None]
+    params = {"n_components": 2, "covariance_type": "V", "reg_covar": 0.0,
+              "weights_init": [0.05, 0.95], "means_init": [[0.0], [10.0]],
+              "precisions_init": [100.0, 1.0]}
+    messages = []
+    for fast in (True, False):
+        monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", fast)
+        with pytest.raises(DegenerateComponentError) as error:
+            GaussianMixture(**params).fit(X)
+        messages.append(str(error.value))
+    assert loop_runs == [False]
+    assert messages[0] == messages[1]
+
+
+@pytest.mark.parametrize(("case", "why"), [
+    ({"prior": "default"}, "prior"),
+    ({"noise": True}, "noise"),
+    ({"accelerate": True}, "acceleration"),
+    ({"algorithm": "hard"}, "hard EM"),
+    ({"params": "wc"}, "frozen means"),
+    ({"callback": lambda *args: None}, "callback"),
+])
+def test_other_fits_take_the_general_engine(case, why, loop_runs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        GaussianMixture(2, random_state=0, **case).fit(FAITHFUL)
+    assert loop_runs == [], why
+
+
+def test_streamed_fits_take_the_general_engine(tmp_path, loop_runs):
+    # A file source's fit starts from an in-memory sample; the loop must not fit the sample.
+    from emkit.data import sources
+
+    path = tmp_path / "faithful.npy"
+    np.save(path, FAITHFUL)
+    streamed = GaussianMixture(2, covariance_type="VEV", random_state=0).fit(sources.open(path))
+    assert loop_runs == []
+    assert streamed.n_samples_seen_ == len(FAITHFUL)
+
+
+def test_univariate_models_on_two_features_are_refused_as_before(loop_runs):
+    with pytest.raises(ValueError, match="'V' is mclust's model for one feature"):
+        GaussianMixture(2, covariance_type="V").fit(FAITHFUL)
+    assert loop_runs == []
+
+
+def test_weights_gaps_and_float32_take_the_general_engine(loop_runs):
+    gappy = FAITHFUL.copy()
+    gappy[3, 1] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        GaussianMixture(2, random_state=0).fit(FAITHFUL, sample_weight=np.ones(len(FAITHFUL)))
+        GaussianMixture(2, random_state=0).fit(gappy)
+        GaussianMixture(2, random_state=0).fit(FAITHFUL.astype(np.float32))
+    assert loop_runs == []
+    GaussianMixture(2, random_state=0).fit(FAITHFUL)
+    assert loop_runs == [True]
+
+
+def test_final_scores_are_the_estimators(monkeypatch):
+    monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", True)
+    gm = GaussianMixture(3, covariance_type="VEV", init_params="hc").fit(FAITHFUL)
+    log_lik, entropy = small_em.final_scores(FAITHFUL, gm.weights_, gm.means_,
+                                             gm.precisions_cholesky_,
+                                             COVARIANCE_STRUCTURES["VEV"])
+    assert log_lik == pytest.approx(gm.score(FAITHFUL) * len(FAITHFUL), rel=1e-12)
+    resp = gm.predict_proba(FAITHFUL)
+    assert entropy == pytest.approx(-np.sum(resp * np.log(resp)), rel=1e-10)
+
+
+MODEL_CASES = [(i, fit["model"]) for i, case in enumerate(REFERENCE["cases"])
+               for fit in case["fits"]]
+
+
+@pytest.mark.parametrize(("index", "model"), MODEL_CASES,
+                         ids=[f"{REFERENCE['cases'][i]['data']}-{REFERENCE['cases'][i]['G']}-{m}"
+                              for i, m in MODEL_CASES])
+def test_compiled_loop_reaches_mclusts_fixed_points(index, model, loop_runs):
+    # mclust's me() from a saved hard partition, run to its fixed point
+    # (tests/reference/mclust_models.R): the compiled loop from the same start.
+    case = REFERENCE["cases"][index]
+    X = np.asarray(REFERENCE["data"][case["data"]], dtype=float)
+    G, partition = case["G"], np.asarray(case["partition"]) - 1
+    ref = next(f for f in case["fits"] if f["model"] == model)
+    structure = COVARIANCE_STRUCTURES[model]
+    resp = np.eye(G)[partition]
+    start = gaussian_from_resp(structure, X, resp, 0.0)
+    gm = GaussianMixture(G, covariance_type=model, reg_covar=0.0, tol=1e-13, max_iter=20000,
+                         weights_init=resp.mean(axis=0), means_init=start.means,
+                         precisions_init=structure.precisions(start.precisions_cholesky))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        gm.fit(X)
+    assert loop_runs == [True]
+    loglik = gm.score(X) * X.shape[0]
+    if model == "VVE":  # mclust's VVE stops short of its fixed point; EM climbs on
+        assert loglik > ref["loglik"] + 0.1
+    else:
+        assert loglik == pytest.approx(ref["loglik"], rel=1e-8)
+        assert -gm.bic(X) == pytest.approx(ref["bic"], rel=1e-8)
