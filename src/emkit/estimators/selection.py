@@ -180,8 +180,9 @@ def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None) 
     maxima than the exact M-step from the same start on iris (K = 5), diabetes
     (K = 8) and banknote (K = 5, 7); the EVE and VEE fits start VVE in them.
     Models are visited from the most constrained on, so a start improved this
-    way passes its gain to the models that nest it; the better fit (by the
-    EM objective) is kept, a usable one always over a degenerate one.
+    way passes its gain to the models that nest it. A start's fit replaces the
+    candidate's only where it is usable (not degenerate) and better by the EM
+    objective.
     """
     index = {(row["n_components"], row["model"]): i for i, (_, row) in enumerate(fitted)}
     for model in MCLUST_MODELS:  # ordered so that nested models come first
@@ -198,8 +199,7 @@ def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None) 
         refits = Parallel(n_jobs=n_jobs)(
             delayed(_usable_fit_from)(params, X, ct, subs) for _, ct, subs in jobs)
         for (i, _, _), scored in zip(jobs, refits, strict=True):
-            if scored is not None and (scored[0].lower_bound_ > fitted[i][0].lower_bound_
-                                       or fitted[i][1]["degenerate"]):
+            if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
                 fitted[i] = scored
     return fitted
 
