@@ -230,8 +230,8 @@ def _fitted_from(params: dict, X: Any, covariance_type: str,
     """A candidate's fit started from another (nested) model's fitted parameters."""
     structure = COVARIANCE_STRUCTURES[covariance_type]
     k, d = start.means_.shape
-    covariances = _full_covariances(start, k, d)
-    precisions = np.linalg.inv(covariances)
+    covariances = COVARIANCE_STRUCTURES[start.covariance_type].dense(start.covariances_, k, d)
+    precisions = np.linalg.inv(covariances)  # those of the larger model's layout below
     if structure.name == "tied":
         precisions = precisions[0]
     elif structure.name == "diag":
@@ -248,19 +248,6 @@ def _fitted_from(params: dict, X: Any, covariance_type: str,
             return model.fit(X)
         except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
             return None
-
-
-def _full_covariances(model: GaussianMixture, k: int, d: int) -> np.ndarray:
-    """A fit's covariances as (K, D, D) matrices, whatever its layout."""
-    covariances = np.asarray(model.covariances_, dtype=float)
-    name = COVARIANCE_STRUCTURES[model.covariance_type].name
-    if name == "tied":
-        return np.broadcast_to(covariances, (k, d, d)).copy()
-    if name == "diag":
-        return covariances[:, :, None] * np.eye(d)
-    if name == "spherical":
-        return covariances[:, None, None] * np.eye(d)
-    return covariances
 
 
 def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
