@@ -54,6 +54,8 @@ WARM_INNER_MAX_ITER = 5
 # Pairs of orientation columns whose objective's slope along their rotation is
 # below this (relative) are left as they are in a sweep (Jacobi's threshold).
 PAIR_SLOPE_TOL = 1e-10
+# Newton steps on a pair's angle per sweep: later sweeps return to the pair.
+PAIR_NEWTON_STEPS = 2
 
 
 def n_var_params(model: str, n_features: int, n_components: int) -> int:
@@ -396,14 +398,15 @@ def _pair_terms(counts, rotated, logs, variable_volume, i, j, t):  # pragma: no 
 def _pair_angle(counts, rotated, logs, variable_volume, i, j):  # pragma: no cover
     """The angle ``t`` (twice the rotation's) that lowers the pair's objective most nearby.
 
-    Newton steps from ``t = 0`` (the current ``D``), each at most a quarter turn
-    of ``t``, halved until the objective falls; 0 where no step lowers it.
+    ``PAIR_NEWTON_STEPS`` Newton steps from ``t = 0`` (the current ``D``), each at
+    most a quarter turn of ``t``, halved until the objective falls; 0 where no
+    step lowers it.
     """
     base, first, second = _pair_terms(counts, rotated, logs, variable_volume, i, j, 0.0)
     # A slope this small moves the objective by ~slope^2 / curvature: nothing.
     scale = counts.sum() if variable_volume else base
     t, value = 0.0, base
-    for _ in range(30):
+    for _ in range(PAIR_NEWTON_STEPS):
         if abs(first) <= PAIR_SLOPE_TOL * scale:
             break
         step = -first / second if second > 0.0 else -np.sign(first) * 0.25
