@@ -247,7 +247,7 @@ def _vev(counts, W):
 
 
 def _common_orientation(counts, W, variable_volume: bool, start=None,
-                        max_iter: int = ORIENTATION_MAX_SWEEPS):
+                        max_iter: int | None = None):
     """EVE (one volume) and VVE (a volume per component): one orientation ``D``.
 
     Given ``D``, the per-component diagonals ``diag(D^T W_k D)`` give the
@@ -255,11 +255,13 @@ def _common_orientation(counts, W, variable_volume: bool, start=None,
     (:func:`_orientation_objective`), lowered by sweeps of exact pairwise
     rotations (:func:`_orientation_loop`, compiled). Without ``start`` the
     sweeps begin at the orientation of the pooled scatter; ``max_iter`` caps
-    them.
+    them (default :data:`ORIENTATION_MAX_SWEEPS`).
     """
     W = np.ascontiguousarray(W, dtype=np.float64)
     if start is None:
         start = np.linalg.eigh(W.sum(axis=0))[1]
+    if max_iter is None:
+        max_iter = ORIENTATION_MAX_SWEEPS
     return _orientation_loop(np.asarray(counts, dtype=np.float64), W, variable_volume,
                              np.ascontiguousarray(start, dtype=np.float64),
                              INNER_TOL, max_iter)
