@@ -1,11 +1,15 @@
 """The compiled inner loops of the constrained M-steps against the same steps in numpy.
 
-EVE/VVE (shared orientation, majorisation steps), VEI (and VEV through it) and VEE
-iterate inside each M-step; their loops are compiled. Here each is checked against
-a direct numpy transcription of its updates, on random scatter matrices.
+EVE/VVE (shared orientation: pairwise-rotation sweeps, and the majorisation steps
+kept as their reference), VEI (and VEV through it) and VEE iterate inside each
+M-step; their loops are compiled. Here each is checked against a direct numpy
+transcription of its updates (the sweeps against the majorisation optimum), on
+random scatter matrices.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pytest
@@ -164,9 +168,13 @@ def test_fit_on_digits_never_loses_likelihood(model):
     from emkit import GaussianMixture
 
     X = load_digits().data[:400]
-    with pytest.warns(ConvergenceWarning):
+    # Flat pixels: the fit is flagged degenerate (the reg_covar floor), and not
+    # converged in 12 iterations; what is tested is the ascent.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         fit = GaussianMixture(3, covariance_type=model, init_params="kmeans", random_state=0,
                               max_iter=12).fit(X)
+    assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
     history = np.asarray(fit.history_)
     assert len(history) == 12
     assert np.diff(history).min() > 0
