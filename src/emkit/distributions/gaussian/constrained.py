@@ -273,8 +273,9 @@ def _orientation_loop(counts, W, variable_volume, start, inner_tol, max_iter):  
 
     Flury & Gautschi (1986) for common principal components (VVE is that model):
     ``D`` is turned in the plane of each pair of its columns in turn (a Jacobi
-    sweep) by the angle that minimises the objective along that rotation, found
-    by safeguarded Newton steps from the current angle. A rotation changes only
+    sweep) by an angle that lowers the objective along that rotation: safeguarded
+    Newton steps from the current angle towards its minimiser
+    (:func:`_pair_angle`). A rotation changes only
     two entries of each ``diag(D^T W_k D)``, so a sweep over the ``d(d-1)/2``
     pairs costs about one majorisation step but converges like Jacobi's method:
     tens of sweeps where the MM steps need thousands. Every accepted rotation
