@@ -164,6 +164,7 @@ def test_selection_on_old_faithful_picks_tied_three_like_mclust(faithful_selecti
 def test_selection_scores_match_the_estimators(faithful_selection):
     X = load_faithful()
     table = faithful_selection.table
+    table = table[table.start == "hc"]  # the others started from a nested model's fit
     for _, row in table.sample(5, random_state=0).iterrows():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -50,10 +50,12 @@ class SelectionResult:
         asked), ``model`` (its mclust name: full is VVV, tied EEE, diag VVI,
         spherical VII), ``bic``,
         ``aic``, ``icl``, ``log_likelihood`` (total), ``n_parameters``,
-        ``converged``, ``degenerate``, ``skipped`` and ``note`` (why a candidate
-        is degenerate or skipped); sorted by the criterion, skipped candidates
-        (criteria NaN) last. From :func:`select_regression_model`, ``family``
-        takes the place of ``covariance_type`` and ``model``.
+        ``converged``, ``degenerate``, ``skipped``, ``note`` (why a candidate
+        is degenerate or skipped) and ``start`` (``init_params``, or e.g.
+        ``"EVE fit"`` where the start from a nested model's fit won); sorted by
+        the criterion, skipped candidates (criteria NaN) last. From
+        :func:`select_regression_model`, ``family`` takes the place of
+        ``covariance_type`` and ``model``.
     criterion : str
         The criterion used to choose.
     """
@@ -157,8 +159,11 @@ def _observed_rows(X: Any) -> int:
 
 
 def _score_candidate(params: dict, X: Any, k: int, covariance_type: str,
-                     checked_by: GaussianMixture | None = None):
-    model = _fitted_candidate(params, X, k, covariance_type, checked_by)
+                     checked_by: GaussianMixture | None = None,
+                     model: GaussianMixture | None = None, start: str | None = None):
+    if model is None:
+        model = _fitted_candidate(params, X, k, covariance_type, checked_by)
+    start = start or params["init_params"]
     n_samples, n_observed = X.shape[0], _observed_rows(X)
     log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
     n_parameters = _n_parameters(model)
@@ -178,7 +183,110 @@ def _score_candidate(params: dict, X: Any, k: int, covariance_type: str,
         "degenerate": bool(reasons),
         "skipped": False,
         "note": describe_degeneracy(model, reasons, n_samples),
+        "start": start,
     }
+
+
+def is_nested(sub: str, model: str) -> bool:
+    """Whether mclust model ``sub``'s covariances are all covariances of ``model`` too.
+
+    A name gives volume, shape and orientation; each letter of ``sub`` must be at
+    least as constrained as ``model``'s: ``I`` (identity) within ``E`` (equal)
+    within ``V`` (variable). The spherical models (``EII``, ``VII``) have no
+    orientation to constrain, and their ``I`` shape sits in every shape.
+
+    Examples
+    --------
+    >>> is_nested("EVE", "VVE"), is_nested("VVE", "EVE"), is_nested("VVI", "VVE")
+    (True, False, True)
+    """
+    order = {"I": 0, "E": 1, "V": 2}
+    return sub != model and all(order[a] <= order[b] for a, b in zip(sub, model, strict=True))
+
+
+def _nested_starts_apply(params: dict) -> bool:
+    # A noise component, or starting values the user gave, leave no room for another start.
+    return not params.get("noise") and all(
+        params.get(name) is None for name in ("weights_init", "means_init", "precisions_init"))
+
+
+def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None) -> list:
+    """Each candidate also started from the best fit of a model nested in it.
+
+    The fit of a nested model (EVE in VVE, VVI in VVE, EEE in EEV, ...) at the
+    same number of components is a point of the larger model's parameter space,
+    and EM from it never lowers the likelihood; so the larger model's fit from
+    there is at least as good as every nested fit. The hc start alone leaves the
+    likelihood surface's other maxima to chance: mclust's fit of VVE, whose
+    orientation step omits the volumes (an inexact M-step), wanders into better
+    maxima than the exact M-step from the same start on iris (K = 5), diabetes
+    (K = 8) and banknote (K = 5, 7); the EVE and VEE fits start VVE in them.
+    Models are visited from the most constrained on, so a start improved this
+    way passes its gain to the models that nest it. A start's fit replaces the
+    candidate's only where it is usable (not degenerate) and better by the EM
+    objective.
+    """
+    index = {(row["n_components"], row["model"]): i for i, (_, row) in enumerate(fitted)}
+    for model in MCLUST_MODELS:  # ordered so that nested models come first
+        jobs = []
+        for (k, name), i in index.items():
+            if name != model:
+                continue
+            subs = [fitted[index[(k, sub)]][0] for sub in MCLUST_MODELS
+                    if is_nested(sub, model) and (k, sub) in index
+                    and not fitted[index[(k, sub)]][1]["degenerate"]]
+            if subs:
+                subs.sort(key=lambda fit: fit.lower_bound_, reverse=True)
+                jobs.append((i, fitted[i][1]["covariance_type"], subs))
+        refits = Parallel(n_jobs=n_jobs)(
+            delayed(_usable_fit_from)(params, X, ct, subs) for _, ct, subs in jobs)
+        for (i, _, _), scored in zip(jobs, refits, strict=True):
+            if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
+                fitted[i] = scored
+    return fitted
+
+
+def _usable_fit_from(params: dict, X: Any, covariance_type: str, starts: list):
+    """The first fit, from ``starts`` in turn, that is not degenerate (scored), or None.
+
+    The best nested fit can lead the larger model's extra freedom to a spurious
+    maximum (a component collapsed onto a few rows); the next best is tried then.
+    """
+    for start in starts:
+        model = _fitted_from(params, X, covariance_type, start)
+        if model is None:
+            continue
+        name = COVARIANCE_STRUCTURES[start.covariance_type].model
+        scored = _score_candidate(params, X, model.n_components, covariance_type, model=model,
+                                  start=f"{name} fit")
+        if not scored[1]["degenerate"]:
+            return scored
+    return None
+
+
+def _fitted_from(params: dict, X: Any, covariance_type: str,
+                 start: GaussianMixture) -> GaussianMixture | None:
+    """A candidate's fit started from another (nested) model's fitted parameters."""
+    structure = COVARIANCE_STRUCTURES[covariance_type]
+    k, d = start.means_.shape
+    covariances = COVARIANCE_STRUCTURES[start.covariance_type].dense(start.covariances_, k, d)
+    precisions = np.linalg.inv(covariances)  # those of the larger model's layout below
+    if structure.name == "tied":
+        precisions = precisions[0]
+    elif structure.name == "diag":
+        precisions = np.diagonal(precisions, axis1=1, axis2=2).copy()
+    elif structure.name == "spherical":
+        precisions = precisions[:, 0, 0].copy()
+    settings = {**params, "n_components": k, "covariance_type": covariance_type,
+                "init_params": "kmeans", "n_init": 1, "weights_init": start.weights_,
+                "means_init": start.means_, "precisions_init": precisions}
+    model = GaussianMixture(**settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return model.fit(X)
+        except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
+            return None
 
 
 def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
@@ -207,7 +315,7 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
         "model": structure.model,
         "bic": np.nan, "aic": np.nan, "icl": np.nan, "log_likelihood": np.nan,
         "n_parameters": n_parameters, "converged": False, "degenerate": False,
-        "skipped": True, "note": reason,
+        "skipped": True, "note": reason, "start": "",
     }
 
 
@@ -265,6 +373,7 @@ def select_model(
     n_init: int = 1,
     random_state: Any = None,
     n_jobs: int | None = None,
+    nested_starts: bool | None = None,
     **gmm_params: Any,
 ) -> SelectionResult:
     """Fit every (n_components, covariance_type) pair and keep the best by a criterion.
@@ -295,6 +404,16 @@ def select_model(
         Seed shared by every candidate, so they start from comparable inits.
     n_jobs : int, optional
         Candidates fitted in parallel processes (joblib); None fits them in turn.
+    nested_starts : bool, optional
+        Also start each of mclust's models from the best fit of a model nested in
+        it (EVE in VVE, EEE in EEV, ...) with the same number of components, and
+        keep the better fit: a larger model then never ends below a nested one,
+        and its fit escapes maxima that the hc start alone leads it to (mclust's
+        own fits included: see Notes). A second fit for 13 of the 14 models:
+        1.6-2 times the time of the hc fits alone (mclust's data sets, K = 1..9).
+        Not with ``noise=True`` or given ``*_init`` values. The default, None, means
+        True with the hc start (one deterministic start, mclust's) and False
+        with random starts, which explore on their own.
     **gmm_params
         Other :class:`GaussianMixture` parameters; ``tol`` defaults to 1e-5 and
         ``max_iter`` to 500 here, so candidates are compared near their optima.
@@ -309,6 +428,14 @@ def select_model(
 
     Notes
     -----
+    The likelihood of a mixture has many maxima, and where EM ends depends on its
+    start and on its path. mclust's VVE M-step weighs every component alike in its
+    orientation step (the exact step weighs each by its inverse volume), so from the
+    same hc start it follows another path than the exact M-step, and on iris
+    (K = 5), diabetes (K = 8) and banknote (K = 5, 7) it ends at better maxima
+    (though not maxima of the VVE likelihood: EM from them climbs further). Nested
+    starts reach those and better ones.
+
     Candidates with fewer rows than their components need (:func:`rows_shortfall`)
     are skipped (listed in the table, not fitted). Degenerate fits (see
     :func:`emkit.estimators.gaussian_mixture.degenerate_components`) are listed but not
@@ -371,6 +498,10 @@ def select_model(
     fitted = Parallel(n_jobs=n_jobs)(
         delayed(_score_candidate)(params, X, k, ct, checked_by) for k, ct in candidates
     )
+    if nested_starts is None:
+        nested_starts = init_params == "hc"
+    if nested_starts and _nested_starts_apply(params):
+        fitted = _with_nested_starts(fitted, params, X, n_jobs)
     best = _chosen(fitted, criterion)
     table = pd.DataFrame([row for _, row in fitted] + skipped)
     table = table.sort_values(criterion, kind="stable", na_position="last")

@@ -148,7 +148,7 @@ def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndar
     status, means, cov, prec = _start(
         _c_array(X), _c_array(resp),
         _MODEL_CODES[structure.model], float(reg_covar), constrained.INNER_TOL,
-        constrained.INNER_MAX_ITER,
+        constrained.INNER_MAX_ITER, constrained.ORIENTATION_MAX_SWEEPS,
     )
     if status != _OK:
         return None
@@ -250,7 +250,8 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
 
 
 @numba.njit(cache=True, nogil=True)
-def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
+def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
+           orientation_sweeps):  # pragma: no cover
     """``(status, means, covariances, precision factors)`` of a start from ``resp``.
 
     As ``gaussian_from_resp``: means ``resp^T X / (counts + 10 eps)``, sums
@@ -291,7 +292,7 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter):  # pragma: no 
     cov = np.zeros((K, d, d))
     prec = np.zeros((K, d, d))
     status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
-                     inner_tol, inner_max_iter, inner_max_iter, True)
+                     inner_tol, inner_max_iter, orientation_sweeps, True)
     if status == _OK and not _precisions(cov, prec, np.empty(K)):
         status = _NOT_POSITIVE
     return status, means, cov, prec
@@ -567,8 +568,9 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
         for k in range(K):
             pooled += W[k]
         start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+        # Cold: warm_max_iter carries constrained.ORIENTATION_MAX_SWEEPS (see _start).
         return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
-                                             inner_max_iter)
+                                             warm_max_iter)
     if model == _EVE or model == _VVE:
         # orientation_of(previous): eigenvectors of a sum with unequal weights.
         pooled = np.zeros((d, d))
