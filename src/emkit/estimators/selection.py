@@ -210,7 +210,8 @@ def _nested_starts_apply(params: dict) -> bool:
         params.get(name) is None for name in ("weights_init", "means_init", "precisions_init"))
 
 
-def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None) -> list:
+def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None,
+                        checked_by: GaussianMixture | None = None) -> list:
     """Each candidate also started from the best fit of a model nested in it.
 
     The fit of a nested model (EVE in VVE, VVI in VVE, EEE in EEV, ...) at the
@@ -239,21 +240,22 @@ def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None) 
                 subs.sort(key=lambda fit: fit.lower_bound_, reverse=True)
                 jobs.append((i, fitted[i][1]["covariance_type"], subs))
         refits = Parallel(n_jobs=n_jobs)(
-            delayed(_usable_fit_from)(params, X, ct, subs) for _, ct, subs in jobs)
+            delayed(_usable_fit_from)(params, X, ct, subs, checked_by) for _, ct, subs in jobs)
         for (i, _, _), scored in zip(jobs, refits, strict=True):
             if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
                 fitted[i] = scored
     return fitted
 
 
-def _usable_fit_from(params: dict, X: Any, covariance_type: str, starts: list):
+def _usable_fit_from(params: dict, X: Any, covariance_type: str, starts: list,
+                     checked_by: GaussianMixture | None = None):
     """The first fit, from ``starts`` in turn, that is not degenerate (scored), or None.
 
     The best nested fit can lead the larger model's extra freedom to a spurious
     maximum (a component collapsed onto a few rows); the next best is tried then.
     """
     for start in starts:
-        model = _fitted_from(params, X, covariance_type, start)
+        model = _fitted_from(params, X, covariance_type, start, checked_by)
         if model is None:
             continue
         name = COVARIANCE_STRUCTURES[start.covariance_type].model
@@ -264,9 +266,12 @@ def _usable_fit_from(params: dict, X: Any, covariance_type: str, starts: list):
     return None
 
 
-def _fitted_from(params: dict, X: Any, covariance_type: str,
-                 start: GaussianMixture) -> GaussianMixture | None:
-    """A candidate's fit started from another (nested) model's fitted parameters."""
+def _fitted_from(params: dict, X: Any, covariance_type: str, start: GaussianMixture,
+                 checked_by: GaussianMixture | None = None) -> GaussianMixture | None:
+    """A candidate's fit started from another (nested) model's fitted parameters.
+
+    ``checked_by``: the estimator that checked the rows ``X`` once for the selection.
+    """
     structure = COVARIANCE_STRUCTURES[covariance_type]
     k, d = start.means_.shape
     covariances = COVARIANCE_STRUCTURES[start.covariance_type].dense(start.covariances_, k, d)
@@ -284,7 +289,8 @@ def _fitted_from(params: dict, X: Any, covariance_type: str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return model.fit(X)
+            model._fit(X, checked_by=checked_by)
+            return model
         except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
             return None
 
@@ -501,7 +507,7 @@ def select_model(
     if nested_starts is None:
         nested_starts = init_params == "hc"
     if nested_starts and _nested_starts_apply(params):
-        fitted = _with_nested_starts(fitted, params, X, n_jobs)
+        fitted = _with_nested_starts(fitted, params, X, n_jobs, checked_by)
     best = _chosen(fitted, criterion)
     table = pd.DataFrame([row for _, row in fitted] + skipped)
     table = table.sort_values(criterion, kind="stable", na_position="last")
