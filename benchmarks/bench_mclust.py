@@ -4,6 +4,7 @@ Run from the repository root::
 
     python -m benchmarks.bench_mclust
     python -m benchmarks.bench_mclust --data faithful --init hc
+    python -m benchmarks.bench_mclust --nested-starts off    # the hc start alone
 
 For each data set, ``emkit.select_model(X, range(1, 10), "all")`` (mclust's 14
 models, K = 1..9) is timed, and, where ``Rscript`` with mclust is found,
@@ -69,21 +70,22 @@ def run_mclust(X: np.ndarray) -> dict | None:
     return json.loads(done.stdout)
 
 
-def run_emkit(X: np.ndarray, init: str, n_init: int):
+def run_emkit(X: np.ndarray, init: str, n_init: int, nested: bool | None = None):
     """The selection, its wall-clock and its CPU seconds (this process, all threads)."""
     start, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = select_model(X, range(1, 10), "all", init_params=init, n_init=n_init,
-                              random_state=0)
+                              random_state=0, nested_starts=nested)
     return result, time.perf_counter() - start, time.process_time() - cpu
 
 
-def compare(name: str, init: str, n_init: int) -> None:
+def compare(name: str, init: str, n_init: int, nested: bool | None = None) -> None:
     X = load(name)
-    result, seconds, cpu = run_emkit(X, init, n_init)
+    result, seconds, cpu = run_emkit(X, init, n_init, nested)
     best = result.best_estimator
-    print(f"{name} ({X.shape[0]} x {X.shape[1]}), emkit init={init} n_init={n_init}: "
+    starts = "" if nested is None else f" nested_starts={nested}"
+    print(f"{name} ({X.shape[0]} x {X.shape[1]}), emkit init={init} n_init={n_init}{starts}: "
           f"{seconds:.2f} s ({cpu:.2f} s CPU), chose {best.covariance_type},{best.n_components} "
           f"BIC {-best.bic(X):.2f}")
     mclust = run_mclust(X)
@@ -126,10 +128,13 @@ def main() -> None:
     parser.add_argument("--data", default="faithful,diabetes,iris,banknote")
     parser.add_argument("--init", default="hc")
     parser.add_argument("--n-init", type=int, default=1)
+    parser.add_argument("--nested-starts", choices=["default", "on", "off"], default="default",
+                        help="select_model's nested_starts (default: its own default)")
     args = parser.parse_args()
+    nested = {"default": None, "on": True, "off": False}[args.nested_starts]
     warm_up()
     for name in args.data.split(","):
-        compare(name, args.init, args.n_init)
+        compare(name, args.init, args.n_init, nested)
 
 
 if __name__ == "__main__":
