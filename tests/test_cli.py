@@ -677,3 +677,14 @@ def test_fit_refuses_what_the_library_refuses(blob_csv, args, message):
     errors = [line for line in err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and message in errors[0], err
     assert "Traceback" not in err
+
+
+def test_covariance_all_with_one_feature_fits_e_and_v(tmp_path):
+    path = tmp_path / "one.csv"
+    rng = np.random.default_rng(0)
+    values = np.r_[rng.normal(0, 1, 60), rng.normal(5, 1, 60)]
+    pd.DataFrame({"x": values}).to_csv(path, index=False)
+    result = emkit("fit", path, "-k", "1-2", "--covariance", "all", "--json", "--quiet")
+    assert result.returncode == 0, result.stderr
+    selection = json.loads(result.stdout)["selection"]
+    assert sorted({row["covariance_type"] for row in selection}) == ["E", "V"]

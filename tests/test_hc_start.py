@@ -172,3 +172,13 @@ def test_one_feature_selection_is_never_worse_than_mclust(name):
     for j, model in enumerate(case["models"]):
         ours = table[model].to_numpy()
         assert np.all(ours >= theirs[:, j] - 0.1), (model, ours - theirs[:, j])
+
+
+def test_all_models_with_one_feature_are_mclusts_e_and_v():
+    # mclustBIC on univariate data fits E and V only; the 14 names would repeat them.
+    from emkit import select_model
+
+    X = np.asarray(EDGE_CASES["acidity"]["X"], dtype=float)
+    table = select_model(X, [1, 2], "all").table
+    assert sorted(set(table["covariance_type"])) == ["E", "V"]
+    assert len(table) == 4

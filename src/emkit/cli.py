@@ -541,7 +541,12 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
 
     from emkit.estimators.selection import select_model
 
-    types = list(MCLUST_MODELS) if covariance == "all" else [covariance]
+    if covariance != "all":
+        types = [covariance]
+    elif X.shape[1] == 1:
+        types = ["E", "V"]  # mclust's univariate pair, to which the 14 reduce (as select_model)
+    else:
+        types = list(MCLUST_MODELS)
     candidates = len(ks) * len(types)
     progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
                          if candidates > 1 else None, "EM iterations")

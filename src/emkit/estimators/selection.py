@@ -325,10 +325,14 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
     }
 
 
-def _checked_covariance_types(covariance_types: Any) -> tuple[str, ...]:
-    """A single name, "all" (mclust's 14 models), or a sequence of known structures."""
+def _checked_covariance_types(covariance_types: Any, n_features: int) -> tuple[str, ...]:
+    """A single name, "all" (mclust's 14 models), or a sequence of known structures.
+
+    With one feature, "all" is mclust's univariate pair ``E`` and ``V``: the 14
+    models reduce to them there (fitting all 14 would repeat each of the two).
+    """
     if isinstance(covariance_types, str) and covariance_types == "all":
-        return MCLUST_MODELS
+        return ("E", "V") if n_features == 1 else MCLUST_MODELS
     names = (covariance_types,) if isinstance(covariance_types, str) else tuple(covariance_types)
     unknown = [name for name in names if name not in COVARIANCE_STRUCTURES]
     if unknown or not names:
@@ -392,7 +396,8 @@ def select_model(
     covariance_types : str or sequence of str, default="all"
         Candidate structures: any ``covariance_type`` of :class:`GaussianMixture`
         (scikit-learn's four names or mclust's 14 models); one name is one
-        candidate structure, ``"all"`` mclust's 14 models (mclust's default).
+        candidate structure, ``"all"`` mclust's 14 models (mclust's default; with
+        one feature, mclust's ``E`` and ``V``, to which the 14 reduce).
         ``("full", "tied", "diag", "spherical")`` was the default before.
     criterion : {"bic", "aic", "icl"}, default="bic"
         Lower is better. ICL is BIC plus twice the classification entropy.
@@ -467,12 +472,12 @@ def select_model(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
-    covariance_types = _checked_covariance_types(covariance_types)
     n_components = _checked_n_components(n_components)
     X = np.asarray(X, dtype=float) if not hasattr(X, "iloc") else X
     if np.ndim(X) != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {np.shape(X)}")
     n_samples, n_features = np.shape(X)
+    covariance_types = _checked_covariance_types(covariance_types, n_features)
     # Selection compares likelihoods, so each candidate is run closer to its optimum
     # than GaussianMixture's defaults would (mclust does likewise).
     settings = {"tol": 1e-5, "max_iter": 500, **gmm_params}
