@@ -323,6 +323,13 @@ def _orientation_loop(counts, W, variable_volume, start, inner_tol, max_iter):  
         for k in range(K):
             for i in range(d):
                 variances[k, i] = volume * rotated[k, i, i] / scales[k]
+    return _oriented(orientation, variances)
+
+
+@numba.njit(cache=True, nogil=True)
+def _oriented(orientation, variances):  # pragma: no cover - compiled
+    """``D diag(a_k) D^T`` for each row ``a_k`` of ``variances``: one shared orientation."""
+    K, d = variances.shape
     out = np.empty((K, d, d))
     for k in range(K):
         for i in range(d):
@@ -519,15 +526,7 @@ def _mm_orientation_loop(counts, W, variable_volume, start, inner_tol,
                         H[i, m] += (largest_w[k] * orientation[i, m] - WD[i, m]) * inverse[k, m]
         u, _, vt = np.linalg.svd(H)
         orientation = u @ vt
-    out = np.empty((K, d, d))
-    for k in range(K):
-        for i in range(d):
-            for m in range(d):
-                total = 0.0
-                for j in range(d):
-                    total += orientation[i, j] * variances[k, j] * orientation[m, j]
-                out[k, i, m] = total
-    return out
+    return _oriented(orientation, variances)
 
 
 def _majorised_orientation(W, orientation, inverse, largest_w, second: bool):
