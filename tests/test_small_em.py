@@ -37,14 +37,14 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_models.jso
 def loop_runs(monkeypatch):
     """Outcomes of every call of the compiled loop (True: it finished the fit)."""
     runs = []
-    original = small_em.run_small_em
+    original = small_em.run_dense  # run_small_em's loop, and a model selection's
 
     def spy(*args, **kwargs):
         fit = original(*args, **kwargs)
         runs.append(fit is not None)
         return fit
 
-    monkeypatch.setattr(small_em, "run_small_em", spy)
+    monkeypatch.setattr(small_em, "run_dense", spy)
     return runs
 
 
@@ -265,3 +265,50 @@ def test_compiled_loop_reaches_mclusts_fixed_points(index, model, loop_runs):
     else:
         assert loglik == pytest.approx(ref["loglik"], rel=1e-8)
         assert -gm.bic(X) == pytest.approx(ref["bic"], rel=1e-8)
+
+
+def test_a_selections_choice_is_an_estimator_that_refits_to_itself():
+    # Wine's first five columns: VVE,3 wins from the EVE fit's start (a nested start).
+    # The selection's compiled fits make no estimator; the chosen one is built at the
+    # end, with its start as *_init, so fitting it again ends where the selection did.
+    from sklearn.base import clone
+    from sklearn.datasets import load_wine
+
+    X = load_wine().data[:, :5]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, range(1, 5), ("EVE", "VVE", "EEE", "VVV"))
+    best, row = result.best_estimator, result.table.iloc[0]
+    assert (row["model"], row["n_components"], row["start"]) == ("VVE", 3, "EVE fit")
+    assert best.weights_init is not None and best.precisions_init is not None
+    again = clone(best).fit(X)
+    assert again.n_iter_ == best.n_iter_
+    assert again.lower_bound_ == pytest.approx(best.lower_bound_, rel=1e-10)
+    np.testing.assert_allclose(again.means_, best.means_, rtol=1e-6)
+    assert row["bic"] == pytest.approx(best.bic(X), rel=1e-10)
+    assert best.n_samples_seen_ == len(X) and best.n_features_in_ == 5
+    assert not row["degenerate"] and gaussian_mixture.degenerate_components(best, len(X)) == []
+
+
+def test_the_cheap_collapse_bound_agrees_with_the_eigenvalues(monkeypatch):
+    # degeneracy_reasons skips the eigenvalues where a bound shows no collapse; on fits
+    # with and without collapsed components (repeated rows, reg_covar floors) it must
+    # flag exactly what the eigenvalues alone flag.
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(size=(60, 3)) * [1, 10, 0.1], np.tile([[5.0, 5.0, 5.0]], (6, 1))]
+    fits = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for model in ("EII", "VII", "VVI", "EEE", "VEV", "VVV"):
+            for k in (2, 4, 6):
+                for seed in range(3):
+                    fits.append(GaussianMixture(k, covariance_type=model, random_state=seed,
+                                                init_params="random_from_data").fit(X))
+    with_bound = [gaussian_mixture.degeneracy_reasons(fit, len(X)) for fit in fits]
+    bounded = [gaussian_mixture._clearly_not_collapsed(fit) for fit in fits]
+    assert 0 < sum(bounded) < len(fits)  # the bound settles some fits, not all
+    monkeypatch.setattr(gaussian_mixture, "_clearly_not_collapsed", lambda model: False)
+    without = [gaussian_mixture.degeneracy_reasons(fit, len(X)) for fit in fits]
+    assert with_bound == without
+    assert any("collapsed" in reasons.values() for reasons in without)
+    assert any(not reasons for reasons in without)

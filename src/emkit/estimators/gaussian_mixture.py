@@ -107,17 +107,26 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
     k, d = model.means_.shape
     if k == 1:
         return {}
-    own, data = _variances_and_data_variances(model)
-    floor = np.maximum(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * data)
-    collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
-    reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
+    reasons = {}
+    if not _clearly_not_collapsed(model):
+        own, data = _variances_and_data_variances(model)
+        floor = np.maximum(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * data)
+        collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
+        reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
     if n_samples is not None:
-        support = n_samples * np.asarray(model.weights_, dtype=np.float64)
-        # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
-        short = support < rows_needed(model.covariance_type, d) - SUPPORT_SLACK
-        for i in np.flatnonzero(short):
-            reasons.setdefault(int(i), "unsupported")
+        for i, why in unsupported_components(model.weights_, model.covariance_type, d,
+                                             n_samples).items():
+            reasons.setdefault(i, why)
     return reasons
+
+
+def unsupported_components(weights: np.ndarray, covariance_type: str, n_features: int,
+                           n_samples: float) -> dict[int, str]:
+    """Components whose weight stands for fewer rows than their covariance needs."""
+    support = n_samples * np.asarray(weights, dtype=np.float64)
+    # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
+    short = support < rows_needed(covariance_type, n_features) - SUPPORT_SLACK
+    return {int(i): "unsupported" for i in np.flatnonzero(short)}
 
 
 def degeneracy_after_fit(model: GaussianMixture, n_samples: int | None) -> dict[int, str]:
@@ -167,6 +176,41 @@ def rows_needed(covariance_type: str, n_features: int) -> int:
     # shape or orientation, so one row per component does not make them singular).
     model = COVARIANCE_STRUCTURES[covariance_type].model
     return n_features + 1 if model in ("VVV", "EVV") else 2
+
+
+def _clearly_not_collapsed(model: GaussianMixture) -> bool:
+    """:func:`clearly_not_collapsed` of a fitted estimator."""
+    k, d = model.means_.shape
+    structure = COVARIANCE_STRUCTURES[model.covariance_type]
+    return clearly_not_collapsed(model.weights_, model.means_,
+                                 structure.dense(model.covariances_, k, d),
+                                 structure.dense(model.precisions_cholesky_, k, d),
+                                 model.reg_covar)
+
+
+def clearly_not_collapsed(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                          precisions_cholesky: np.ndarray, reg_covar: float) -> bool:
+    """Whether no component can be collapsed, from bounds that need no eigenvalues.
+
+    A collapsed component has a variance along some axis at most
+    ``max(DEGENERATE_FACTOR * reg_covar, 1e-12 * the data's variance there)``
+    (see :func:`degenerate_components`); the data's variance along any axis is
+    at most the mixture's total variance ``sum_k w_k (tr S_k + |mu_k - mu|^2)``,
+    and a component's smallest variance is at least ``1 / tr(S_k^-1) =
+    1 / |P_k|_F^2`` (``P_k`` its precision factor). When those bounds clear the
+    floor the answer is known without the eigenvalues (a model selection
+    checks hundreds of fits); False means: compute them.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+    covariances, precisions_cholesky : ndarray of shape (K, D, D)
+    reg_covar : float
+    """
+    smallest, total = small_em.collapse_bounds(weights, means, covariances, precisions_cholesky)
+    floor = max(DEGENERATE_FACTOR * reg_covar, 1e-12 * total)
+    return bool(np.isfinite(total) and smallest > floor)
 
 
 def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
@@ -1079,6 +1123,22 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         self._fit_degeneracy = None
         # A later partial_fit stream continues from these parameters (see partial_fit).
         self._online_stats, self._online_step, self._online_buffer = None, 0, None
+
+    def _adopt_fit(self, weights: np.ndarray, gaussian: Gaussian, history: np.ndarray,
+                   n_iter: int, converged: bool, X: np.ndarray,
+                   checked_by: GaussianMixture) -> None:
+        """Record a fit run outside :meth:`fit` as :meth:`_fit` records its own.
+
+        A model selection runs its candidates' EM by the compiled loop alone
+        (in-memory rows that ``checked_by`` checked, plain soft EM) and makes an
+        estimator only of the one it keeps.
+        """
+        self._take_feature_names(checked_by)
+        self._resolved_prior = None
+        self._set_fitted(EMResult(model=Mixture(weights=weights, components=gaussian),
+                                  history=list(history), n_iter=n_iter, converged=converged))
+        self.n_samples_seen_ = _rows_fitted(X, X)
+        self._fit_degeneracy = (X.shape[0], degeneracy_reasons(self, X.shape[0]))
 
     def _set_parameters(self, mixture: Mixture) -> None:
         gaussian: Gaussian = mixture.components

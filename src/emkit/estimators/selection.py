@@ -22,15 +22,22 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from emkit.data import _validation as v
 from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
+from emkit.distributions.gaussian.family import Gaussian
+from emkit.estimators import gaussian_mixture
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
+    clearly_not_collapsed,
     degeneracy_after_fit,
+    degeneracy_reasons,
     describe_degeneracy,
     rows_needed,
+    unsupported_components,
 )
+from emkit.estimators.initialization import initial_resp
 from emkit.estimators.regression_mixture import RegressionMixture
 
 CRITERIA = ("bic", "aic", "icl")
@@ -104,14 +111,204 @@ def classification_entropy(resp: np.ndarray) -> float:
     return float(-terms.sum())
 
 
-def _fitted_candidate(params: dict, X: Any, k: int, covariance_type: str,
-                      checked_by: GaussianMixture | None = None) -> GaussianMixture:
+class _Selection:
+    """What the candidates of one selection share, made once rather than per fit.
+
+    The estimator parameters, the checked rows and the estimator that checked
+    them, the count of rows with something observed, whether the compiled loop
+    runs the fits (see :func:`_compiled_fit_applies`), and the hc start's
+    responsibilities for each number of components (every model starts from
+    the same partition at each K, as in mclust; the estimator's own start:
+    ``initial_resp`` from the same random state, which draws only beyond
+    ``HC_SUBSET`` rows).
+    """
+
+    def __init__(self, params: dict, X: Any, checked_by: GaussianMixture | None) -> None:
+        self.params, self.X, self.checked_by = params, X, checked_by
+        self.n_observed = _observed_rows(X)
+        self.compiled = _compiled_fit_applies(params, X)
+        if self.compiled:
+            self.X = np.ascontiguousarray(X)
+        self._hc_resp: dict[int, np.ndarray] = {}
+
+    def compiled_for(self, covariance_type: str) -> bool:
+        return self.compiled and small_em.covers(COVARIANCE_STRUCTURES[covariance_type],
+                                                 self.X.shape[1])
+
+    def hc_resp(self, k: int) -> np.ndarray:
+        if k not in self._hc_resp:
+            self._hc_resp[k] = initial_resp(self.X, k, "hc",
+                                            v.random_state_of(self.params["random_state"]))
+        return self._hc_resp[k]
+
+
+def _compiled_fit_applies(params: dict, X: Any) -> bool:
+    """Whether the candidates' fits are plain soft EM that the compiled loop runs whole.
+
+    As :meth:`GaussianMixture._small_fit_applies`, for the estimators ``params``
+    builds, on rows the selection checked already (model by model, see
+    :meth:`_Selection.compiled_for`).
+    """
+    return (
+        gaussian_mixture._SMALL_FIT
+        and params["algorithm"] == "em"
+        and not params["accelerate"]
+        and set(params["params"]) == set("wmc")
+        and params["prior"] is None
+        and not params["noise"]
+        and params["checkpoint"] is None
+        and params["callback"] is None
+        and not params["verbose"]
+        and params["max_iter"] >= 1
+        and not params["warm_start"]
+        and isinstance(X, np.ndarray)
+        and small_em.applies(COVARIANCE_STRUCTURES["VVV"], X)
+    )
+
+
+@dataclass(frozen=True)
+class _CompiledFit:
+    """A candidate fitted by the compiled loop alone, without an estimator around it.
+
+    A selection fits hundreds of candidates and keeps one: building, checking
+    and filling a :class:`GaussianMixture` for each cost more than the fits
+    themselves on small data. This reads as a fitted estimator where scoring
+    and the nested starts read one; the chosen candidate becomes an estimator
+    at the end (:func:`_estimator_of`).
+    """
+
+    covariance_type: str
+    reg_covar: float
+    fit: small_em.DenseFit
+    n_samples: int
+    # The start of a nested-start refit (given to the estimator as its *_init), else None.
+    start: Any = None
+    # As a fitted GaussianMixture reads for scoring: no noise component, nothing frozen.
+    noise = False
+    params = "wmc"
+
+    @property
+    def n_components(self) -> int:
+        return self.fit.means.shape[0]
+
+    @property
+    def weights_(self) -> np.ndarray:
+        return self.fit.weights
+
+    @property
+    def means_(self) -> np.ndarray:
+        return self.fit.means
+
+    @property
+    def covariances_(self) -> np.ndarray:
+        return small_em.in_structure_shape(COVARIANCE_STRUCTURES[self.covariance_type],
+                                           self.fit.covariances)
+
+    @property
+    def precisions_cholesky_(self) -> np.ndarray:
+        return small_em.in_structure_shape(COVARIANCE_STRUCTURES[self.covariance_type],
+                                           self.fit.precisions_cholesky)
+
+    @property
+    def converged_(self) -> bool:
+        return self.fit.converged
+
+    @property
+    def lower_bound_(self) -> float:
+        return float(self.fit.history[-1])
+
+    @property
+    def _fit_degeneracy(self) -> tuple[int, dict[int, str]]:
+        """What :func:`degeneracy_after_fit` reads: the reasons, bounded cheaply first."""
+        fit = self.fit
+        if self.n_components > 1 and clearly_not_collapsed(
+                fit.weights, fit.means, fit.covariances, fit.precisions_cholesky,
+                self.reg_covar):
+            return self.n_samples, unsupported_components(
+                fit.weights, self.covariance_type, fit.means.shape[1], self.n_samples)
+        return self.n_samples, degeneracy_reasons(self, self.n_samples)
+
+
+def _compiled_hc_fit(selection: _Selection, k: int,
+                     covariance_type: str) -> _CompiledFit | None:
+    """The hc start's fit by the compiled loop; None where it gives up (the estimator runs)."""
+    params, X = selection.params, selection.X
+    resp = selection.hc_resp(k)
+    model = COVARIANCE_STRUCTURES[covariance_type].model
+    start = small_em.start_dense(model, X, resp, params["reg_covar"])
+    if start is None:
+        return None
+    counts = resp.sum(axis=0) + 10 * np.finfo(X.dtype).eps
+    return _compiled_run(selection, covariance_type, counts / counts.sum(), *start)
+
+
+def _compiled_fit_from(selection: _Selection, covariance_type: str,
+                       start: Any) -> _CompiledFit | None:
+    """A nested-start refit (see :func:`_fitted_from`) by the compiled loop, or None.
+
+    The nested fit's covariances and precision factors are points of the larger
+    model's parameters as they are (a nested model's covariances are the larger
+    model's too), so no round trip through precision matrices is needed.
+    """
+    if isinstance(start, _CompiledFit):
+        covariances, factors = start.fit.covariances, start.fit.precisions_cholesky
+    else:
+        nested = COVARIANCE_STRUCTURES[start.covariance_type]
+        k, d = start.means_.shape
+        covariances = np.asarray(nested.dense(start.covariances_, k, d))
+        factors = np.asarray(nested.dense(start.precisions_cholesky_, k, d))
+    return _compiled_run(selection, covariance_type, start.weights_, start.means_, covariances,
+                         factors, start)
+
+
+def _compiled_run(selection: _Selection, covariance_type: str, weights: np.ndarray,
+                  means: np.ndarray, covariances: np.ndarray, factors: np.ndarray,
+                  start: Any = None) -> _CompiledFit | None:
+    params = selection.params
+    fit = small_em.run_dense(selection.X, weights, means, covariances, factors,
+                             COVARIANCE_STRUCTURES[covariance_type].model, params["reg_covar"],
+                             tol=params["tol"], max_iter=params["max_iter"], scores=True)
+    if fit is None or not (np.isfinite(fit.log_likelihood) and np.isfinite(fit.entropy)):
+        return None  # the estimator's fit then decides (raises, or scores its own way)
+    return _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
+                        fit=fit, n_samples=selection.X.shape[0], start=start)
+
+
+def _estimator_of(fit: Any, selection: _Selection) -> GaussianMixture:
+    """The chosen candidate as a fitted :class:`GaussianMixture` (as its own fit would leave it).
+
+    A nested-start refit keeps its start as ``weights_init``, ``means_init`` and
+    ``precisions_init``, so ``fit`` again reproduces it.
+    """
+    if not isinstance(fit, _CompiledFit):
+        return fit
+    settings = {**selection.params, "n_components": fit.n_components,
+                "covariance_type": fit.covariance_type}
+    if fit.start is not None:
+        settings.update(_start_settings(fit.covariance_type, fit.start))
+    model = GaussianMixture(**settings)
+    structure = COVARIANCE_STRUCTURES[fit.covariance_type]
+    gaussian = Gaussian(structure=structure, means=fit.means_, covariances=fit.covariances_,
+                        precisions_cholesky=fit.precisions_cholesky_, reg_covar=fit.reg_covar)
+    model._adopt_fit(fit.weights_, gaussian, fit.fit.history, fit.fit.n_iter, fit.converged_,
+                     selection.X, selection.checked_by)
+    return model
+
+
+def _fitted_candidate(selection: _Selection, k: int,
+                      covariance_type: str) -> GaussianMixture | _CompiledFit:
     """The candidate's fit; from the hc start, ``n_init - 1`` k-means starts on top.
 
     Built from the parameters rather than cloned, so a callback (e.g. a progress
-    bar) is shared rather than deep-copied. ``checked_by``: the estimator that
-    checked the rows ``X`` once for the whole selection.
+    bar) is shared rather than deep-copied. The estimator's fit runs where the
+    compiled loop alone does not (see :class:`_Selection`) or gives up.
     """
+    params, X, checked_by = selection.params, selection.X, selection.checked_by
+    if (params["init_params"] == "hc" and params["n_init"] == 1
+            and selection.compiled_for(covariance_type)):
+        fit = _compiled_hc_fit(selection, k, covariance_type)
+        if fit is not None:
+            return fit
     settings = {**params, "n_components": k, "covariance_type": covariance_type}
     hc_first = settings["init_params"] == "hc" and settings["n_init"] > 1
     model = GaussianMixture(**{**settings, "n_init": 1} if hc_first else settings)
@@ -128,13 +325,16 @@ def _fitted_candidate(params: dict, X: Any, k: int, covariance_type: str,
     return model
 
 
-def _log_likelihood_and_entropy(model: GaussianMixture, X: Any,
+def _log_likelihood_and_entropy(model: GaussianMixture | _CompiledFit, X: Any,
                                 n_observed: int) -> tuple[float, float]:
     """Total log-likelihood of ``X`` and the entropy of its responsibilities.
 
     One compiled E-step where it applies (no noise component, complete float64
-    rows in memory); otherwise the estimator's own ``score`` and ``predict_proba``.
+    rows in memory; a compiled fit made it already); otherwise the estimator's
+    own ``score`` and ``predict_proba``.
     """
+    if isinstance(model, _CompiledFit):
+        return model.fit.log_likelihood, model.fit.entropy
     structure = COVARIANCE_STRUCTURES[model.covariance_type]
     if not model.noise and isinstance(X, np.ndarray) and small_em.applies(structure, X):
         log_lik, entropy = small_em.final_scores(X, model.weights_, model.means_,
@@ -158,13 +358,15 @@ def _observed_rows(X: Any) -> int:
     return int((~np.isnan(values).all(axis=1)).sum())
 
 
-def _score_candidate(params: dict, X: Any, k: int, covariance_type: str,
-                     checked_by: GaussianMixture | None = None,
-                     model: GaussianMixture | None = None, start: str | None = None):
+def _score_candidate(selection: _Selection, k: int, covariance_type: str,
+                     model: GaussianMixture | _CompiledFit | None = None,
+                     start: str | None = None):
+    """A candidate's fit (``model``, else fitted here) and its table row."""
     if model is None:
-        model = _fitted_candidate(params, X, k, covariance_type, checked_by)
-    start = start or params["init_params"]
-    n_samples, n_observed = X.shape[0], _observed_rows(X)
+        model = _fitted_candidate(selection, k, covariance_type)
+    X, n_observed = selection.X, selection.n_observed
+    start = start or selection.params["init_params"]
+    n_samples = X.shape[0]
     log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
     n_parameters = _n_parameters(model)
     # As model.bic(X) and model.aic(X) compute them, from the same log-likelihood.
@@ -204,14 +406,18 @@ def is_nested(sub: str, model: str) -> bool:
     return sub != model and all(order[a] <= order[b] for a, b in zip(sub, model, strict=True))
 
 
+# The models nested in each of mclust's 14, in MCLUST_MODELS' order.
+_NESTED_IN = {model: tuple(sub for sub in MCLUST_MODELS if is_nested(sub, model))
+              for model in MCLUST_MODELS}
+
+
 def _nested_starts_apply(params: dict) -> bool:
     # A noise component, or starting values the user gave, leave no room for another start.
     return not params.get("noise") and all(
         params.get(name) is None for name in ("weights_init", "means_init", "precisions_init"))
 
 
-def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None,
-                        checked_by: GaussianMixture | None = None) -> list:
+def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None) -> list:
     """Each candidate also started from the best fit of a model nested in it.
 
     The fit of a nested model (EVE in VVE, VVI in VVE, EEE in EEV, ...) at the
@@ -233,45 +439,60 @@ def _with_nested_starts(fitted: list, params: dict, X: Any, n_jobs: int | None,
         for (k, name), i in index.items():
             if name != model:
                 continue
-            subs = [fitted[index[(k, sub)]][0] for sub in MCLUST_MODELS
-                    if is_nested(sub, model) and (k, sub) in index
+            subs = [fitted[index[(k, sub)]][0] for sub in _NESTED_IN[model]
+                    if (k, sub) in index
                     and not fitted[index[(k, sub)]][1]["degenerate"]]
             if subs:
                 subs.sort(key=lambda fit: fit.lower_bound_, reverse=True)
                 jobs.append((i, fitted[i][1]["covariance_type"], subs))
         refits = Parallel(n_jobs=n_jobs)(
-            delayed(_usable_fit_from)(params, X, ct, subs, checked_by) for _, ct, subs in jobs)
+            delayed(_usable_fit_from)(selection, ct, subs) for _, ct, subs in jobs)
         for (i, _, _), scored in zip(jobs, refits, strict=True):
             if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
                 fitted[i] = scored
     return fitted
 
 
-def _usable_fit_from(params: dict, X: Any, covariance_type: str, starts: list,
-                     checked_by: GaussianMixture | None = None):
+def _usable_fit_from(selection: _Selection, covariance_type: str, starts: list):
     """The first fit, from ``starts`` in turn, that is not degenerate (scored), or None.
 
     The best nested fit can lead the larger model's extra freedom to a spurious
     maximum (a component collapsed onto a few rows); the next best is tried then.
     """
     for start in starts:
-        model = _fitted_from(params, X, covariance_type, start, checked_by)
+        model = _fitted_from(selection, covariance_type, start)
         if model is None:
             continue
         name = COVARIANCE_STRUCTURES[start.covariance_type].model
-        scored = _score_candidate(params, X, model.n_components, covariance_type, model=model,
+        scored = _score_candidate(selection, model.n_components, covariance_type, model=model,
                                   start=f"{name} fit")
         if not scored[1]["degenerate"]:
             return scored
     return None
 
 
-def _fitted_from(params: dict, X: Any, covariance_type: str, start: GaussianMixture,
-                 checked_by: GaussianMixture | None = None) -> GaussianMixture | None:
-    """A candidate's fit started from another (nested) model's fitted parameters.
+def _fitted_from(selection: _Selection, covariance_type: str,
+                 start: GaussianMixture | _CompiledFit) -> GaussianMixture | _CompiledFit | None:
+    """A candidate's fit started from another (nested) model's fitted parameters."""
+    params, X, checked_by = selection.params, selection.X, selection.checked_by
+    if selection.compiled_for(covariance_type):
+        fit = _compiled_fit_from(selection, covariance_type, start)
+        if fit is not None:
+            return fit
+    settings = {**params, "n_components": start.means_.shape[0],
+                "covariance_type": covariance_type, **_start_settings(covariance_type, start)}
+    model = GaussianMixture(**settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            model._fit(X, checked_by=checked_by)
+            return model
+        except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
+            return None
 
-    ``checked_by``: the estimator that checked the rows ``X`` once for the selection.
-    """
+
+def _start_settings(covariance_type: str, start: Any) -> dict:
+    """``*_init`` parameters that start ``covariance_type`` from the fit ``start``."""
     structure = COVARIANCE_STRUCTURES[covariance_type]
     k, d = start.means_.shape
     covariances = COVARIANCE_STRUCTURES[start.covariance_type].dense(start.covariances_, k, d)
@@ -282,17 +503,8 @@ def _fitted_from(params: dict, X: Any, covariance_type: str, start: GaussianMixt
         precisions = np.diagonal(precisions, axis1=1, axis2=2).copy()
     elif structure.name == "spherical":
         precisions = precisions[:, 0, 0].copy()
-    settings = {**params, "n_components": k, "covariance_type": covariance_type,
-                "init_params": "kmeans", "n_init": 1, "weights_init": start.weights_,
-                "means_init": start.means_, "precisions_init": precisions}
-    model = GaussianMixture(**settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model._fit(X, checked_by=checked_by)
-            return model
-        except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
-            return None
+    return {"init_params": "kmeans", "n_init": 1, "weights_init": start.weights_,
+            "means_init": start.means_, "precisions_init": precisions}
 
 
 def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
@@ -506,17 +718,18 @@ def select_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # as the candidates' fits keep quiet
         X = checked_by._checked_rows(X)
+    selection = _Selection(params, X, checked_by)
     fitted = Parallel(n_jobs=n_jobs)(
-        delayed(_score_candidate)(params, X, k, ct, checked_by) for k, ct in candidates
-    )
+        delayed(_score_candidate)(selection, k, ct) for k, ct in candidates)
     if nested_starts is None:
         nested_starts = init_params == "hc"
     if nested_starts and _nested_starts_apply(params):
-        fitted = _with_nested_starts(fitted, params, X, n_jobs, checked_by)
+        fitted = _with_nested_starts(fitted, selection, n_jobs)
     best = _chosen(fitted, criterion)
     table = pd.DataFrame([row for _, row in fitted] + skipped)
     table = table.sort_values(criterion, kind="stable", na_position="last")
-    return SelectionResult(fitted[best][0], table.reset_index(drop=True), criterion)
+    estimator = _estimator_of(fitted[best][0], selection)
+    return SelectionResult(estimator, table.reset_index(drop=True), criterion)
 
 
 def _score_regression(params: dict, X: np.ndarray, y: np.ndarray, concomitant: Any,

@@ -95,14 +95,48 @@ def applies(structure: CovarianceStructure, X: np.ndarray) -> bool:
     general path's M-step, with its message.
     """
     return (
-        structure.model in _MODEL_CODES
-        and isinstance(X, np.ndarray)
-        and (structure.model not in constrained.UNIVARIATE_NAMES or X.shape[-1] == 1)
+        isinstance(X, np.ndarray)
+        and covers(structure, X.shape[-1])
         and X.dtype == np.float64
         and X.ndim == 2
         and 1 <= X.shape[0] <= MAX_ROWS
         and bool(np.isfinite(X.sum()))
     )
+
+
+@dataclass(frozen=True)
+class DenseFit:
+    """Outcome of :func:`run_dense`: the parameters as the loop holds them.
+
+    Attributes
+    ----------
+    weights : ndarray of shape (K,)
+    means : ndarray of shape (K, D)
+    covariances, precisions_cholesky : ndarray of shape (K, D, D)
+        Whatever the model (a model selection scores and restarts from these
+        without converting them).
+    history : ndarray of shape (n_iter,)
+    n_iter : int
+    converged : bool
+    log_likelihood, entropy : float
+        Of the final parameters (:func:`final_scores`), where asked for; else NaN.
+    """
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
+    history: np.ndarray
+    n_iter: int
+    converged: bool
+    log_likelihood: float = np.nan
+    entropy: float = np.nan
+
+
+def covers(structure: CovarianceStructure, n_features: int) -> bool:
+    """Whether the compiled loop has ``structure``'s M-step for ``n_features`` features."""
+    return structure.model in _MODEL_CODES and (
+        structure.model not in constrained.UNIVARIATE_NAMES or n_features == 1)
 
 
 def run_small_em(
@@ -115,25 +149,55 @@ def run_small_em(
     """
     structure = gaussian.structure
     k, d = gaussian.means.shape
-    dense_cov = _dense(structure, gaussian.covariances, k, d)
-    dense_prec = _dense(structure, gaussian.precisions_cholesky, k, d)
-    X = _c_array(X)
-    status, n_iter, converged, history, w, means, cov, prec = _em_loop(
-        X, _c_array(weights), _c_array(gaussian.means),
-        dense_cov, dense_prec, _MODEL_CODES[structure.model], float(gaussian.reg_covar),
+    fit = run_dense(_c_array(X), weights, gaussian.means,
+                    _dense(structure, gaussian.covariances, k, d),
+                    _dense(structure, gaussian.precisions_cholesky, k, d), structure.model,
+                    gaussian.reg_covar, tol=tol, max_iter=max_iter)
+    if fit is None:
+        return None
+    # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
+    # checks and thread pool cost more than this whole fit on small data).
+    fitted = Gaussian(structure=structure, means=fit.means,
+                      covariances=in_structure_shape(structure, fit.covariances),
+                      precisions_cholesky=in_structure_shape(structure, fit.precisions_cholesky),
+                      reg_covar=gaussian.reg_covar)
+    return SmallFit(weights=fit.weights, gaussian=fitted, history=fit.history,
+                    n_iter=fit.n_iter, converged=fit.converged)
+
+
+def run_dense(
+    X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+    precisions_cholesky: np.ndarray, model: str, reg_covar: float, *, tol: float,
+    max_iter: int, scores: bool = False,
+) -> DenseFit | None:
+    """:func:`run_small_em` on (K, D, D) matrices, for mclust's ``model`` name.
+
+    ``X`` must be a C-contiguous float64 array that :func:`applies` accepted.
+    ``scores``: also the final parameters' log-likelihood and entropy (one more
+    E-step). None where the loop gave up.
+    """
+    status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
+        X, _c_array(weights), _c_array(means), _c_array(covariances),
+        _c_array(precisions_cholesky), _MODEL_CODES[model], float(reg_covar),
         float(tol), int(max_iter), constrained.INNER_TOL,
         constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
     )
     if status != _OK:
         return None
-    # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
-    # checks and thread pool cost more than this whole fit on small data).
-    fitted = Gaussian(structure=structure, means=means,
-                      covariances=_in_structure_shape(structure, cov),
-                      precisions_cholesky=_in_structure_shape(structure, prec),
-                      reg_covar=gaussian.reg_covar)
-    return SmallFit(weights=w, gaussian=fitted, history=history[:n_iter], n_iter=int(n_iter),
-                    converged=bool(converged))
+    log_lik, entropy = _scores(X, w, new_means, prec) if scores else (np.nan, np.nan)
+    return DenseFit(weights=w, means=new_means, covariances=cov, precisions_cholesky=prec,
+                    history=history[:n_iter], n_iter=int(n_iter), converged=bool(converged),
+                    log_likelihood=float(log_lik), entropy=float(entropy))
+
+
+def start_dense(model: str, X: np.ndarray, resp: np.ndarray,
+                reg_covar: float) -> tuple[np.ndarray, ...] | None:
+    """:func:`start_from_resp` as (K, D, D) matrices: ``(means, covariances, factors)``."""
+    status, means, cov, prec = _start(
+        X, _c_array(resp), _MODEL_CODES[model], float(reg_covar), constrained.INNER_TOL,
+        constrained.INNER_MAX_ITER, constrained.ORIENTATION_MAX_SWEEPS,
+    )
+    return None if status != _OK else (means, cov, prec)
 
 
 def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray,
@@ -145,16 +209,13 @@ def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndar
     where a covariance is not finite or not positive definite (the general
     path then raises its error).
     """
-    status, means, cov, prec = _start(
-        _c_array(X), _c_array(resp),
-        _MODEL_CODES[structure.model], float(reg_covar), constrained.INNER_TOL,
-        constrained.INNER_MAX_ITER, constrained.ORIENTATION_MAX_SWEEPS,
-    )
-    if status != _OK:
+    start = start_dense(structure.model, _c_array(X), resp, reg_covar)
+    if start is None:
         return None
+    means, cov, prec = start
     return Gaussian(structure=structure, means=means,
-                    covariances=_in_structure_shape(structure, cov),
-                    precisions_cholesky=_in_structure_shape(structure, prec),
+                    covariances=in_structure_shape(structure, cov),
+                    precisions_cholesky=in_structure_shape(structure, prec),
                     reg_covar=reg_covar)
 
 
@@ -172,6 +233,42 @@ def final_scores(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
     return _scores(_c_array(X), _c_array(weights), _c_array(means), prec)
 
 
+def collapse_bounds(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                    precisions_cholesky: np.ndarray) -> tuple[float, float]:
+    """A lower bound on every component's smallest variance, and the mixture's total variance.
+
+    ``min_k 1 / |P_k|_F^2`` (``P_k`` the precision factor: ``|P_k|_F^2 =
+    tr(S_k^-1)``, at least the inverse of ``S_k``'s smallest eigenvalue) and
+    ``sum_k w_k (tr S_k + |mu_k - mu|^2)`` (at least the mixture's variance
+    along any axis), for :func:`~emkit.estimators.gaussian_mixture.clearly_not_collapsed`.
+    Arrays as :func:`run_dense` holds them.
+    """
+    return _collapse_bounds(_c_array(weights), _c_array(means), _c_array(covariances),
+                            _c_array(precisions_cholesky))
+
+
+@numba.njit(cache=True, nogil=True)
+def _collapse_bounds(weights, means, cov, prec):  # pragma: no cover
+    K, d = means.shape
+    centre = np.zeros(d)
+    for k in range(K):
+        for a in range(d):
+            centre[a] += weights[k] * means[k, a]
+    smallest = np.inf
+    total = 0.0
+    for k in range(K):
+        squares = 0.0
+        for a in range(d):
+            for b in range(d):
+                squares += prec[k, a, b] * prec[k, a, b]
+        smallest = min(smallest, 1.0 / squares)
+        spread = 0.0
+        for a in range(d):
+            spread += cov[k, a, a] + (means[k, a] - centre[a]) ** 2
+        total += weights[k] * spread
+    return smallest, total
+
+
 def _c_array(values: np.ndarray) -> np.ndarray:
     """A writeable C-contiguous float64 array (a copy only where ``values`` is not one)."""
     values = np.ascontiguousarray(values, dtype=np.float64)
@@ -184,7 +281,7 @@ def _dense(structure: CovarianceStructure, values: np.ndarray, k: int, d: int) -
     return np.array(structure.dense(values, k, d), dtype=np.float64, order="C")
 
 
-def _in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.ndarray:
+def in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.ndarray:
     """Dense (K, D, D) covariances as the structure stores them."""
     if structure.name == "full":
         return dense
