@@ -312,3 +312,16 @@ def test_the_cheap_collapse_bound_agrees_with_the_eigenvalues(monkeypatch):
     assert with_bound == without
     assert any("collapsed" in reasons.values() for reasons in without)
     assert any(not reasons for reasons in without)
+
+
+def test_two_names_of_one_model_both_get_nested_starts():
+    # "full" and "VVV" are one model: each candidate of either name is started from
+    # the nested fits too (the first name's candidates used to hide the second's).
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = select_model(FAITHFUL, range(1, 4), ("full", "VVV", "tied")).table
+    table = table.set_index(["covariance_type", "n_components"])
+    for k in (2, 3):
+        assert table.loc[("full", k), "start"] == table.loc[("VVV", k), "start"] == "EEE fit"
+        assert table.loc[("full", k), "bic"] == pytest.approx(table.loc[("VVV", k), "bic"],
+                                                              rel=1e-12)

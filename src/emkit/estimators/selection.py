@@ -433,18 +433,20 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None)
     candidate's only where it is usable (not degenerate) and better by the EM
     objective.
     """
-    index = {(row["n_components"], row["model"]): i for i, (_, row) in enumerate(fitted)}
+    # Candidates by (K, mclust model); two names of one model ("full" and "VVV") share one.
+    index: dict[tuple[int, str], list[int]] = {}
+    for i, (_, row) in enumerate(fitted):
+        index.setdefault((row["n_components"], row["model"]), []).append(i)
     for model in MCLUST_MODELS:  # ordered so that nested models come first
         jobs = []
-        for (k, name), i in index.items():
+        for (k, name), same in index.items():
             if name != model:
                 continue
-            subs = [fitted[index[(k, sub)]][0] for sub in _NESTED_IN[model]
-                    if (k, sub) in index
-                    and not fitted[index[(k, sub)]][1]["degenerate"]]
+            subs = [fitted[j][0] for sub in _NESTED_IN[model] for j in index.get((k, sub), ())
+                    if not fitted[j][1]["degenerate"]]
             if subs:
                 subs.sort(key=lambda fit: fit.lower_bound_, reverse=True)
-                jobs.append((i, fitted[i][1]["covariance_type"], subs))
+                jobs += [(i, fitted[i][1]["covariance_type"], subs) for i in same]
         refits = Parallel(n_jobs=n_jobs)(
             delayed(_usable_fit_from)(selection, ct, subs) for _, ct, subs in jobs)
         for (i, _, _), scored in zip(jobs, refits, strict=True):
