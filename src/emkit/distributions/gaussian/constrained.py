@@ -56,9 +56,9 @@ WARM_INNER_MAX_ITER = 5
 PAIR_SLOPE_TOL = 1e-10
 # Newton steps on a pair's angle per sweep: later sweeps return to the pair.
 PAIR_NEWTON_STEPS = 2
-# Twice the rounding of a pair's objective (a few ulps of its scale): a Newton step
-# predicted to lower it by less is not tried (see _pair_angle).
-_PAIR_ROUNDING = 2.0 * 8.0 * float(np.finfo(np.float64).eps)
+# Newton steps on a pair's angle predicted to lower its objective by at most two
+# ulps of its scale (first^2 / 2 second <= 2 eps scale) are not tried (_pair_angle).
+_PAIR_ROUNDING = 4.0 * float(np.finfo(np.float64).eps)
 
 
 def n_var_params(model: str, n_features: int, n_components: int) -> int:
@@ -511,10 +511,10 @@ def _pair_angle(counts, n, rotated, logs, scales, variable_volume, i, j,
     for _ in range(PAIR_NEWTON_STEPS):
         if abs(first) <= PAIR_SLOPE_TOL * scale:
             break
-        # A Newton step that would lower the objective by less than its rounding
-        # (first^2 / 2 second, against a few ulps of the pair's scale): its trials
-        # would compare numbers equal to rounding, and fail (up to 40 halvings, each
-        # K logs) or pass by chance. In exact arithmetic it changes nothing visible.
+        # A Newton step predicted to lower the objective (first^2 / 2 second) by at
+        # most two ulps of the pair's scale is not tried: its trials would compare
+        # values equal to rounding (sums of K terms, each within an ulp or two) and
+        # fail, up to 40 halvings of K logs each, or pass by chance.
         if second > 0.0 and first * first <= _PAIR_ROUNDING * second * scale:
             break
         step = -first / second if second > 0.0 else -np.sign(first) * 0.25
