@@ -280,3 +280,18 @@ def test_warm_sweeps_are_the_previous_codes(variable_volume, seed):
     assert (_objective(counts, W, ours, variable_volume)
             == pytest.approx(_objective(counts, W, theirs, variable_volume), rel=1e-12))
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8 * np.abs(theirs).max())
+
+
+@pytest.mark.parametrize("n_features", [1, 2, 6])
+def test_vee_cholesky_gives_lapacks_determinant_and_inverse(n_features):
+    # VEE's inner loop: log det S and S^-1 from one Cholesky factor (was slogdet and inv).
+    rng = np.random.default_rng(n_features)
+    rows = rng.normal(size=(n_features + 4, n_features)) * rng.uniform(0.1, 10, n_features)
+    S = rows.T @ rows
+    lower, inverse = np.zeros_like(S), np.zeros_like(S)
+    log_det = c._cholesky_inverse(S, lower, inverse)
+    assert log_det == pytest.approx(np.linalg.slogdet(S)[1], rel=1e-13, abs=1e-13)
+    expected = np.linalg.inv(S)
+    np.testing.assert_allclose(inverse, expected, rtol=0, atol=1e-12 * np.abs(expected).max())
+    not_definite = S - 2 * np.linalg.eigvalsh(S)[0] * np.eye(n_features)  # an eigenvalue < 0
+    assert np.isnan(c._cholesky_inverse(not_definite, lower, inverse))

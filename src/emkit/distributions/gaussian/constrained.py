@@ -211,21 +211,46 @@ def _vee(counts, W):
 
 @numba.njit(cache=True, nogil=True)
 def _vee_loop(counts, W, inner_tol, max_iter):  # pragma: no cover - compiled
+    """VEE's alternation: ``C = S / det(S)^(1/d)`` with ``S = sum_k W_k / lambda_k``, then
+    ``lambda_k = tr(W_k C^-1) / (d n_k)``, until the objective settles.
+
+    ``det S`` and ``S^-1`` from one Cholesky factor of ``S`` (symmetric positive
+    definite: a sum of scatters with ``reg_covar`` on their diagonals), in arrays
+    allocated once; ``C^-1 = det(S)^(1/d) S^-1``. Should a pivot not be positive,
+    that iteration takes LAPACK's determinant and inverse as before.
+    """
     K, d = W.shape[0], W.shape[1]
     volume = np.empty(K)
     for k in range(K):
         volume[k] = np.trace(W[k]) / (d * counts[k])
     shape = np.zeros((d, d))
+    lower = np.zeros((d, d))
+    inverse = np.zeros((d, d))
     previous = np.inf
     for _ in range(max_iter):
         shape[:] = 0.0
         for k in range(K):
-            shape += W[k] / volume[k]
-        shape /= np.exp(np.linalg.slogdet(shape)[1] / d)
-        inverse = np.linalg.inv(shape)
+            weight = 1.0 / volume[k]
+            for a in range(d):
+                for b in range(d):
+                    shape[a, b] += W[k, a, b] * weight
+        log_det = _cholesky_inverse(shape, lower, inverse)
+        if np.isfinite(log_det):
+            scale = np.exp(log_det / d)
+            for a in range(d):
+                for b in range(d):
+                    shape[a, b] /= scale
+                    inverse[a, b] *= scale
+        else:
+            shape /= np.exp(np.linalg.slogdet(shape)[1] / d)
+            inverse[:] = np.linalg.inv(shape)
         objective = 0.0
         for k in range(K):
-            volume[k] = (W[k] * inverse.T).sum() / (d * counts[k])
+            total = 0.0
+            for a in range(d):
+                for b in range(d):
+                    total += W[k, a, b] * inverse[b, a]
+            volume[k] = total / (d * counts[k])
             objective += counts[k] * np.log(volume[k])
         objective *= d
         if abs(previous - objective) <= inner_tol * abs(objective) + 1e-300:
@@ -235,6 +260,53 @@ def _vee_loop(counts, W, inner_tol, max_iter):  # pragma: no cover - compiled
     for k in range(K):
         out[k] = volume[k] * shape
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cholesky_inverse(S, lower, inverse):  # pragma: no cover - compiled
+    """``log det S`` and ``S^-1`` (into ``inverse``) of a symmetric positive definite ``S``.
+
+    ``S = L L^T``; ``S^-1 = L^-T L^-1``. Returns NaN (``inverse`` then
+    undefined) where a pivot is not positive. ``lower`` is (D, D) scratch.
+    """
+    d = S.shape[0]
+    log_det = 0.0
+    for j in range(d):
+        pivot = S[j, j]
+        for m in range(j):
+            pivot -= lower[j, m] * lower[j, m]
+        if not pivot > 0.0:
+            return np.nan
+        root = np.sqrt(pivot)
+        lower[j, j] = root
+        log_det += 2.0 * np.log(root)
+        for i in range(j + 1, d):
+            value = S[i, j]
+            for m in range(j):
+                value -= lower[i, m] * lower[j, m]
+            lower[i, j] = value / root
+    # L^-1 by forward substitution, into the lower triangle of ``inverse``'s transpose
+    # (column ``col`` of L^-1 held in row ``col``): then S^-1 = (L^-1)^T L^-1.
+    for col in range(d):
+        for i in range(d):
+            inverse[col, i] = 0.0
+        for i in range(col, d):
+            value = 1.0 if i == col else 0.0
+            for m in range(col, i):
+                value -= lower[i, m] * inverse[col, m]
+            inverse[col, i] = value / lower[i, i]
+    # inverse[col, i] = (L^-1)[i, col]; (S^-1)[a, b] = sum_i (L^-1)[i, a] (L^-1)[i, b].
+    for a in range(d):
+        for b in range(a, d):
+            total = 0.0
+            for i in range(b, d):
+                total += inverse[a, i] * inverse[b, i]
+            lower[a, b] = total
+    for a in range(d):
+        for b in range(a, d):
+            inverse[a, b] = lower[a, b]
+            inverse[b, a] = lower[a, b]
+    return log_det
 
 
 def _vev(counts, W):
