@@ -25,8 +25,8 @@ under every component) stops it with a failure status: the caller then runs
 the general path, which raises or carries on as it always did.
 
 Development note: numba's on-disk cache of these functions is keyed by this
-file alone, and they compile in the loops of ``constrained.py``: after editing
-``constrained.py``, touch this file (or clear ``__pycache__``), or the cached
+file alone, and they compile in the loops of ``constrained.py`` (and
+``core/_exp.py``): after editing either, touch this file (or clear ``__pycache__``), or the cached
 loop keeps the old code (``tests/test_small_em.py`` would then fail).
 """
 
