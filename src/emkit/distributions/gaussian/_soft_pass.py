@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emkit.core._exp import _EXP_FLOOR, _EXP_TAYLOR, _LN2_HI, _LN2_LO, _LOG2E
+
 try:
     import numba
     from numba.extending import overload
@@ -63,11 +65,6 @@ FULL, DIAG, SPHERICAL = 0, 1, 2
 # so that the features written in step 1 are still there for steps 2 and 4.
 _BLOCK_BYTES = 2**19
 
-_LOG2E = 1.4426950408889634
-# ln 2 split in two (Cody and Waite) so that ``x - n ln 2`` is exact for the
-# |n| <= 1076 that occur.
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
 # From this many features on, the moments product ``phi @ resp`` gets the
 # responsibilities row-major (a transposed copy, cheap beside the product):
 # measured with OpenBLAS, the product then runs up to 2.5x faster (D = 16,
@@ -75,11 +72,6 @@ _LN2_LO = 1.90821492927058770002e-10
 # faster and the copy would cost more than the product.
 _ROW_MAJOR_RESP_FROM = 64
 
-# exp of anything below rounds to zero in float64.
-_EXP_FLOOR = -746.0
-# 1/k! for k = 12 down to 0: Taylor series of exp on |r| <= ln(2)/2, whose
-# truncation error (r^13/13!) is below 2e-16 relative.
-_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(12, -1, -1))
 # 1/(2k + 1) for k = 10 down to 0: the series of atanh(s) / s in s^2.
 _ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(10, -1, -1))
 # float32: Taylor series to 1/7! (truncation below 5e-9 relative on the same

@@ -56,6 +56,9 @@ WARM_INNER_MAX_ITER = 5
 PAIR_SLOPE_TOL = 1e-10
 # Newton steps on a pair's angle per sweep: later sweeps return to the pair.
 PAIR_NEWTON_STEPS = 2
+# Newton steps on a pair's angle predicted to lower its objective by at most two
+# ulps of its scale (first^2 / 2 second <= 2 eps scale) are not tried (_pair_angle).
+_PAIR_ROUNDING = 4.0 * float(np.finfo(np.float64).eps)
 
 
 def n_var_params(model: str, n_features: int, n_components: int) -> int:
@@ -208,21 +211,46 @@ def _vee(counts, W):
 
 @numba.njit(cache=True, nogil=True)
 def _vee_loop(counts, W, inner_tol, max_iter):  # pragma: no cover - compiled
+    """VEE's alternation: ``C = S / det(S)^(1/d)`` with ``S = sum_k W_k / lambda_k``, then
+    ``lambda_k = tr(W_k C^-1) / (d n_k)``, until the objective settles.
+
+    ``det S`` and ``S^-1`` from one Cholesky factor of ``S`` (symmetric positive
+    definite: a sum of scatters with ``reg_covar`` on their diagonals), in arrays
+    allocated once; ``C^-1 = det(S)^(1/d) S^-1``. Should a pivot not be positive,
+    that iteration takes LAPACK's determinant and inverse as before.
+    """
     K, d = W.shape[0], W.shape[1]
     volume = np.empty(K)
     for k in range(K):
         volume[k] = np.trace(W[k]) / (d * counts[k])
     shape = np.zeros((d, d))
+    lower = np.zeros((d, d))
+    inverse = np.zeros((d, d))
     previous = np.inf
     for _ in range(max_iter):
         shape[:] = 0.0
         for k in range(K):
-            shape += W[k] / volume[k]
-        shape /= np.exp(np.linalg.slogdet(shape)[1] / d)
-        inverse = np.linalg.inv(shape)
+            weight = 1.0 / volume[k]
+            for a in range(d):
+                for b in range(d):
+                    shape[a, b] += W[k, a, b] * weight
+        log_det = _cholesky_inverse(shape, lower, inverse)
+        if np.isfinite(log_det):
+            scale = np.exp(log_det / d)
+            for a in range(d):
+                for b in range(d):
+                    shape[a, b] /= scale
+                    inverse[a, b] *= scale
+        else:
+            shape /= np.exp(np.linalg.slogdet(shape)[1] / d)
+            inverse[:] = np.linalg.inv(shape)
         objective = 0.0
         for k in range(K):
-            volume[k] = (W[k] * inverse.T).sum() / (d * counts[k])
+            total = 0.0
+            for a in range(d):
+                for b in range(d):
+                    total += W[k, a, b] * inverse[b, a]
+            volume[k] = total / (d * counts[k])
             objective += counts[k] * np.log(volume[k])
         objective *= d
         if abs(previous - objective) <= inner_tol * abs(objective) + 1e-300:
@@ -232,6 +260,53 @@ def _vee_loop(counts, W, inner_tol, max_iter):  # pragma: no cover - compiled
     for k in range(K):
         out[k] = volume[k] * shape
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _cholesky_inverse(S, lower, inverse):  # pragma: no cover - compiled
+    """``log det S`` and ``S^-1`` (into ``inverse``) of a symmetric positive definite ``S``.
+
+    ``S = L L^T``; ``S^-1 = L^-T L^-1``. Returns NaN (``inverse`` then
+    undefined) where a pivot is not positive. ``lower`` is (D, D) scratch.
+    """
+    d = S.shape[0]
+    log_det = 0.0
+    for j in range(d):
+        pivot = S[j, j]
+        for m in range(j):
+            pivot -= lower[j, m] * lower[j, m]
+        if not pivot > 0.0:
+            return np.nan
+        root = np.sqrt(pivot)
+        lower[j, j] = root
+        log_det += 2.0 * np.log(root)
+        for i in range(j + 1, d):
+            value = S[i, j]
+            for m in range(j):
+                value -= lower[i, m] * lower[j, m]
+            lower[i, j] = value / root
+    # L^-1 by forward substitution, into the lower triangle of ``inverse``'s transpose
+    # (column ``col`` of L^-1 held in row ``col``): then S^-1 = (L^-1)^T L^-1.
+    for col in range(d):
+        for i in range(d):
+            inverse[col, i] = 0.0
+        for i in range(col, d):
+            value = 1.0 if i == col else 0.0
+            for m in range(col, i):
+                value -= lower[i, m] * inverse[col, m]
+            inverse[col, i] = value / lower[i, i]
+    # inverse[col, i] = (L^-1)[i, col]; (S^-1)[a, b] = sum_i (L^-1)[i, a] (L^-1)[i, b].
+    for a in range(d):
+        for b in range(a, d):
+            total = 0.0
+            for i in range(b, d):
+                total += inverse[a, i] * inverse[b, i]
+            lower[a, b] = total
+    for a in range(d):
+        for b in range(a, d):
+            inverse[a, b] = lower[a, b]
+            inverse[b, a] = lower[a, b]
+    return log_det
 
 
 def _vev(counts, W):
@@ -281,49 +356,97 @@ def _orientation_loop(counts, W, variable_volume, start, inner_tol, max_iter):  
     tens of sweeps where the MM steps need thousands. Every accepted rotation
     lowers the objective, so each sweep does (EM's ascent). ``max_iter`` counts
     sweeps; ``B_k = D^T W_k D`` is recomputed from ``D`` before each.
+
+    The state of a sweep lives in arrays allocated once per call (an M-step runs
+    this every EM iteration): ``L_k`` (the sum of the logs of ``diag(B_k)``) and,
+    for EVE, ``g_k = exp(L_k / d)`` are carried from pair to pair, taken from
+    the accepted trial's terms (which computed them at the new angle), so a pair
+    costs no transcendental function beyond its trials' (see :func:`_pair_terms`).
     """
     K, d = W.shape[0], W.shape[1]
+    n = counts.sum()
     orientation = start.copy()
     rotated = np.empty((K, d, d))
-    logs = np.empty(K)  # sum_i log B_k[i, i]
+    scratch = np.empty((d, d))
+    # Rows: L_k and g_k; a trial's log((m + q)(m - q) / (a c)) and g_k at its angle
+    # (written by _pair_terms); those of the last accepted trial (by _pair_angle).
+    state = np.empty((6, K))
+    logs, scales, kept_logs, kept_scales = state[0], state[1], state[4], state[5]
+    log_counts = np.log(counts)
     previous = np.inf
     for sweep in range(max_iter + 1):
-        for k in range(K):
-            rotated[k] = orientation.T @ (W[k] @ orientation)
-        objective = _orientation_objective(counts, rotated, variable_volume)
+        _turn_scatters(W, orientation, rotated, scratch)
+        objective = _sweep_state(counts, n, log_counts, rotated, variable_volume, logs, scales)
         if (abs(previous - objective) <= inner_tol * abs(objective) + 1e-300
                 or sweep == max_iter):
             break
         previous = objective
-        for k in range(K):
-            total = 0.0
-            for i in range(d):
-                total += np.log(rotated[k, i, i])
-            logs[k] = total
         for i in range(d - 1):
             for j in range(i + 1, d):
-                angle = _pair_angle(counts, rotated, logs, variable_volume, i, j)
-                if angle != 0.0:
-                    _rotate(rotated, orientation, logs, i, j, angle)
+                t, cos, sin = _pair_angle(counts, n, rotated, logs, scales, variable_volume,
+                                          i, j, state)
+                if t != 0.0:
+                    _rotate(rotated, orientation, i, j, cos, sin)
+                    for k in range(K):
+                        logs[k] += kept_logs[k]
+                        scales[k] = kept_scales[k]
     variances = np.empty((K, d))
     if variable_volume:
         for k in range(K):
             for i in range(d):
                 variances[k, i] = rotated[k, i, i] / counts[k]
     else:
-        scale_sum = 0.0
-        scales = np.empty(K)
-        for k in range(K):
-            total = 0.0
-            for i in range(d):
-                total += np.log(rotated[k, i, i])
-            scales[k] = np.exp(total / d)
-            scale_sum += scales[k]
-        volume = scale_sum / counts.sum()
+        volume = scales.sum() / n
         for k in range(K):
             for i in range(d):
                 variances[k, i] = volume * rotated[k, i, i] / scales[k]
     return _oriented(orientation, variances)
+
+
+@numba.njit(cache=True, nogil=True)
+def _turn_scatters(W, orientation, rotated, scratch):  # pragma: no cover - compiled
+    """``B_k = D^T W_k D`` into ``rotated`` (upper triangle, mirrored); ``scratch`` (D, D)."""
+    K, d = W.shape[0], W.shape[1]
+    for k in range(K):
+        for a in range(d):
+            for j in range(d):
+                total = 0.0
+                for b in range(d):
+                    total += W[k, a, b] * orientation[b, j]
+                scratch[a, j] = total
+        for i in range(d):
+            for j in range(i, d):
+                total = 0.0
+                for a in range(d):
+                    total += orientation[a, i] * scratch[a, j]
+                rotated[k, i, j] = total
+                rotated[k, j, i] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _sweep_state(counts, n, log_counts, rotated, variable_volume, logs,
+                 scales):  # pragma: no cover - compiled
+    """``L_k`` and (EVE) ``g_k`` into ``logs`` and ``scales``; the profile objective of ``D``.
+
+    VVE: ``sum_k n_k sum_i log(B_k[i, i] / n_k) = sum_k n_k (L_k - d log n_k)``;
+    EVE: ``n d log(sum_k g_k / n)`` with ``g_k = exp(L_k / d)`` the geometric mean
+    of ``diag(B_k)`` (:func:`_orientation_objective`).
+    """
+    K, d = rotated.shape[0], rotated.shape[1]
+    objective = 0.0
+    for k in range(K):
+        total = 0.0
+        for i in range(d):
+            total += np.log(rotated[k, i, i])
+        logs[k] = total
+        if variable_volume:
+            objective += counts[k] * (total - d * log_counts[k])
+        else:
+            scales[k] = np.exp(total / d)
+            objective += scales[k]
+    if variable_volume:
+        return objective
+    return n * d * np.log(objective / n)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -333,11 +456,12 @@ def _oriented(orientation, variances):  # pragma: no cover - compiled
     out = np.empty((K, d, d))
     for k in range(K):
         for i in range(d):
-            for m in range(d):
+            for m in range(i, d):
                 total = 0.0
                 for j in range(d):
                     total += orientation[i, j] * variances[k, j] * orientation[m, j]
                 out[k, i, m] = total
+                out[k, m, i] = total
     return out
 
 
@@ -366,18 +490,51 @@ def _orientation_objective(counts, rotated, variable_volume):  # pragma: no cove
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_terms(counts, rotated, logs, variable_volume, i, j, t):  # pragma: no cover
+def _pair_slope(counts, rotated, scales, variable_volume, i, j):  # pragma: no cover
+    """:func:`_pair_terms` at ``t = 0`` (the current ``D``), with no transcendental call.
+
+    There ``q = u``, ``dq = v``, ``m + q = a`` and ``m - q = c``; VVE's value
+    (relative to ``t = 0``) is 0 and EVE's is ``sum_k g_k``, carried in ``scales``.
+    """
+    K = rotated.shape[0]
+    d = rotated.shape[1]
+    value, first, second = 0.0, 0.0, 0.0
+    for k in range(K):
+        a, c, b = rotated[k, i, i], rotated[k, j, j], rotated[k, i, j]
+        if a <= 0.0 or c <= 0.0:
+            return np.inf, 0.0, 0.0
+        u = 0.5 * (a - c)
+        ip, im = 1.0 / a, 1.0 / c
+        dh = b * (ip - im)
+        d2h = u * (im - ip) - b * b * (ip * ip + im * im)
+        if variable_volume:
+            first += counts[k] * dh
+            second += counts[k] * d2h
+        else:
+            e = scales[k]
+            de, d2e = dh / d, d2h / d
+            value += e
+            first += e * de
+            second += e * (d2e + de * de)
+    return value, first, second
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_terms(counts, rotated, logs, variable_volume, i, j, cos, sin,
+                state):  # pragma: no cover
     """The objective along a rotation of columns ``i, j`` by ``t / 2``, and two derivatives.
 
-    Turned by ``theta``, ``B[i, i]`` becomes ``m + q`` and ``B[j, j]`` ``m - q``
-    with ``m`` their mean and ``q = u cos 2 theta + v sin 2 theta`` (``u`` half
-    their difference, ``v = B[i, j]``). VVE's objective changes by
+    ``cos`` and ``sin`` are those of ``t``. Turned by ``theta``, ``B[i, i]``
+    becomes ``m + q`` and ``B[j, j]`` ``m - q`` with ``m`` their mean and
+    ``q = u cos 2 theta + v sin 2 theta`` (``u`` half their difference,
+    ``v = B[i, j]``). VVE's objective changes by
     ``sum_k n_k log((m + q)(m - q))``; EVE's is increasing in
     ``sum_k exp((L_k + log((m + q)(m - q)) - log B[i, i] B[j, j]) / d)`` (``L_k``
-    the sum of the logs of ``diag(B_k)``): that sum is returned for EVE.
+    the sum of the logs of ``diag(B_k)``): that sum is returned for EVE. Each
+    ``k``'s log ratio and (EVE) exponential go to rows 2 and 3 of ``state``:
+    ``L_k`` and ``g_k`` after the rotation, should it be taken.
     """
     K, d = rotated.shape[0], rotated.shape[1]
-    cos, sin = np.cos(t), np.sin(t)
     value, first, second = 0.0, 0.0, 0.0
     for k in range(K):
         a, c, b = rotated[k, i, i], rotated[k, j, j], rotated[k, i, j]
@@ -390,13 +547,16 @@ def _pair_terms(counts, rotated, logs, variable_volume, i, j, t):  # pragma: no 
         ip, im = 1.0 / plus, 1.0 / minus
         dh = dq * (ip - im)
         d2h = q * (im - ip) - dq * dq * (ip * ip + im * im)
+        # Relative to t = 0 (the constant a c dropped): one log, not two.
+        ratio = np.log(plus * minus / (a * c))
+        state[2, k] = ratio
         if variable_volume:
-            # Relative to t = 0 (the constant a c dropped): one log, not two.
-            value += counts[k] * np.log(plus * minus / (a * c))
+            value += counts[k] * ratio
             first += counts[k] * dh
             second += counts[k] * d2h
         else:
-            e = np.exp((logs[k] + np.log(plus * minus / (a * c))) / d)
+            e = np.exp((logs[k] + ratio) / d)
+            state[3, k] = e
             de, d2e = dh / d, d2h / d
             value += e
             first += e * de
@@ -405,27 +565,39 @@ def _pair_terms(counts, rotated, logs, variable_volume, i, j, t):  # pragma: no 
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_angle(counts, rotated, logs, variable_volume, i, j):  # pragma: no cover
+def _pair_angle(counts, n, rotated, logs, scales, variable_volume, i, j,
+                state):  # pragma: no cover
     """The angle ``t`` (twice the rotation's) that lowers the pair's objective most nearby.
 
     ``PAIR_NEWTON_STEPS`` Newton steps from ``t = 0`` (the current ``D``), each at
     most a quarter turn of ``t``, halved until the objective falls; 0 where no
-    step lowers it.
+    step lowers it. Returns ``(t, cos t, sin t)``; the accepted trial's log
+    ratios and (EVE) exponentials are left in rows 4 and 5 of ``state``.
     """
-    base, first, second = _pair_terms(counts, rotated, logs, variable_volume, i, j, 0.0)
+    base, first, second = _pair_slope(counts, rotated, scales, variable_volume, i, j)
     # A slope this small moves the objective by ~slope^2 / curvature: nothing.
-    scale = counts.sum() if variable_volume else base
+    scale = n if variable_volume else base
     t, value = 0.0, base
+    cos_t, sin_t = 1.0, 0.0
+    K = rotated.shape[0]
     for _ in range(PAIR_NEWTON_STEPS):
         if abs(first) <= PAIR_SLOPE_TOL * scale:
+            break
+        # A Newton step predicted to lower the objective (first^2 / 2 second) by at
+        # most two ulps of the pair's scale is not tried: its trials would compare
+        # values equal to rounding (sums of K terms, each within an ulp or two) and
+        # fail, up to 40 halvings of K logs each, or pass by chance.
+        if second > 0.0 and first * first <= _PAIR_ROUNDING * second * scale:
             break
         step = -first / second if second > 0.0 else -np.sign(first) * 0.25
         if abs(step) > 0.785:
             step = np.sign(step) * 0.785
         improved = False
         for _ in range(40):
+            cos, sin = np.cos(t + step), np.sin(t + step)
             trial, trial_first, trial_second = _pair_terms(counts, rotated, logs,
-                                                           variable_volume, i, j, t + step)
+                                                           variable_volume, i, j, cos, sin,
+                                                           state)
             if trial < value:
                 improved = True
                 break
@@ -433,19 +605,29 @@ def _pair_angle(counts, rotated, logs, variable_volume, i, j):  # pragma: no cov
         if not improved:
             break
         t += step
+        cos_t, sin_t = cos, sin
+        for k in range(K):
+            state[4, k] = state[2, k]
+            state[5, k] = state[3, k]
         value, first, second = trial, trial_first, trial_second
         if abs(step) <= 1e-13:
             break
-    return t if value < base else 0.0
+    if value < base:
+        return t, cos_t, sin_t
+    return 0.0, 1.0, 0.0
 
 
 @numba.njit(cache=True, nogil=True)
-def _rotate(rotated, orientation, logs, i, j, t):  # pragma: no cover
-    """Turn columns ``i, j`` of ``D`` by ``t / 2``; update every ``B_k`` and ``L_k``."""
+def _rotate(rotated, orientation, i, j, cos, sin):  # pragma: no cover
+    """Turn columns ``i, j`` of ``D`` by ``t / 2`` (from cos and sin of ``t``); update all ``B_k``.
+
+    ``|t| <= pi / 2`` (two Newton steps of at most 0.785), so ``cos(t / 2) > 0`` and
+    the half-angle formulas give it without a trigonometric call.
+    """
     K, d = rotated.shape[0], rotated.shape[1]
-    c, s = np.cos(0.5 * t), np.sin(0.5 * t)
+    c = np.sqrt(0.5 * (1.0 + cos))
+    s = sin / (2.0 * c)
     for k in range(K):
-        before = np.log(rotated[k, i, i]) + np.log(rotated[k, j, j])
         for m in range(d):
             bi, bj = rotated[k, m, i], rotated[k, m, j]
             rotated[k, m, i] = c * bi + s * bj
@@ -454,7 +636,6 @@ def _rotate(rotated, orientation, logs, i, j, t):  # pragma: no cover
             bi, bj = rotated[k, i, m], rotated[k, j, m]
             rotated[k, i, m] = c * bi + s * bj
             rotated[k, j, m] = -s * bi + c * bj
-        logs[k] += np.log(rotated[k, i, i]) + np.log(rotated[k, j, j]) - before
     for m in range(d):
         di, dj = orientation[m, i], orientation[m, j]
         orientation[m, i] = c * di + s * dj
