@@ -123,10 +123,10 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
 def unsupported_components(weights: np.ndarray, covariance_type: str, n_features: int,
                            n_samples: float) -> dict[int, str]:
     """Components whose weight stands for fewer rows than their covariance needs."""
-    support = n_samples * np.asarray(weights, dtype=np.float64)
     # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
-    short = support < rows_needed(covariance_type, n_features) - SUPPORT_SLACK
-    return {int(i): "unsupported" for i in np.flatnonzero(short)}
+    least = rows_needed(covariance_type, n_features) - SUPPORT_SLACK
+    return {i: "unsupported" for i, weight in enumerate(np.asarray(weights).tolist())
+            if n_samples * weight < least}
 
 
 def degeneracy_after_fit(model: GaussianMixture, n_samples: int | None) -> dict[int, str]:

@@ -447,12 +447,21 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None)
             if subs:
                 subs.sort(key=lambda fit: fit.lower_bound_, reverse=True)
                 jobs += [(i, fitted[i][1]["covariance_type"], subs) for i in same]
-        refits = Parallel(n_jobs=n_jobs)(
-            delayed(_usable_fit_from)(selection, ct, subs) for _, ct, subs in jobs)
+        refits = _in_turn_or_parallel(n_jobs, _usable_fit_from,
+                                      [(selection, ct, subs) for _, ct, subs in jobs])
         for (i, _, _), scored in zip(jobs, refits, strict=True):
             if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
                 fitted[i] = scored
     return fitted
+
+
+def _in_turn_or_parallel(n_jobs: int | None, function: Any, arguments: list) -> list:
+    """``function(*a)`` for each ``a`` of ``arguments``: in joblib's processes when
+    ``n_jobs`` asks for them, else in a plain loop (joblib's bookkeeping costs more
+    than a small compiled fit)."""
+    if n_jobs is None or n_jobs == 1:
+        return [function(*args) for args in arguments]
+    return Parallel(n_jobs=n_jobs)(delayed(function)(*args) for args in arguments)
 
 
 def _usable_fit_from(selection: _Selection, covariance_type: str, starts: list):
@@ -721,8 +730,8 @@ def select_model(
         warnings.simplefilter("ignore")  # as the candidates' fits keep quiet
         X = checked_by._checked_rows(X)
     selection = _Selection(params, X, checked_by)
-    fitted = Parallel(n_jobs=n_jobs)(
-        delayed(_score_candidate)(selection, k, ct) for k, ct in candidates)
+    fitted = _in_turn_or_parallel(n_jobs, _score_candidate,
+                                  [(selection, k, ct) for k, ct in candidates])
     if nested_starts is None:
         nested_starts = init_params == "hc"
     if nested_starts and _nested_starts_apply(params):
