@@ -644,7 +644,7 @@ def select_model(
         keep the better fit: a larger model then never ends below a nested one,
         and its fit escapes maxima that the hc start alone leads it to (mclust's
         own fits included: see Notes). A second fit for 13 of the 14 models:
-        1.6-2 times the time of the hc fits alone (mclust's data sets, K = 1..9).
+        1.5-2 times the time of the hc fits alone (mclust's data sets, K = 1..9).
         Not with ``noise=True`` or given ``*_init`` values. The default, None, means
         True with the hc start (one deterministic start, mclust's) and False
         with random starts, which explore on their own.
