@@ -688,3 +688,26 @@ def test_covariance_all_with_one_feature_fits_e_and_v(tmp_path):
     assert result.returncode == 0, result.stderr
     selection = json.loads(result.stdout)["selection"]
     assert sorted({row["covariance_type"] for row in selection}) == ["E", "V"]
+
+
+def test_a_quiet_selection_takes_the_compiled_loop(tmp_path, monkeypatch):
+    # With -q no progress bar is shown, so the fits get no callback: a callback keeps a
+    # selection's candidates off the compiled small-data loop (the estimator's engine
+    # runs instead, the same fits but slower).
+    from emkit.datasets import load_faithful
+    from emkit.distributions.gaussian import small_em
+
+    path = tmp_path / "faithful.csv"
+    pd.DataFrame(load_faithful(), columns=["eruptions", "waiting"]).to_csv(path, index=False)
+    runs = []
+    original = small_em.run_dense
+
+    def spy(*args, **kwargs):
+        fit = original(*args, **kwargs)
+        runs.append(fit is not None)
+        return fit
+
+    monkeypatch.setattr(small_em, "run_dense", spy)
+    code, _, err = run("fit", path, "--components", "1-3", "--covariance", "all", "-q")
+    assert code == 0, err
+    assert len(runs) >= 3 * 14 and all(runs)

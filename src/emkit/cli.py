@@ -289,6 +289,9 @@ class _Progress:
 
         self.bar = tqdm(total=total, desc=description, unit="it", disable=quiet, delay=0.5,
                         file=sys.stderr, leave=False)
+        # The fits' callback: none where no bar is shown, as a callback keeps small fits
+        # (a model selection's above all) off the compiled loop.
+        self.hook = None if quiet else self.callback
 
     def callback(self, iteration: int, lower_bound: float, change: float, model: Any) -> None:
         self.bar.update(1)
@@ -311,7 +314,7 @@ def _fit_one(X, k, covariance, options, progress) -> GaussianMixture:
     from emkit.estimators.gaussian_mixture import GaussianMixture
 
     return GaussianMixture(
-        n_components=k, covariance_type=covariance, callback=progress.callback, **options
+        n_components=k, covariance_type=covariance, callback=progress.hook, **options
     ).fit(X)
 
 
@@ -554,7 +557,7 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
         if candidates == 1:
             return _fit_one(X, ks[0], types[0], options, progress), None
         result = select_model(X, list(ks), types, criterion=criterion,
-                              callback=progress.callback, **options)
+                              callback=progress.hook, **options)
         return result.best_estimator, result.table
     finally:
         progress.close()
