@@ -929,8 +929,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         return EMResult(model=fitted, history=fit.history.tolist(), n_iter=fit.n_iter,
                         converged=fit.converged)
 
-    def _small_fit_applies(self, X: Any, source: Any) -> bool:
-        """Whether :meth:`_small_run` may run this fit (see there)."""
+    def _runs_plain_soft_em(self) -> bool:
+        """Whether these parameters ask for plain soft EM, which the compiled loop runs
+        whole: no frozen parameters, prior, noise, acceleration, checkpoint, callback or
+        printing (a model selection asks this once for all its candidates)."""
         return (
             _SMALL_FIT
             and self.algorithm == "em"
@@ -942,6 +944,12 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             and self.callback is None
             and not self.verbose
             and self.max_iter >= 1
+        )
+
+    def _small_fit_applies(self, X: Any, source: Any) -> bool:
+        """Whether :meth:`_small_run` may run this fit (see there)."""
+        return (
+            self._runs_plain_soft_em()
             and getattr(source, "sample_weight", None) is None
             and getattr(source, "labels", None) is None
             # The rows in memory are all the fit's rows (not a streamed fit's sample).

@@ -26,7 +26,6 @@ from emkit.data import _validation as v
 from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 from emkit.distributions.gaussian.family import Gaussian
-from emkit.estimators import gaussian_mixture
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
@@ -123,10 +122,10 @@ class _Selection:
     ``HC_SUBSET`` rows).
     """
 
-    def __init__(self, params: dict, X: Any, checked_by: GaussianMixture | None) -> None:
+    def __init__(self, params: dict, X: Any, checked_by: GaussianMixture) -> None:
         self.params, self.X, self.checked_by = params, X, checked_by
         self.n_observed = _observed_rows(X)
-        self.compiled = _compiled_fit_applies(params, X)
+        self.compiled = _compiled_fit_applies(checked_by, X)
         if self.compiled:
             self.X = np.ascontiguousarray(X)
         self._hc_resp: dict[int, np.ndarray] = {}
@@ -142,25 +141,15 @@ class _Selection:
         return self._hc_resp[k]
 
 
-def _compiled_fit_applies(params: dict, X: Any) -> bool:
+def _compiled_fit_applies(checked_by: GaussianMixture, X: Any) -> bool:
     """Whether the candidates' fits are plain soft EM that the compiled loop runs whole.
 
-    As :meth:`GaussianMixture._small_fit_applies`, for the estimators ``params``
-    builds, on rows the selection checked already (model by model, see
-    :meth:`_Selection.compiled_for`).
+    ``checked_by`` has the candidates' parameters (see
+    :meth:`GaussianMixture._runs_plain_soft_em`) and checked the rows already;
+    model by model, see :meth:`_Selection.compiled_for`.
     """
     return (
-        gaussian_mixture._SMALL_FIT
-        and params["algorithm"] == "em"
-        and not params["accelerate"]
-        and set(params["params"]) == set("wmc")
-        and params["prior"] is None
-        and not params["noise"]
-        and params["checkpoint"] is None
-        and params["callback"] is None
-        and not params["verbose"]
-        and params["max_iter"] >= 1
-        and not params["warm_start"]
+        checked_by._runs_plain_soft_em()
         and isinstance(X, np.ndarray)
         and small_em.applies(COVARIANCE_STRUCTURES["VVV"], X)
     )
