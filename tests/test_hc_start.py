@@ -1,13 +1,15 @@
 """mclust's hierarchical start: VVV agglomeration, checked against mclust's own partitions.
 
 References from ``tests/reference/mclust_hc.R`` (mclust 6.0.0): ``hclass(hc(X,
-modelName = "VVV", use = "SVD"), 1:9)`` on faithful, diabetes, iris and banknote,
-and ``mclustBIC(X, G = 1:9)`` over the 14 models from that start.
+modelName = "VVV", use = "SVD"), 1:9)`` on faithful, iris and 12 of mclust's own data
+sets (all with more than one feature and fewer than a few thousand rows), and
+``mclustBIC(X, G = 1:9)`` over the 14 models from that start.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +27,22 @@ from emkit.estimators.initialization import (
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_hc.json").read_text())
 CASES = {case["data"]: case for case in REFERENCE["cases"]}
 
+# Known gaps, each named by what differs; a fix turns its xfail into a pass (strict).
+SELECTION_GAPS = {
+    "wreath": "emkit's VVV agglomeration merges another pair than mclust's at 4 -> 3",
+    "chevron": "VVE,8 ends 0.9 below mclust's fit",
+    "EuroUnemployment": "EEV,7-9 (components of one or two rows) end below mclust's fits",
+}
+PARTITION_GAPS = {"wreath": SELECTION_GAPS["wreath"]}
 
-@pytest.mark.parametrize("name", sorted(CASES))
+
+def _known_gap(name: str, gaps: dict[str, str]):
+    if name in gaps:
+        return pytest.param(name, marks=pytest.mark.xfail(reason=gaps[name], strict=True))
+    return name
+
+
+@pytest.mark.parametrize("name", [_known_gap(name, PARTITION_GAPS) for name in sorted(CASES)])
 def test_partitions_are_mclusts_for_every_k(name):
     case = CASES[name]
     X = np.asarray(case["X"], dtype=float)
@@ -108,24 +124,29 @@ def test_hc_labels_rejects_unknown_model():
         hc_labels(np.zeros((4, 2)), 2, model="VII")
 
 
-@pytest.mark.parametrize("name", ["diabetes", "faithful"])
-def test_selection_from_hc_is_never_worse_than_mclust(name):
-    # From mclust's start every candidate ends where mclust's fit of it ends, or higher
-    # (mclust's EM stops at a looser tolerance). A few models keep the test short;
-    # benchmarks/bench_mclust.py counts all 14.
+@pytest.mark.parametrize("name", [_known_gap(name, SELECTION_GAPS) for name in sorted(CASES)])
+def test_selection_is_never_worse_than_mclust(name):
+    # Every candidate (model, K) of the 14 models x K = 1..9 ends where mclust's fit of it
+    # ends, or higher (mclust's EM stops at a looser tolerance), and the chosen model's BIC
+    # is at least mclust's choice's. benchmarks/bench_mclust.py times the same selection.
     from emkit import select_model
 
     case = CASES[name]
     X = np.asarray(case["X"], dtype=float)
-    models = ["EII", "EEI", "EVI", "EEE", "VVV"]
-    table = select_model(X, range(1, 10), models).mclust_bic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate candidates are listed, not the point
+        result = select_model(X, range(1, 10), "all")
+    table = result.mclust_bic()
     theirs = dict(zip(case["models"], np.asarray(case["bic"], dtype=float).T, strict=True))
-    for model in models:
+    worse = []
+    for model, mclust in theirs.items():
         ours = table[model].to_numpy()
-        mclust = theirs[model]
         fitted = np.isfinite(mclust) & np.isfinite(ours)
-        assert fitted.sum() >= 7, model
-        assert np.all(ours[fitted] >= mclust[fitted] - 0.1), (model, ours - mclust)
+        assert fitted.sum() >= 5, model
+        worse += [f"{model},{k + 1} ({ours[k] - mclust[k]:+.2f})"
+                  for k in np.flatnonzero(fitted & (ours < mclust - 0.1))]
+    assert not worse, worse
+    assert -result.best_estimator.bic(X) >= case["best_bic"] - 0.1
 
 
 EDGES = json.loads((Path(__file__).parent / "reference" / "mclust_start_edges.json").read_text())

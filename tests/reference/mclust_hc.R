@@ -16,11 +16,31 @@ suppressPackageStartupMessages({
 
 data(diabetes, package = "mclust")
 data(banknote, package = "mclust")
+data(thyroid, package = "mclust")
+data(cross, package = "mclust")
+data(wreath, package = "mclust")
+data(chevron, package = "mclust")
+data(EuroUnemployment, package = "mclust")
+data(Baudry_etal_2010_JCGS_examples, package = "mclust")
+# The class columns (diabetes, banknote, thyroid, cross, chevron) are left out. mclust's
+# other data: acidity and Test1D have one feature (tests/reference/mclust_start_edges.R);
+# wdbc (569 x 30) and GvHD (thousands of rows, which mclustBIC agglomerates on a random
+# subset) are left for the benchmark.
 datasets <- list(
   faithful = as.matrix(faithful),
   diabetes = as.matrix(diabetes[, -1]),
   iris = as.matrix(iris[, 1:4]),
-  banknote = as.matrix(banknote[, -1])
+  banknote = as.matrix(banknote[, -1]),
+  thyroid = as.matrix(thyroid[, -1]),
+  cross = as.matrix(cross[, -1]),
+  wreath = as.matrix(wreath),
+  chevron = as.matrix(chevron[, -1]),
+  EuroUnemployment = as.matrix(EuroUnemployment),
+  ex4.1 = as.matrix(ex4.1),
+  ex4.2 = as.matrix(ex4.2),
+  ex4.3 = as.matrix(ex4.3),
+  ex4.4.1 = as.matrix(ex4.4.1),
+  ex4.4.2 = as.matrix(ex4.4.2)
 )
 
 cases <- lapply(names(datasets), function(name) {
