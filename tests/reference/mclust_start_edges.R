@@ -13,22 +13,27 @@ suppressPackageStartupMessages({
 })
 
 data(acidity, package = "mclust")
+data(Baudry_etal_2010_JCGS_examples, package = "mclust")
 set.seed(7)
 wide <- rbind(matrix(rnorm(8 * 12), 8, 12), matrix(rnorm(7 * 12, mean = 3), 7, 12))
 
 one_feature <- function(name, x) {
   table <- mclustBIC(x, G = 1:9)
+  best <- Mclust(x, x = table)
   list(
     data = name, start = "quantile",
     X = matrix(x, ncol = 1),
     partitions = lapply(1:9, function(G) as.vector(mclust:::qclass(x, G))),
-    models = colnames(table), bic = unclass(table)[, , drop = FALSE]
+    models = colnames(table), bic = unclass(table)[, , drop = FALSE],
+    best_model = best$modelName, best_G = best$G, best_bic = best$bic,
+    best_weights = best$parameters$pro  # the chosen fit's mixing proportions
   )
 }
 
 cases <- list(
   one_feature("acidity", as.vector(acidity)),
   one_feature("waiting", as.numeric(faithful$waiting)),  # many ties
+  one_feature("Test1D", as.numeric(Test1D[, 1])),  # mclust's choice has a 1.2-row component
   list(
     data = "wide", start = "EII",
     X = unname(wide),
