@@ -6,6 +6,7 @@ Run from the repository root::
     python -m benchmarks.bench_mclust --data faithful --init hc
     python -m benchmarks.bench_mclust --nested-starts off    # the hc start alone
     python -m benchmarks.bench_mclust --repeats 5    # each side's fastest of 5 runs
+    python -m benchmarks.bench_mclust --data all     # every data set of the fixture
 
 For each data set, ``emkit.select_model(X, range(1, 10), "all")`` (mclust's 14
 models, K = 1..9) is timed, and, where ``Rscript`` with mclust is found,
@@ -14,8 +15,10 @@ Printed: seconds of each (wall-clock and CPU) and their ratios (mclust's time ov
 how many times as fast emkit is); each side's choice with its BIC in
 mclust's sign (``2 loglik - npar log n``, higher is better); and how many
 candidates (model, K) emkit ends more than 0.1 BIC unit below mclust's fit of
-the same candidate (a worse optimum), and how many above. Data: faithful
-(bundled), diabetes, iris and banknote (from ``tests/reference/mclust_hc.json``).
+the same candidate (a worse optimum), and how many above. Data: by default
+faithful, diabetes, iris and banknote; ``--data all`` adds the other ten of
+``tests/reference/mclust_hc.json`` (mclust's thyroid, cross, wreath, chevron,
+EuroUnemployment and Baudry et al.'s examples).
 """
 
 from __future__ import annotations
@@ -137,7 +140,8 @@ def warm_up() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", default="faithful,diabetes,iris,banknote")
+    parser.add_argument("--data", default="faithful,diabetes,iris,banknote",
+                        help="comma-separated names from the fixture, or 'all'")
     parser.add_argument("--init", default="hc")
     parser.add_argument("--n-init", type=int, default=1)
     parser.add_argument("--nested-starts", choices=["default", "on", "off"], default="default",
@@ -146,8 +150,11 @@ def main() -> None:
                         help="time each side this many times and keep its fastest run")
     args = parser.parse_args()
     nested = {"default": None, "on": True, "off": False}[args.nested_starts]
+    names = args.data.split(",")
+    if args.data == "all":
+        names = [case["data"] for case in json.loads(FIXTURE.read_text())["cases"]]
     warm_up()
-    for name in args.data.split(","):
+    for name in names:
         compare(name, args.init, args.n_init, nested, args.repeats)
 
 
