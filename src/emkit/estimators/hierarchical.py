@@ -18,24 +18,22 @@ parts; the cheapest merge is made, ties going to the pair mclust's scan finds
 last (clusters are kept in mclust's slot order: a merged pair lives in the
 lower slot, the last slot moves into the upper one).
 
-mclust's stored factors (``reproduce_mclust=True``, the default). mclust's
-``hcvvv`` (Fortran, since mclust 4.0; unchanged in 6.0.0 and 6.1.3) keeps each
-cluster's scatter as an upper-triangular Cholesky factor ``R`` spread over rows
-of its data, but after a merge it writes the factor's *first row* into every
-storage row (``dcopy(p, r(1,1), p, x(l,1), n)`` where ``r(k,k)`` and length
-``p - k + 1`` were meant), so a merged cluster's factor read back later has row
-``k`` equal to ``R[0, k:]``: its stored scatter is
-``S[i, j] = min(i, j, m - 1) R[0, i] R[0, j]`` (0-based, ``m = min(n - 1, p)``
-rows) instead of ``W`` (the same when ``m = 1``: a merged pair is stored
-exactly). The newest cluster's factor is still in memory, so mclust's merge
-costs are: the newest cluster (in memory, ``W``) against every other (stored,
-``S``); a merge of two older clusters (the cheapest pair not involving the newest)
-rebuilds the union from both stored factors and keeps the listed cost as the
-union's term (not the term of that rebuilt scatter). Clusters of an initial
-partition, built row by row, are stored exactly. The effect shows only when two
-clusters of three or more rows meet (e.g. mclust's wreath data at K = 3, 2,
-and any start that agglomerates large clusters); ``reproduce_mclust=False``
-agglomerates by the criterion itself.
+A quirk of mclust's, reproduced (``reproduce_mclust=True``, the default):
+mclust's Fortran ``hcvvv`` (mclust 4.0 through 6.1.3) keeps each cluster's
+scatter as an upper-triangular Cholesky factor ``R`` (``R.T @ R = W``) spread
+over rows of its data, but after a merge it writes the factor's *first row* into
+every storage row (``dcopy(p, r(1,1), p, x(l,1), n)`` where ``r(k,k)``, length
+``p - k + 1``, was meant). Read back later, row ``k`` of a merged cluster's
+factor is ``R[0, k:]``, so its stored scatter is
+``S[i, j] = (min(i, j, m - 1) + 1) R[0, i] R[0, j]`` (0-based, with
+``m = min(n - 1, p)`` stored rows), not ``W`` (the same when ``m = 1``: a merged
+pair is stored exactly). Only the newest cluster's factor is still in memory, so mclust's merge
+costs are those of the newest cluster (its ``W``) against every other (its
+``S``); a merge of two older clusters (the cheapest pair not involving the
+newest) rebuilds the union from both stored factors and keeps the listed cost
+as the union's term. The merges differ from the criterion's own only once
+clusters of three or more rows meet (on mclust's wreath data, at K = 3 and 2);
+``reproduce_mclust=False`` agglomerates by the criterion itself.
 
 The whole tree is built once (``n - 1`` merges) and cut at any number of
 clusters (:meth:`HcTree.labels`), so a model selection over K = 1..9 shares it.
