@@ -3,10 +3,12 @@
 # cluster's Cholesky factor receives the factor's first row, so a cluster of three or
 # more rows is read back with another scatter than its own whenever it later meets a
 # newer cluster (see src/emkit/estimators/hierarchical.py). Small data sets of a few
-# blobs, where clusters of several rows meet and the quirk changes merge costs.
+# blobs, where clusters of several rows meet and the quirk changes merge costs, and
+# mclust's wreath data on the rows mclust's default start agglomerates (use = "SVD").
 #
 # For each case: the rows (agglomerated as given: hc(X, modelName = "VVV",
-# use = "VARS")), mclust's partitions hclass(tree, 1:n) and the cost of each merge.
+# use = "VARS")), mclust's partitions hclass(tree, 1:min(n, 30)) and the cost of each
+# merge.
 # hc() does not return the costs; they are the 14th result of the same .Fortran call
 # mclust:::hcVVV makes (its alpha: the data's trace over n p, beta = 1), whose merge
 # pairs are checked against hc()'s.
@@ -39,12 +41,22 @@ blobs <- function(seed, sizes, p, spread) {
   X[sample(nrow(X)), , drop = FALSE]
 }
 
+# hc(use = "SVD")'s rows, as mclust::hc computes them.
+svd_rows <- function(X) {
+  X <- scale(X, center = TRUE, scale = TRUE)
+  p <- min(dim(X))
+  SVD <- svd(X, nu = 0)
+  unname(X %*% SVD$v %*% diag(1/sqrt(SVD$d), p, p))
+}
+data(wreath, package = "mclust")
+
 datasets <- list(
   blobs2a = blobs(1, c(8, 7, 9, 6), 2, 6),
   blobs2b = blobs(2, c(12, 10, 8), 2, 4),
   blobs2c = blobs(3, c(5, 5, 5, 5, 5), 2, 5),
   blobs3 = blobs(4, c(9, 8, 10), 3, 5),
-  blobs4 = blobs(5, c(10, 12), 4, 3)
+  blobs4 = blobs(5, c(10, 12), 4, 3),
+  wreath_svd = svd_rows(as.matrix(wreath))
 )
 
 cases <- lapply(names(datasets), function(name) {
@@ -52,11 +64,12 @@ cases <- lapply(names(datasets), function(name) {
   tree <- hc(X, modelName = "VVV", use = "VARS")
   fortran <- merge_costs(X)
   stopifnot(all(t(unclass(tree)) == fortran$pairs))
-  classes <- hclass(tree, 1:nrow(X))
+  G <- 1:min(nrow(X), 30)
+  classes <- hclass(tree, G)
   list(
     data = name,
     X = unname(X),
-    partitions = lapply(1:nrow(X), function(G) as.vector(classes[, G])),
+    partitions = lapply(G, function(g) as.vector(classes[, g])),
     costs = fortran$costs
   )
 })
