@@ -18,6 +18,23 @@ parts; the cheapest merge is made, ties going to the pair mclust's scan finds
 last (clusters are kept in mclust's slot order: a merged pair lives in the
 lower slot, the last slot moves into the upper one).
 
+A quirk of mclust's, reproduced (``reproduce_mclust=True``, the default):
+mclust's Fortran ``hcvvv`` (mclust 4.0 through 6.1.3) keeps each cluster's
+scatter as an upper-triangular Cholesky factor ``R`` (``R.T @ R = W``) spread
+over rows of its data, but after a merge it writes the factor's *first row* into
+every storage row (``dcopy(p, r(1,1), p, x(l,1), n)`` where ``r(k,k)``, length
+``p - k + 1``, was meant). Read back later, row ``k`` of a merged cluster's
+factor is ``R[0, k:]``, so its stored scatter is
+``S[i, j] = (min(i, j, m - 1) + 1) R[0, i] R[0, j]`` (0-based, with
+``m = min(n - 1, p)`` stored rows), not ``W`` (the same when ``m = 1``: a merged
+pair is stored exactly). Only the newest cluster's factor is still in memory, so mclust's merge
+costs are those of the newest cluster (its ``W``) against every other (its
+``S``); a merge of two older clusters (the cheapest pair not involving the
+newest) rebuilds the union from both stored factors and keeps the listed cost
+as the union's term. The merges differ from the criterion's own only once
+clusters of three or more rows meet (on mclust's wreath data, at K = 3 and 2);
+``reproduce_mclust=False`` agglomerates by the criterion itself.
+
 The whole tree is built once (``n - 1`` merges) and cut at any number of
 clusters (:meth:`HcTree.labels`), so a model selection over K = 1..9 shares it.
 Cost: ``O(n^2)`` memory (the pairwise merge costs) and ``O(n^2 p^3)`` time in
@@ -83,11 +100,14 @@ class HcTree:
         return order[inverse]
 
 
-def hc_vvv_tree(Z: np.ndarray) -> HcTree:
+def hc_vvv_tree(Z: np.ndarray, *, reproduce_mclust: bool = True) -> HcTree:
     """Agglomerate the rows of ``Z`` under mclust's VVV criterion (module docstring).
 
     ``Z`` should already be transformed as the caller wants (mclust's start uses
     its "SVD" rows: :func:`emkit.estimators.initialization.mclust_svd_transform`).
+    ``reproduce_mclust=True`` makes the merges mclust's ``hc`` makes, including its
+    stored-factor quirk (module docstring); ``False`` makes each merge the cheapest
+    by the criterion itself (``costs`` are then the criterion's exact changes).
     """
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     n, p = Z.shape
@@ -95,7 +115,7 @@ def hc_vvv_tree(Z: np.ndarray) -> HcTree:
         return HcTree(np.empty((0, 2), dtype=np.intp), np.empty(0))
     alpha = float(np.square(Z - Z.mean(axis=0)).sum() / (n * p))
     alpha = max(alpha, np.finfo(float).eps)
-    merges, costs = _agglomerate(Z, alpha)
+    merges, costs = _agglomerate(Z, alpha, bool(reproduce_mclust))
     return HcTree(merges.astype(np.intp), costs)
 
 
@@ -151,9 +171,13 @@ def _term(n: float, p: int, W: np.ndarray, trace: float, alpha: float,
 
 
 @numba.njit(cache=True, nogil=True)
-def _union(a: int, b: int, count: np.ndarray, mean: np.ndarray, scatter: np.ndarray,
-           trace: np.ndarray, alpha: float, union: np.ndarray, work: np.ndarray) -> tuple:
-    """Term and trace of the union of clusters ``a`` and ``b``; its scatter in ``union``."""
+def _union(a: int, b: int, scatter_a: np.ndarray, scatter_b: np.ndarray, count: np.ndarray,
+           mean: np.ndarray, trace: np.ndarray, alpha: float, union: np.ndarray,
+           work: np.ndarray) -> tuple:
+    """Term and trace of the union of clusters ``a`` and ``b`` (scatters as given).
+
+    The union's scatter is left in ``union``.
+    """
     p = mean.shape[1]
     na, nb = count[a], count[b]
     n = na + nb
@@ -161,7 +185,7 @@ def _union(a: int, b: int, count: np.ndarray, mean: np.ndarray, scatter: np.ndar
     for i in range(p):
         di = mean[a, i] - mean[b, i]
         for j in range(p):
-            union[i, j] = scatter[a, i, j] + scatter[b, i, j] + f * di * (mean[a, j] - mean[b, j])
+            union[i, j] = scatter_a[i, j] + scatter_b[i, j] + f * di * (mean[a, j] - mean[b, j])
     if na == 1.0 and nb == 1.0:
         # Two rows: mclust's own arithmetic, so that equal distances tie as in mclust.
         t = 0.0
@@ -176,6 +200,26 @@ def _union(a: int, b: int, count: np.ndarray, mean: np.ndarray, scatter: np.ndar
 
 
 @numba.njit(cache=True, nogil=True)
+def _store_as_mclust(W: np.ndarray, n: float, out: np.ndarray) -> None:
+    """The scatter mclust reads back for a merged cluster of ``n`` rows (module docstring).
+
+    Every stored row of its factor ``R`` (``R.T @ R = W``) is ``R``'s first row,
+    read from column ``k`` on in row ``k``: ``out[i, j] = min(i, j, m - 1) + 1`` times
+    ``R[0, i] R[0, j] = W[0, i] W[0, j] / W[0, 0]``, with ``m = min(n - 1, p)`` rows.
+    (A zero ``W[0, 0]``, all rows sharing their first coordinate, stores zeros here;
+    mclust's first row then depends on the order its rotations ran.)
+    """
+    p = W.shape[0]
+    rows = min(int(n) - 1, p)
+    for i in range(p):
+        for j in range(p):
+            if W[0, 0] > 0.0:
+                out[i, j] = (min(i, j, rows - 1) + 1) * W[0, i] * W[0, j] / W[0, 0]
+            else:
+                out[i, j] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
 def _column_min(D: np.ndarray, c: int) -> tuple:
     """Smallest cost in column ``c`` over rows above it, the last row among ties."""
     best, arg = np.inf, -1
@@ -186,11 +230,15 @@ def _column_min(D: np.ndarray, c: int) -> tuple:
 
 
 @numba.njit(cache=True, nogil=True)
-def _agglomerate(Z: np.ndarray, alpha: float):
+def _agglomerate(Z: np.ndarray, alpha: float, reproduce_mclust: bool):
     n, p = Z.shape
     count = np.ones(n)
     mean = Z.copy()
+    # Each cluster's scatter as mclust reads it back (with reproduce_mclust, the stored
+    # form of the module docstring); the newest cluster's own scatter is in `newest`.
     scatter = np.zeros((n, p, p))
+    newest = np.zeros((p, p))
+    fresh = -1  # the newest cluster's name, none before the first merge
     trace = np.zeros(n)
     term = np.full(n, np.log(alpha))  # a single row: n log((0 + alpha) / 1)
     union = np.empty((p, p))
@@ -200,8 +248,8 @@ def _agglomerate(Z: np.ndarray, alpha: float):
     slot = np.arange(n)  # cluster (row name) held by each slot
     for j in range(1, n):
         for i in range(j):
-            D[i, j] = _union(i, j, count, mean, scatter, trace, alpha, union, work)[0] \
-                - (term[i] + term[j])
+            D[i, j] = _union(i, j, scatter[i], scatter[j], count, mean, trace, alpha, union,
+                             work)[0] - (term[i] + term[j])
     colmin = np.full(n, np.inf)
     colarg = np.full(n, -1)
     for c in range(1, n):
@@ -220,13 +268,27 @@ def _agglomerate(Z: np.ndarray, alpha: float):
         merges[step, 0], merges[step, 1] = a, b
         costs[step] = best
         # The union's statistics replace a's.
-        term[a], trace[a] = _union(a, b, count, mean, scatter, trace, alpha, union, work)
+        if reproduce_mclust and fresh != -1 and fresh != a and fresh != b:
+            # Two older clusters: mclust rebuilds the union from both stored factors and
+            # keeps the listed cost as its term (module docstring).
+            trace[a] = _union(a, b, scatter[a], scatter[b], count, mean, trace, alpha, union,
+                              work)[1]
+            term[a] = best + (term[a] + term[b])
+        else:
+            term[a], trace[a] = _union(a, b, newest if fresh == a else scatter[a],
+                                       newest if fresh == b else scatter[b], count, mean, trace,
+                                       alpha, union, work)
         na, nb = count[a], count[b]
         for i in range(p):
             mean[a, i] = (na * mean[a, i] + nb * mean[b, i]) / (na + nb)
             for j in range(p):
-                scatter[a, i, j] = union[i, j]
+                newest[i, j] = union[i, j]
         count[a] = na + nb
+        fresh = a
+        if reproduce_mclust:
+            _store_as_mclust(newest, count[a], scatter[a])
+        else:
+            scatter[a] = newest
         # The last slot moves into jopt's.
         last = m - 1
         if jopt != last:
@@ -241,8 +303,8 @@ def _agglomerate(Z: np.ndarray, alpha: float):
             if r == iopt:
                 continue
             c = slot[r]
-            cost = _union(c, a, count, mean, scatter, trace, alpha, union, work)[0] \
-                - (term[c] + term[a])
+            cost = _union(c, a, scatter[c], newest, count, mean, trace, alpha, union,
+                          work)[0] - (term[c] + term[a])
             if r < iopt:
                 D[r, iopt] = cost
             else:

@@ -164,9 +164,10 @@ def hc_labels(
     divided by the square root of its singular value), then agglomerated as
     mclust's default ``hc(modelName = "VVV")`` does (Fraley 1998; see
     :mod:`emkit.estimators.hierarchical`): each merge is the one that lowers the
-    classification likelihood of a mixture with free covariances least. The
+    classification likelihood of a mixture with free covariances least, with
+    mclust's stored-factor quirk (:mod:`emkit.estimators.hierarchical`). The
     partitions are mclust's own (``tests/reference/mclust_hc.R``: the same
-    partitions for K = 1..9 on faithful, diabetes, iris and banknote). The tree
+    partitions for K = 1..9 on its 14 data sets). The tree
     of the same rows is built once and cut at each ``n_components`` (it is
     remembered by content), so fits over K = 1..9 share it, as mclust's do.
     ``model="EII"`` agglomerates by Ward's criterion instead (mclust's ``EII``).
