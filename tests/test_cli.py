@@ -711,3 +711,47 @@ def test_a_quiet_selection_takes_the_compiled_loop(tmp_path, monkeypatch):
     code, _, err = run("fit", path, "--components", "1-3", "--covariance", "all", "-q")
     assert code == 0, err
     assert len(runs) >= 3 * 14 and all(runs)
+
+
+def test_a_selection_with_its_progress_bar_takes_the_compiled_loop(tmp_path, monkeypatch):
+    # Without -q the bar counts candidates (select_model's progress hook), not EM
+    # iterations: no callback reaches the fits, which stay on the compiled loop.
+    import emkit.cli
+    from emkit.datasets import load_faithful
+    from emkit.distributions.gaussian import small_em
+
+    path = tmp_path / "faithful.csv"
+    pd.DataFrame(load_faithful(), columns=["eruptions", "waiting"]).to_csv(path, index=False)
+    runs, bars = [], []
+    original, close = small_em.run_dense, emkit.cli._Progress.close
+
+    def spy(*args, **kwargs):
+        fit = original(*args, **kwargs)
+        runs.append(fit is not None)
+        return fit
+
+    def recorded_close(self):
+        bars.append((self.bar.desc, self.bar.n, self.bar.total))
+        close(self)
+
+    monkeypatch.setattr(small_em, "run_dense", spy)
+    monkeypatch.setattr(emkit.cli._Progress, "close", recorded_close)
+    monkeypatch.setattr(emkit.cli._Progress, "DELAY", 0)  # drawn at once, even for quick fits
+    code, out, err = run("fit", path, "--components", "1-3", "--covariance", "all")
+    assert code == 0, err
+    assert len(runs) >= 3 * 14 and all(runs)
+    assert bars == [("models", 42, 42)]
+    assert "models" in err and "model/s" in err  # the bar went to stderr ...
+    lines = out.splitlines()  # ... and stdout is the table and the summary, nothing else
+    assert "\r" not in out and lines[0].split()[:3] == ["n_components", "covariance_type",
+                                                         "model"]
+    assert lines.index("") == 1 + 42 and lines[44].startswith("GaussianMixture: ")
+    # One fit keeps its bar over EM iterations (a callback: the engine's path).
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    bars.clear()
+    code, out, err = run("fit", path, "-k", "2", "--covariance", "VVV")
+    assert code == 0, err
+    truth = GaussianMixture(2, covariance_type="VVV", **FIT_DEFAULTS).fit(load_faithful())
+    assert bars == [("EM iterations", truth.n_iter_, None)]
+    assert out.startswith("GaussianMixture: ")

@@ -282,20 +282,31 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
 
 
 class _Progress:
-    """A progress bar over EM iterations on stderr; silent for fits that finish quickly."""
+    """A progress bar on stderr, silent for work that finishes quickly: over one fit's EM
+    iterations (``hook``), or over a selection's candidates (``candidate_hook``)."""
 
-    def __init__(self, quiet: bool, total: int | None, description: str) -> None:
+    # Seconds before the bar shows (quick fits print nothing).
+    DELAY = 0.5
+
+    def __init__(self, quiet: bool, total: int | None, description: str,
+                 unit: str = "it") -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=description, unit="it", disable=quiet, delay=0.5,
-                        file=sys.stderr, leave=False)
-        # The fits' callback: none where no bar is shown, as a callback keeps small fits
-        # (a model selection's above all) off the compiled loop.
+        self.bar = tqdm(total=total, desc=description, unit=unit, disable=quiet,
+                        delay=self.DELAY, file=sys.stderr, leave=False)
+        # The fit's callback: none where no bar is shown, as a callback keeps small fits
+        # off the compiled loop.
         self.hook = None if quiet else self.callback
+        # select_model's per-candidate progress: it leaves the fits on the compiled loop.
+        self.candidate_hook = None if quiet else self.candidate
 
     def callback(self, iteration: int, lower_bound: float, change: float, model: Any) -> None:
         self.bar.update(1)
         self.bar.set_postfix(loglik=f"{lower_bound:.4f}", refresh=False)
+
+    def candidate(self, row: dict) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(last=f"{row['model']} K={row['n_components']}", refresh=False)
 
     def close(self) -> None:
         self.bar.close()
@@ -551,13 +562,15 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
     else:
         types = list(MCLUST_MODELS)
     candidates = len(ks) * len(types)
-    progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
-                         if candidates > 1 else None, "EM iterations")
+    if candidates == 1:  # one fit: a bar over its EM iterations
+        progress = _Progress(quiet, None, "EM iterations")
+    else:  # a selection: a bar over the candidates (every row of the table)
+        progress = _Progress(quiet, candidates, "models", unit="model")
     try:
         if candidates == 1:
             return _fit_one(X, ks[0], types[0], options, progress), None
         result = select_model(X, list(ks), types, criterion=criterion,
-                              callback=progress.hook, **options)
+                              progress=progress.candidate_hook, **options)
         return result.best_estimator, result.table
     finally:
         progress.close()
