@@ -644,6 +644,62 @@ def test_fit_prior_is_the_librarys_map_fit(tmp_path, noisy_csv):
     assert "prior: default (MAP EM)" in text
 
 
+def test_prior_hyperparameters_reach_the_librarys_conjugate_prior(tmp_path, noisy_csv):
+    from emkit.distributions.gaussian.prior import ConjugatePrior
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    out = tmp_path / "prior.npz"
+    code, stdout, err = run("fit", path, "-k", 3, "--covariance", "VVV", "--prior-shrinkage",
+                            0.5, "--json", "-q", "--out", out)
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    truth = GaussianMixture(3, covariance_type="VVV", prior=ConjugatePrior(shrinkage=0.5),
+                            **FIT_DEFAULTS).fit(X)
+    default = GaussianMixture(3, covariance_type="VVV", prior="default", **FIT_DEFAULTS).fit(X)
+    np.testing.assert_allclose(model["means"], truth.means_, rtol=1e-10)
+    np.testing.assert_allclose(model["covariances"], truth.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(model["average_log_likelihood"], truth.lower_bound_, rtol=1e-12)
+    assert not np.allclose(truth.means_, default.means_, rtol=1e-4)  # 0.5 is not 0.01
+    assert model["prior"] == {"shrinkage": 0.5, "mean": None, "dof": None, "scale": None}
+    # The saved model (plain JSON) keeps the prior: loaded, it refits to the same numbers.
+    saved = load(out)
+    assert saved.prior == ConjugatePrior(shrinkage=0.5)
+    np.testing.assert_allclose(saved.fit(X).means_, truth.means_, rtol=1e-10)
+    # dof and a number for scale: each model's own reading of the number (identity times it
+    # for VVV, each variance's scale for VII).
+    for covariance, scale in (("VVV", 0.3 * np.eye(2)), ("VII", 0.3)):
+        code, stdout, err = run("fit", path, "-k", 2, "--covariance", covariance,
+                                "--prior-dof", 7, "--prior-scale", 0.3, "--json", "-q")
+        assert code == 0, err
+        truth = GaussianMixture(2, covariance_type=covariance, **FIT_DEFAULTS,
+                                prior=ConjugatePrior(dof=7.0, scale=scale)).fit(X)
+        np.testing.assert_allclose(json.loads(stdout)["model"]["covariances"],
+                                   truth.covariances_, rtol=1e-10)
+    # The text summary names the values given and the defaults, in a selection too.
+    code, text, err = run("fit", path, "-k", "1-2", "--covariance", "all", "--prior-scale",
+                          0.3, "-q")
+    assert code == 0, err
+    assert "prior: conjugate, shrinkage 0.01, mean default, dof default, scale 0.3" in text
+    assert "(MAP EM)" in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--prior-shrinkage", "-1"), "--prior-shrinkage': must be a finite number >= 0, got -1"),
+    (("--prior-dof", "0"), "--prior-dof': must be a finite number > 0, got 0"),
+    (("--prior-scale", "inf"), "--prior-scale': must be a finite number > 0, got inf"),
+    (("--prior-scale", "nan"), "must be a finite number > 0, got nan"),
+    (("--prior-dof", "x"), "'x' is not a valid float"),
+    (("--prior-scale", "1", "--standardize"), "--prior-scale is in the data's units"),
+    (("--prior-dof", "5", "--accelerate"), "--prior does not combine with --accelerate"),
+])
+def test_bad_prior_hyperparameters_are_usage_errors(blob_csv, args, message):
+    code, _, err = run("fit", blob_csv, "-k", 2, "-q", *args)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], err
+
+
 def test_accelerate_method_chooses_daarem_and_accelerate_stays_squarem(tmp_path, blob_csv):
     from emkit.estimators.gaussian_mixture import GaussianMixture
 

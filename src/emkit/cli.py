@@ -200,8 +200,8 @@ def describe(model: Any) -> dict[str, Any]:
         summary["noise_weight"] = float(model.noise_weight_)
         summary["noise_volume"] = float(model.noise_volume_)
     prior = getattr(model, "prior", None)
-    if prior is not None:
-        summary["prior"] = prior if isinstance(prior, str) else repr(prior)
+    if prior is not None:  # "default", or a ConjugatePrior's hyperparameters (None: default)
+        summary["prior"] = prior if isinstance(prior, str) else prior.to_dict()
     if getattr(model, "feature_names_in_", None) is not None:
         summary["columns"] = [str(n) for n in model.feature_names_in_]
     if isinstance(model, GaussianMixture):
@@ -245,7 +245,7 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
     if "noise_weight" in summary:
         head += ", and a uniform noise component"
     if "prior" in summary:
-        head += f"; prior: {summary['prior']} (MAP EM)"
+        head += f"; prior: {_prior_text(summary['prior'])} (MAP EM)"
     lines = [
         head,
         f"iterations: {summary['n_iter']}, converged: {summary['converged']}, "
@@ -279,6 +279,44 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
         lines.append(f"noise: weight {summary['noise_weight']:.4f}{rows}, "
                      f"volume {summary['noise_volume']:.6g}")
     return "\n".join(lines)
+
+
+def _prior_text(prior: str | dict) -> str:
+    """``default``, or the conjugate prior's hyperparameters (``default`` where not given)."""
+    if isinstance(prior, str):
+        return prior
+    parts = []
+    for name in ("shrinkage", "mean", "dof", "scale"):
+        value = prior.get(name)
+        text = ("default" if value is None else f"{value:g}" if isinstance(value, float)
+                else " ".join(_array_text(value).split()))
+        parts.append(f"{name} {text}")
+    return "conjugate, " + ", ".join(parts)
+
+
+def _prior_number(positive: bool) -> Callable:
+    """A click callback: a finite number >= 0 (> 0 with ``positive``), or None."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise click.BadParameter(
+                f"must be a finite number {'> 0' if positive else '>= 0'}, got {value:g}")
+        return value
+
+    return check
+
+
+def _prior_option(prior: bool, shrinkage: float | None, dof: float | None,
+                  scale: float | None) -> Any:
+    """GaussianMixture's ``prior``: None, "default", or a ConjugatePrior of the given values."""
+    if shrinkage is None and dof is None and scale is None:
+        return "default" if prior else None
+    from emkit.distributions.gaussian.prior import ConjugatePrior
+
+    given = {"shrinkage": shrinkage, "dof": dof, "scale": scale}
+    return ConjugatePrior(**{k: v for k, v in given.items() if v is not None})
 
 
 class _Progress:
@@ -450,6 +488,15 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("--prior", is_flag=True,
               help="mclust's default conjugate prior (prior=\"default\"): MAP EM, which keeps "
                    "small components from collapsing.")
+@click.option("--prior-shrinkage", type=float, callback=_prior_number(positive=False),
+              help="The prior's shrinkage of the means toward the data's mean (pseudo-rows; "
+                   "mclust's default 0.01, 0 none). Implies --prior.")
+@click.option("--prior-dof", type=float, callback=_prior_number(positive=True),
+              help="The prior's degrees of freedom (default: features + 2). Implies --prior.")
+@click.option("--prior-scale", type=float, callback=_prior_number(positive=True),
+              help="The prior's scale: each variance's for the diagonal and spherical "
+                   "models, that times the identity matrix for the others (default: from "
+                   "the data's variances). Implies --prior.")
 @click.option("--noise", is_flag=True,
               help="Add a uniform noise component (mclust's Vinv); predict gives -1 for rows "
                    "most likely noise.")
@@ -471,7 +518,8 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
         exclude: str | None, sep: str | None, decimal: str | None, max_iter: int, tol: float,
         reg_covar: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
-        accelerate_method: str | None, prior: bool, noise: bool, standardize: bool,
+        accelerate_method: str | None, prior: bool, prior_shrinkage: float | None,
+        prior_dof: float | None, prior_scale: float | None, noise: bool, standardize: bool,
         out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
         chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
@@ -482,7 +530,9 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     candidate is degenerate, with a warning; candidates the rows cannot support are skipped).
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     The model is saved (--out) before the picture is drawn (--plot).
-    --prior fits by MAP EM under mclust's default prior; --noise adds a uniform
+    --prior fits by MAP EM under mclust's default prior (--prior-shrinkage,
+    --prior-dof and --prior-scale set its hyperparameters, the others keeping
+    mclust's defaults); --noise adds a uniform
     noise component (its weight is reported; emkit predict labels noise rows -1).
     """
     from emkit.data._io_tables import read_frame, select_columns, to_numbers
@@ -491,10 +541,15 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     _check_output(out, "--out")
     _check_picture_path(plot_path)
     speedup = accelerate_method or accelerate  # True: SQUAREM, as --accelerate always was
-    _check_fit_combinations(algorithm, speedup, prior, noise)
+    prior_given = _prior_option(prior, prior_shrinkage, prior_dof, prior_scale)
+    _check_fit_combinations(algorithm, speedup, prior_given is not None, noise)
+    if prior_scale is not None and standardize:
+        # The saved model is in the data's units; a scale given for standardised columns
+        # would not describe it (shrinkage and dof have no units).
+        raise click.UsageError("--prior-scale is in the data's units: not with --standardize")
     options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed,
                "algorithm": algorithm, "accelerate": speedup, "reg_covar": reg_covar,
-               "prior": "default" if prior else None, "noise": noise}
+               "prior": prior_given, "noise": noise}
     if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
         if standardize:
             raise click.UsageError("--standardize needs the rows in memory; not with --stream")

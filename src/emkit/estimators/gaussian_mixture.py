@@ -1093,7 +1093,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         """A prior's M-step is the posterior mode of every parameter at once."""
         if self.prior is None:
             return
-        resolve_prior(self.prior, np.zeros((2, 1)), 1, "V")  # its type, named if wrong
+        if not isinstance(self.prior, ConjugatePrior):  # (a given scale fits one model only)
+            resolve_prior(self.prior, np.zeros((2, 1)), 1, "V")  # its type, named if wrong
         frozen = set(self.params) != set("wmc")
         clash = [name for name, bad in (("accelerate=True", self.accelerate),
                                         (f"params={self.params!r}", frozen)) if bad]
