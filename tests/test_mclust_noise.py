@@ -124,8 +124,10 @@ def test_noise_options_are_checked():
         GaussianMixture(2, noise_init=GUESS).fit(X)
     with pytest.raises(ValueError, match="accelerate"):
         GaussianMixture(2, noise=True, accelerate=True).fit(X)
-    with pytest.raises(ValueError, match="labels"):
-        GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], -1))
+    with pytest.raises(ValueError, match="params="):
+        GaussianMixture(2, noise=True, params="mc").fit(X)
+    with pytest.raises(ValueError, match=r"labels must lie in \[-1, 2\]"):  # 2: the noise
+        GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], 3))
     with pytest.raises(ValueError, match="does not draw from a noise"):
         GaussianMixture(2, noise=True, random_state=0).fit(X).sample(5)
     gm = GaussianMixture(2, noise=True, noise_volume=1e6, random_state=0).fit(X)
@@ -141,3 +143,107 @@ def test_select_model_with_noise():
     assert 0.1 < best.noise_weight_ < 0.3
     # Every candidate carries the noise: its BIC counts the noise weight and volume.
     assert result.table["bic"].notna().all()
+
+
+# ----------------------------------------------------------------------------------------
+# sample_weight and labels with the noise component.
+
+
+def _given_start(case):
+    """The case's start as *_init values (no draws: the same start for any rows)."""
+    model, G = case["model"], case["G"]
+    structure = COVARIANCE_STRUCTURES[model]
+    z0 = _start(case)
+    start = gaussian_from_resp(structure, X, z0[:, :G], 0.0, None)
+    return {"n_components": G, "covariance_type": model, "noise": True,
+            "weights_init": z0.mean(axis=0), "means_init": start.means,
+            "precisions_init": structure.precisions(start.precisions_cholesky)}
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4]], ids=[IDS[0], IDS[4]])
+def test_integer_sample_weight_is_repeated_rows(case):
+    # Weighted E- and M-steps, the noise weight's included, and the volume of the rows the
+    # weights stand for (zero: the row is left out, also of the noise's box).
+    w = np.random.default_rng(1).integers(0, 4, X.shape[0])
+    repeated = np.repeat(X, w, axis=0)
+    settings = {**_given_start(case), "reg_covar": 0.0, "tol": 0.0, "max_iter": 60}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol=0: "did not converge", by design
+        weighted = GaussianMixture(**settings).fit(X, sample_weight=w)
+        copies = GaussianMixture(**settings).fit(repeated)
+    assert weighted.noise_volume_ == pytest.approx(copies.noise_volume_, rel=1e-12)
+    assert weighted.noise_volume_ != pytest.approx(hypervolume(X), rel=1e-3)  # it moved
+    assert weighted.noise_weight_ == pytest.approx(copies.noise_weight_, rel=1e-8)
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(copies, name), rtol=1e-8,
+                                   err_msg=name)
+    assert weighted.n_samples_seen_ == repeated.shape[0]
+    # From the default start too, the weighted fit climbs.
+    fit = GaussianMixture(2, noise=True, random_state=0, tol=1e-8).fit(X, sample_weight=w)
+    assert np.all(np.diff(fit.history_) >= -1e-12) and 0.05 < fit.noise_weight_ < 0.4
+
+
+def _weighted_m_step(resp, w):
+    """The complete-data M-step by hand: weights, means and full covariances (K + 1 columns
+    of ``resp``, the noise's last)."""
+    resp = resp * w[:, None]
+    counts = resp.sum(axis=0)
+    means = (resp[:, :-1].T @ X) / counts[:-1, None]
+    covariances = np.array([(resp[:, k, None] * (X - m)).T @ (X - m) / counts[k]
+                            for k, m in enumerate(means)])
+    return counts / counts.sum(), means, covariances
+
+
+def test_labels_fix_rows_to_their_component_and_label_k_is_noise():
+    # Every row labelled (2, the noise, for the guessed scatter): EM is one M-step of the
+    # complete data, weighted. Its fit and objective by hand.
+    from scipy.stats import multivariate_normal
+
+    labels = np.where(GUESS, 2, (X[:, 0] > 3).astype(int))
+    w = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    gm = GaussianMixture(2, noise=True, reg_covar=0.0, random_state=0).fit(
+        X, labels=labels, sample_weight=w)
+    weights, means, covariances = _weighted_m_step(np.eye(3)[labels], w)
+    np.testing.assert_allclose(np.append(gm.weights_, gm.noise_weight_), weights, rtol=1e-12)
+    np.testing.assert_allclose(gm.means_, means, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, covariances, rtol=1e-10)
+    volume = hypervolume(X, sample_weight=w)
+    assert gm.noise_volume_ == volume
+    # The start (max_iter=0) is that M-step already: the labelled rows, weighted.
+    start = GaussianMixture(2, noise=True, reg_covar=0.0, max_iter=0, random_state=0).fit(
+        X, labels=labels, sample_weight=w)
+    np.testing.assert_allclose(np.append(start.weights_, start.noise_weight_), weights,
+                               rtol=1e-12)
+    np.testing.assert_allclose(start.covariances_, covariances, rtol=1e-10)
+    # The objective: the complete-data log-likelihood of the labelled rows, weighted.
+    log_density = np.column_stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]
+        + [np.full(X.shape[0], -np.log(volume))])
+    terms = np.log(weights[labels]) + log_density[np.arange(X.shape[0]), labels]
+    assert gm.lower_bound_ == pytest.approx(np.average(terms, weights=w), rel=1e-10)
+
+
+def test_partial_labels_are_em_with_those_rows_responsibilities_fixed():
+    # At convergence the fit is a fixed point of EM whose E-step gives the labelled rows
+    # one-hot responsibilities (the noise's column for label 2) and the others their posterior.
+    labels = np.full(X.shape[0], -1)
+    short, long = np.flatnonzero(X[:272, 0] < 2.5)[:15], np.flatnonzero(X[:272, 0] > 4)[:15]
+    labels[short], labels[long], labels[np.flatnonzero(GUESS)[:10]] = 0, 1, 2
+    gm = GaussianMixture(2, noise=True, reg_covar=0.0, tol=1e-12, max_iter=5000,
+                         random_state=0).fit(X, labels=labels)
+    assert gm.converged_ and np.all(np.diff(gm.history_) >= -1e-12)
+    resp = gm.predict_proba(X)
+    known = labels >= 0
+    resp[known] = np.eye(3)[labels[known]]
+    weights, means, covariances = _weighted_m_step(resp, np.ones(X.shape[0]))
+    np.testing.assert_allclose(np.append(gm.weights_, gm.noise_weight_), weights, rtol=1e-6)
+    np.testing.assert_allclose(gm.means_, means, rtol=1e-6)
+    np.testing.assert_allclose(gm.covariances_, covariances, rtol=1e-6)
+    # The labelled components keep their names (the start is aligned to the labels).
+    assert gm.means_[0, 0] < 2.5 < 4 < gm.means_[1, 0]
+    # No known row: the same fit as without labels.
+    unlabelled = GaussianMixture(2, noise=True, random_state=0).fit(
+        X, labels=np.full(X.shape[0], -1))
+    plain = GaussianMixture(2, noise=True, random_state=0).fit(X)
+    np.testing.assert_allclose(unlabelled.means_, plain.means_, rtol=1e-12)
+    assert unlabelled.noise_weight_ == pytest.approx(plain.noise_weight_, rel=1e-12)

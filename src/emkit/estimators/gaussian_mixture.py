@@ -500,13 +500,19 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         ``n_components + 1`` columns, the noise's last; ``weights_`` holds the
         Gaussian components' weights and ``noise_weight_`` the rest (together
         they sum to one). :meth:`bic` counts the noise weight and the volume,
-        as mclust does. In-memory data without NaN, ``sample_weight`` or
-        ``labels``; not with ``accelerate`` or frozen ``params``.
+        as mclust does. With ``sample_weight`` the E- and M-steps are weighted
+        (the noise weight's too) and the default volume is that of the rows
+        the weights stand for (:func:`~emkit.distributions.gaussian.noise.hypervolume`);
+        with ``labels``, ``n_components`` labels a row noise (its column of
+        :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
+        In-memory data without NaN; not with ``accelerate``, frozen
+        ``params``, ``checkpoint`` or a streamed or Dask ``X``.
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
-        (``init_params``) is then made from the other rows. Without it, the
-        start is made from every row and the noise weight starts at 0.1.
+        (``init_params``) is then made from the other rows (so are rows labelled
+        noise by ``labels``; a row's label outranks its ``noise_init``). Without
+        either, the start is made from every row and the noise weight starts at 0.1.
     noise_volume : float, optional
         The noise component's volume; default mclust's ``hypvol`` of the data
         (:func:`emkit.distributions.gaussian.noise.hypervolume`).
@@ -646,6 +652,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             others. Known rows keep one-hot responsibilities throughout (with
             every ``algorithm``); ``history_`` is then the log-likelihood of the
             unknown rows plus the complete-data log-likelihood of the known ones.
+            With ``noise=True``, ``n_components`` is the noise component (-1
+            still means unknown, though :meth:`predict` labels noise -1).
 
         Returns
         -------
@@ -694,9 +702,12 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                                 init_X.dtype.itemsize)
         self._resolved_prior = resolve_prior(self.prior, init_X, self.n_components,
                                              structure.model)
-        if self.noise:
-            self.noise_volume_ = (hypervolume(init_X) if self.noise_volume is None
-                                  else float(self.noise_volume))
+        if self.noise:  # (a weighted fit's volume is that of the rows it stands for)
+            weights = getattr(source, "sample_weight", None)
+            self.noise_volume_ = (
+                float(self.noise_volume) if self.noise_volume is not None
+                else hypervolume(init_X) if weights is None
+                else hypervolume(source.X, sample_weight=weights))
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
@@ -781,7 +792,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                                  n_components=self.n_components)
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
         weights = v.check_sample_weight(sample_weight, X.shape[0])
-        labels = v.check_labels(labels, X.shape[0], self.n_components)
+        # With a noise component, label n_components (its column in predict_proba) is noise.
+        labels = v.check_labels(labels, X.shape[0], self.n_components + bool(self.noise))
         if (weights is not None or labels is not None) and self.checkpoint is not None:
             raise ValueError("checkpoint= does not take sample_weight or labels yet")
         return v.check_scale(X), self._fit_source(X, weights, labels)
@@ -992,9 +1004,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             X_start = fill_with_column_means(X, row_weight)
             resp = initial_resp(X_start, self.n_components, self.init_params, rng,
                                 row_weight)
-            resp = _with_known_rows(resp, labels, row_weight)
             if self.noise:
-                resp = self._noise_start(X_start, resp, rng)
+                resp = self._noise_start(X_start, resp, rng, row_weight, labels)
+            else:
+                resp = _with_known_rows(resp, labels, row_weight)
             if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
                 estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar)
             if estimated is None:
@@ -1020,23 +1033,43 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                 )
         return self._with_noise(self._with_frozen(Mixture(weights=weights, components=components)))
 
-    def _noise_start(self, X: np.ndarray, resp: np.ndarray, rng: Any) -> np.ndarray:
-        """Starting responsibilities (n, K + 1) with the noise component last.
+    def _noise_start(self, X: np.ndarray, resp: np.ndarray, rng: Any,
+                     row_weight: np.ndarray | None = None,
+                     labels: np.ndarray | None = None) -> np.ndarray:
+        """Starting responsibilities (n, K + 1) with the noise component last, times the
+        row weights.
 
-        ``noise_init`` rows are wholly noise and the Gaussian start is made from
-        the others (as mclust's); without it every row keeps its start and the
-        noise takes 0.1 of each.
+        Rows labelled ``K`` (the noise) and ``noise_init`` rows are wholly noise and
+        the Gaussian start is made from the others (as mclust's); without either
+        every row keeps its start ``resp`` and the noise takes 0.1 of each. Rows
+        labelled with a Gaussian component are one-hot there (a label outranks
+        ``noise_init``), the start's components renamed to agree with them.
         """
-        k = self.n_components
-        out = np.zeros((X.shape[0], k + 1), dtype=resp.dtype)
-        if self.noise_init is None:
-            out[:, :k], out[:, k] = 0.9 * resp, 0.1
-            return out
-        noisy = self._noise_rows(X.shape[0])
-        if (~noisy).sum() < k:
-            raise ValueError(f"noise_init leaves {(~noisy).sum()} rows for {k} components")
-        out[~noisy, :k] = initial_resp(X[~noisy], k, self.init_params, rng, None)
-        out[noisy, k] = 1.0
+        k, n = self.n_components, X.shape[0]
+        out = np.zeros((n, k + 1), dtype=resp.dtype)
+        known = np.zeros(n, bool) if labels is None else (labels >= 0) & (labels < k)
+        noise_labelled = np.zeros(n, bool) if labels is None else labels == k
+        gaussian_labels = None if labels is None else np.where(noise_labelled, -1, labels)
+        if self.noise_init is None and not noise_labelled.any():
+            out[:, :k], out[:, k] = 0.9 * aligned_to_labels(resp, gaussian_labels), 0.1
+            if known.any():  # known rows wholly in their component
+                out[known] = 0.0
+                out[np.flatnonzero(known), labels[known]] = 1.0
+        else:
+            noisy = noise_labelled.copy()
+            if self.noise_init is not None:
+                noisy |= self._noise_rows(n) & ~known
+            if (~noisy).sum() < k:
+                raise ValueError(f"noise_init and the noise labels leave {(~noisy).sum()} "
+                                 f"rows for {k} components")
+            rest = ~noisy
+            start = initial_resp(X[rest], k, self.init_params, rng,
+                                 None if row_weight is None else row_weight[rest])
+            out[rest, :k] = aligned_to_labels(
+                start, None if gaussian_labels is None else gaussian_labels[rest])
+            out[noisy, k] = 1.0
+        if row_weight is not None:
+            out *= row_weight[:, None].astype(out.dtype)
         return out
 
     def _noise_rows(self, n_samples: int) -> np.ndarray:
@@ -1071,7 +1104,6 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         clash = [name for name, bad in (
             ("accelerate=True", self.accelerate),
             (f"params={self.params!r}", set(self.params) != set("wmc")),
-            ("sample_weight", sample_weight is not None), ("labels", labels is not None),
             ("a streamed or Dask X", scale.is_scalable(X)),
             ("checkpoint=", self.checkpoint is not None),
         ) if bad]

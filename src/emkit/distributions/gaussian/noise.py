@@ -20,12 +20,15 @@ import numpy as np
 from emkit.distributions.gaussian.family import Gaussian
 
 
-def hypervolume(X: np.ndarray) -> float:
+def hypervolume(X: np.ndarray, sample_weight: np.ndarray | None = None) -> float:
     """mclust's ``hypvol``: the smaller of two boxes around the data.
 
     The volume of the bounding box of the rows, or of the box along their
     principal axes (the ranges of the principal-component scores), whichever
-    is smaller; for one feature, the range.
+    is smaller; for one feature, the range. With ``sample_weight``, the rows
+    they stand for: rows of weight zero are left out and the principal axes
+    are those of the weighted covariance (an integer weight counts as that
+    many copies of the row).
 
     Examples
     --------
@@ -35,8 +38,12 @@ def hypervolume(X: np.ndarray) -> float:
     0.4175
     """
     X = np.asarray(X, dtype=float)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=float)
+        X, sample_weight = X[sample_weight > 0], sample_weight[sample_weight > 0]
     if X.ndim != 2 or X.shape[0] < 2:
-        raise ValueError("the noise component's volume needs at least two rows (n, d)")
+        raise ValueError("the noise component's volume needs at least two rows (n, d)"
+                         + (" of weight > 0" if sample_weight is not None else ""))
     if np.isnan(X).any():
         raise ValueError("noise=True needs complete rows (no NaN) for the data's volume")
 
@@ -45,8 +52,9 @@ def hypervolume(X: np.ndarray) -> float:
 
     if X.shape[1] == 1:
         return float(np.ptp(X))
-    centred = X - X.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov(centred, rowvar=False))
+    centred = X - np.average(X, axis=0, weights=sample_weight)
+    # (the axes are a weighted covariance's eigenvectors: its normalisation does not matter)
+    _, vectors = np.linalg.eigh(np.cov(centred, rowvar=False, aweights=sample_weight))
     volume = np.exp(min(log_box(X), log_box(centred @ vectors)))
     if not (np.isfinite(volume) and volume > 0):
         raise ValueError("the data span no volume (a constant feature): noise=True needs "
