@@ -124,8 +124,8 @@ def test_noise_options_are_checked():
         GaussianMixture(2, noise_init=GUESS).fit(X)
     with pytest.raises(ValueError, match="accelerate"):
         GaussianMixture(2, noise=True, accelerate=True).fit(X)
-    with pytest.raises(ValueError, match="params="):
-        GaussianMixture(2, noise=True, params="mc").fit(X)
+    with pytest.raises(ValueError, match="checkpoint="):  # raised before any file is touched
+        GaussianMixture(2, noise=True, checkpoint="never-written.ckpt").fit(X)
     with pytest.raises(ValueError, match=r"labels must lie in \[-1, 2\]"):  # 2: the noise
         GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], 3))
     with pytest.raises(ValueError, match="does not draw from a noise"):
@@ -247,3 +247,31 @@ def test_partial_labels_are_em_with_those_rows_responsibilities_fixed():
     plain = GaussianMixture(2, noise=True, random_state=0).fit(X)
     np.testing.assert_allclose(unlabelled.means_, plain.means_, rtol=1e-12)
     assert unlabelled.noise_weight_ == pytest.approx(plain.noise_weight_, rel=1e-12)
+
+
+def test_frozen_parameters_with_noise_are_em_over_the_free_ones():
+    # Frozen weights include the noise's (weights_init has its entry, last); the free
+    # parameters are at a fixed point of EM's M-step given the frozen ones (by hand).
+    w0, m0 = np.array([0.4, 0.4, 0.2]), np.array([[2.0, 55.0], [4.5, 80.0]])
+    settings = {"noise": True, "weights_init": w0, "means_init": m0, "tol": 1e-12,
+                "max_iter": 3000, "reg_covar": 0.0, "random_state": 0}
+    frozen_weights = GaussianMixture(2, params="mc", **settings).fit(X)
+    np.testing.assert_array_equal(np.append(frozen_weights.weights_,
+                                            frozen_weights.noise_weight_), w0)
+    _, means, covariances = _weighted_m_step(frozen_weights.predict_proba(X), np.ones(len(X)))
+    np.testing.assert_allclose(frozen_weights.means_, means, rtol=1e-6)
+    np.testing.assert_allclose(frozen_weights.covariances_, covariances, rtol=1e-5)
+    frozen_means = GaussianMixture(2, params="wc", **settings).fit(X)
+    np.testing.assert_array_equal(frozen_means.means_, m0)
+    resp = frozen_means.predict_proba(X)
+    weights = resp.mean(axis=0)
+    around = [(resp[:, k, None] * (X - m)).T @ (X - m) / resp[:, k].sum()
+              for k, m in enumerate(m0)]  # the scatter around the frozen means
+    np.testing.assert_allclose(np.append(frozen_means.weights_, frozen_means.noise_weight_),
+                               weights, rtol=1e-6)
+    np.testing.assert_allclose(frozen_means.covariances_, around, rtol=1e-5)
+    for fit in (frozen_weights, frozen_means):
+        assert np.all(np.diff(fit.history_) >= -1e-12)
+    # BIC counts the free parameters, and the volume as mclust does: 4 means, 6 covariance
+    # entries, 1 volume with the weights frozen; 3 weights less 1, 6 and 1 with the means.
+    assert frozen_weights._n_parameters() == 11 and frozen_means._n_parameters() == 9

@@ -505,8 +505,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         the weights stand for (:func:`~emkit.distributions.gaussian.noise.hypervolume`);
         with ``labels``, ``n_components`` labels a row noise (its column of
         :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
-        In-memory data without NaN; not with ``accelerate``, frozen
-        ``params``, ``checkpoint`` or a streamed or Dask ``X``.
+        Frozen weights (``params`` without ``"w"``) include the noise's
+        (``weights_init`` gives it, last; else it stays at 0.1). In-memory data
+        without NaN; not with ``accelerate``, ``checkpoint`` or a streamed or
+        Dask ``X``.
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
@@ -1103,7 +1105,6 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             raise ValueError(f"noise_volume must be a number > 0, got {self.noise_volume!r}")
         clash = [name for name, bad in (
             ("accelerate=True", self.accelerate),
-            (f"params={self.params!r}", set(self.params) != set("wmc")),
             ("a streamed or Dask X", scale.is_scalable(X)),
             ("checkpoint=", self.checkpoint is not None),
         ) if bad]
