@@ -506,7 +506,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         with ``labels``, ``n_components`` labels a row noise (its column of
         :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
         Frozen weights (``params`` without ``"w"``) include the noise's
-        (``weights_init`` gives it, last; else it stays at 0.1). In-memory data
+        (``weights_init`` gives it, last; else it stays at its start's). In-memory data
         without NaN; not with ``accelerate``, ``checkpoint`` or a streamed or
         Dask ``X``.
     noise_init : array-like of bool of shape (n_samples,), optional
@@ -679,7 +679,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                 "SQUAREM would extrapolate them too"
             )
         self._check_prior_options()
-        self._check_noise_options(X, sample_weight, labels)
+        self._check_noise_options(X)
         if self.accelerate and is_constrained(self.covariance_type):
             # SQUAREM extrapolates the parameters freely, out of the model's constraints.
             raise ValueError(
@@ -1095,7 +1095,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         components = NoisyGaussian(model.components, -float(np.log(self.noise_volume_)))
         return replace(model, weights=weights, components=components)
 
-    def _check_noise_options(self, X: Any, sample_weight: Any, labels: Any) -> None:
+    def _check_noise_options(self, X: Any) -> None:
         if not self.noise:
             if self.noise_init is not None:
                 raise ValueError("noise_init is given but noise=False")
