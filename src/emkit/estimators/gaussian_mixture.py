@@ -507,8 +507,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
         Frozen weights (``params`` without ``"w"``) include the noise's
         (``weights_init`` gives it, last; else it stays at its start's). In-memory data
-        without NaN; not with ``accelerate``, ``checkpoint`` or a streamed or
-        Dask ``X``.
+        without NaN; not with ``accelerate`` or a streamed or Dask ``X``.
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
@@ -1106,7 +1105,6 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         clash = [name for name, bad in (
             ("accelerate=True", self.accelerate),
             ("a streamed or Dask X", scale.is_scalable(X)),
-            ("checkpoint=", self.checkpoint is not None),
         ) if bad]
         if clash:
             raise ValueError(f"noise=True does not combine with {', '.join(clash)} (yet)")
