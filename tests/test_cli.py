@@ -718,9 +718,21 @@ def test_accelerate_method_chooses_daarem_and_accelerate_stays_squarem(tmp_path,
         assert np.all(np.diff(model.history_) >= -1e-12)
 
 
+def test_fit_noise_accelerated_is_the_librarys(tmp_path, noisy_csv):
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    code, stdout, err = run("fit", path, "-k", 2, "--noise", "--accelerate-method", "daarem",
+                            "--json", "-q")
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    truth = GaussianMixture(2, noise=True, accelerate="daarem", **FIT_DEFAULTS).fit(X)
+    np.testing.assert_allclose(model["noise_weight"], truth.noise_weight_, rtol=1e-10)
+    np.testing.assert_allclose(model["means"], truth.means_, rtol=1e-10)
+
+
 @pytest.mark.parametrize("args, message", [
     (("--noise", "--stream"), "--noise needs the rows in memory"),
-    (("--noise", "--accelerate"), "--noise does not combine with --accelerate"),
     (("--prior", "--accelerate-method", "daarem"),
      "--prior does not combine with --accelerate-method"),
     (("--accelerate-method", "squarem", "--algorithm", "hard"),

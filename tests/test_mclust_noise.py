@@ -122,8 +122,6 @@ def test_noise_options_are_checked():
         GaussianMixture(2, noise=True, noise_init=np.zeros(5, bool)).fit(X)
     with pytest.raises(ValueError, match="noise=False"):
         GaussianMixture(2, noise_init=GUESS).fit(X)
-    with pytest.raises(ValueError, match="accelerate"):
-        GaussianMixture(2, noise=True, accelerate=True).fit(X)
     da = pytest.importorskip("dask.array")
     with pytest.raises(ValueError, match="a streamed or Dask X"):
         GaussianMixture(2, noise=True).fit(da.from_array(X, chunks=100))
@@ -276,3 +274,19 @@ def test_frozen_parameters_with_noise_are_em_over_the_free_ones():
     # BIC counts the free parameters, and the volume as mclust does: 4 means, 6 covariance
     # entries, 1 volume with the weights frozen; 3 weights less 1, 6 and 1 with the means.
     assert frozen_weights._n_parameters() == 11 and frozen_means._n_parameters() == 9
+
+
+@pytest.mark.parametrize("accelerate", [True, "daarem"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_accelerated_noise_fit_reaches_plain_ems_optimum(accelerate, covariance_type):
+    # SQUAREM and DAAREM extrapolate the Gaussian parameters and every weight, the noise's
+    # (the last) included; the likelihood never falls, and the optimum is plain EM's.
+    settings = {"covariance_type": covariance_type, "noise": True, "tol": 1e-10,
+                "max_iter": 5000, "random_state": 0}
+    plain = GaussianMixture(2, **settings).fit(X)
+    fast = GaussianMixture(2, accelerate=accelerate, **settings).fit(X)
+    assert fast.converged_ and np.all(np.diff(fast.history_) >= -1e-12)
+    assert fast.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-9)
+    assert fast.noise_weight_ == pytest.approx(plain.noise_weight_, rel=1e-3)
+    np.testing.assert_allclose(fast.means_, plain.means_, rtol=1e-4)
+    assert fast.n_iter_ < plain.n_iter_

@@ -542,7 +542,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     _check_picture_path(plot_path)
     speedup = accelerate_method or accelerate  # True: SQUAREM, as --accelerate always was
     prior_given = _prior_option(prior, prior_shrinkage, prior_dof, prior_scale)
-    _check_fit_combinations(algorithm, speedup, prior_given is not None, noise)
+    _check_fit_combinations(algorithm, speedup, prior_given is not None)
     if prior_scale is not None and standardize:
         # The saved model is in the data's units; a scale given for standardised columns
         # would not describe it (shrinkage and dof have no units).
@@ -586,15 +586,13 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
             click.echo(f"picture written to {plot_path}")
 
 
-def _check_fit_combinations(algorithm: str, accelerate: bool | str, prior: bool,
-                            noise: bool) -> None:
+def _check_fit_combinations(algorithm: str, accelerate: bool | str, prior: bool) -> None:
     """Refuse, before reading DATA, the option pairs GaussianMixture refuses."""
     name = "--accelerate-method" if isinstance(accelerate, str) else "--accelerate"
     if accelerate and algorithm != "em":
         raise click.UsageError(f"{name} needs --algorithm em (got {algorithm})")
-    for given, option in ((prior, "--prior"), (noise, "--noise")):
-        if given and accelerate:
-            raise click.UsageError(f"{option} does not combine with {name}")
+    if prior and accelerate:
+        raise click.UsageError(f"--prior does not combine with {name}")
 
 
 def _layout(covariance_type: str) -> str:

@@ -38,7 +38,7 @@ from emkit.distributions.gaussian.family import (
     gaussian_from_resp,
 )
 from emkit.distributions.gaussian.missing import fill_with_column_means
-from emkit.distributions.gaussian.noise import NoisyGaussian, hypervolume
+from emkit.distributions.gaussian.noise import NoisyGaussian, NoisyGaussianCodec, hypervolume
 from emkit.distributions.gaussian.prior import ConjugatePrior, resolve_prior
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
@@ -507,7 +507,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
         Frozen weights (``params`` without ``"w"``) include the noise's
         (``weights_init`` gives it, last; else it stays at its start's). In-memory data
-        without NaN; not with ``accelerate`` or a streamed or Dask ``X``.
+        without NaN (not a streamed or Dask ``X``).
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
@@ -919,7 +919,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         """One EM run from ``model`` with the chosen variant."""
         return run_variant(
             model, source, algorithm=self.algorithm, accelerate=self.accelerate,
-            codec=MixtureCodec(GaussianCodec()), tol=self.tol, max_iter=self.max_iter,
+            codec=MixtureCodec(NoisyGaussianCodec() if self.noise else GaussianCodec()),
+            tol=self.tol, max_iter=self.max_iter,
             previous_lower_bound=previous_lower_bound, callback=callback,
         )
 
@@ -1102,12 +1103,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         if self.noise_volume is not None and not (np.isfinite(self.noise_volume)
                                                   and self.noise_volume > 0):
             raise ValueError(f"noise_volume must be a number > 0, got {self.noise_volume!r}")
-        clash = [name for name, bad in (
-            ("accelerate=True", self.accelerate),
-            ("a streamed or Dask X", scale.is_scalable(X)),
-        ) if bad]
-        if clash:
-            raise ValueError(f"noise=True does not combine with {', '.join(clash)} (yet)")
+        if scale.is_scalable(X):
+            raise ValueError("noise=True does not combine with a streamed or Dask X (yet): "
+                             "its volume is the box of all the rows, in memory")
 
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""
