@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from joblib import parallel_config
 
 from emkit import select_model
@@ -59,3 +60,8 @@ def test_progress_reports_skipped_candidates_and_works_with_n_jobs():
     assert [row["skipped"] for row in serial[:result.table["skipped"].sum()]] == [True] * int(
         result.table["skipped"].sum())  # skipped ones first, at once
     pd.testing.assert_frame_equal(_rows_as_table(serial), _rows_as_table(parallel))
+
+
+def test_a_progress_that_is_not_callable_is_refused_before_fitting():
+    with pytest.raises(TypeError, match="progress must be a callable"):
+        select_model(load_faithful(), [1, 2], "VVV", progress=42)

@@ -711,6 +711,8 @@ def select_model(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable (called with each row), got {progress!r}")
     n_components = _checked_n_components(n_components)
     X = np.asarray(X, dtype=float) if not hasattr(X, "iloc") else X
     if np.ndim(X) != 2:
