@@ -700,6 +700,8 @@ def select_model(
         On an unknown criterion or covariance type, a non-integer or
         non-positive number of components, or when the rows support no
         candidate.
+    TypeError
+        If ``progress`` is given and not callable.
 
     Examples
     --------
