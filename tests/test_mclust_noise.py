@@ -16,7 +16,7 @@ import pytest
 from emkit import GaussianMixture, load, save
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
 from emkit.distributions.gaussian.family import gaussian_from_resp
-from emkit.distributions.gaussian.noise import hypervolume
+from emkit.distributions.gaussian.noise import hypervolume, streamed_hypervolume
 from emkit.distributions.gaussian.prior import ConjugatePrior
 
 REFERENCE = Path(__file__).parent / "reference" / "mclust_prior.json"
@@ -123,8 +123,8 @@ def test_noise_options_are_checked():
     with pytest.raises(ValueError, match="noise=False"):
         GaussianMixture(2, noise_init=GUESS).fit(X)
     da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match="a streamed or Dask X"):
-        GaussianMixture(2, noise=True).fit(da.from_array(X, chunks=100))
+    with pytest.raises(ValueError, match="noise_init takes rows in memory"):
+        GaussianMixture(2, noise=True, noise_init=GUESS).fit(da.from_array(X, chunks=100))
     with pytest.raises(ValueError, match=r"labels must lie in \[-1, 2\]"):  # 2: the noise
         GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], 3))
     with pytest.raises(ValueError, match="does not draw from a noise"):
@@ -290,3 +290,48 @@ def test_accelerated_noise_fit_reaches_plain_ems_optimum(accelerate, covariance_
     assert fast.noise_weight_ == pytest.approx(plain.noise_weight_, rel=1e-3)
     np.testing.assert_allclose(fast.means_, plain.means_, rtol=1e-4)
     assert fast.n_iter_ < plain.n_iter_
+
+
+def test_streamed_volume_is_the_in_memory_one():
+    w = np.random.default_rng(3).integers(0, 3, X.shape[0]).astype(float)
+
+    def chunks(rows, weights=None, size=50):
+        return lambda: ((rows[i:i + size], None if weights is None else weights[i:i + size])
+                        for i in range(0, len(rows), size))
+
+    assert streamed_hypervolume(chunks(X)) == pytest.approx(hypervolume(X), rel=1e-12)
+    assert streamed_hypervolume(chunks(X, w)) == pytest.approx(
+        hypervolume(X, sample_weight=w), rel=1e-12)
+    assert streamed_hypervolume(chunks(X[:, :1])) == np.ptp(X[:, 0])
+    with pytest.raises(ValueError, match="no NaN"):
+        streamed_hypervolume(chunks(np.vstack([X, [[np.nan, 1.0]]])))
+
+
+def test_streamed_and_dask_noise_fits_are_the_in_memory_fit(tmp_path, monkeypatch):
+    # From the same given start, weighted or not: the volume of every row (two streamed
+    # passes, not the start's sample, cut here to 100 rows), then the same EM as in memory.
+    da = pytest.importorskip("dask.array")
+    from emkit import sources
+    from emkit.data import scale
+
+    monkeypatch.setattr(scale, "INIT_SAMPLE_ROWS", 100)
+
+    np.save(tmp_path / "x.npy", X)
+    settings = {**_given_start(CASES[0]), "reg_covar": 0.0, "tol": 1e-10, "max_iter": 500,
+                "chunk_size": 50}
+    w = np.random.default_rng(1).integers(0, 4, X.shape[0]).astype(float)
+    for weights in (None, w):
+        in_memory = GaussianMixture(**settings).fit(X, sample_weight=weights)
+        for data in (sources.open(tmp_path / "x.npy", chunk_size=64),
+                     da.from_array(X, chunks=(100, 2))):
+            fit = GaussianMixture(**settings).fit(data, sample_weight=weights)
+            assert fit.noise_volume_ == pytest.approx(in_memory.noise_volume_, rel=1e-12)
+            assert fit.noise_weight_ == pytest.approx(in_memory.noise_weight_, rel=1e-10)
+            np.testing.assert_allclose(fit.means_, in_memory.means_, rtol=1e-10)
+            np.testing.assert_allclose(fit.covariances_, in_memory.covariances_, rtol=1e-9)
+    # Labels ride with the chunks; n_components labels the noise there too.
+    labels = np.full(X.shape[0], -1)
+    labels[np.flatnonzero(GUESS)[:10]] = 2
+    dask_fit = GaussianMixture(**settings).fit(da.from_array(X, chunks=(100, 2)), labels=labels)
+    memory_fit = GaussianMixture(**settings).fit(X, labels=labels)
+    assert dask_fit.noise_weight_ == pytest.approx(memory_fit.noise_weight_, rel=1e-10)

@@ -553,9 +553,6 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
         if standardize:
             raise click.UsageError("--standardize needs the rows in memory; not with --stream")
-        if noise:
-            raise click.UsageError("--noise needs the rows in memory; not with --stream "
-                                   "(files over 1 GiB are streamed)")
         source = _open_source(data, chunk_size, columns, exclude, sep, decimal)
         model = _fit_streamed(source, ks, covariance, plot_path, options, quiet)
         saved = _save(model, out)  # first: nothing after the fit may lose it

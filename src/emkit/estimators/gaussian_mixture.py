@@ -21,7 +21,7 @@ from emkit.core.runs import check_accelerate, run_variant
 from emkit.core.variants import ALGORITHMS, assignment_for
 from emkit.data import _validation as v
 from emkit.data import scale
-from emkit.data.sources import IndexedArraySource
+from emkit.data.sources import IndexedArraySource, row_weights
 from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.codec import GaussianCodec
 from emkit.distributions.gaussian.covariance import (
@@ -38,7 +38,12 @@ from emkit.distributions.gaussian.family import (
     gaussian_from_resp,
 )
 from emkit.distributions.gaussian.missing import fill_with_column_means
-from emkit.distributions.gaussian.noise import NoisyGaussian, NoisyGaussianCodec, hypervolume
+from emkit.distributions.gaussian.noise import (
+    NoisyGaussian,
+    NoisyGaussianCodec,
+    hypervolume,
+    streamed_hypervolume,
+)
 from emkit.distributions.gaussian.prior import ConjugatePrior, resolve_prior
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
@@ -311,6 +316,19 @@ def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
     return int((~np.isnan(init_X).all(axis=1)).sum())
 
 
+def _rows_and_weights(source: Any) -> Any:
+    """``(rows, sample_weight or None)`` of a streamed or Dask source, chunk by chunk."""
+    blocks = getattr(getattr(source, "X", None), "blocks", None)
+    if blocks is None:  # a file source: its chunks carry their weights
+        for chunk in source:
+            yield np.asarray(chunk), row_weights(chunk)
+        return
+    weights = getattr(source, "weight_column", None)  # a Dask source: block by block
+    for i in range(source.X.numblocks[0]):
+        yield (np.asarray(blocks[i].compute()),
+               None if weights is None else np.asarray(weights.blocks[i].compute()))
+
+
 def _with_known_rows(
     resp: np.ndarray, labels: np.ndarray | None, row_weight: np.ndarray | None
 ) -> np.ndarray:
@@ -506,8 +524,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         with ``labels``, ``n_components`` labels a row noise (its column of
         :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
         Frozen weights (``params`` without ``"w"``) include the noise's
-        (``weights_init`` gives it, last; else it stays at its start's). In-memory data
-        without NaN (not a streamed or Dask ``X``).
+        (``weights_init`` gives it, last; else it stays at its start's). Rows
+        without NaN; a streamed or Dask ``X`` gets the volume of all its rows
+        (:func:`~emkit.distributions.gaussian.noise.streamed_hypervolume`, two
+        passes) and its start from the sample, so ``noise_init`` needs rows in memory.
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
@@ -707,6 +727,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             weights = getattr(source, "sample_weight", None)
             self.noise_volume_ = (
                 float(self.noise_volume) if self.noise_volume is not None
+                else streamed_hypervolume(lambda: _rows_and_weights(source))
+                if scale.is_scalable(X)  # all the rows, not the start's sample
                 else hypervolume(init_X) if weights is None
                 else hypervolume(source.X, sample_weight=weights))
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
@@ -790,7 +812,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features),
                                  sample_weight=sample_weight, labels=labels,
-                                 n_components=self.n_components)
+                                 n_components=self.n_components + bool(self.noise))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
         weights = v.check_sample_weight(sample_weight, X.shape[0])
         # With a noise component, label n_components (its column in predict_proba) is noise.
@@ -1103,9 +1125,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         if self.noise_volume is not None and not (np.isfinite(self.noise_volume)
                                                   and self.noise_volume > 0):
             raise ValueError(f"noise_volume must be a number > 0, got {self.noise_volume!r}")
-        if scale.is_scalable(X):
-            raise ValueError("noise=True does not combine with a streamed or Dask X (yet): "
-                             "its volume is the box of all the rows, in memory")
+        if scale.is_scalable(X) and self.noise_init is not None:
+            raise ValueError("noise_init takes rows in memory: not with a streamed or Dask X "
+                             "(its start is made from a sample of the rows)")
 
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""

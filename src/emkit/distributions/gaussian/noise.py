@@ -12,6 +12,7 @@ the responsibilities). The volume is fixed, computed once from the data by
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,6 +58,57 @@ def hypervolume(X: np.ndarray, sample_weight: np.ndarray | None = None) -> float
     # (the axes are a weighted covariance's eigenvectors: its normalisation does not matter)
     _, vectors = np.linalg.eigh(np.cov(centred, rowvar=False, aweights=sample_weight))
     volume = np.exp(min(log_box(X), log_box(centred @ vectors)))
+    if not (np.isfinite(volume) and volume > 0):
+        raise ValueError("the data span no volume (a constant feature): noise=True needs "
+                         "data that vary in every feature")
+    return float(volume)
+
+
+def streamed_hypervolume(chunks: Callable[[], Iterable[tuple[np.ndarray, Any]]]) -> float:
+    """:func:`hypervolume` of rows read in chunks, in two passes, never all at once.
+
+    ``chunks()`` yields ``(rows, sample_weight or None)`` afresh each time it is
+    called. The first pass sums the (weighted) moments and the bounding box, the
+    second the box along the principal axes of that covariance; rows of weight
+    zero are left out, as in :func:`hypervolume`, which this equals to rounding.
+    """
+    total, n, first, second, low, high = 0.0, 0, 0.0, 0.0, np.inf, -np.inf
+    for rows, weights in chunks():
+        rows, weights = _kept_rows(rows, weights)
+        if np.isnan(rows).any():
+            raise ValueError("noise=True needs complete rows (no NaN) for the data's volume")
+        n += rows.shape[0]
+        total += float(weights.sum())
+        first = first + weights @ rows
+        second = second + (rows * weights[:, None]).T @ rows
+        if rows.shape[0]:
+            low, high = np.minimum(low, rows.min(axis=0)), np.maximum(high, rows.max(axis=0))
+    if n < 2:
+        raise ValueError("the noise component's volume needs at least two rows (n, d)")
+    if np.size(high) == 1:
+        return float(np.ravel(high - low)[0])
+    mean = first / total
+    _, vectors = np.linalg.eigh(second / total - np.outer(mean, mean))
+    axes_low, axes_high = np.inf, -np.inf
+    for rows, weights in chunks():
+        scores = (_kept_rows(rows, weights)[0] - mean) @ vectors
+        if scores.shape[0]:
+            axes_low = np.minimum(axes_low, scores.min(axis=0))
+            axes_high = np.maximum(axes_high, scores.max(axis=0))
+    return _smaller_box(high - low, axes_high - axes_low)
+
+
+def _kept_rows(rows: np.ndarray, weights: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of positive weight (all of them without weights) and their weights."""
+    rows = np.asarray(rows, dtype=float)
+    if weights is None:
+        return rows, np.ones(rows.shape[0])
+    weights = np.asarray(weights, dtype=float)
+    return rows[weights > 0], weights[weights > 0]
+
+
+def _smaller_box(ranges: np.ndarray, axes_ranges: np.ndarray) -> float:
+    volume = np.exp(min(float(np.log(ranges).sum()), float(np.log(axes_ranges).sum())))
     if not (np.isfinite(volume) and volume > 0):
         raise ValueError("the data span no volume (a constant feature): noise=True needs "
                          "data that vary in every feature")
