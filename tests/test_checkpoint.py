@@ -74,6 +74,27 @@ def test_resume_after_an_interruption_is_exact(tmp_path, data, uninterrupted, ca
     assert_identical(again, uninterrupted)
 
 
+@pytest.mark.parametrize("extra", [
+    {"prior": "default"},
+    {"params": "mc", "weights_init": [0.1, 0.2, 0.3, 0.4]},
+    {"noise": True},
+], ids=["prior", "frozen-weights", "noise"])
+def test_resume_keeps_the_prior_frozen_parameters_and_noise(tmp_path, data, extra):
+    # The resumed run continues the fit's own mixture (MAP M-step, frozen weights, the
+    # noise component), not a plain one: exactly the uninterrupted checkpointed fit.
+    params = {**PARAMS, **extra, "n_init": 1, "checkpoint_every": 2}  # the run interrupted
+    whole = GaussianMixture(**params, checkpoint=tmp_path / "whole.ckpt").fit(data)
+    path = tmp_path / "fit.ckpt"
+    with pytest.raises(Interrupt):
+        GaussianMixture(**params, checkpoint=path, callback=stop_after(3)).fit(data)
+    resumed = GaussianMixture(**params, checkpoint=path).fit(data)
+    assert_identical(resumed, whole)
+    if "noise" in extra:
+        assert resumed.noise_weight_ == whole.noise_weight_ > 0
+    if "params" in extra:
+        np.testing.assert_array_equal(resumed.weights_, extra["weights_init"])
+
+
 def first_values(record: list):
     """A callback keeping each restart's first log-likelihood: the mark of its start."""
     def callback(iteration, lower_bound, change, model):

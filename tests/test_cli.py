@@ -644,6 +644,77 @@ def test_fit_prior_is_the_librarys_map_fit(tmp_path, noisy_csv):
     assert "prior: default (MAP EM)" in text
 
 
+def test_prior_hyperparameters_reach_the_librarys_conjugate_prior(tmp_path, noisy_csv):
+    from emkit.distributions.gaussian.prior import ConjugatePrior
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    out = tmp_path / "prior.npz"
+    code, stdout, err = run("fit", path, "-k", 3, "--covariance", "VVV", "--prior-shrinkage",
+                            0.5, "--json", "-q", "--out", out)
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    truth = GaussianMixture(3, covariance_type="VVV", prior=ConjugatePrior(shrinkage=0.5),
+                            **FIT_DEFAULTS).fit(X)
+    default = GaussianMixture(3, covariance_type="VVV", prior="default", **FIT_DEFAULTS).fit(X)
+    np.testing.assert_allclose(model["means"], truth.means_, rtol=1e-10)
+    np.testing.assert_allclose(model["covariances"], truth.covariances_, rtol=1e-10)
+    np.testing.assert_allclose(model["average_log_likelihood"], truth.lower_bound_, rtol=1e-12)
+    assert not np.allclose(truth.means_, default.means_, rtol=1e-4)  # 0.5 is not 0.01
+    assert model["prior"] == {"shrinkage": 0.5, "mean": None, "dof": None, "scale": None}
+    # The saved model (plain JSON) keeps the prior: loaded, it refits to the same numbers.
+    saved = load(out)
+    assert saved.prior == ConjugatePrior(shrinkage=0.5)
+    np.testing.assert_allclose(saved.fit(X).means_, truth.means_, rtol=1e-10)
+    # dof and a number for scale: each model's own reading of the number (identity times it
+    # for VVV, each variance's scale for VII).
+    for covariance, scale in (("VVV", 0.3 * np.eye(2)), ("VII", 0.3)):
+        code, stdout, err = run("fit", path, "-k", 2, "--covariance", covariance,
+                                "--prior-dof", 7, "--prior-scale", 0.3, "--json", "-q")
+        assert code == 0, err
+        truth = GaussianMixture(2, covariance_type=covariance, **FIT_DEFAULTS,
+                                prior=ConjugatePrior(dof=7.0, scale=scale)).fit(X)
+        np.testing.assert_allclose(json.loads(stdout)["model"]["covariances"],
+                                   truth.covariances_, rtol=1e-10)
+    # The text summary names the values given and the defaults, in a selection too.
+    code, text, err = run("fit", path, "-k", "1-2", "--covariance", "all", "--prior-scale",
+                          0.3, "-q")
+    assert code == 0, err
+    assert "prior: conjugate, shrinkage 0.01, mean default, dof default, scale 0.3" in text
+    assert "(MAP EM)" in text
+
+
+def test_fit_noise_streamed_is_the_in_memory_fit(noisy_csv):
+    # The volume is the box of every row, streamed in two passes; the start's sample is
+    # every row here (fewer than 20000), so the fits are the same.
+    path, _ = noisy_csv
+    fits = []
+    for extra in ((), ("--stream", "--chunk-size", 64)):
+        code, stdout, err = run("fit", path, "-k", 2, "--noise", "--json", "-q", *extra)
+        assert code == 0, err
+        fits.append(json.loads(stdout)["model"])
+    streamed, in_memory = fits
+    assert streamed["noise_volume"] == pytest.approx(in_memory["noise_volume"], rel=1e-12)
+    assert streamed["noise_rows"] == in_memory["noise_rows"]
+    np.testing.assert_allclose(streamed["means"], in_memory["means"], rtol=1e-10)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--prior-shrinkage", "-1"), "--prior-shrinkage': must be a finite number >= 0, got -1"),
+    (("--prior-dof", "0"), "--prior-dof': must be a finite number > 0, got 0"),
+    (("--prior-scale", "inf"), "--prior-scale': must be a finite number > 0, got inf"),
+    (("--prior-scale", "nan"), "must be a finite number > 0, got nan"),
+    (("--prior-dof", "x"), "'x' is not a valid float"),
+    (("--prior-scale", "1", "--standardize"), "--prior-scale is in the data's units"),
+    (("--prior-dof", "5", "--accelerate"), "--prior does not combine with --accelerate"),
+])
+def test_bad_prior_hyperparameters_are_usage_errors(blob_csv, args, message):
+    code, _, err = run("fit", blob_csv, "-k", 2, "-q", *args)
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and message in errors[0], err
+
+
 def test_accelerate_method_chooses_daarem_and_accelerate_stays_squarem(tmp_path, blob_csv):
     from emkit.estimators.gaussian_mixture import GaussianMixture
 
@@ -662,9 +733,20 @@ def test_accelerate_method_chooses_daarem_and_accelerate_stays_squarem(tmp_path,
         assert np.all(np.diff(model.history_) >= -1e-12)
 
 
+def test_fit_noise_accelerated_is_the_librarys(tmp_path, noisy_csv):
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    code, stdout, err = run("fit", path, "-k", 2, "--noise", "--accelerate-method", "daarem",
+                            "--json", "-q")
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    truth = GaussianMixture(2, noise=True, accelerate="daarem", **FIT_DEFAULTS).fit(X)
+    np.testing.assert_allclose(model["noise_weight"], truth.noise_weight_, rtol=1e-10)
+    np.testing.assert_allclose(model["means"], truth.means_, rtol=1e-10)
+
+
 @pytest.mark.parametrize("args, message", [
-    (("--noise", "--stream"), "--noise needs the rows in memory"),
-    (("--noise", "--accelerate"), "--noise does not combine with --accelerate"),
     (("--prior", "--accelerate-method", "daarem"),
      "--prior does not combine with --accelerate-method"),
     (("--accelerate-method", "squarem", "--algorithm", "hard"),
@@ -711,3 +793,47 @@ def test_a_quiet_selection_takes_the_compiled_loop(tmp_path, monkeypatch):
     code, _, err = run("fit", path, "--components", "1-3", "--covariance", "all", "-q")
     assert code == 0, err
     assert len(runs) >= 3 * 14 and all(runs)
+
+
+def test_a_selection_with_its_progress_bar_takes_the_compiled_loop(tmp_path, monkeypatch):
+    # Without -q the bar counts candidates (select_model's progress hook), not EM
+    # iterations: no callback reaches the fits, which stay on the compiled loop.
+    import emkit.cli
+    from emkit.datasets import load_faithful
+    from emkit.distributions.gaussian import small_em
+
+    path = tmp_path / "faithful.csv"
+    pd.DataFrame(load_faithful(), columns=["eruptions", "waiting"]).to_csv(path, index=False)
+    runs, bars = [], []
+    original, close = small_em.run_dense, emkit.cli._Progress.close
+
+    def spy(*args, **kwargs):
+        fit = original(*args, **kwargs)
+        runs.append(fit is not None)
+        return fit
+
+    def recorded_close(self):
+        bars.append((self.bar.desc, self.bar.n, self.bar.total))
+        close(self)
+
+    monkeypatch.setattr(small_em, "run_dense", spy)
+    monkeypatch.setattr(emkit.cli._Progress, "close", recorded_close)
+    monkeypatch.setattr(emkit.cli._Progress, "DELAY", 0)  # drawn at once, even for quick fits
+    code, out, err = run("fit", path, "--components", "1-3", "--covariance", "all")
+    assert code == 0, err
+    assert len(runs) >= 3 * 14 and all(runs)
+    assert bars == [("models", 42, 42)]
+    assert "models" in err and "model/s" in err  # the bar went to stderr ...
+    lines = out.splitlines()  # ... and stdout is the table and the summary, nothing else
+    assert "\r" not in out and lines[0].split()[:3] == ["n_components", "covariance_type",
+                                                         "model"]
+    assert lines.index("") == 1 + 42 and lines[44].startswith("GaussianMixture: ")
+    # One fit keeps its bar over EM iterations (a callback: the engine's path).
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    bars.clear()
+    code, out, err = run("fit", path, "-k", "2", "--covariance", "VVV")
+    assert code == 0, err
+    truth = GaussianMixture(2, covariance_type="VVV", **FIT_DEFAULTS).fit(load_faithful())
+    assert bars == [("EM iterations", truth.n_iter_, None)]
+    assert out.startswith("GaussianMixture: ")

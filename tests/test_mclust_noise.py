@@ -16,7 +16,7 @@ import pytest
 from emkit import GaussianMixture, load, save
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
 from emkit.distributions.gaussian.family import gaussian_from_resp
-from emkit.distributions.gaussian.noise import hypervolume
+from emkit.distributions.gaussian.noise import hypervolume, streamed_hypervolume
 from emkit.distributions.gaussian.prior import ConjugatePrior
 
 REFERENCE = Path(__file__).parent / "reference" / "mclust_prior.json"
@@ -122,10 +122,11 @@ def test_noise_options_are_checked():
         GaussianMixture(2, noise=True, noise_init=np.zeros(5, bool)).fit(X)
     with pytest.raises(ValueError, match="noise=False"):
         GaussianMixture(2, noise_init=GUESS).fit(X)
-    with pytest.raises(ValueError, match="accelerate"):
-        GaussianMixture(2, noise=True, accelerate=True).fit(X)
-    with pytest.raises(ValueError, match="labels"):
-        GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], -1))
+    da = pytest.importorskip("dask.array")
+    with pytest.raises(ValueError, match="noise_init takes rows in memory"):
+        GaussianMixture(2, noise=True, noise_init=GUESS).fit(da.from_array(X, chunks=100))
+    with pytest.raises(ValueError, match=r"labels must lie in \[-1, 2\]"):  # 2: the noise
+        GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], 3))
     with pytest.raises(ValueError, match="does not draw from a noise"):
         GaussianMixture(2, noise=True, random_state=0).fit(X).sample(5)
     gm = GaussianMixture(2, noise=True, noise_volume=1e6, random_state=0).fit(X)
@@ -141,3 +142,196 @@ def test_select_model_with_noise():
     assert 0.1 < best.noise_weight_ < 0.3
     # Every candidate carries the noise: its BIC counts the noise weight and volume.
     assert result.table["bic"].notna().all()
+
+
+# ----------------------------------------------------------------------------------------
+# sample_weight and labels with the noise component.
+
+
+def _given_start(case):
+    """The case's start as *_init values (no draws: the same start for any rows)."""
+    model, G = case["model"], case["G"]
+    structure = COVARIANCE_STRUCTURES[model]
+    z0 = _start(case)
+    start = gaussian_from_resp(structure, X, z0[:, :G], 0.0, None)
+    return {"n_components": G, "covariance_type": model, "noise": True,
+            "weights_init": z0.mean(axis=0), "means_init": start.means,
+            "precisions_init": structure.precisions(start.precisions_cholesky)}
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[4]], ids=[IDS[0], IDS[4]])
+def test_integer_sample_weight_is_repeated_rows(case):
+    # Weighted E- and M-steps, the noise weight's included, and the volume of the rows the
+    # weights stand for (zero: the row is left out, also of the noise's box).
+    w = np.random.default_rng(1).integers(0, 4, X.shape[0])
+    repeated = np.repeat(X, w, axis=0)
+    settings = {**_given_start(case), "reg_covar": 0.0, "tol": 0.0, "max_iter": 60}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol=0: "did not converge", by design
+        weighted = GaussianMixture(**settings).fit(X, sample_weight=w)
+        copies = GaussianMixture(**settings).fit(repeated)
+    assert weighted.noise_volume_ == pytest.approx(copies.noise_volume_, rel=1e-12)
+    assert weighted.noise_volume_ != pytest.approx(hypervolume(X), rel=1e-3)  # it moved
+    assert weighted.noise_weight_ == pytest.approx(copies.noise_weight_, rel=1e-8)
+    for name in ("weights_", "means_", "covariances_", "history_"):
+        np.testing.assert_allclose(getattr(weighted, name), getattr(copies, name), rtol=1e-8,
+                                   err_msg=name)
+    assert weighted.n_samples_seen_ == repeated.shape[0]
+    # From the default start too, the weighted fit climbs.
+    fit = GaussianMixture(2, noise=True, random_state=0, tol=1e-8).fit(X, sample_weight=w)
+    assert np.all(np.diff(fit.history_) >= -1e-12) and 0.05 < fit.noise_weight_ < 0.4
+
+
+def _weighted_m_step(resp, w):
+    """The complete-data M-step by hand: weights, means and full covariances (K + 1 columns
+    of ``resp``, the noise's last)."""
+    resp = resp * w[:, None]
+    counts = resp.sum(axis=0)
+    means = (resp[:, :-1].T @ X) / counts[:-1, None]
+    covariances = np.array([(resp[:, k, None] * (X - m)).T @ (X - m) / counts[k]
+                            for k, m in enumerate(means)])
+    return counts / counts.sum(), means, covariances
+
+
+def test_labels_fix_rows_to_their_component_and_label_k_is_noise():
+    # Every row labelled (2, the noise, for the guessed scatter): EM is one M-step of the
+    # complete data, weighted. Its fit and objective by hand.
+    from scipy.stats import multivariate_normal
+
+    labels = np.where(GUESS, 2, (X[:, 0] > 3).astype(int))
+    w = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    gm = GaussianMixture(2, noise=True, reg_covar=0.0, random_state=0).fit(
+        X, labels=labels, sample_weight=w)
+    weights, means, covariances = _weighted_m_step(np.eye(3)[labels], w)
+    np.testing.assert_allclose(np.append(gm.weights_, gm.noise_weight_), weights, rtol=1e-12)
+    np.testing.assert_allclose(gm.means_, means, rtol=1e-12)
+    np.testing.assert_allclose(gm.covariances_, covariances, rtol=1e-10)
+    volume = hypervolume(X, sample_weight=w)
+    assert gm.noise_volume_ == volume
+    # The start (max_iter=0) is that M-step already: the labelled rows, weighted.
+    start = GaussianMixture(2, noise=True, reg_covar=0.0, max_iter=0, random_state=0).fit(
+        X, labels=labels, sample_weight=w)
+    np.testing.assert_allclose(np.append(start.weights_, start.noise_weight_), weights,
+                               rtol=1e-12)
+    np.testing.assert_allclose(start.covariances_, covariances, rtol=1e-10)
+    # The objective: the complete-data log-likelihood of the labelled rows, weighted.
+    log_density = np.column_stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]
+        + [np.full(X.shape[0], -np.log(volume))])
+    terms = np.log(weights[labels]) + log_density[np.arange(X.shape[0]), labels]
+    assert gm.lower_bound_ == pytest.approx(np.average(terms, weights=w), rel=1e-10)
+
+
+def test_partial_labels_are_em_with_those_rows_responsibilities_fixed():
+    # At convergence the fit is a fixed point of EM whose E-step gives the labelled rows
+    # one-hot responsibilities (the noise's column for label 2) and the others their posterior.
+    labels = np.full(X.shape[0], -1)
+    short, long = np.flatnonzero(X[:272, 0] < 2.5)[:15], np.flatnonzero(X[:272, 0] > 4)[:15]
+    labels[short], labels[long], labels[np.flatnonzero(GUESS)[:10]] = 0, 1, 2
+    gm = GaussianMixture(2, noise=True, reg_covar=0.0, tol=1e-12, max_iter=5000,
+                         random_state=0).fit(X, labels=labels)
+    assert gm.converged_ and np.all(np.diff(gm.history_) >= -1e-12)
+    resp = gm.predict_proba(X)
+    known = labels >= 0
+    resp[known] = np.eye(3)[labels[known]]
+    weights, means, covariances = _weighted_m_step(resp, np.ones(X.shape[0]))
+    np.testing.assert_allclose(np.append(gm.weights_, gm.noise_weight_), weights, rtol=1e-6)
+    np.testing.assert_allclose(gm.means_, means, rtol=1e-6)
+    np.testing.assert_allclose(gm.covariances_, covariances, rtol=1e-6)
+    # The labelled components keep their names (the start is aligned to the labels).
+    assert gm.means_[0, 0] < 2.5 < 4 < gm.means_[1, 0]
+    # No known row: the same fit as without labels.
+    unlabelled = GaussianMixture(2, noise=True, random_state=0).fit(
+        X, labels=np.full(X.shape[0], -1))
+    plain = GaussianMixture(2, noise=True, random_state=0).fit(X)
+    np.testing.assert_allclose(unlabelled.means_, plain.means_, rtol=1e-12)
+    assert unlabelled.noise_weight_ == pytest.approx(plain.noise_weight_, rel=1e-12)
+
+
+def test_frozen_parameters_with_noise_are_em_over_the_free_ones():
+    # Frozen weights include the noise's (weights_init has its entry, last); the free
+    # parameters are at a fixed point of EM's M-step given the frozen ones (by hand).
+    w0, m0 = np.array([0.4, 0.4, 0.2]), np.array([[2.0, 55.0], [4.5, 80.0]])
+    settings = {"noise": True, "weights_init": w0, "means_init": m0, "tol": 1e-12,
+                "max_iter": 3000, "reg_covar": 0.0, "random_state": 0}
+    frozen_weights = GaussianMixture(2, params="mc", **settings).fit(X)
+    np.testing.assert_array_equal(np.append(frozen_weights.weights_,
+                                            frozen_weights.noise_weight_), w0)
+    _, means, covariances = _weighted_m_step(frozen_weights.predict_proba(X), np.ones(len(X)))
+    np.testing.assert_allclose(frozen_weights.means_, means, rtol=1e-6)
+    np.testing.assert_allclose(frozen_weights.covariances_, covariances, rtol=1e-5)
+    frozen_means = GaussianMixture(2, params="wc", **settings).fit(X)
+    np.testing.assert_array_equal(frozen_means.means_, m0)
+    resp = frozen_means.predict_proba(X)
+    weights = resp.mean(axis=0)
+    around = [(resp[:, k, None] * (X - m)).T @ (X - m) / resp[:, k].sum()
+              for k, m in enumerate(m0)]  # the scatter around the frozen means
+    np.testing.assert_allclose(np.append(frozen_means.weights_, frozen_means.noise_weight_),
+                               weights, rtol=1e-6)
+    np.testing.assert_allclose(frozen_means.covariances_, around, rtol=1e-5)
+    for fit in (frozen_weights, frozen_means):
+        assert np.all(np.diff(fit.history_) >= -1e-12)
+    # BIC counts the free parameters, and the volume as mclust does: 4 means, 6 covariance
+    # entries, 1 volume with the weights frozen; 3 weights less 1, 6 and 1 with the means.
+    assert frozen_weights._n_parameters() == 11 and frozen_means._n_parameters() == 9
+
+
+@pytest.mark.parametrize("accelerate", [True, "daarem"])
+@pytest.mark.parametrize("covariance_type", ["full", "diag"])
+def test_accelerated_noise_fit_reaches_plain_ems_optimum(accelerate, covariance_type):
+    # SQUAREM and DAAREM extrapolate the Gaussian parameters and every weight, the noise's
+    # (the last) included; the likelihood never falls, and the optimum is plain EM's.
+    settings = {"covariance_type": covariance_type, "noise": True, "tol": 1e-10,
+                "max_iter": 5000, "random_state": 0}
+    plain = GaussianMixture(2, **settings).fit(X)
+    fast = GaussianMixture(2, accelerate=accelerate, **settings).fit(X)
+    assert fast.converged_ and np.all(np.diff(fast.history_) >= -1e-12)
+    assert fast.lower_bound_ == pytest.approx(plain.lower_bound_, rel=1e-9)
+    assert fast.noise_weight_ == pytest.approx(plain.noise_weight_, rel=1e-3)
+    np.testing.assert_allclose(fast.means_, plain.means_, rtol=1e-4)
+    assert fast.n_iter_ < plain.n_iter_
+
+
+def test_streamed_volume_is_the_in_memory_one():
+    w = np.random.default_rng(3).integers(0, 3, X.shape[0]).astype(float)
+
+    def chunks(rows, weights=None, size=50):
+        return lambda: ((rows[i:i + size], None if weights is None else weights[i:i + size])
+                        for i in range(0, len(rows), size))
+
+    assert streamed_hypervolume(chunks(X)) == pytest.approx(hypervolume(X), rel=1e-12)
+    assert streamed_hypervolume(chunks(X, w)) == pytest.approx(
+        hypervolume(X, sample_weight=w), rel=1e-12)
+    assert streamed_hypervolume(chunks(X[:, :1])) == np.ptp(X[:, 0])
+    with pytest.raises(ValueError, match="no NaN"):
+        streamed_hypervolume(chunks(np.vstack([X, [[np.nan, 1.0]]])))
+
+
+def test_streamed_and_dask_noise_fits_are_the_in_memory_fit(tmp_path, monkeypatch):
+    # From the same given start, weighted or not: the volume of every row (two streamed
+    # passes, not the start's sample, cut here to 100 rows), then the same EM as in memory.
+    da = pytest.importorskip("dask.array")
+    from emkit import sources
+    from emkit.data import scale
+
+    monkeypatch.setattr(scale, "INIT_SAMPLE_ROWS", 100)
+
+    np.save(tmp_path / "x.npy", X)
+    settings = {**_given_start(CASES[0]), "reg_covar": 0.0, "tol": 1e-10, "max_iter": 500,
+                "chunk_size": 50}
+    w = np.random.default_rng(1).integers(0, 4, X.shape[0]).astype(float)
+    for weights in (None, w):
+        in_memory = GaussianMixture(**settings).fit(X, sample_weight=weights)
+        for data in (sources.open(tmp_path / "x.npy", chunk_size=64),
+                     da.from_array(X, chunks=(100, 2))):
+            fit = GaussianMixture(**settings).fit(data, sample_weight=weights)
+            assert fit.noise_volume_ == pytest.approx(in_memory.noise_volume_, rel=1e-12)
+            assert fit.noise_weight_ == pytest.approx(in_memory.noise_weight_, rel=1e-10)
+            np.testing.assert_allclose(fit.means_, in_memory.means_, rtol=1e-10)
+            np.testing.assert_allclose(fit.covariances_, in_memory.covariances_, rtol=1e-9)
+    # Labels ride with the chunks; n_components labels the noise there too.
+    labels = np.full(X.shape[0], -1)
+    labels[np.flatnonzero(GUESS)[:10]] = 2
+    dask_fit = GaussianMixture(**settings).fit(da.from_array(X, chunks=(100, 2)), labels=labels)
+    memory_fit = GaussianMixture(**settings).fit(X, labels=labels)
+    assert dask_fit.noise_weight_ == pytest.approx(memory_fit.noise_weight_, rel=1e-10)

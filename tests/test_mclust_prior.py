@@ -214,6 +214,11 @@ def test_user_hyperparameters_and_their_checks():
         ConjugatePrior(scale=np.eye(2)).resolve(X, 2, "EEI")
     with pytest.raises(ValueError, match="symmetric"):
         ConjugatePrior(scale=np.ones((3, 3))).resolve(X, 2, "VVV")
+    # A number for a full-matrix model is that times the identity (one number, every model).
+    np.testing.assert_array_equal(ConjugatePrior(scale=2.0).resolve(X, 2, "VVV").scale,
+                                  2.0 * np.eye(2))
+    with pytest.raises(ValueError, match="positive number"):
+        ConjugatePrior(scale=-1.0).resolve(X, 2, "EEE")
     with pytest.raises(ValueError, match="2 finite numbers"):
         ConjugatePrior(mean=[1.0]).resolve(X, 2, "VVV")
     with pytest.raises(ValueError, match="shrinkage"):

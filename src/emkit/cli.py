@@ -200,8 +200,8 @@ def describe(model: Any) -> dict[str, Any]:
         summary["noise_weight"] = float(model.noise_weight_)
         summary["noise_volume"] = float(model.noise_volume_)
     prior = getattr(model, "prior", None)
-    if prior is not None:
-        summary["prior"] = prior if isinstance(prior, str) else repr(prior)
+    if prior is not None:  # "default", or a ConjugatePrior's hyperparameters (None: default)
+        summary["prior"] = prior if isinstance(prior, str) else prior.to_dict()
     if getattr(model, "feature_names_in_", None) is not None:
         summary["columns"] = [str(n) for n in model.feature_names_in_]
     if isinstance(model, GaussianMixture):
@@ -245,7 +245,7 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
     if "noise_weight" in summary:
         head += ", and a uniform noise component"
     if "prior" in summary:
-        head += f"; prior: {summary['prior']} (MAP EM)"
+        head += f"; prior: {_prior_text(summary['prior'])} (MAP EM)"
     lines = [
         head,
         f"iterations: {summary['n_iter']}, converged: {summary['converged']}, "
@@ -281,21 +281,70 @@ def _summary_text(summary: dict[str, Any], names: list[str] | None = None) -> st
     return "\n".join(lines)
 
 
-class _Progress:
-    """A progress bar over EM iterations on stderr; silent for fits that finish quickly."""
+def _prior_text(prior: str | dict) -> str:
+    """``default``, or the conjugate prior's hyperparameters (``default`` where not given)."""
+    if isinstance(prior, str):
+        return prior
+    parts = []
+    for name in ("shrinkage", "mean", "dof", "scale"):
+        value = prior.get(name)
+        text = ("default" if value is None else f"{value:g}" if isinstance(value, float)
+                else " ".join(_array_text(value).split()))
+        parts.append(f"{name} {text}")
+    return "conjugate, " + ", ".join(parts)
 
-    def __init__(self, quiet: bool, total: int | None, description: str) -> None:
+
+def _prior_number(positive: bool) -> Callable:
+    """A click callback: a finite number >= 0 (> 0 with ``positive``), or None."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+        if value is None:
+            return None
+        if not math.isfinite(value) or value < 0 or (positive and value == 0):
+            raise click.BadParameter(
+                f"must be a finite number {'> 0' if positive else '>= 0'}, got {value:g}")
+        return value
+
+    return check
+
+
+def _prior_option(prior: bool, shrinkage: float | None, dof: float | None,
+                  scale: float | None) -> Any:
+    """GaussianMixture's ``prior``: None, "default", or a ConjugatePrior of the given values."""
+    if shrinkage is None and dof is None and scale is None:
+        return "default" if prior else None
+    from emkit.distributions.gaussian.prior import ConjugatePrior
+
+    given = {"shrinkage": shrinkage, "dof": dof, "scale": scale}
+    return ConjugatePrior(**{k: v for k, v in given.items() if v is not None})
+
+
+class _Progress:
+    """A progress bar on stderr, silent for work that finishes quickly: over one fit's EM
+    iterations (``hook``), or over a selection's candidates (``candidate_hook``)."""
+
+    # Seconds before the bar shows (quick fits print nothing).
+    DELAY = 0.5
+
+    def __init__(self, quiet: bool, total: int | None, description: str,
+                 unit: str = "it") -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=description, unit="it", disable=quiet, delay=0.5,
-                        file=sys.stderr, leave=False)
-        # The fits' callback: none where no bar is shown, as a callback keeps small fits
-        # (a model selection's above all) off the compiled loop.
+        self.bar = tqdm(total=total, desc=description, unit=unit, disable=quiet,
+                        delay=self.DELAY, file=sys.stderr, leave=False)
+        # The fit's callback: none where no bar is shown, as a callback keeps small fits
+        # off the compiled loop.
         self.hook = None if quiet else self.callback
+        # select_model's per-candidate progress: it leaves the fits on the compiled loop.
+        self.candidate_hook = None if quiet else self.candidate
 
     def callback(self, iteration: int, lower_bound: float, change: float, model: Any) -> None:
         self.bar.update(1)
         self.bar.set_postfix(loglik=f"{lower_bound:.4f}", refresh=False)
+
+    def candidate(self, row: dict) -> None:
+        self.bar.update(1)
+        self.bar.set_postfix(last=f"{row['model']} K={row['n_components']}", refresh=False)
 
     def close(self) -> None:
         self.bar.close()
@@ -439,6 +488,15 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("--prior", is_flag=True,
               help="mclust's default conjugate prior (prior=\"default\"): MAP EM, which keeps "
                    "small components from collapsing.")
+@click.option("--prior-shrinkage", type=float, callback=_prior_number(positive=False),
+              help="The prior's shrinkage of the means toward the data's mean (pseudo-rows; "
+                   "mclust's default 0.01, 0 none). Implies --prior.")
+@click.option("--prior-dof", type=float, callback=_prior_number(positive=True),
+              help="The prior's degrees of freedom (default: features + 2). Implies --prior.")
+@click.option("--prior-scale", type=float, callback=_prior_number(positive=True),
+              help="The prior's scale: each variance's for the diagonal and spherical "
+                   "models, that times the identity matrix for the others (default: from "
+                   "the data's variances). Implies --prior.")
 @click.option("--noise", is_flag=True,
               help="Add a uniform noise component (mclust's Vinv); predict gives -1 for rows "
                    "most likely noise.")
@@ -460,7 +518,8 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
         exclude: str | None, sep: str | None, decimal: str | None, max_iter: int, tol: float,
         reg_covar: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
-        accelerate_method: str | None, prior: bool, noise: bool, standardize: bool,
+        accelerate_method: str | None, prior: bool, prior_shrinkage: float | None,
+        prior_dof: float | None, prior_scale: float | None, noise: bool, standardize: bool,
         out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
         chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
@@ -471,7 +530,9 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     candidate is degenerate, with a warning; candidates the rows cannot support are skipped).
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     The model is saved (--out) before the picture is drawn (--plot).
-    --prior fits by MAP EM under mclust's default prior; --noise adds a uniform
+    --prior fits by MAP EM under mclust's default prior (--prior-shrinkage,
+    --prior-dof and --prior-scale set its hyperparameters, the others keeping
+    mclust's defaults); --noise adds a uniform
     noise component (its weight is reported; emkit predict labels noise rows -1).
     """
     from emkit.data._io_tables import read_frame, select_columns, to_numbers
@@ -480,16 +541,18 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     _check_output(out, "--out")
     _check_picture_path(plot_path)
     speedup = accelerate_method or accelerate  # True: SQUAREM, as --accelerate always was
-    _check_fit_combinations(algorithm, speedup, prior, noise)
+    prior_given = _prior_option(prior, prior_shrinkage, prior_dof, prior_scale)
+    _check_fit_combinations(algorithm, speedup, prior_given is not None)
+    if prior_scale is not None and standardize:
+        # The saved model is in the data's units; a scale given for standardised columns
+        # would not describe it (shrinkage and dof have no units).
+        raise click.UsageError("--prior-scale is in the data's units: not with --standardize")
     options = {"max_iter": max_iter, "tol": tol, "n_init": n_init, "random_state": seed,
                "algorithm": algorithm, "accelerate": speedup, "reg_covar": reg_covar,
-               "prior": "default" if prior else None, "noise": noise}
+               "prior": prior_given, "noise": noise}
     if stream or (data.is_file() and data.stat().st_size > STREAM_THRESHOLD):
         if standardize:
             raise click.UsageError("--standardize needs the rows in memory; not with --stream")
-        if noise:
-            raise click.UsageError("--noise needs the rows in memory; not with --stream "
-                                   "(files over 1 GiB are streamed)")
         source = _open_source(data, chunk_size, columns, exclude, sep, decimal)
         model = _fit_streamed(source, ks, covariance, plot_path, options, quiet)
         saved = _save(model, out)  # first: nothing after the fit may lose it
@@ -520,15 +583,13 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
             click.echo(f"picture written to {plot_path}")
 
 
-def _check_fit_combinations(algorithm: str, accelerate: bool | str, prior: bool,
-                            noise: bool) -> None:
+def _check_fit_combinations(algorithm: str, accelerate: bool | str, prior: bool) -> None:
     """Refuse, before reading DATA, the option pairs GaussianMixture refuses."""
     name = "--accelerate-method" if isinstance(accelerate, str) else "--accelerate"
     if accelerate and algorithm != "em":
         raise click.UsageError(f"{name} needs --algorithm em (got {algorithm})")
-    for given, option in ((prior, "--prior"), (noise, "--noise")):
-        if given and accelerate:
-            raise click.UsageError(f"{option} does not combine with {name}")
+    if prior and accelerate:
+        raise click.UsageError(f"--prior does not combine with {name}")
 
 
 def _layout(covariance_type: str) -> str:
@@ -551,13 +612,15 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
     else:
         types = list(MCLUST_MODELS)
     candidates = len(ks) * len(types)
-    progress = _Progress(quiet, candidates * options["n_init"] * options["max_iter"]
-                         if candidates > 1 else None, "EM iterations")
+    if candidates == 1:  # one fit: a bar over its EM iterations
+        progress = _Progress(quiet, None, "EM iterations")
+    else:  # a selection: a bar over the candidates (every row of the table)
+        progress = _Progress(quiet, candidates, "models", unit="model")
     try:
         if candidates == 1:
             return _fit_one(X, ks[0], types[0], options, progress), None
         result = select_model(X, list(ks), types, criterion=criterion,
-                              callback=progress.hook, **options)
+                              progress=progress.candidate_hook, **options)
         return result.best_estimator, result.table
     finally:
         progress.close()

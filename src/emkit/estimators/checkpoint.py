@@ -230,7 +230,11 @@ class Checkpoint:
                             means=part["means"], covariances=part["covariances"],
                             precisions_cholesky=part["precisions_cholesky"],
                             reg_covar=estimator.reg_covar)
-        return EMResult(model=Mixture(weights=part["weights"], components=gaussian),
+        # The fit's own mixture: its frozen parameters, prior and noise component, so the
+        # resumed run's M-steps are the uninterrupted run's.
+        model = estimator._with_noise(estimator._with_frozen(
+            Mixture(weights=part["weights"], components=gaussian)))
+        return EMResult(model=model,
                         history=[float(h) for h in part["history"]],
                         n_iter=int(info["n_iter"]), converged=bool(info["converged"]))
 
@@ -276,6 +280,7 @@ def _describe(result: EMResult | None, prefix: str, arrays: dict) -> dict | None
     if result is None:
         return None
     gaussian = result.model.components
+    gaussian = getattr(gaussian, "gaussian", gaussian)  # a noise component's Gaussian ones
     arrays.update({
         f"{prefix}/weights.npy": result.model.weights,
         f"{prefix}/means.npy": gaussian.means,

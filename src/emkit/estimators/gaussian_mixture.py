@@ -21,7 +21,7 @@ from emkit.core.runs import check_accelerate, run_variant
 from emkit.core.variants import ALGORITHMS, assignment_for
 from emkit.data import _validation as v
 from emkit.data import scale
-from emkit.data.sources import IndexedArraySource
+from emkit.data.sources import IndexedArraySource, row_weights
 from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.codec import GaussianCodec
 from emkit.distributions.gaussian.covariance import (
@@ -38,7 +38,12 @@ from emkit.distributions.gaussian.family import (
     gaussian_from_resp,
 )
 from emkit.distributions.gaussian.missing import fill_with_column_means
-from emkit.distributions.gaussian.noise import NoisyGaussian, hypervolume
+from emkit.distributions.gaussian.noise import (
+    NoisyGaussian,
+    NoisyGaussianCodec,
+    hypervolume,
+    streamed_hypervolume,
+)
 from emkit.distributions.gaussian.prior import ConjugatePrior, resolve_prior
 from emkit.estimators._mixture_methods import MixtureMethods
 from emkit.estimators.checkpoint import Checkpoint, FitState, continue_em, data_digest
@@ -311,6 +316,19 @@ def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
     return int((~np.isnan(init_X).all(axis=1)).sum())
 
 
+def _rows_and_weights(source: Any) -> Any:
+    """``(rows, sample_weight or None)`` of a streamed or Dask source, chunk by chunk."""
+    blocks = getattr(getattr(source, "X", None), "blocks", None)
+    if blocks is None:  # a file source: its chunks carry their weights
+        for chunk in source:
+            yield np.asarray(chunk), row_weights(chunk)
+        return
+    weights = getattr(source, "weight_column", None)  # a Dask source: block by block
+    for i in range(source.X.numblocks[0]):
+        yield (np.asarray(blocks[i].compute()),
+               None if weights is None else np.asarray(weights.blocks[i].compute()))
+
+
 def _with_known_rows(
     resp: np.ndarray, labels: np.ndarray | None, row_weight: np.ndarray | None
 ) -> np.ndarray:
@@ -500,13 +518,22 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         ``n_components + 1`` columns, the noise's last; ``weights_`` holds the
         Gaussian components' weights and ``noise_weight_`` the rest (together
         they sum to one). :meth:`bic` counts the noise weight and the volume,
-        as mclust does. In-memory data without NaN, ``sample_weight`` or
-        ``labels``; not with ``accelerate`` or frozen ``params``.
+        as mclust does. With ``sample_weight`` the E- and M-steps are weighted
+        (the noise weight's too) and the default volume is that of the rows
+        the weights stand for (:func:`~emkit.distributions.gaussian.noise.hypervolume`);
+        with ``labels``, ``n_components`` labels a row noise (its column of
+        :meth:`predict_proba`; -1 stays "unknown" there, unlike :meth:`predict`'s -1).
+        Frozen weights (``params`` without ``"w"``) include the noise's
+        (``weights_init`` gives it, last; else it stays at its start's). Rows
+        without NaN; a streamed or Dask ``X`` gets the volume of all its rows
+        (:func:`~emkit.distributions.gaussian.noise.streamed_hypervolume`, two
+        passes) and its start from the sample, so ``noise_init`` needs rows in memory.
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
-        (``init_params``) is then made from the other rows. Without it, the
-        start is made from every row and the noise weight starts at 0.1.
+        (``init_params``) is then made from the other rows (so are rows labelled
+        noise by ``labels``; a row's label outranks its ``noise_init``). Without
+        either, the start is made from every row and the noise weight starts at 0.1.
     noise_volume : float, optional
         The noise component's volume; default mclust's ``hypvol`` of the data
         (:func:`emkit.distributions.gaussian.noise.hypervolume`).
@@ -646,6 +673,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             others. Known rows keep one-hot responsibilities throughout (with
             every ``algorithm``); ``history_`` is then the log-likelihood of the
             unknown rows plus the complete-data log-likelihood of the known ones.
+            With ``noise=True``, ``n_components`` is the noise component (-1
+            still means unknown, though :meth:`predict` labels noise -1).
 
         Returns
         -------
@@ -669,7 +698,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                 "SQUAREM would extrapolate them too"
             )
         self._check_prior_options()
-        self._check_noise_options(X, sample_weight, labels)
+        self._check_noise_options(X)
         if self.accelerate and is_constrained(self.covariance_type):
             # SQUAREM extrapolates the parameters freely, out of the model's constraints.
             raise ValueError(
@@ -694,9 +723,14 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                                 init_X.dtype.itemsize)
         self._resolved_prior = resolve_prior(self.prior, init_X, self.n_components,
                                              structure.model)
-        if self.noise:
-            self.noise_volume_ = (hypervolume(init_X) if self.noise_volume is None
-                                  else float(self.noise_volume))
+        if self.noise:  # (a weighted fit's volume is that of the rows it stands for)
+            weights = getattr(source, "sample_weight", None)
+            self.noise_volume_ = (
+                float(self.noise_volume) if self.noise_volume is not None
+                else streamed_hypervolume(lambda: _rows_and_weights(source))
+                if scale.is_scalable(X)  # all the rows, not the start's sample
+                else hypervolume(init_X) if weights is None
+                else hypervolume(source.X, sample_weight=weights))
         best = self._best_run(init_X, structure, source, warm, seeds[:-1])
         if not best.converged and self.max_iter > 0 and self.algorithm != "stochastic":
             warnings.warn(
@@ -778,10 +812,11 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             return scale.prepare(self, X, reset=reset, rng=np.random.default_rng(seed),
                                  chunk_size=self._chunk_rows(n_features),
                                  sample_weight=sample_weight, labels=labels,
-                                 n_components=self.n_components)
+                                 n_components=self.n_components + bool(self.noise))
         X = v.check_columns_observed(self._validate_X(X, reset=reset, min_samples=2))
         weights = v.check_sample_weight(sample_weight, X.shape[0])
-        labels = v.check_labels(labels, X.shape[0], self.n_components)
+        # With a noise component, label n_components (its column in predict_proba) is noise.
+        labels = v.check_labels(labels, X.shape[0], self.n_components + bool(self.noise))
         if (weights is not None or labels is not None) and self.checkpoint is not None:
             raise ValueError("checkpoint= does not take sample_weight or labels yet")
         return v.check_scale(X), self._fit_source(X, weights, labels)
@@ -906,7 +941,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         """One EM run from ``model`` with the chosen variant."""
         return run_variant(
             model, source, algorithm=self.algorithm, accelerate=self.accelerate,
-            codec=MixtureCodec(GaussianCodec()), tol=self.tol, max_iter=self.max_iter,
+            codec=MixtureCodec(NoisyGaussianCodec() if self.noise else GaussianCodec()),
+            tol=self.tol, max_iter=self.max_iter,
             previous_lower_bound=previous_lower_bound, callback=callback,
         )
 
@@ -992,9 +1028,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             X_start = fill_with_column_means(X, row_weight)
             resp = initial_resp(X_start, self.n_components, self.init_params, rng,
                                 row_weight)
-            resp = _with_known_rows(resp, labels, row_weight)
             if self.noise:
-                resp = self._noise_start(X_start, resp, rng)
+                resp = self._noise_start(X_start, resp, rng, row_weight, labels)
+            else:
+                resp = _with_known_rows(resp, labels, row_weight)
             if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
                 estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar)
             if estimated is None:
@@ -1020,23 +1057,43 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                 )
         return self._with_noise(self._with_frozen(Mixture(weights=weights, components=components)))
 
-    def _noise_start(self, X: np.ndarray, resp: np.ndarray, rng: Any) -> np.ndarray:
-        """Starting responsibilities (n, K + 1) with the noise component last.
+    def _noise_start(self, X: np.ndarray, resp: np.ndarray, rng: Any,
+                     row_weight: np.ndarray | None = None,
+                     labels: np.ndarray | None = None) -> np.ndarray:
+        """Starting responsibilities (n, K + 1) with the noise component last, times the
+        row weights.
 
-        ``noise_init`` rows are wholly noise and the Gaussian start is made from
-        the others (as mclust's); without it every row keeps its start and the
-        noise takes 0.1 of each.
+        Rows labelled ``K`` (the noise) and ``noise_init`` rows are wholly noise and
+        the Gaussian start is made from the others (as mclust's); without either
+        every row keeps its start ``resp`` and the noise takes 0.1 of each. Rows
+        labelled with a Gaussian component are one-hot there (a label outranks
+        ``noise_init``), the start's components renamed to agree with them.
         """
-        k = self.n_components
-        out = np.zeros((X.shape[0], k + 1), dtype=resp.dtype)
-        if self.noise_init is None:
-            out[:, :k], out[:, k] = 0.9 * resp, 0.1
-            return out
-        noisy = self._noise_rows(X.shape[0])
-        if (~noisy).sum() < k:
-            raise ValueError(f"noise_init leaves {(~noisy).sum()} rows for {k} components")
-        out[~noisy, :k] = initial_resp(X[~noisy], k, self.init_params, rng, None)
-        out[noisy, k] = 1.0
+        k, n = self.n_components, X.shape[0]
+        out = np.zeros((n, k + 1), dtype=resp.dtype)
+        known = np.zeros(n, bool) if labels is None else (labels >= 0) & (labels < k)
+        noise_labelled = np.zeros(n, bool) if labels is None else labels == k
+        gaussian_labels = None if labels is None else np.where(noise_labelled, -1, labels)
+        if self.noise_init is None and not noise_labelled.any():
+            out[:, :k], out[:, k] = 0.9 * aligned_to_labels(resp, gaussian_labels), 0.1
+            if known.any():  # known rows wholly in their component
+                out[known] = 0.0
+                out[np.flatnonzero(known), labels[known]] = 1.0
+        else:
+            noisy = noise_labelled.copy()
+            if self.noise_init is not None:
+                noisy |= self._noise_rows(n) & ~known
+            if (~noisy).sum() < k:
+                raise ValueError(f"noise_init and the noise labels leave {(~noisy).sum()} "
+                                 f"rows for {k} components")
+            rest = ~noisy
+            start = initial_resp(X[rest], k, self.init_params, rng,
+                                 None if row_weight is None else row_weight[rest])
+            out[rest, :k] = aligned_to_labels(
+                start, None if gaussian_labels is None else gaussian_labels[rest])
+            out[noisy, k] = 1.0
+        if row_weight is not None:
+            out *= row_weight[:, None].astype(out.dtype)
         return out
 
     def _noise_rows(self, n_samples: int) -> np.ndarray:
@@ -1060,7 +1117,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         components = NoisyGaussian(model.components, -float(np.log(self.noise_volume_)))
         return replace(model, weights=weights, components=components)
 
-    def _check_noise_options(self, X: Any, sample_weight: Any, labels: Any) -> None:
+    def _check_noise_options(self, X: Any) -> None:
         if not self.noise:
             if self.noise_init is not None:
                 raise ValueError("noise_init is given but noise=False")
@@ -1068,15 +1125,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         if self.noise_volume is not None and not (np.isfinite(self.noise_volume)
                                                   and self.noise_volume > 0):
             raise ValueError(f"noise_volume must be a number > 0, got {self.noise_volume!r}")
-        clash = [name for name, bad in (
-            ("accelerate=True", self.accelerate),
-            (f"params={self.params!r}", set(self.params) != set("wmc")),
-            ("sample_weight", sample_weight is not None), ("labels", labels is not None),
-            ("a streamed or Dask X", scale.is_scalable(X)),
-            ("checkpoint=", self.checkpoint is not None),
-        ) if bad]
-        if clash:
-            raise ValueError(f"noise=True does not combine with {', '.join(clash)} (yet)")
+        if scale.is_scalable(X) and self.noise_init is not None:
+            raise ValueError("noise_init takes rows in memory: not with a streamed or Dask X "
+                             "(its start is made from a sample of the rows)")
 
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""
@@ -1093,7 +1144,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         """A prior's M-step is the posterior mode of every parameter at once."""
         if self.prior is None:
             return
-        resolve_prior(self.prior, np.zeros((2, 1)), 1, "V")  # its type, named if wrong
+        if not isinstance(self.prior, ConjugatePrior):  # (a given scale fits one model only)
+            resolve_prior(self.prior, np.zeros((2, 1)), 1, "V")  # its type, named if wrong
         frozen = set(self.params) != set("wmc")
         clash = [name for name, bad in (("accelerate=True", self.accelerate),
                                         (f"params={self.params!r}", frozen)) if bad]

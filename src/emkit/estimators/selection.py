@@ -13,7 +13,7 @@ all (``skipped``).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from numbers import Integral
 from typing import Any
@@ -406,7 +406,8 @@ def _nested_starts_apply(params: dict) -> bool:
         params.get(name) is None for name in ("weights_init", "means_init", "precisions_init"))
 
 
-def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None) -> list:
+def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None,
+                        progress: Any = None) -> list:
     """Each candidate also started from the best fit of a model nested in it.
 
     The fit of a nested model (EVE in VVE, VVI in VVE, EEE in EEV, ...) at the
@@ -441,16 +442,30 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None)
         for (i, _, _), scored in zip(jobs, refits, strict=True):
             if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
                 fitted[i] = scored
+        if progress is not None and _NESTED_IN[model]:  # its candidates are final now
+            for i in (i for (_, name), same in index.items() if name == model for i in same):
+                progress(dict(fitted[i][1]))
     return fitted
 
 
-def _in_turn_or_parallel(n_jobs: int | None, function: Any, arguments: list) -> list:
+def _in_turn_or_parallel(n_jobs: int | None, function: Any, arguments: list,
+                         on_result: Any = None) -> list:
     """``function(*a)`` for each ``a`` of ``arguments``: in joblib's processes when
     ``n_jobs`` asks for them, else in a plain loop (joblib's bookkeeping costs more
-    than a small compiled fit)."""
+    than a small compiled fit). ``on_result(result)``, if given, is called in this
+    process as each result arrives (in order)."""
     if n_jobs is None or n_jobs == 1:
-        return [function(*args) for args in arguments]
-    return Parallel(n_jobs=n_jobs)(delayed(function)(*args) for args in arguments)
+        results = (function(*args) for args in arguments)
+    else:  # a generator, so results are reported as they come rather than all at the end
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(function)(*args) for args in arguments)
+    if on_result is None:
+        return list(results)
+    out = []
+    for result in results:
+        on_result(result)
+        out.append(result)
+    return out
 
 
 def _usable_fit_from(selection: _Selection, covariance_type: str, starts: list):
@@ -596,6 +611,7 @@ def select_model(
     random_state: Any = None,
     n_jobs: int | None = None,
     nested_starts: bool | None = None,
+    progress: Callable[[dict], Any] | None = None,
     **gmm_params: Any,
 ) -> SelectionResult:
     """Fit every (n_components, covariance_type) pair and keep the best by a criterion.
@@ -637,6 +653,17 @@ def select_model(
         Not with ``noise=True`` or given ``*_init`` values. The default, None, means
         True with the hc start (one deterministic start, mclust's) and False
         with random starts, which explore on their own.
+    progress : callable, optional
+        ``progress(row)``, called in this process once per candidate when its
+        fit is final (with ``n_jobs`` too, as the workers' results arrive),
+        with its row of the table as a dict (``n_components``,
+        ``covariance_type``, ``bic``, ..., ``start``); skipped candidates first,
+        at once. So it is called ``len(result.table)`` times: a progress bar
+        over candidates. With nested starts a candidate is final once the
+        models nested in it have started it, so the calls come model by model
+        after the first pass (at once for models with nothing nested in them).
+        Unlike ``callback`` (called every EM iteration, which keeps the fits
+        off the compiled small-data loop), it leaves the fits' path as it is.
     **gmm_params
         Other :class:`GaussianMixture` parameters; ``tol`` defaults to 1e-5 and
         ``max_iter`` to 500 here, so candidates are compared near their optima.
@@ -673,6 +700,8 @@ def select_model(
         On an unknown criterion or covariance type, a non-integer or
         non-positive number of components, or when the rows support no
         candidate.
+    TypeError
+        If ``progress`` is given and not callable.
 
     Examples
     --------
@@ -684,6 +713,8 @@ def select_model(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable (called with each row), got {progress!r}")
     n_components = _checked_n_components(n_components)
     X = np.asarray(X, dtype=float) if not hasattr(X, "iloc") else X
     if np.ndim(X) != 2:
@@ -719,17 +750,34 @@ def select_model(
         warnings.simplefilter("ignore")  # as the candidates' fits keep quiet
         X = checked_by._checked_rows(X)
     selection = _Selection(params, X, checked_by)
-    fitted = _in_turn_or_parallel(n_jobs, _score_candidate,
-                                  [(selection, k, ct) for k, ct in candidates])
     if nested_starts is None:
         nested_starts = init_params == "hc"
-    if nested_starts and _nested_starts_apply(params):
-        fitted = _with_nested_starts(fitted, selection, n_jobs)
+    nested_starts = nested_starts and _nested_starts_apply(params)
+    for row in skipped if progress is not None else ():
+        progress(dict(row))
+    fitted = _in_turn_or_parallel(n_jobs, _score_candidate,
+                                  [(selection, k, ct) for k, ct in candidates],
+                                  _final_now(progress, nested_starts))
+    if nested_starts:
+        fitted = _with_nested_starts(fitted, selection, n_jobs, progress)
     best = _chosen(fitted, criterion)
     table = pd.DataFrame([row for _, row in fitted] + skipped)
     table = table.sort_values(criterion, kind="stable", na_position="last")
     estimator = _estimator_of(fitted[best][0], selection)
     return SelectionResult(estimator, table.reset_index(drop=True), criterion)
+
+
+def _final_now(progress: Any, nested_starts: bool) -> Any:
+    """What reports a first-pass fit to ``progress``: those no nested start revisits."""
+    if progress is None:
+        return None
+
+    def report(scored: tuple) -> None:
+        row = scored[1]
+        if not (nested_starts and _NESTED_IN.get(row["model"])):
+            progress(dict(row))
+
+    return report
 
 
 def _score_regression(params: dict, X: np.ndarray, y: np.ndarray, concomitant: Any,

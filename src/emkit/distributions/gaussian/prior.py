@@ -96,7 +96,10 @@ class ConjugatePrior:
         ... and scikit-learn's "full", "tied") the data's covariance times
         ``G^(-2/d)`` (its diagonal if there are no more rows than features);
         for the axis-aligned and spherical models a number, the average
-        variance times ``G^(-2/d)``; for one feature ``var / G^2``.
+        variance times ``G^(-2/d)``; for one feature ``var / G^2``. A number
+        ``s`` given for a full-matrix model means ``s`` times the identity
+        (for the others it is the number they take), so one number serves a
+        selection over all the models.
 
     Examples
     --------
@@ -176,6 +179,11 @@ def _user_scale(scale: Any, model: str, d: int) -> Any:
                 f"scale of the variances), got shape {value.shape}"
             )
         return float(value.ravel()[0])
+    if value.ndim == 0:  # a number: that times the identity
+        if not (np.isfinite(value) and value > 0):
+            raise ValueError(f"prior scale must be a positive number (times the identity for "
+                             f"covariance model {model!r}) or matrix, got {float(value)!r}")
+        return float(value) * np.eye(d)
     if value.shape != (d, d) or not np.allclose(value, value.T):
         raise ValueError(f"prior scale for covariance model {model!r} must be a symmetric "
                          f"({d}, {d}) matrix, got shape {value.shape}")
