@@ -365,8 +365,11 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
     means = np.empty((K, d))
     first = np.empty((K, d))
     for k in range(K):
+        # The rows' own weighted means (the guard only for an empty component), as
+        # gaussian_from_resp: a component of one row then has a scatter of exactly zero.
+        divisor = counts[k] if counts[k] > 0.0 else _EPS10
         for a in range(d):
-            means[k, a] = sums[k, a] / (counts[k] + _EPS10)
+            means[k, a] = sums[k, a] / divisor
             first[k, a] = sums[k, a] - counts[k] * means[k, a]
     second = np.zeros((K, d, d))
     centred = np.empty(d)
@@ -587,9 +590,14 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
             for a in range(d):
                 for b in range(d):
                     W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
-                W[k, a, a] += c[k] * reg_covar
-        cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
-                             cold)
+        if model == _EEV or model == _VEV:
+            cov[:] = _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter)
+        else:
+            for k in range(K):
+                for a in range(d):
+                    W[k, a, a] += c[k] * reg_covar
+            cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter,
+                                 warm_max_iter, cold)
     for k in range(K):
         for a in range(d):
             for b in range(d):
@@ -626,17 +634,43 @@ def _diagonal_model(model, c, w, inner_tol, inner_max_iter):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def _descending_eigen(W):  # pragma: no cover
-    """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first."""
+    """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first.
+
+    As ``constrained._eigen_descending``: those of ``-W_k``, so that tied
+    eigenvalues keep the axes' order.
+    """
     K, d = W.shape[0], W.shape[1]
     values = np.empty((K, d))
     vectors = np.empty((K, d, d))
     for k in range(K):
-        vals, vecs = np.linalg.eigh(W[k])
+        vals, vecs = np.linalg.eigh(-W[k])
         for j in range(d):
-            values[k, j] = vals[d - 1 - j]
+            values[k, j] = -vals[j]
             for a in range(d):
-                vectors[k, a, j] = vecs[a, d - 1 - j]
+                vectors[k, a, j] = vecs[a, j]
     return values, vectors
+
+
+@numba.njit(cache=True, nogil=True)
+def _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
+    """constrained.full for EEV and VEV: ``c_k reg_covar`` added to W_k's eigenvalues."""
+    K, d = W.shape[0], W.shape[1]
+    values, vectors = _descending_eigen(W)
+    for k in range(K):
+        for j in range(d):
+            values[k, j] += c[k] * reg_covar
+    if model == _EEV:
+        n = c.sum()
+        common = np.zeros((K, d))
+        for j in range(d):
+            total = 0.0
+            for k in range(K):
+                total += values[k, j]
+            for k in range(K):
+                common[k, j] = total / n
+        return _turned(vectors, common)
+    # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
+    return _turned(vectors, constrained._vei_loop(c, values, inner_tol, inner_max_iter))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -657,7 +691,7 @@ def _turned(vectors, diagonals):  # pragma: no cover
 @numba.njit(cache=True, nogil=True)
 def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
                 cold):  # pragma: no cover
-    """constrained.full: VEE EVE VVE EEV VEV EVV covariances (K, D, D) from scatters ``W``."""
+    """constrained.full: VEE EVE VVE EVV covariances (K, D, D) from scatters ``W``."""
     K, d = W.shape[0], W.shape[1]
     n = c.sum()
     if (model == _EVE or model == _VVE) and cold:
@@ -680,8 +714,6 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
         start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
         return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
                                              warm_max_iter)
-    if model == _VEE:
-        return constrained._vee_loop(c, W, inner_tol, inner_max_iter)
     if model == _EVV:
         scale = np.empty(K)
         for k in range(K):
@@ -694,20 +726,7 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
                 for b in range(d):
                     out[k, a, b] = volume * (W[k, a, b] / scale[k])
         return out
-    values, vectors = _descending_eigen(W)
-    if model == _EEV:
-        common = np.zeros((K, d))
-        for j in range(d):
-            total = 0.0
-            for k in range(K):
-                total += values[k, j]
-            for k in range(K):
-                common[k, j] = total / n
-        return _turned(vectors, common)
-    # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
-    diagonals = constrained._vei_loop(c, np.ascontiguousarray(values), inner_tol,
-                                      inner_max_iter)
-    return _turned(vectors, diagonals)
+    return constrained._vee_loop(c, W, inner_tol, inner_max_iter)  # VEE
 
 
 @numba.njit(cache=True, nogil=True)
