@@ -106,7 +106,7 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_hc.json").
 EURO = next(case for case in REFERENCE["cases"] if case["data"] == "EuroUnemployment")
 
 
-# Components of one row are flagged degenerate (a warning), as mclust could not flag them.
+# emkit flags the components of one row (a warning); mclust reports the fit as it is.
 @pytest.mark.filterwarnings("ignore::emkit.estimators.gaussian_mixture.DegenerateFitWarning")
 @pytest.mark.parametrize("k", [7, 8, 9])
 def test_eev_from_mclusts_start_ends_at_mclusts_fit(k):
