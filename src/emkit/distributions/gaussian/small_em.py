@@ -244,6 +244,70 @@ def collapse_bounds(weights: np.ndarray, means: np.ndarray, covariances: np.ndar
                             _c_array(precisions_cholesky))
 
 
+# Layouts of collapsed_components: a full (or tied) matrix, a diagonal, one variance.
+FULL_LAYOUT, DIAG_LAYOUT, SPHERICAL_LAYOUT = 0, 1, 2
+
+
+def collapsed_components(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                         precisions_cholesky: np.ndarray, layout: int, reg_covar: float,
+                         factor: float, relative: float) -> np.ndarray:
+    """Which components have a variance at the floor (bool, (K,)), in one compiled call.
+
+    ``degenerate_components``' collapse test of
+    :mod:`emkit.estimators.gaussian_mixture` on the loop's arrays: a component
+    is collapsed where, along one of its principal axes, its variance is at most
+    ``max(factor * reg_covar, 1e-12 * the data's)`` and at most ``relative`` times
+    the data's (the mixture's total covariance along that axis). Principal axes
+    per ``layout``: eigenvectors (``FULL_LAYOUT``), the features (``DIAG_LAYOUT``),
+    or one variance against the data's mean variance (``SPHERICAL_LAYOUT``).
+    :func:`collapse_bounds` settles it without eigenvalues where it can.
+    """
+    return _collapsed(_c_array(weights), _c_array(means), _c_array(covariances),
+                      _c_array(precisions_cholesky), layout, float(reg_covar), float(factor),
+                      float(relative))
+
+
+@numba.njit(cache=True, nogil=True)
+def _collapsed(weights, means, cov, prec, layout, reg_covar, factor,
+               relative):  # pragma: no cover
+    K, d = means.shape
+    out = np.zeros(K, dtype=np.bool_)
+    smallest, spread = _collapse_bounds(weights, means, cov, prec)
+    if np.isfinite(spread) and smallest > max(factor * reg_covar, 1e-12 * spread):
+        return out
+    # The mixture's total covariance: within-component plus between-means.
+    centre = np.zeros(d)
+    for k in range(K):
+        for a in range(d):
+            centre[a] += weights[k] * means[k, a]
+    total = np.zeros((d, d))
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                total[a, b] += weights[k] * (cov[k, a, b] + (means[k, a] - centre[a])
+                                             * (means[k, b] - centre[b]))
+    mean_variance = 0.0
+    for a in range(d):
+        mean_variance += total[a, a] / d
+    for k in range(K):
+        if layout == FULL_LAYOUT:
+            values, vectors = np.linalg.eigh(cov[k])
+        for j in range(d if layout != SPHERICAL_LAYOUT else 1):
+            if layout == FULL_LAYOUT:
+                own = values[j]
+                data = 0.0
+                for a in range(d):
+                    for b in range(d):
+                        data += vectors[a, j] * total[a, b] * vectors[b, j]
+            elif layout == DIAG_LAYOUT:
+                own, data = cov[k, j, j], total[j, j]
+            else:
+                own, data = cov[k, 0, 0], mean_variance
+            if own <= max(factor * reg_covar, 1e-12 * data) and own <= relative * data:
+                out[k] = True
+    return out
+
+
 @numba.njit(cache=True, nogil=True)
 def _collapse_bounds(weights, means, cov, prec):  # pragma: no cover
     K, d = means.shape
