@@ -3,7 +3,8 @@
 ``select_model`` checks every candidate for collapsed components in one compiled
 call (:func:`emkit.estimators.gaussian_mixture.collapsed_components`); it must flag
 exactly what :func:`~emkit.estimators.gaussian_mixture.degeneracy_reasons` flags
-from the eigenvalues.
+from the eigenvalues (its eigenvalues from a compiled Jacobi routine, checked against
+LAPACK's).
 """
 
 from __future__ import annotations
@@ -49,3 +50,28 @@ def test_compiled_collapse_check_is_degeneracy_reasons(model, monkeypatch):
     # The repeated rows collapse a component wherever its variances are its own (one
     # shared covariance cannot collapse onto six rows of sixty-six).
     assert bool(flagged) == (model not in ("EII", "EEI", "EEE", "tied"))
+
+
+def test_jacobi_eigen_is_lapacks():
+    # The collapse check's eigen-decomposition: graded (variances 1e-16 to 1e8), tied,
+    # diagonal and zero matrices, against numpy's LAPACK eigh.
+    from emkit.distributions.gaussian import small_em
+
+    rng = np.random.default_rng(0)
+    for d in (1, 2, 3, 6, 10):
+        for trial in range(60):
+            B = rng.normal(size=(d, d)) * 10.0 ** rng.uniform(-8, 4, size=d)
+            A = B @ B.T
+            if trial % 5 == 0:
+                A = np.diag(rng.uniform(0, 1, d))
+                A[0, 0] = A[-1, -1]
+            if trial % 7 == 0:
+                A = np.zeros((d, d))
+            values, vectors = np.empty(d), np.empty((d, d))
+            small_em._jacobi_eigen(A, values, vectors, np.empty((d, d)))
+            size = max(np.abs(A).max(), 1e-300)
+            np.testing.assert_allclose(np.sort(values), np.linalg.eigvalsh(A), rtol=0,
+                                       atol=1e-13 * size)
+            np.testing.assert_allclose(vectors.T @ vectors, np.eye(d), rtol=0, atol=1e-13)
+            np.testing.assert_allclose(vectors @ np.diag(values) @ vectors.T, A, rtol=0,
+                                       atol=1e-13 * size)

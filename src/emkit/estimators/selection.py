@@ -214,7 +214,7 @@ class _CompiledFit:
         collapsed = collapsed_components(fit.weights, fit.means, fit.covariances,
                                          fit.precisions_cholesky, self.covariance_type,
                                          self.reg_covar)
-        reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
+        reasons = {i: "collapsed" for i, flag in enumerate(collapsed.tolist()) if flag}
         for i, why in unsupported_components(fit.weights, self.covariance_type,
                                              fit.means.shape[1], self.n_samples).items():
             reasons.setdefault(i, why)
