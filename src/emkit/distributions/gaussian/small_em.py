@@ -827,6 +827,8 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
         start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
         return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
                                              warm_max_iter)
+    if model == _VEE:
+        return constrained._vee_loop(c, W, inner_tol, inner_max_iter)
     if model == _EVV:
         scale = np.empty(K)
         for k in range(K):
@@ -839,7 +841,7 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
                 for b in range(d):
                     out[k, a, b] = volume * (W[k, a, b] / scale[k])
         return out
-    return constrained._vee_loop(c, W, inner_tol, inner_max_iter)  # VEE
+    raise ValueError("EEV's and VEV's covariances are _eigen_model's")
 
 
 @numba.njit(cache=True, nogil=True)
