@@ -31,7 +31,6 @@ CASES = {case["data"]: case for case in REFERENCE["cases"]}
 SELECTION_GAPS = {
     "wreath": "EVE,8 ends 7.8 below mclust's fit (EM from the same start; not the start)",
     "chevron": "VVE,8 ends 0.9 below mclust's fit",
-    "EuroUnemployment": "EEV,7-9 (components of one or two rows) end below mclust's fits",
 }
 PARTITION_GAPS: dict[str, str] = {}
 
@@ -213,7 +212,9 @@ def test_selection_is_never_worse_than_mclust(name):
     for model, mclust in theirs.items():
         ours = table[model].to_numpy()
         fitted = np.isfinite(mclust) & np.isfinite(ours)
-        assert fitted.sum() >= 5, model
+        # Not vacuous: five sizes compared, or every one mclust fitted (on 31 rows
+        # mclust fits VEE at K = 1..4 only).
+        assert fitted.sum() >= min(5, np.isfinite(mclust).sum()), model
         worse += [f"{model},{k + 1} ({ours[k] - mclust[k]:+.2f})"
                   for k in np.flatnonzero(fitted & (ours < mclust - 0.1))]
     assert not worse, worse

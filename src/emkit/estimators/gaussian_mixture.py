@@ -218,6 +218,21 @@ def clearly_not_collapsed(weights: np.ndarray, means: np.ndarray, covariances: n
     return bool(np.isfinite(total) and smallest > floor)
 
 
+def collapsed_components(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                         precisions_cholesky: np.ndarray, covariance_type: str,
+                         reg_covar: float) -> np.ndarray:
+    """:func:`degeneracy_reasons`' collapse test on dense (K, D, D) arrays, compiled.
+
+    A boolean per component (see :func:`degenerate_components`); one compiled call,
+    for a model selection that checks hundreds of fits on small data.
+    """
+    layout = {"spherical": small_em.SPHERICAL_LAYOUT, "diag": small_em.DIAG_LAYOUT}.get(
+        COVARIANCE_STRUCTURES[covariance_type].name, small_em.FULL_LAYOUT)
+    return small_em.collapsed_components(weights, means, covariances, precisions_cholesky,
+                                         layout, reg_covar, DEGENERATE_FACTOR,
+                                         DEGENERATE_RELATIVE)
+
+
 def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
     """Each component's variances along its principal axes, and the data's along them.
 

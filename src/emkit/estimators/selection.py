@@ -29,9 +29,8 @@ from emkit.distributions.gaussian.family import Gaussian
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
-    clearly_not_collapsed,
+    collapsed_components,
     degeneracy_after_fit,
-    degeneracy_reasons,
     describe_degeneracy,
     rows_needed,
     unsupported_components,
@@ -208,14 +207,18 @@ class _CompiledFit:
 
     @property
     def _fit_degeneracy(self) -> tuple[int, dict[int, str]]:
-        """What :func:`degeneracy_after_fit` reads: the reasons, bounded cheaply first."""
+        """What :func:`degeneracy_after_fit` reads: :func:`degeneracy_reasons`, compiled."""
         fit = self.fit
-        if self.n_components > 1 and clearly_not_collapsed(
-                fit.weights, fit.means, fit.covariances, fit.precisions_cholesky,
-                self.reg_covar):
-            return self.n_samples, unsupported_components(
-                fit.weights, self.covariance_type, fit.means.shape[1], self.n_samples)
-        return self.n_samples, degeneracy_reasons(self, self.n_samples)
+        if self.n_components == 1:
+            return self.n_samples, {}
+        collapsed = collapsed_components(fit.weights, fit.means, fit.covariances,
+                                         fit.precisions_cholesky, self.covariance_type,
+                                         self.reg_covar)
+        reasons = {i: "collapsed" for i, flag in enumerate(collapsed.tolist()) if flag}
+        for i, why in unsupported_components(fit.weights, self.covariance_type,
+                                             fit.means.shape[1], self.n_samples).items():
+            reasons.setdefault(i, why)
+        return self.n_samples, reasons
 
 
 def _compiled_hc_fit(selection: _Selection, k: int,

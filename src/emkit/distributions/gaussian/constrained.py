@@ -158,7 +158,8 @@ def _vei_loop(counts, w, inner_tol, max_iter):  # pragma: no cover - compiled
 
 
 def full(
-    model: str, counts: np.ndarray, W: np.ndarray, previous: np.ndarray | None = None
+    model: str, counts: np.ndarray, W: np.ndarray, previous: np.ndarray | None = None,
+    reg_covar: float = 0.0,
 ) -> np.ndarray:
     """Covariances (K, D, D) of the models VEE EVE VVE EEV VEV EVV from scatters ``W``.
 
@@ -166,7 +167,18 @@ def full(
     orientation iterations at the current orientation: every iteration lowers the
     objective, so the M-step then improves on the current parameters (EM's
     ascent), and near convergence it needs few iterations instead of thousands.
+
+    ``reg_covar`` enters as ``n_k reg_covar I`` in each ``W_k``. EEV and VEV add it
+    to ``W_k``'s eigenvalues instead (the same covariances in exact arithmetic):
+    their orientations are ``W_k``'s eigenvectors, and a component of a row or two,
+    whose scatter comes from other rows' tiny responsibilities, would have them
+    rounded away by the added term (mclust adds nothing, and its EM grows such a
+    component from those directions).
     """
+    if model in _EIGEN_SOLVERS:
+        return _EIGEN_SOLVERS[model](counts, W, np.asarray(counts) * reg_covar)
+    if reg_covar:
+        W = W + (np.asarray(counts) * reg_covar)[:, None, None] * np.eye(W.shape[-1])
     if model in _SHARED_ORIENTATION:
         if previous is None:
             return _common_orientation(counts, W, _SHARED_ORIENTATION[model])
@@ -189,9 +201,10 @@ def orientation_of(covariances: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.linalg.eigh(np.tensordot(weights, covariances, 1))[1])
 
 
-def _eev(counts, W):
+def _eev(counts, W, shifts=0.0):
     # Orientation D_k: eigenvectors of W_k; one shape-volume: the summed eigenvalues / n.
     values, vectors = _eigen_descending(W)
+    values = values + np.reshape(shifts, (-1, 1))
     common = values.sum(axis=0) / counts.sum()
     return np.einsum("kij,j,klj->kil", vectors, common, vectors)
 
@@ -309,7 +322,7 @@ def _cholesky_inverse(S, lower, inverse):  # pragma: no cover - compiled
     return log_det
 
 
-def _vev(counts, W):
+def _vev(counts, W, shifts=0.0):
     """VEV: VEI on the eigenvalues of each ``W_k``, turned by its eigenvectors ``D_k``.
 
     With each orientation free, ``tr(W_k D_k A^-1 D_k^T) / lambda_k`` is least
@@ -317,7 +330,7 @@ def _vev(counts, W):
     entry of ``A``); what remains is VEI's problem on those eigenvalues.
     """
     values, vectors = _eigen_descending(W)
-    diagonals = _vei(counts, values)  # lambda_k A, shape (K, D)
+    diagonals = _vei(counts, values + np.reshape(shifts, (-1, 1)))  # lambda_k A, shape (K, D)
     return np.einsum("kij,kj,klj->kil", vectors, diagonals, vectors)
 
 
@@ -731,16 +744,23 @@ def _majorised_orientation(W, orientation, inverse, largest_w, second: bool):
 
 
 def _eigen_descending(W):
-    values, vectors = np.linalg.eigh(W)
-    return values[:, ::-1], vectors[:, :, ::-1]
+    # Those of -W: largest first, and tied eigenvalues (the zero scatter of a component
+    # of one row) keep the axes' order, as mclust's SVD leaves them. (Reversing eigh(W)'s
+    # order reverses the axes: another of the M-step's equal optima, from which EM
+    # takes another path.)
+    values, vectors = np.linalg.eigh(-W)
+    return -values, vectors
 
 
 # EVE and VVE share one orientation; the value: whether volumes vary.
 _SHARED_ORIENTATION = {"EVE": False, "VVE": True}
 
 _FULL_SOLVERS = {
-    "EEV": _eev,
     "EVV": _evv,
     "VEE": _vee,
+}
+# Orientations from each W_k's eigenvectors; reg_covar shifts the eigenvalues (see full).
+_EIGEN_SOLVERS = {
+    "EEV": _eev,
     "VEV": _vev,
 }

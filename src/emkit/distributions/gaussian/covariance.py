@@ -559,10 +559,8 @@ class ConstrainedFull(Full):
     def covariances_after(self, previous, counts, offsets, scatter, reg_covar):
         # reg_covar enters as n_k * reg_covar * I in W_k: VVV's W_k / n_k + reg_covar I,
         # and the model's constraints kept.
-        n_features = offsets.shape[1]
         within = scatter - counts[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
-        within = within + (counts * reg_covar)[:, None, None] * np.eye(n_features)
-        return _finite(constrained.full(self.model, counts, within, previous))
+        return _finite(constrained.full(self.model, counts, within, previous, reg_covar))
 
     def n_parameters(self, n_components, n_features):
         return constrained.n_var_params(self.model, n_features, n_components)

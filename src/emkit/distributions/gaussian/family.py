@@ -328,8 +328,11 @@ def gaussian_from_resp(
 
     With a ``prior``, the posterior mode (mclust's start with a prior).
     """
-    counts = resp.sum(axis=0) + 10 * np.finfo(resp.dtype).eps
-    means = (resp.T @ X) / counts[:, None]
+    # The rows' own weighted means (10 eps only for an empty component): a component of
+    # one row then has a scatter of exactly zero (mclust's start), not a rank-one remnant
+    # of a mean 10 eps off its row, whose direction EEV and VEV would take as orientation.
+    counts = resp.sum(axis=0)
+    means = (resp.T @ X) / np.where(counts > 0, counts, 10 * np.finfo(resp.dtype).eps)[:, None]
     return estimate_gaussian(structure, gaussian_stats(structure, X, resp, means), reg_covar,
                              prior)
 

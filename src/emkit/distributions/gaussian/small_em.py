@@ -244,6 +244,119 @@ def collapse_bounds(weights: np.ndarray, means: np.ndarray, covariances: np.ndar
                             _c_array(precisions_cholesky))
 
 
+# Layouts of collapsed_components: a full (or tied) matrix, a diagonal, one variance.
+FULL_LAYOUT, DIAG_LAYOUT, SPHERICAL_LAYOUT = 0, 1, 2
+
+
+def collapsed_components(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
+                         precisions_cholesky: np.ndarray, layout: int, reg_covar: float,
+                         factor: float, relative: float) -> np.ndarray:
+    """Which components have a variance at the floor (bool, (K,)), in one compiled call.
+
+    ``degenerate_components``' collapse test of
+    :mod:`emkit.estimators.gaussian_mixture` on the loop's arrays: a component
+    is collapsed where, along one of its principal axes, its variance is at most
+    ``max(factor * reg_covar, 1e-12 * the data's)`` and at most ``relative`` times
+    the data's (the mixture's total covariance along that axis). Principal axes
+    per ``layout``: eigenvectors (``FULL_LAYOUT``), the features (``DIAG_LAYOUT``),
+    or one variance against the data's mean variance (``SPHERICAL_LAYOUT``).
+    :func:`collapse_bounds` settles it without eigenvalues where it can.
+    """
+    return _collapsed(_c_array(weights), _c_array(means), _c_array(covariances),
+                      _c_array(precisions_cholesky), layout, float(reg_covar), float(factor),
+                      float(relative))
+
+
+@numba.njit(cache=True, nogil=True)
+def _collapsed(weights, means, cov, prec, layout, reg_covar, factor,
+               relative):  # pragma: no cover
+    K, d = means.shape
+    out = np.zeros(K, dtype=np.bool_)
+    smallest, spread = _collapse_bounds(weights, means, cov, prec)
+    if np.isfinite(spread) and smallest > max(factor * reg_covar, 1e-12 * spread):
+        return out
+    # The mixture's total covariance: within-component plus between-means.
+    centre = np.zeros(d)
+    for k in range(K):
+        for a in range(d):
+            centre[a] += weights[k] * means[k, a]
+    total = np.zeros((d, d))
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                total[a, b] += weights[k] * (cov[k, a, b] + (means[k, a] - centre[a])
+                                             * (means[k, b] - centre[b]))
+    mean_variance = 0.0
+    for a in range(d):
+        mean_variance += total[a, a] / d
+    values = np.empty(d)
+    vectors = np.empty((d, d))
+    work = np.empty((d, d))
+    for k in range(K):
+        if layout == FULL_LAYOUT:
+            _jacobi_eigen(cov[k], values, vectors, work)
+        for j in range(d if layout != SPHERICAL_LAYOUT else 1):
+            if layout == FULL_LAYOUT:
+                own = values[j]
+                data = 0.0
+                for a in range(d):
+                    for b in range(d):
+                        data += vectors[a, j] * total[a, b] * vectors[b, j]
+            elif layout == DIAG_LAYOUT:
+                own, data = cov[k, j, j], total[j, j]
+            else:
+                own, data = cov[k, 0, 0], mean_variance
+            if own <= max(factor * reg_covar, 1e-12 * data) and own <= relative * data:
+                out[k] = True
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _jacobi_eigen(matrix, values, vectors, work):  # pragma: no cover
+    """Eigenvalues and eigenvectors (columns) of a small symmetric matrix, in any order.
+
+    Cyclic Jacobi rotations until the off-diagonal part is below rounding: on the few
+    features of small data a tenth of the time of LAPACK's call from compiled code
+    (its copies and workspace queries), and as accurate.
+    """
+    d = matrix.shape[0]
+    scale = 0.0
+    for a in range(d):
+        for b in range(d):
+            work[a, b] = matrix[a, b]
+            vectors[a, b] = 1.0 if a == b else 0.0
+            scale += matrix[a, b] * matrix[a, b]
+    for _ in range(64):
+        off = 0.0
+        for a in range(d):
+            for b in range(a + 1, d):
+                off += work[a, b] * work[a, b]
+        if not off > 1e-34 * scale:  # (eps^2 of the norm), or NaN
+            break
+        for p in range(d - 1):
+            for q in range(p + 1, d):
+                apq = work[p, q]
+                if apq == 0.0:
+                    continue
+                theta = (work[q, q] - work[p, p]) / (2.0 * apq)
+                t = 1.0 / (abs(theta) + np.sqrt(theta * theta + 1.0))
+                if theta < 0.0:
+                    t = -t
+                c = 1.0 / np.sqrt(t * t + 1.0)
+                s = t * c
+                for m in range(d):
+                    x, y = work[m, p], work[m, q]
+                    work[m, p], work[m, q] = c * x - s * y, s * x + c * y
+                for m in range(d):
+                    x, y = work[p, m], work[q, m]
+                    work[p, m], work[q, m] = c * x - s * y, s * x + c * y
+                for m in range(d):
+                    x, y = vectors[m, p], vectors[m, q]
+                    vectors[m, p], vectors[m, q] = c * x - s * y, s * x + c * y
+    for a in range(d):
+        values[a] = work[a, a]
+
+
 @numba.njit(cache=True, nogil=True)
 def _collapse_bounds(weights, means, cov, prec):  # pragma: no cover
     K, d = means.shape
@@ -365,8 +478,11 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
     means = np.empty((K, d))
     first = np.empty((K, d))
     for k in range(K):
+        # The rows' own weighted means (the guard only for an empty component), as
+        # gaussian_from_resp: a component of one row then has a scatter of exactly zero.
+        divisor = counts[k] if counts[k] > 0.0 else _EPS10
         for a in range(d):
-            means[k, a] = sums[k, a] / (counts[k] + _EPS10)
+            means[k, a] = sums[k, a] / divisor
             first[k, a] = sums[k, a] - counts[k] * means[k, a]
     second = np.zeros((K, d, d))
     centred = np.empty(d)
@@ -587,9 +703,14 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
             for a in range(d):
                 for b in range(d):
                     W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
-                W[k, a, a] += c[k] * reg_covar
-        cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
-                             cold)
+        if model == _EEV or model == _VEV:
+            cov[:] = _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter)
+        else:
+            for k in range(K):
+                for a in range(d):
+                    W[k, a, a] += c[k] * reg_covar
+            cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter,
+                                 warm_max_iter, cold)
     for k in range(K):
         for a in range(d):
             for b in range(d):
@@ -626,17 +747,43 @@ def _diagonal_model(model, c, w, inner_tol, inner_max_iter):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def _descending_eigen(W):  # pragma: no cover
-    """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first."""
+    """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first.
+
+    As ``constrained._eigen_descending``: those of ``-W_k``, so that tied
+    eigenvalues keep the axes' order.
+    """
     K, d = W.shape[0], W.shape[1]
     values = np.empty((K, d))
     vectors = np.empty((K, d, d))
     for k in range(K):
-        vals, vecs = np.linalg.eigh(W[k])
+        vals, vecs = np.linalg.eigh(-W[k])
         for j in range(d):
-            values[k, j] = vals[d - 1 - j]
+            values[k, j] = -vals[j]
             for a in range(d):
-                vectors[k, a, j] = vecs[a, d - 1 - j]
+                vectors[k, a, j] = vecs[a, j]
     return values, vectors
+
+
+@numba.njit(cache=True, nogil=True)
+def _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
+    """constrained.full for EEV and VEV: ``c_k reg_covar`` added to W_k's eigenvalues."""
+    K, d = W.shape[0], W.shape[1]
+    values, vectors = _descending_eigen(W)
+    for k in range(K):
+        for j in range(d):
+            values[k, j] += c[k] * reg_covar
+    if model == _EEV:
+        n = c.sum()
+        common = np.zeros((K, d))
+        for j in range(d):
+            total = 0.0
+            for k in range(K):
+                total += values[k, j]
+            for k in range(K):
+                common[k, j] = total / n
+        return _turned(vectors, common)
+    # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
+    return _turned(vectors, constrained._vei_loop(c, values, inner_tol, inner_max_iter))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -657,7 +804,7 @@ def _turned(vectors, diagonals):  # pragma: no cover
 @numba.njit(cache=True, nogil=True)
 def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
                 cold):  # pragma: no cover
-    """constrained.full: VEE EVE VVE EEV VEV EVV covariances (K, D, D) from scatters ``W``."""
+    """constrained.full: VEE EVE VVE EVV covariances (K, D, D) from scatters ``W``."""
     K, d = W.shape[0], W.shape[1]
     n = c.sum()
     if (model == _EVE or model == _VVE) and cold:
@@ -694,20 +841,7 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
                 for b in range(d):
                     out[k, a, b] = volume * (W[k, a, b] / scale[k])
         return out
-    values, vectors = _descending_eigen(W)
-    if model == _EEV:
-        common = np.zeros((K, d))
-        for j in range(d):
-            total = 0.0
-            for k in range(K):
-                total += values[k, j]
-            for k in range(K):
-                common[k, j] = total / n
-        return _turned(vectors, common)
-    # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
-    diagonals = constrained._vei_loop(c, np.ascontiguousarray(values), inner_tol,
-                                      inner_max_iter)
-    return _turned(vectors, diagonals)
+    raise ValueError("EEV's and VEV's covariances are _eigen_model's")
 
 
 @numba.njit(cache=True, nogil=True)

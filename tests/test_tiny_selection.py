@@ -1,0 +1,77 @@
+"""A model selection's fixed costs per candidate, compiled: the same answers as before.
+
+``select_model`` checks every candidate for collapsed components in one compiled
+call (:func:`emkit.estimators.gaussian_mixture.collapsed_components`); it must flag
+exactly what :func:`~emkit.estimators.gaussian_mixture.degeneracy_reasons` flags
+from the eigenvalues (its eigenvalues from a compiled Jacobi routine, checked against
+LAPACK's).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import emkit.estimators.gaussian_mixture as gaussian_mixture
+from emkit import GaussianMixture
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
+
+
+def _dense(fit, name):
+    k, d = fit.means_.shape
+    structure = COVARIANCE_STRUCTURES[fit.covariance_type]
+    return np.asarray(structure.dense(getattr(fit, name), k, d), dtype=float)
+
+
+@pytest.mark.parametrize("model", ["EII", "VII", "EEI", "VVI", "EEE", "VEV", "VVV",
+                                   "spherical", "diag", "tied", "full"])
+def test_compiled_collapse_check_is_degeneracy_reasons(model, monkeypatch):
+    # Rows with repeated values (collapses at the reg_covar floor), features on scales
+    # 0.1 to 10 (small variances that are not collapses), random starts.
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(size=(60, 3)) * [1, 10, 0.1], np.tile([[5.0, 5.0, 5.0]], (6, 1))]
+    flagged = 0
+    # Without the cheap bound: every fit's eigenvalues decide, on both sides.
+    for k in (2, 4, 6):
+        for seed in range(3):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fit = GaussianMixture(k, covariance_type=model, random_state=seed,
+                                      init_params="random_from_data").fit(X)
+            expected = sorted(i for i, why in gaussian_mixture.degeneracy_reasons(fit).items()
+                              if why == "collapsed")
+            ours = gaussian_mixture.collapsed_components(
+                fit.weights_, fit.means_, _dense(fit, "covariances_"),
+                _dense(fit, "precisions_cholesky_"), model, fit.reg_covar)
+            assert np.flatnonzero(ours).tolist() == expected, (model, k, seed)
+            flagged += bool(expected)
+    # The repeated rows collapse a component wherever its variances are its own (one
+    # shared covariance cannot collapse onto six rows of sixty-six).
+    assert bool(flagged) == (model not in ("EII", "EEI", "EEE", "tied"))
+
+
+def test_jacobi_eigen_is_lapacks():
+    # The collapse check's eigen-decomposition: graded (variances 1e-16 to 1e8), tied,
+    # diagonal and zero matrices, against numpy's LAPACK eigh.
+    from emkit.distributions.gaussian import small_em
+
+    rng = np.random.default_rng(0)
+    for d in (1, 2, 3, 6, 10):
+        for trial in range(60):
+            B = rng.normal(size=(d, d)) * 10.0 ** rng.uniform(-8, 4, size=d)
+            A = B @ B.T
+            if trial % 5 == 0:
+                A = np.diag(rng.uniform(0, 1, d))
+                A[0, 0] = A[-1, -1]
+            if trial % 7 == 0:
+                A = np.zeros((d, d))
+            values, vectors = np.empty(d), np.empty((d, d))
+            small_em._jacobi_eigen(A, values, vectors, np.empty((d, d)))
+            size = max(np.abs(A).max(), 1e-300)
+            np.testing.assert_allclose(np.sort(values), np.linalg.eigvalsh(A), rtol=0,
+                                       atol=1e-13 * size)
+            np.testing.assert_allclose(vectors.T @ vectors, np.eye(d), rtol=0, atol=1e-13)
+            np.testing.assert_allclose(vectors @ np.diag(values) @ vectors.T, A, rtol=0,
+                                       atol=1e-13 * size)
