@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 from typing import Any
 
@@ -172,6 +172,8 @@ class _CompiledFit:
     n_samples: int
     # The start of a nested-start refit (given to the estimator as its *_init), else None.
     start: Any = None
+    # The table's ``start`` where it is not init_params (a fit along mclust's path).
+    label: str | None = None
     # As a fitted GaussianMixture reads for scoring: no noise component, nothing frozen.
     noise = False
     params = "wmc"
@@ -228,7 +230,50 @@ def _compiled_hc_fit(selection: _Selection, k: int,
     if start is None:
         return None
     counts = resp.sum(axis=0) + 10 * np.finfo(X.dtype).eps
-    return _compiled_run(selection, covariance_type, counts / counts.sum(), *start)
+    fit = _compiled_run(selection, covariance_type, counts / counts.sum(), *start)
+    if fit is not None and model in ("EVE", "VVE"):
+        path = _mclust_path_fit(selection, covariance_type, resp, counts / counts.sum(), start)
+        if (path is not None and path.lower_bound_ > fit.lower_bound_
+                and not degeneracy_after_fit(path, path.n_samples)):
+            return path
+    return fit
+
+
+def _mclust_path_fit(selection: _Selection, covariance_type: str, resp: np.ndarray,
+                     weights: np.ndarray, exact_start: tuple) -> _CompiledFit | None:
+    """EVE's or VVE's fit from the hc start along mclust's path, then exact EM from its end.
+
+    mclust's M-step for these models differs from the exact one
+    (:func:`small_em.start_dense` with ``mclust_orientation``): its first
+    orientation is turned from the identity, so where the orientation's
+    objective has several minima it can take another than the exact step from
+    the pooled scatter's axes (wreath, EVE with 8 components); and its VVE
+    orientation weighs every component alike, another path altogether (chevron,
+    VVE with 8). Both paths are EM's climbs to different maxima, and mclust's
+    sometimes lands higher: following it too, the candidate ends where mclust's
+    fit ends or higher. For EVE, mclust's path is the exact one after the first
+    M-step, so it is run only where that first M-step differs.
+    """
+    params, X = selection.params, selection.X
+    model = COVARIANCE_STRUCTURES[covariance_type].model
+    start = small_em.start_dense(model, X, resp, params["reg_covar"], mclust_orientation=True)
+    if start is None:
+        return None
+    if model == "EVE":
+        if np.allclose(start[1], exact_start[1], rtol=1e-7, atol=0.0):
+            return None  # the same first M-step: the same path
+        first = small_em.DenseFit(weights, *start, history=np.empty(0), n_iter=0,
+                                  converged=False)
+    else:
+        first = small_em.run_dense(X, weights, *start, model, params["reg_covar"],
+                                   tol=params["tol"], max_iter=params["max_iter"],
+                                   mclust_orientation=True)
+        if first is None:
+            return None
+    begun = _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
+                         fit=first, n_samples=X.shape[0])
+    fit = _compiled_fit_from(selection, covariance_type, begun)
+    return None if fit is None else replace(fit, label=f"{params['init_params']}, mclust's path")
 
 
 def _compiled_fit_from(selection: _Selection, covariance_type: str,
@@ -354,6 +399,8 @@ def _score_candidate(selection: _Selection, k: int, covariance_type: str,
     if model is None:
         model = _fitted_candidate(selection, k, covariance_type)
     X, n_observed = selection.X, selection.n_observed
+    if start is None and isinstance(model, _CompiledFit):
+        start = model.label
     start = start or selection.params["init_params"]
     n_samples = X.shape[0]
     log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
