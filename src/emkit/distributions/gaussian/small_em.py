@@ -57,6 +57,9 @@ _MODEL_CODES.update({"E": _MODEL_CODES["EII"], "V": _MODEL_CODES["VII"]})
 # identity (not the pooled scatter's axes), and VVE's turned by EVE's objective.
 _MCLUST_ORIENTATION_CODES = {"EVE": 14, "VVE": 15}
 _EVE_MCLUST, _VVE_MCLUST = 14, 15
+# mclust's inner tolerance (emControl's tol[2], sqrt(.Machine$double.eps)): the relative
+# change of its orientation objective at which its M-step stops.
+_MCLUST_INNER_TOL = float(np.sqrt(np.finfo(np.float64).eps))
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _EPS10 = 10 * float(np.finfo(np.float64).eps)
@@ -684,15 +687,13 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
     """constrained.full: VEE EVE VVE EEV VEV EVV covariances (K, D, D) from scatters ``W``."""
     K, d = W.shape[0], W.shape[1]
     n = c.sum()
-    if (model == _EVE_MCLUST or model == _VVE_MCLUST) and cold:
-        # mclust's start (R's meEVE, meVVE): the identity, EVE's objective.
-        return constrained._shared_orientation(c, W, False, model == _VVE_MCLUST,
-                                               np.eye(d), inner_tol, warm_max_iter)
     if model == _EVE_MCLUST or model == _VVE_MCLUST:
-        # Warm: mclust carries its orientation from one M-step to the next.
-        start = _warm_orientation(previous)
+        # mclust's first orientation (R's meEVE, meVVE) is the identity; later ones start
+        # where the last M-step left it. Its inner tolerance, and EVE's objective.
+        start = np.eye(d) if cold else _warm_orientation(previous)
         return constrained._shared_orientation(c, W, False, model == _VVE_MCLUST, start,
-                                               inner_tol, warm_max_iter)
+                                               max(inner_tol, _MCLUST_INNER_TOL),
+                                               warm_max_iter)
     if (model == _EVE or model == _VVE) and cold:
         # _common_orientation without a start: the pooled scatter's eigenvectors.
         pooled = np.zeros((d, d))
