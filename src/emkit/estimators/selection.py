@@ -676,7 +676,8 @@ def select_model(
         is mclust's: one hierarchical agglomeration under VVV, built once and
         cut at every number of components, each model starting from its
         classification, so every candidate ends where mclust's fit of it ends
-        (or higher).
+        (or higher). EVE and VVE also follow mclust's own EM path from it
+        (see Notes) and keep the better fit.
     n_init : int, default=1
         Starts per candidate (the likelihood surface has local maxima). With
         ``init_params="hc"`` the first is the hc start and the others k-means
@@ -710,12 +711,17 @@ def select_model(
     Notes
     -----
     The likelihood of a mixture has many maxima, and where EM ends depends on its
-    start and on its path. mclust's VVE M-step weighs every component alike in its
-    orientation step (the exact step weighs each by its inverse volume), so from the
-    same hc start it follows another path than the exact M-step, and on iris
-    (K = 5), diabetes (K = 8) and banknote (K = 5, 7) it ends at better maxima
-    (though not maxima of the VVE likelihood: EM from them climbs further). Nested
-    starts reach those and better ones.
+    start and on its path. mclust's M-steps for EVE and VVE turn their first
+    orientation from the identity (the exact step here from the pooled scatter's
+    axes: where the orientation's objective has several minima, they part), and
+    mclust's VVE step weighs every component alike in its orientation step (the
+    exact step weighs each by its inverse volume). So from the same hc start
+    mclust's EM follows other paths, and at times ends at better maxima: iris
+    (VVE, K = 5), diabetes (VVE, 8), banknote (VVE, 5 and 7), chevron (VVE, 8),
+    wreath (EVE, 8). With the hc start (compiled fits, ``n_init=1``), EVE and VVE
+    also follow mclust's path, then exact EM from its end (mclust's VVE ends are
+    not maxima of the VVE likelihood: EM climbs further), where that path leads
+    above the exact one; nested starts reach further maxima.
 
     Candidates with fewer rows than their components need (:func:`rows_shortfall`)
     are skipped (listed in the table, not fitted). Degenerate fits (see
