@@ -64,14 +64,18 @@ def load(name: str) -> np.ndarray:
     return np.asarray(case["X"], dtype=float)
 
 
-def run_mclust(X: np.ndarray, repeats: int = 1) -> dict | None:
-    """mclustBIC's table and its fastest time of ``repeats``; None without Rscript or mclust."""
+def run_mclust(X: np.ndarray, repeats: int = 1, script: str | None = None) -> dict | None:
+    """mclustBIC's table and its fastest time of ``repeats``; None without Rscript or mclust.
+
+    ``script``: :data:`R_SCRIPT` or a variant of it (e.g. fewer models).
+    """
     if shutil.which("Rscript") is None:
         return None
+    script = R_SCRIPT if script is None else script
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "X.csv"
         np.savetxt(path, X, delimiter=",", fmt="%.17g")
-        done = subprocess.run(["Rscript", "-e", R_SCRIPT % {"path": path, "repeats": repeats}],
+        done = subprocess.run(["Rscript", "-e", script % {"path": path, "repeats": repeats}],
                               capture_output=True, text=True, check=False)
     if done.returncode != 0:
         print("Rscript failed:", done.stderr.strip().splitlines()[-1:])

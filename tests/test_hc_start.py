@@ -28,10 +28,7 @@ REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_hc.json").
 CASES = {case["data"]: case for case in REFERENCE["cases"]}
 
 # Known gaps, each named by what differs; a fix turns its xfail into a pass (strict).
-SELECTION_GAPS = {
-    "wreath": "EVE,8 ends 7.8 below mclust's fit (EM from the same start; not the start)",
-    "chevron": "VVE,8 ends 0.9 below mclust's fit",
-}
+SELECTION_GAPS: dict[str, str] = {}
 PARTITION_GAPS: dict[str, str] = {}
 
 

@@ -6,7 +6,9 @@ hc start ended lower: iris K = 5, diabetes K = 8, banknote K = 5 and 7. mclust's
 orientation step weighs every component alike (the exact step weighs each by its
 inverse volume), so its EM takes another path; its end points are not maxima of
 the VVE likelihood (EM climbs further from them), and select_model reaches and
-passes them by starting VVE also from the fits of the models nested in it.
+passes them by starting VVE also from the fits of the models nested in it, and by
+following mclust's own path from the hc start (``tests/reference/mclust_paths.R``:
+mclust's log-likelihoods along its EM, for EVE and VVE).
 """
 
 import json
@@ -20,6 +22,8 @@ from scipy.stats import multivariate_normal
 from sklearn.metrics import adjusted_rand_score
 
 from emkit import GaussianMixture, select_model
+from emkit.distributions.gaussian import constrained as c
+from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.constrained import MODEL_NAMES, n_var_params
 from emkit.estimators.initialization import hc_labels
 from emkit.estimators.selection import is_nested
@@ -106,15 +110,80 @@ def test_nested_starts_order_the_likelihoods_of_nested_models(case, selections):
                 assert usable[model] >= usable[sub] - 1e-8 * abs(usable[sub]), (sub, model)
 
 
-def test_without_nested_starts_the_hc_start_alone_ends_below_mclust():
-    """Why the nested starts: exact EM from the hc start ends 17 log-likelihood units lower."""
-    case = next(case for case in CASES if case["data"] == "iris")
+PATHS = json.loads((HERE / "mclust_paths.json").read_text())["cases"]
+PATH_IDS = [f"{case['data']}-{case['model']}{case['G']}" for case in PATHS]
+
+
+def _path_from_hc(case, mclust_orientation):
+    """The compiled EM from mclust's partition: its history (total) and final fit."""
+    X = np.ascontiguousarray(DATA[case["data"]])
+    resp = np.eye(case["G"])[np.asarray(case["cl"]) - 1]
+    start = small_em.start_dense(case["model"], X, resp, 1e-6,
+                                 mclust_orientation=mclust_orientation)
+    fit = small_em.run_dense(X, resp.mean(axis=0), *start, case["model"], 1e-6, tol=1e-5,
+                             max_iter=500, scores=True, mclust_orientation=mclust_orientation)
+    return fit.history * len(X), fit
+
+
+@pytest.mark.parametrize("case", PATHS, ids=PATH_IDS)
+def test_mclust_orientation_follows_mclusts_em_path(case):
+    """mclust's M-step (its first orientation from the identity, VVE's turned by EVE's
+    objective) retraces mclust's log-likelihoods iteration by iteration, to its inner
+    tolerance; the exact M-step from the same partition parts from them at once and
+    ends below mclust's fit."""
+    ours, _ = _path_from_hc(case, mclust_orientation=True)
+    np.testing.assert_allclose(ours[:6], case["path"], rtol=0, atol=0.1)
+    exact, fit = _path_from_hc(case, mclust_orientation=False)
+    assert np.abs(exact[:6] - case["path"]).max() > 1.0
+    assert fit.log_likelihood < case["loglik"] - 0.1
+
+
+@pytest.mark.parametrize("case", PATHS, ids=PATH_IDS)
+def test_hc_start_ends_at_or_above_mclusts_fit_along_its_path(case):
+    """Without nested starts, the hc start alone: its fit along mclust's path, then exact
+    EM from there, ends at mclust's fit or higher, and says so in the table."""
+    X = DATA[case["data"]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = select_model(DATA["iris"], [case["G"]], ("EVE", "VVE"),
-                             nested_starts=False).table.set_index("model")
-    assert table.loc["VVE", "log_likelihood"] < case["loglik"] - 10
-    assert set(table.start) == {"hc"}
+        result = select_model(X, [case["G"]], (case["model"],), nested_starts=False)
+    row = result.table.iloc[0]
+    assert row["log_likelihood"] >= case["loglik"]
+    assert -row["bic"] >= case["bic"]
+    assert row["start"] == "hc, mclust's path"
+    # The chosen fit as an estimator: fitting it again (its start kept as *_init) repeats it.
+    best = result.best_estimator
+    again = GaussianMixture(**best.get_params()).fit(X)
+    assert again.score(X) == pytest.approx(best.score(X), rel=1e-9)
+
+
+def test_mclusts_vve_step_turns_by_eves_objective():
+    """mclust's VVE M-step: EVE's orientation, and each component's own volume and shape
+    given it (``diag(D^T W_k D) / n_k``)."""
+    rng = np.random.default_rng(5)
+    counts = np.array([30.0, 12.0, 50.0])
+    W = np.stack([(lambda A: A @ A.T)(rng.normal(size=(4, 4))) * c for c in counts])
+    start = np.eye(4)
+    eve = c._shared_orientation(counts, W, False, False, start, c.INNER_TOL, 200)
+    mclust_vve = c._shared_orientation(counts, W, False, True, start, c.INNER_TOL, 200)
+    vve = c._shared_orientation(counts, W, True, True, start, c.INNER_TOL, 200)
+    D = np.linalg.eigh(eve[0])[1]
+    for k in range(3):
+        B = D.T @ W[k] @ D
+        np.testing.assert_allclose(mclust_vve[k], D @ np.diag(np.diag(B) / counts[k]) @ D.T,
+                                   rtol=1e-9, atol=1e-9)
+    # The exact VVE step weighs components by their volumes: another orientation, and a
+    # lower VVE objective (sum_k n_k log det Sigma_k + tr(W_k Sigma_k^-1)).
+    def objective(covariances):
+        return sum(n * np.linalg.slogdet(S)[1] + np.trace(np.linalg.solve(S, Wk))
+                   for n, S, Wk in zip(counts, covariances, W, strict=True))
+    assert objective(vve) < objective(mclust_vve) - 1e-6
+
+
+def test_mclust_orientation_is_for_eve_and_vve_only():
+    X = np.ascontiguousarray(DATA["iris"])
+    resp = np.eye(2)[np.arange(150) % 2]
+    with pytest.raises(ValueError, match="mclust_orientation is for EVE and VVE, not 'VVV'"):
+        small_em.start_dense("VVV", X, resp, 1e-6, mclust_orientation=True)
 
 
 def test_is_nested_is_the_containment_of_mclusts_models():

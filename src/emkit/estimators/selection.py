@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from numbers import Integral
 from typing import Any
 
@@ -39,6 +39,8 @@ from emkit.estimators.initialization import initial_resp
 from emkit.estimators.regression_mixture import RegressionMixture
 
 CRITERIA = ("bic", "aic", "icl")
+# mclust's EM tolerance (emControl's tol[1]): relative change of the log-likelihood.
+MCLUST_TOL = 1e-5
 
 
 @dataclass
@@ -171,6 +173,8 @@ class _CompiledFit:
     n_samples: int
     # The start of a nested-start refit (given to the estimator as its *_init), else None.
     start: Any = None
+    # The table's ``start`` where it is not init_params (a fit along mclust's path).
+    label: str | None = None
     # As a fitted GaussianMixture reads for scoring: no noise component, nothing frozen.
     noise = False
     params = "wmc"
@@ -231,7 +235,60 @@ def _compiled_hc_fit(selection: _Selection, k: int,
     if start is None:
         return None
     counts = resp.sum(axis=0) + 10 * np.finfo(X.dtype).eps
-    return _compiled_run(selection, covariance_type, counts / counts.sum(), *start)
+    fit = _compiled_run(selection, covariance_type, counts / counts.sum(), *start)
+    if fit is not None and model in ("EVE", "VVE"):
+        path = _mclust_path_fit(selection, covariance_type, resp, counts / counts.sum(), start,
+                                fit)
+        if (path is not None and path.lower_bound_ > fit.lower_bound_
+                and not degeneracy_after_fit(path, path.n_samples)):
+            return path
+    return fit
+
+
+def _mclust_path_fit(selection: _Selection, covariance_type: str, resp: np.ndarray,
+                     weights: np.ndarray, exact_start: tuple,
+                     exact_fit: _CompiledFit) -> _CompiledFit | None:
+    """EVE's or VVE's fit from the hc start along mclust's path, then exact EM from its end.
+
+    mclust's M-step for these models differs from the exact one
+    (:func:`small_em.start_dense` with ``mclust_orientation``): its first
+    orientation is turned from the identity, so where the orientation's
+    objective has several minima it can take another than the exact step from
+    the pooled scatter's axes (wreath, EVE with 8 components); and its VVE
+    orientation weighs every component alike, another path altogether (chevron,
+    VVE with 8). Both paths are EM's climbs to different maxima, and mclust's
+    sometimes lands higher: following it too, the candidate ends where mclust's
+    fit ends or higher. For EVE, mclust's path is the exact one after the first
+    M-step, so it is run only where that first M-step differs.
+    """
+    params, X = selection.params, selection.X
+    model = COVARIANCE_STRUCTURES[covariance_type].model
+    start = small_em.start_dense(model, X, resp, params["reg_covar"], mclust_orientation=True)
+    if start is None:
+        return None
+    if model == "EVE":
+        # mclust's first M-step stops at its inner tolerance (a relative change of the
+        # orientation's objective below sqrt(eps)): where both reach one minimum, their
+        # covariances agree to a few 1e-4 (another minimum: 1e-2 and more on mclust's data).
+        gap = np.abs(start[1] - exact_start[1]).max(axis=(1, 2))
+        if np.all(gap <= 1e-3 * np.abs(exact_start[1]).max(axis=(1, 2))):
+            return None  # the same first M-step: the same path
+        first = small_em.DenseFit(weights, *start, history=np.empty(0), n_iter=0,
+                                  converged=False)
+    else:
+        # Until mclust's own stopping rule: a relative change of the log-likelihood
+        # below 1e-5 (emControl's tol[1]), on the scale of the exact fit's.
+        tol = MCLUST_TOL * (1.0 / X.shape[0] + abs(exact_fit.lower_bound_))
+        first = small_em.run_dense(X, weights, *start, model, params["reg_covar"], tol=tol,
+                                   max_iter=params["max_iter"], mclust_orientation=True)
+        # Finished by exact EM only where it leads above the exact fit: below it, mclust's
+        # fit (this path's end) is already passed.
+        if first is None or first.history[-1] <= exact_fit.lower_bound_:
+            return None
+    begun = _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
+                         fit=first, n_samples=X.shape[0])
+    fit = _compiled_fit_from(selection, covariance_type, begun)
+    return None if fit is None else replace(fit, label=f"{params['init_params']}, mclust's path")
 
 
 def _compiled_fit_from(selection: _Selection, covariance_type: str,
@@ -357,6 +414,8 @@ def _score_candidate(selection: _Selection, k: int, covariance_type: str,
     if model is None:
         model = _fitted_candidate(selection, k, covariance_type)
     X, n_observed = selection.X, selection.n_observed
+    if start is None and isinstance(model, _CompiledFit):
+        start = model.label
     start = start or selection.params["init_params"]
     n_samples = X.shape[0]
     log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
@@ -637,7 +696,8 @@ def select_model(
         is mclust's: one hierarchical agglomeration under VVV, built once and
         cut at every number of components, each model starting from its
         classification, so every candidate ends where mclust's fit of it ends
-        (or higher).
+        (or higher). EVE and VVE also follow mclust's own EM path from it
+        (see Notes) and keep the better fit.
     n_init : int, default=1
         Starts per candidate (the likelihood surface has local maxima). With
         ``init_params="hc"`` the first is the hc start and the others k-means
@@ -682,12 +742,17 @@ def select_model(
     Notes
     -----
     The likelihood of a mixture has many maxima, and where EM ends depends on its
-    start and on its path. mclust's VVE M-step weighs every component alike in its
-    orientation step (the exact step weighs each by its inverse volume), so from the
-    same hc start it follows another path than the exact M-step, and on iris
-    (K = 5), diabetes (K = 8) and banknote (K = 5, 7) it ends at better maxima
-    (though not maxima of the VVE likelihood: EM from them climbs further). Nested
-    starts reach those and better ones.
+    start and on its path. mclust's M-steps for EVE and VVE turn their first
+    orientation from the identity (the exact step here from the pooled scatter's
+    axes: where the orientation's objective has several minima, they part), and
+    mclust's VVE step weighs every component alike in its orientation step (the
+    exact step weighs each by its inverse volume). So from the same hc start
+    mclust's EM follows other paths, and at times ends at better maxima: iris
+    (VVE, K = 5), diabetes (VVE, 8), banknote (VVE, 5 and 7), chevron (VVE, 8),
+    wreath (EVE, 8). With the hc start (compiled fits, ``n_init=1``), EVE and VVE
+    also follow mclust's path, then exact EM from its end (mclust's VVE ends are
+    not maxima of the VVE likelihood: EM climbs further), where that path leads
+    above the exact one; nested starts reach further maxima.
 
     Candidates with fewer rows than their components need (:func:`rows_shortfall`)
     are skipped (listed in the table, not fitted). Degenerate fits (see

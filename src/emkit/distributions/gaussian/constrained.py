@@ -357,7 +357,22 @@ def _common_orientation(counts, W, variable_volume: bool, start=None,
 
 @numba.njit(cache=True, nogil=True)
 def _orientation_loop(counts, W, variable_volume, start, inner_tol, max_iter):  # pragma: no cover
-    """:func:`_common_orientation`'s iterations: sweeps of exact pairwise rotations.
+    """:func:`_common_orientation`'s iterations: EVE's or VVE's M-step (see
+    :func:`_shared_orientation`), the orientation turned by the model's own objective."""
+    return _shared_orientation(counts, W, variable_volume, variable_volume, start, inner_tol,
+                               max_iter)
+
+
+@numba.njit(cache=True, nogil=True)
+def _shared_orientation(counts, W, turn_variable, variable_volume, start, inner_tol,
+                        max_iter):  # pragma: no cover
+    """Sweeps of exact pairwise rotations for a shared orientation; the covariances.
+
+    ``turn_variable``: the sweeps lower VVE's profile objective (else EVE's);
+    ``variable_volume``: the covariances given the final ``D`` are VVE's (else
+    EVE's). The two differ only in mclust's VVE M-step (``turn_variable``
+    False, ``variable_volume`` True): its majorisation steps for ``D`` weigh
+    every component alike, which is EVE's objective (``sum_k g_k``, below).
 
     Flury & Gautschi (1986) for common principal components (VVE is that model):
     ``D`` is turned in the plane of each pair of its columns in turn (a Jacobi
@@ -389,14 +404,14 @@ def _orientation_loop(counts, W, variable_volume, start, inner_tol, max_iter):  
     previous = np.inf
     for sweep in range(max_iter + 1):
         _turn_scatters(W, orientation, rotated, scratch)
-        objective = _sweep_state(counts, n, log_counts, rotated, variable_volume, logs, scales)
+        objective = _sweep_state(counts, n, log_counts, rotated, turn_variable, logs, scales)
         if (abs(previous - objective) <= inner_tol * abs(objective) + 1e-300
                 or sweep == max_iter):
             break
         previous = objective
         for i in range(d - 1):
             for j in range(i + 1, d):
-                t, cos, sin = _pair_angle(counts, n, rotated, logs, scales, variable_volume,
+                t, cos, sin = _pair_angle(counts, n, rotated, logs, scales, turn_variable,
                                           i, j, state)
                 if t != 0.0:
                     _rotate(rotated, orientation, i, j, cos, sin)

@@ -52,6 +52,14 @@ _MODEL_CODES = {name: code for code, name in enumerate(constrained.MODEL_NAMES)}
 _MODEL_CODES.update({"E": _MODEL_CODES["EII"], "V": _MODEL_CODES["VII"]})
 (_EII, _VII, _EEI, _VEI, _EVI, _VVI, _EEE, _VEE, _EVE, _VVE, _EEV, _VEV, _EVV,
  _VVV) = range(14)
+# mclust's own M-steps of EVE and VVE (Fortran ``meeve``, ``mevve``), for the start
+# that follows its path (``mclust_orientation``): the first orientation turned from the
+# identity (not the pooled scatter's axes), and VVE's turned by EVE's objective.
+_MCLUST_ORIENTATION_CODES = {"EVE": 14, "VVE": 15}
+_EVE_MCLUST, _VVE_MCLUST = 14, 15
+# mclust's inner tolerance (emControl's tol[2], sqrt(.Machine$double.eps)): the relative
+# change of its orientation objective at which its M-step stops.
+_MCLUST_INNER_TOL = float(np.sqrt(np.finfo(np.float64).eps))
 
 _LOG_2PI = float(np.log(2.0 * np.pi))
 _EPS10 = 10 * float(np.finfo(np.float64).eps)
@@ -165,17 +173,18 @@ def run_small_em(
 def run_dense(
     X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
     precisions_cholesky: np.ndarray, model: str, reg_covar: float, *, tol: float,
-    max_iter: int, scores: bool = False,
+    max_iter: int, scores: bool = False, mclust_orientation: bool = False,
 ) -> DenseFit | None:
     """:func:`run_small_em` on (K, D, D) matrices, for mclust's ``model`` name.
 
     ``X`` must be a C-contiguous float64 array that :func:`applies` accepted.
     ``scores``: also the final parameters' log-likelihood and entropy (one more
-    E-step). None where the loop gave up.
+    E-step). ``mclust_orientation`` (EVE and VVE): mclust's M-step rather than
+    the exact one (see :func:`start_dense`). None where the loop gave up.
     """
     status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
         X, _c_array(weights), _c_array(means), _c_array(covariances),
-        _c_array(precisions_cholesky), _MODEL_CODES[model], float(reg_covar),
+        _c_array(precisions_cholesky), _code(model, mclust_orientation), float(reg_covar),
         float(tol), int(max_iter), constrained.INNER_TOL,
         constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
     )
@@ -187,14 +196,32 @@ def run_dense(
                     log_likelihood=float(log_lik), entropy=float(entropy))
 
 
-def start_dense(model: str, X: np.ndarray, resp: np.ndarray,
-                reg_covar: float) -> tuple[np.ndarray, ...] | None:
-    """:func:`start_from_resp` as (K, D, D) matrices: ``(means, covariances, factors)``."""
+def start_dense(model: str, X: np.ndarray, resp: np.ndarray, reg_covar: float,
+                mclust_orientation: bool = False) -> tuple[np.ndarray, ...] | None:
+    """:func:`start_from_resp` as (K, D, D) matrices: ``(means, covariances, factors)``.
+
+    ``mclust_orientation`` (EVE and VVE): mclust's M-step (``meeve``, ``mevve``)
+    rather than the exact one. Its orientation starts from the identity in the
+    first M-step (the exact one from the pooled scatter's eigenvectors: where
+    the orientation's objective has several minima, the two can reach different
+    ones), and VVE's is turned by EVE's objective (mclust's majorisation steps
+    weigh every component alike, the exact step each by its inverse volume);
+    volumes and shapes are the model's, given the orientation. Not an M-step of
+    VVE's likelihood, but the path of mclust's fits.
+    """
     status, means, cov, prec = _start(
-        X, _c_array(resp), _MODEL_CODES[model], float(reg_covar), constrained.INNER_TOL,
-        constrained.INNER_MAX_ITER, constrained.ORIENTATION_MAX_SWEEPS,
+        X, _c_array(resp), _code(model, mclust_orientation), float(reg_covar),
+        constrained.INNER_TOL, constrained.INNER_MAX_ITER, constrained.ORIENTATION_MAX_SWEEPS,
     )
     return None if status != _OK else (means, cov, prec)
+
+
+def _code(model: str, mclust_orientation: bool) -> int:
+    if not mclust_orientation:
+        return _MODEL_CODES[model]
+    if model not in _MCLUST_ORIENTATION_CODES:
+        raise ValueError(f"mclust_orientation is for EVE and VVE, not {model!r}")
+    return _MCLUST_ORIENTATION_CODES[model]
 
 
 def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray,
@@ -807,6 +834,13 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
     """constrained.full: VEE EVE VVE EVV covariances (K, D, D) from scatters ``W``."""
     K, d = W.shape[0], W.shape[1]
     n = c.sum()
+    if model == _EVE_MCLUST or model == _VVE_MCLUST:
+        # mclust's first orientation (R's meEVE, meVVE) is the identity; later ones start
+        # where the last M-step left it. Its inner tolerance, and EVE's objective.
+        start = np.eye(d) if cold else _warm_orientation(previous)
+        return constrained._shared_orientation(c, W, False, model == _VVE_MCLUST, start,
+                                               max(inner_tol, _MCLUST_INNER_TOL),
+                                               warm_max_iter)
     if (model == _EVE or model == _VVE) and cold:
         # _common_orientation without a start: the pooled scatter's eigenvectors.
         pooled = np.zeros((d, d))
@@ -817,14 +851,7 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
         return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
                                              warm_max_iter)
     if model == _EVE or model == _VVE:
-        # orientation_of(previous): eigenvectors of a sum with unequal weights.
-        pooled = np.zeros((d, d))
-        for k in range(K):
-            weight = 1.0 / (k + np.pi)
-            for a in range(d):
-                for b in range(d):
-                    pooled[a, b] += weight * previous[k, a, b]
-        start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+        start = _warm_orientation(previous)
         return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
                                              warm_max_iter)
     if model == _VEE:
@@ -842,6 +869,19 @@ def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
                     out[k, a, b] = volume * (W[k, a, b] / scale[k])
         return out
     raise ValueError("EEV's and VEV's covariances are _eigen_model's")
+
+
+@numba.njit(cache=True, nogil=True)
+def _warm_orientation(previous):  # pragma: no cover
+    """constrained.orientation_of(previous): eigenvectors of a sum with unequal weights."""
+    K, d = previous.shape[0], previous.shape[1]
+    pooled = np.zeros((d, d))
+    for k in range(K):
+        weight = 1.0 / (k + np.pi)
+        for a in range(d):
+            for b in range(d):
+                pooled[a, b] += weight * previous[k, a, b]
+    return np.ascontiguousarray(np.linalg.eigh(pooled)[1])
 
 
 @numba.njit(cache=True, nogil=True)
