@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from benchmarks.bench_mclust import R_SCRIPT, run_mclust
+from benchmarks.bench_mclust import R_SCRIPT, against_mclust, run_mclust
 from emkit import select_model
 
 
@@ -57,19 +57,9 @@ def main() -> None:
         return
     print(f"  mclust (without {skipped or 'none'}): {mclust['cpu']:.2f} s CPU, chose "
           f"{mclust['best_model']},{mclust['best_G']} BIC {mclust['best_bic']:.2f}")
-    ours = {(row.model, row.n_components): -row.bic for row in result.table.itertuples()}
-    worse, better = [], 0
-    for g, row in enumerate(mclust["bic"], start=1):
-        for model, theirs in zip(mclust["models"], row, strict=True):
-            mine = ours.get((model, g), np.nan)
-            if theirs is None or not np.isfinite(mine):
-                continue
-            if mine < theirs - 0.1:
-                worse.append(f"{model},{g} ({mine - theirs:+.1f})")
-            elif mine > theirs + 0.1:
-                better += 1
+    worse, better = against_mclust(result, mclust)
     print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
-    print(f"  candidates better than mclust's: {better}")
+    print(f"  candidates better than mclust's: {len(better)}")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,13 @@ def compare(name: str, init: str, n_init: int, nested: bool | None = None,
           f"{mclust['best_model']},{mclust['best_G']} BIC {mclust['best_bic']:.2f}; "
           f"emkit is {mclust['seconds'] / max(seconds, 1e-9):.1f}x as fast "
           f"(CPU: {mclust['cpu'] / max(cpu, 1e-9):.1f}x, the fairer on a shared machine)")
+    worse, better = against_mclust(result, mclust)
+    print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
+    print(f"  candidates better than mclust's: {len(better)}")
+
+
+def against_mclust(result, mclust: dict) -> tuple[list[str], list[str]]:
+    """The candidates (model, K) more than 0.1 BIC unit below and above mclust's fits."""
     ours = {(row.model, row.n_components): -row.bic for row in result.table.itertuples()}
     worse, better = [], []
     for g, row in enumerate(mclust["bic"], start=1):
@@ -126,8 +133,7 @@ def compare(name: str, init: str, n_init: int, nested: bool | None = None,
                 worse.append(f"{model},{g} ({mine - theirs:+.1f})")
             elif mine > theirs + 0.1:
                 better.append(f"{model},{g} ({mine - theirs:+.1f})")
-    print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
-    print(f"  candidates better than mclust's: {len(better)}")
+    return worse, better
 
 
 def warm_up() -> None:
