@@ -32,6 +32,23 @@ def blobs() -> np.ndarray:
     return make_blobs()
 
 
+@pytest.fixture
+def loop_runs(monkeypatch):
+    """Outcomes of every call of the compiled loop (True: it finished the fit)."""
+    from emkit.distributions.gaussian import small_em
+
+    runs = []
+    original = small_em.run_dense  # run_small_em's loop, and a model selection's
+
+    def spy(*args, **kwargs):
+        fit = original(*args, **kwargs)
+        runs.append(fit is not None)
+        return fit
+
+    monkeypatch.setattr(small_em, "run_dense", spy)
+    return runs
+
+
 @pytest.fixture(autouse=True)
 def _close_pyplot_figures():
     """emkit.plot makes pyplot figures (so plt.show() displays them): close them after a test."""

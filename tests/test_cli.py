@@ -772,56 +772,40 @@ def test_covariance_all_with_one_feature_fits_e_and_v(tmp_path):
     assert sorted({row["covariance_type"] for row in selection}) == ["E", "V"]
 
 
-def test_a_quiet_selection_takes_the_compiled_loop(tmp_path, monkeypatch):
+def test_a_quiet_selection_takes_the_compiled_loop(tmp_path, loop_runs):
     # With -q no progress bar is shown, so the fits get no callback: a callback keeps a
     # selection's candidates off the compiled small-data loop (the estimator's engine
     # runs instead, the same fits but slower).
     from emkit.datasets import load_faithful
-    from emkit.distributions.gaussian import small_em
 
     path = tmp_path / "faithful.csv"
     pd.DataFrame(load_faithful(), columns=["eruptions", "waiting"]).to_csv(path, index=False)
-    runs = []
-    original = small_em.run_dense
-
-    def spy(*args, **kwargs):
-        fit = original(*args, **kwargs)
-        runs.append(fit is not None)
-        return fit
-
-    monkeypatch.setattr(small_em, "run_dense", spy)
     code, _, err = run("fit", path, "--components", "1-3", "--covariance", "all", "-q")
     assert code == 0, err
-    assert len(runs) >= 3 * 14 and all(runs)
+    assert len(loop_runs) >= 3 * 14 and all(loop_runs)
 
 
-def test_a_selection_with_its_progress_bar_takes_the_compiled_loop(tmp_path, monkeypatch):
+def test_a_selection_with_its_progress_bar_takes_the_compiled_loop(tmp_path, monkeypatch,
+                                                                    loop_runs):
     # Without -q the bar counts candidates (select_model's progress hook), not EM
     # iterations: no callback reaches the fits, which stay on the compiled loop.
     import emkit.cli
     from emkit.datasets import load_faithful
-    from emkit.distributions.gaussian import small_em
 
     path = tmp_path / "faithful.csv"
     pd.DataFrame(load_faithful(), columns=["eruptions", "waiting"]).to_csv(path, index=False)
-    runs, bars = [], []
-    original, close = small_em.run_dense, emkit.cli._Progress.close
-
-    def spy(*args, **kwargs):
-        fit = original(*args, **kwargs)
-        runs.append(fit is not None)
-        return fit
+    bars = []
+    close = emkit.cli._Progress.close
 
     def recorded_close(self):
         bars.append((self.bar.desc, self.bar.n, self.bar.total))
         close(self)
 
-    monkeypatch.setattr(small_em, "run_dense", spy)
     monkeypatch.setattr(emkit.cli._Progress, "close", recorded_close)
     monkeypatch.setattr(emkit.cli._Progress, "DELAY", 0)  # drawn at once, even for quick fits
     code, out, err = run("fit", path, "--components", "1-3", "--covariance", "all")
     assert code == 0, err
-    assert len(runs) >= 3 * 14 and all(runs)
+    assert len(loop_runs) >= 3 * 14 and all(loop_runs)
     assert bars == [("models", 42, 42)]
     assert "models" in err and "model/s" in err  # the bar went to stderr ...
     lines = out.splitlines()  # ... and stdout is the table and the summary, nothing else

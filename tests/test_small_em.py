@@ -33,21 +33,6 @@ SOME_MODELS = ("EII", "VEI", "EVE", "VVE", "EEV", "VVV")
 REFERENCE = json.loads((Path(__file__).parent / "reference" / "mclust_models.json").read_text())
 
 
-@pytest.fixture
-def loop_runs(monkeypatch):
-    """Outcomes of every call of the compiled loop (True: it finished the fit)."""
-    runs = []
-    original = small_em.run_dense  # run_small_em's loop, and a model selection's
-
-    def spy(*args, **kwargs):
-        fit = original(*args, **kwargs)
-        runs.append(fit is not None)
-        return fit
-
-    monkeypatch.setattr(small_em, "run_dense", spy)
-    return runs
-
-
 def _fit(X, fast, monkeypatch, **params):
     monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", fast)
     with warnings.catch_warnings():

@@ -119,9 +119,16 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
         collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
         reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
     if n_samples is not None:
-        for i, why in unsupported_components(model.weights_, model.covariance_type, d,
-                                             n_samples).items():
-            reasons.setdefault(i, why)
+        reasons = with_unsupported(reasons, model.weights_, model.covariance_type, d, n_samples)
+    return reasons
+
+
+def with_unsupported(reasons: dict[int, str], weights: np.ndarray, covariance_type: str,
+                     n_features: int, n_samples: float) -> dict[int, str]:
+    """``reasons`` with every :func:`unsupported_components` not already flagged added."""
+    for i, why in unsupported_components(weights, covariance_type, n_features,
+                                         n_samples).items():
+        reasons.setdefault(i, why)
     return reasons
 
 

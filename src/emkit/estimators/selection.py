@@ -33,7 +33,7 @@ from emkit.estimators.gaussian_mixture import (
     degeneracy_after_fit,
     describe_degeneracy,
     rows_needed,
-    unsupported_components,
+    with_unsupported,
 )
 from emkit.estimators.initialization import initial_resp
 from emkit.estimators.regression_mixture import RegressionMixture
@@ -219,10 +219,8 @@ class _CompiledFit:
                                          fit.precisions_cholesky, self.covariance_type,
                                          self.reg_covar)
         reasons = {i: "collapsed" for i, flag in enumerate(collapsed.tolist()) if flag}
-        for i, why in unsupported_components(fit.weights, self.covariance_type,
-                                             fit.means.shape[1], self.n_samples).items():
-            reasons.setdefault(i, why)
-        return self.n_samples, reasons
+        return self.n_samples, with_unsupported(reasons, fit.weights, self.covariance_type,
+                                                fit.means.shape[1], self.n_samples)
 
 
 def _compiled_hc_fit(selection: _Selection, k: int,
@@ -235,10 +233,10 @@ def _compiled_hc_fit(selection: _Selection, k: int,
     if start is None:
         return None
     counts = resp.sum(axis=0) + 10 * np.finfo(X.dtype).eps
-    fit = _compiled_run(selection, covariance_type, counts / counts.sum(), *start)
+    weights = counts / counts.sum()
+    fit = _compiled_run(selection, covariance_type, weights, *start)
     if fit is not None and model in ("EVE", "VVE"):
-        path = _mclust_path_fit(selection, covariance_type, resp, counts / counts.sum(), start,
-                                fit)
+        path = _mclust_path_fit(selection, covariance_type, resp, weights, start, fit)
         if (path is not None and path.lower_bound_ > fit.lower_bound_
                 and not degeneracy_after_fit(path, path.n_samples)):
             return path
@@ -490,10 +488,11 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None,
     for i, (_, row) in enumerate(fitted):
         index.setdefault((row["n_components"], row["model"]), []).append(i)
     for model in MCLUST_MODELS:  # ordered so that nested models come first
-        jobs = []
+        jobs, members = [], []
         for (k, name), same in index.items():
             if name != model:
                 continue
+            members += same
             subs = [fitted[j][0] for sub in _NESTED_IN[model] for j in index.get((k, sub), ())
                     if not fitted[j][1]["degenerate"]]
             if subs:
@@ -505,7 +504,7 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None,
             if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
                 fitted[i] = scored
         if progress is not None and _NESTED_IN[model]:  # its candidates are final now
-            for i in (i for (_, name), same in index.items() if name == model for i in same):
+            for i in members:
                 progress(dict(fitted[i][1]))
     return fitted
 
