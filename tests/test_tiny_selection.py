@@ -75,3 +75,52 @@ def test_jacobi_eigen_is_lapacks():
             np.testing.assert_allclose(vectors.T @ vectors, np.eye(d), rtol=0, atol=1e-13)
             np.testing.assert_allclose(vectors @ np.diag(values) @ vectors.T, A, rtol=0,
                                        atol=1e-13 * size)
+
+
+def _collapsing_fit(stop: bool, max_iter: int = 1000) -> GaussianMixture:
+    # Component 0 starts narrow on four repeated rows: it collapses onto them, and EM then
+    # climbs the collapse's unbounded likelihood for about a hundred iterations.
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(40, 2)), np.zeros((4, 2))]
+    model = GaussianMixture(3, weights_init=[0.1, 0.45, 0.45],
+                            means_init=[[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0]],
+                            precisions_init=np.array([np.eye(2) * 1e2, np.eye(2), np.eye(2)]),
+                            tol=1e-10, max_iter=max_iter)
+    model._stop_when_collapsed = stop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_candidates_run_ends_at_the_first_collapsed_m_step(fast, monkeypatch):
+    # A model selection's runs (the private flag) end once a component is collapsed (a
+    # spurious maximum the selection lists but never chooses), the compiled loop and the
+    # engine at the same M-step; a plain fit runs on to convergence.
+    monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", fast)
+    plain, stopped = _collapsing_fit(False), _collapsing_fit(True)
+    assert plain.converged_ and plain.n_iter_ > 50
+    assert not stopped.converged_ and stopped.n_iter_ < 10
+    assert gaussian_mixture.degeneracy_reasons(stopped) == {0: "collapsed"}
+    # The first such M-step: one iteration fewer is not collapsed yet.
+    before = _collapsing_fit(False, max_iter=stopped.n_iter_ - 1)
+    assert gaussian_mixture.degeneracy_reasons(before) == {}
+    # Until it, the same iterations as the plain fit's.
+    np.testing.assert_allclose(stopped.history_, plain.history_[:stopped.n_iter_], rtol=1e-12)
+    monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", not fast)
+    other = _collapsing_fit(True)
+    assert other.n_iter_ == stopped.n_iter_
+    np.testing.assert_allclose(other.means_, stopped.means_, rtol=1e-9, atol=1e-12)
+
+
+def test_a_selection_hands_back_an_estimator_that_refits_as_any_other(monkeypatch):
+    # The general path's candidates are estimators: the chosen one refits in full.
+    from emkit import select_model
+
+    monkeypatch.setattr(gaussian_mixture, "_SMALL_FIT", False)
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(size=(40, 2)), np.zeros((4, 2))]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = select_model(X, range(1, 4), ("VVV", "EII"))
+    assert result.best_estimator._stop_when_collapsed is False

@@ -103,6 +103,7 @@ def run_em(
     max_iter: int,
     previous_lower_bound: float = -np.inf,
     callback: Callback | None = None,
+    stop_when: Callable[[Any], bool] | None = None,
 ) -> EMResult:
     """Iterate E-step and M-step until the average log-likelihood settles.
 
@@ -122,17 +123,21 @@ def run_em(
     callback : callable, optional
         Called as ``callback(iteration, avg_loglik, change, model)`` after
         each M-step.
+    stop_when : callable, optional
+        ``stop_when(model)`` after each M-step that did not converge: True ends
+        the run there, unconverged (a model selection stops a fit whose
+        component has collapsed, a spurious maximum it would not choose).
     """
     # The M-step is many tiny factorisations (D x D per component): a
     # multi-threaded BLAS only adds wake-up latency to them, badly so when the
     # cores are shared. The E-step's chunks run one BLAS thread each anyway
     # (map_ordered), so BLAS is limited once per run, not once per iteration.
     with single_threaded_blas():
-        return _em_loop(model, source, tol, max_iter, previous_lower_bound, callback)
+        return _em_loop(model, source, tol, max_iter, previous_lower_bound, callback, stop_when)
 
 
 def _em_loop(model: Any, source: Any, tol: float, max_iter: int, previous_lower_bound: float,
-             callback: Callback | None) -> EMResult:
+             callback: Callback | None, stop_when: Callable[[Any], bool] | None) -> EMResult:
     result = EMResult(model=model)
     lower_bound = previous_lower_bound
     for iteration in range(1, max_iter + 1):
@@ -146,5 +151,7 @@ def _em_loop(model: Any, source: Any, tol: float, max_iter: int, previous_lower_
             callback(iteration, lower_bound, change, result.model)
         if abs(change) < tol:
             result.converged = True
+            break
+        if stop_when is not None and stop_when(result.model):
             break
     return result

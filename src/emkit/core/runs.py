@@ -22,12 +22,14 @@ def run_variant(
     max_iter: int,
     previous_lower_bound: float = -np.inf,
     callback: Callback | None = None,
+    stop_when: Any = None,
 ) -> EMResult:
     """Run EM from ``model`` (whose assignment policy is already set) with the right driver.
 
     ``"stochastic"``: exactly ``max_iter`` iterations, best parameters seen;
     ``accelerate``: True or ``"squarem"``, SQUAREM with ``codec``; ``"daarem"``,
-    DAAREM with ``codec``; otherwise the plain engine loop.
+    DAAREM with ``codec``; otherwise the plain engine loop, which alone takes
+    ``stop_when`` (see :func:`~emkit.core.engine.run_em`).
     """
     if algorithm == "stochastic":
         return run_best_seen(model, source, max_iter=max_iter, callback=callback)
@@ -39,7 +41,7 @@ def run_variant(
         )
     return run_em(
         model, source, tol=tol, max_iter=max_iter,
-        previous_lower_bound=previous_lower_bound, callback=callback,
+        previous_lower_bound=previous_lower_bound, callback=callback, stop_when=stop_when,
     )
 
 

@@ -233,11 +233,17 @@ def collapsed_components(weights: np.ndarray, means: np.ndarray, covariances: np
     A boolean per component (see :func:`degenerate_components`); one compiled call,
     for a model selection that checks hundreds of fits on small data.
     """
+    layout, factor, relative = collapse_test(covariance_type)
+    return small_em.collapsed_components(weights, means, covariances, precisions_cholesky,
+                                         layout, reg_covar, factor, relative)
+
+
+def collapse_test(covariance_type: str) -> tuple[int, float, float]:
+    """``(layout, factor, relative)``: the collapse test of :func:`degenerate_components`
+    as :func:`~emkit.distributions.gaussian.small_em.collapsed_components` takes it."""
     layout = {"spherical": small_em.SPHERICAL_LAYOUT, "diag": small_em.DIAG_LAYOUT}.get(
         COVARIANCE_STRUCTURES[covariance_type].name, small_em.FULL_LAYOUT)
-    return small_em.collapsed_components(weights, means, covariances, precisions_cholesky,
-                                         layout, reg_covar, DEGENERATE_FACTOR,
-                                         DEGENERATE_RELATIVE)
+    return layout, DEGENERATE_FACTOR, DEGENERATE_RELATIVE
 
 
 def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:
@@ -966,7 +972,37 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             codec=MixtureCodec(NoisyGaussianCodec() if self.noise else GaussianCodec()),
             tol=self.tol, max_iter=self.max_iter,
             previous_lower_bound=previous_lower_bound, callback=callback,
+            stop_when=self._collapsed_now(),
         )
+
+    # Set by a model selection on its candidates' estimators: a run ends once a component
+    # has collapsed, a spurious maximum that the selection lists but never chooses (mclust
+    # stops such fits too). Not a parameter: a fitted estimator is refitted as usual.
+    _stop_when_collapsed = False
+
+    def _collapse_stop(self) -> tuple[int, float, float] | None:
+        """The compiled loop's collapse test where runs stop at a collapse (else None)."""
+        if (not self._stop_when_collapsed or self.n_components == 1 or self.noise
+                or set(self.params) != set("wmc")):
+            return None  # (one component's maximum is unique: never degenerate)
+        return collapse_test(self.covariance_type)
+
+    def _collapsed_now(self) -> Any:
+        """:meth:`_collapse_stop` as the engine's ``stop_when(model)`` (None: no test)."""
+        test = self._collapse_stop()
+        if test is None:
+            return None
+        structure = COVARIANCE_STRUCTURES[self.covariance_type]
+
+        def collapsed(model: Mixture) -> bool:
+            gaussian = model.components
+            k, d = gaussian.means.shape
+            return bool(collapsed_components(
+                model.weights, gaussian.means, structure.dense(gaussian.covariances, k, d),
+                structure.dense(gaussian.precisions_cholesky, k, d), self.covariance_type,
+                gaussian.reg_covar).any())
+
+        return collapsed
 
     def _small_run(self, model: Mixture, X: np.ndarray, source: Any) -> EMResult | None:
         """The run of :meth:`_run` by the compiled small-data loop, where it applies.
@@ -980,7 +1016,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         if not self._small_fit_applies(X, source):
             return None
         fit = small_em.run_small_em(X, model.weights, model.components, tol=self.tol,
-                                    max_iter=self.max_iter)
+                                    max_iter=self.max_iter, stop_collapsed=self._collapse_stop())
         if fit is None:
             return None
         fitted = replace(model, weights=fit.weights, components=fit.gaussian)

@@ -29,6 +29,7 @@ from emkit.distributions.gaussian.family import Gaussian
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
+    collapse_test,
     collapsed_components,
     degeneracy_after_fit,
     describe_degeneracy,
@@ -278,7 +279,8 @@ def _mclust_path_fit(selection: _Selection, covariance_type: str, resp: np.ndarr
         # below 1e-5 (emControl's tol[1]), on the scale of the exact fit's.
         tol = MCLUST_TOL * (1.0 / X.shape[0] + abs(exact_fit.lower_bound_))
         first = small_em.run_dense(X, weights, *start, model, params["reg_covar"], tol=tol,
-                                   max_iter=params["max_iter"], mclust_orientation=True)
+                                   max_iter=params["max_iter"], mclust_orientation=True,
+                                   stop_collapsed=_collapse_stop(covariance_type, len(weights)))
         # Finished by exact EM only where it leads above the exact fit: below it, mclust's
         # fit (this path's end) is already passed.
         if first is None or first.history[-1] <= exact_fit.lower_bound_:
@@ -314,11 +316,37 @@ def _compiled_run(selection: _Selection, covariance_type: str, weights: np.ndarr
     params = selection.params
     fit = small_em.run_dense(selection.X, weights, means, covariances, factors,
                              COVARIANCE_STRUCTURES[covariance_type].model, params["reg_covar"],
-                             tol=params["tol"], max_iter=params["max_iter"], scores=True)
+                             tol=params["tol"], max_iter=params["max_iter"], scores=True,
+                             stop_collapsed=_collapse_stop(covariance_type, len(weights)))
     if fit is None or not (np.isfinite(fit.log_likelihood) and np.isfinite(fit.entropy)):
         return None  # the estimator's fit then decides (raises, or scores its own way)
     return _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
                         fit=fit, n_samples=selection.X.shape[0], start=start)
+
+
+def _collapse_stop(covariance_type: str, k: int) -> tuple[int, float, float] | None:
+    """What ends a candidate's compiled run once a component has collapsed (see
+    :func:`_fit_candidate_estimator`); None for one component, which never does."""
+    return collapse_test(covariance_type) if k > 1 else None
+
+
+def _fit_candidate_estimator(model: GaussianMixture, selection: _Selection) -> None:
+    """``model._fit`` as a candidate's: quiet, and ending a run once a component collapses.
+
+    A collapsed component (variance at the ``reg_covar`` floor) makes the fit
+    degenerate: listed, never chosen, and as a nested start's refit dropped. EM
+    would go on climbing the collapse's meaningless likelihood, on small data for
+    hundreds of iterations, so runs stop there (as mclust's do, reporting such
+    fits as failed). The compiled runs test the same (:func:`_collapse_stop`).
+    """
+    model._stop_when_collapsed = True
+    try:
+        with warnings.catch_warnings():
+            # Non-convergence and degeneracy are reported in the table instead.
+            warnings.simplefilter("ignore")
+            model._fit(selection.X, checked_by=selection.checked_by)
+    finally:  # the estimator handed back refits as any other
+        model._stop_when_collapsed = False
 
 
 def _estimator_of(fit: Any, selection: _Selection) -> GaussianMixture:
@@ -350,7 +378,7 @@ def _fitted_candidate(selection: _Selection, k: int,
     bar) is shared rather than deep-copied. The estimator's fit runs where the
     compiled loop alone does not (see :class:`_Selection`) or gives up.
     """
-    params, X, checked_by = selection.params, selection.X, selection.checked_by
+    params = selection.params
     if (params["init_params"] == "hc" and params["n_init"] == 1
             and selection.compiled_for(covariance_type)):
         fit = _compiled_hc_fit(selection, k, covariance_type)
@@ -359,16 +387,13 @@ def _fitted_candidate(selection: _Selection, k: int,
     settings = {**params, "n_components": k, "covariance_type": covariance_type}
     hc_first = settings["init_params"] == "hc" and settings["n_init"] > 1
     model = GaussianMixture(**{**settings, "n_init": 1} if hc_first else settings)
-    with warnings.catch_warnings():
-        # Non-convergence and degeneracy are reported in the table instead.
-        warnings.simplefilter("ignore")
-        model._fit(X, checked_by=checked_by)
-        if hc_first:
-            others = GaussianMixture(**{**settings, "init_params": "kmeans",
-                                        "n_init": settings["n_init"] - 1})
-            others._fit(X, checked_by=checked_by)
-            if others.lower_bound_ > model.lower_bound_:
-                model = others
+    _fit_candidate_estimator(model, selection)
+    if hc_first:
+        others = GaussianMixture(**{**settings, "init_params": "kmeans",
+                                    "n_init": settings["n_init"] - 1})
+        _fit_candidate_estimator(others, selection)
+        if others.lower_bound_ > model.lower_bound_:
+            model = others
     return model
 
 
@@ -550,21 +575,18 @@ def _usable_fit_from(selection: _Selection, covariance_type: str, starts: list):
 def _fitted_from(selection: _Selection, covariance_type: str,
                  start: GaussianMixture | _CompiledFit) -> GaussianMixture | _CompiledFit | None:
     """A candidate's fit started from another (nested) model's fitted parameters."""
-    params, X, checked_by = selection.params, selection.X, selection.checked_by
     if selection.compiled_for(covariance_type):
         fit = _compiled_fit_from(selection, covariance_type, start)
         if fit is not None:
             return fit
-    settings = {**params, "n_components": start.means_.shape[0],
+    settings = {**selection.params, "n_components": start.means_.shape[0],
                 "covariance_type": covariance_type, **_start_settings(covariance_type, start)}
     model = GaussianMixture(**settings)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            model._fit(X, checked_by=checked_by)
-            return model
-        except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
-            return None
+    try:
+        _fit_candidate_estimator(model, selection)
+        return model
+    except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
+        return None
 
 
 def _start_settings(covariance_type: str, start: Any) -> dict:

@@ -146,18 +146,21 @@ def covers(structure: CovarianceStructure, n_features: int) -> bool:
 
 def run_small_em(
     X: np.ndarray, weights: np.ndarray, gaussian: Gaussian, *, tol: float, max_iter: int,
+    stop_collapsed: tuple[int, float, float] | None = None,
 ) -> SmallFit | None:
     """EM from ``weights`` and ``gaussian`` to convergence; None where the loop gave up.
 
     ``gaussian`` is the start (its ``precisions_cholesky`` give the first
     E-step, as in the general path); without a prior and frozen parameters.
+    ``stop_collapsed``: as for :func:`run_dense`.
     """
     structure = gaussian.structure
     k, d = gaussian.means.shape
     fit = run_dense(_c_array(X), weights, gaussian.means,
                     _dense(structure, gaussian.covariances, k, d),
                     _dense(structure, gaussian.precisions_cholesky, k, d), structure.model,
-                    gaussian.reg_covar, tol=tol, max_iter=max_iter)
+                    gaussian.reg_covar, tol=tol, max_iter=max_iter,
+                    stop_collapsed=stop_collapsed)
     if fit is None:
         return None
     # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
@@ -174,19 +177,25 @@ def run_dense(
     X: np.ndarray, weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
     precisions_cholesky: np.ndarray, model: str, reg_covar: float, *, tol: float,
     max_iter: int, scores: bool = False, mclust_orientation: bool = False,
+    stop_collapsed: tuple[int, float, float] | None = None,
 ) -> DenseFit | None:
     """:func:`run_small_em` on (K, D, D) matrices, for mclust's ``model`` name.
 
     ``X`` must be a C-contiguous float64 array that :func:`applies` accepted.
     ``scores``: also the final parameters' log-likelihood and entropy (one more
     E-step). ``mclust_orientation`` (EVE and VVE): mclust's M-step rather than
-    the exact one (see :func:`start_dense`). None where the loop gave up.
+    the exact one (see :func:`start_dense`). ``stop_collapsed``: ``(layout,
+    factor, relative)`` of :func:`collapsed_components`, tested after every
+    M-step that did not converge; the run ends there, unconverged, once a
+    component is collapsed (as the general engine's ``stop_when``). None where
+    the loop gave up.
     """
     status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
         X, _c_array(weights), _c_array(means), _c_array(covariances),
         _c_array(precisions_cholesky), _code(model, mclust_orientation), float(reg_covar),
         float(tol), int(max_iter), constrained.INNER_TOL,
         constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
+        *(stop_collapsed if stop_collapsed is not None else (-1, 0.0, 0.0)),
     )
     if status != _OK:
         return None
@@ -434,7 +443,8 @@ def in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.
 
 @numba.njit(cache=True, nogil=True)
 def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
-             inner_tol, inner_max_iter, warm_max_iter):  # pragma: no cover
+             inner_tol, inner_max_iter, warm_max_iter, stop_layout, stop_factor,
+             stop_relative):  # pragma: no cover
     """The general engine's ``_em_loop`` for one Gaussian mixture, compiled.
 
     ``cov`` and ``prec`` (upper-triangular precision Cholesky factors) are
@@ -479,6 +489,11 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
         n_iter = iteration
         if abs(lower_bound - previous) < tol:
             converged = True
+            break
+        # (Negative: no test.) The bounds of _collapsed settle it in O(K D^2) but near a
+        # collapse, so the test costs little next to an iteration.
+        if stop_layout >= 0 and _collapsed(weights, means, cov, prec, stop_layout, reg_covar,
+                                           stop_factor, stop_relative).any():
             break
     return _OK, n_iter, converged, history, weights, means, cov, prec
 
