@@ -241,9 +241,13 @@ def collapsed_components(weights: np.ndarray, means: np.ndarray, covariances: np
 def collapse_test(covariance_type: str) -> tuple[int, float, float]:
     """``(layout, factor, relative)``: the collapse test of :func:`degenerate_components`
     as :func:`~emkit.distributions.gaussian.small_em.collapsed_components` takes it."""
-    layout = {"spherical": small_em.SPHERICAL_LAYOUT, "diag": small_em.DIAG_LAYOUT}.get(
-        COVARIANCE_STRUCTURES[covariance_type].name, small_em.FULL_LAYOUT)
-    return layout, DEGENERATE_FACTOR, DEGENERATE_RELATIVE
+    return _COLLAPSE_TESTS[covariance_type]
+
+
+_COLLAPSE_TESTS = {
+    name: ({"spherical": small_em.SPHERICAL_LAYOUT, "diag": small_em.DIAG_LAYOUT}.get(
+        structure.name, small_em.FULL_LAYOUT), DEGENERATE_FACTOR, DEGENERATE_RELATIVE)
+    for name, structure in COVARIANCE_STRUCTURES.items()}
 
 
 def _variances_and_data_variances(model: GaussianMixture) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from numbers import Integral
 from typing import Any
 
@@ -131,6 +132,7 @@ class _Selection:
         if self.compiled:
             self.X = np.ascontiguousarray(X)
         self._hc_resp: dict[int, np.ndarray] = {}
+        self._hc_weights: dict[int, np.ndarray] = {}
 
     def compiled_for(self, covariance_type: str) -> bool:
         return self.compiled and small_em.covers(COVARIANCE_STRUCTURES[covariance_type],
@@ -141,6 +143,13 @@ class _Selection:
             self._hc_resp[k] = initial_resp(self.X, k, "hc",
                                             v.random_state_of(self.params["random_state"]))
         return self._hc_resp[k]
+
+    def hc_weights(self, k: int) -> np.ndarray:
+        """The weights of :meth:`hc_resp` (as an M-step gives them), shared by every model."""
+        if k not in self._hc_weights:
+            counts = self.hc_resp(k).sum(axis=0) + 10 * np.finfo(self.X.dtype).eps
+            self._hc_weights[k] = counts / counts.sum()
+        return self._hc_weights[k]
 
 
 def _compiled_fit_applies(checked_by: GaussianMixture, X: Any) -> bool:
@@ -210,7 +219,7 @@ class _CompiledFit:
     def lower_bound_(self) -> float:
         return float(self.fit.history[-1])
 
-    @property
+    @cached_property  # (read by the mclust path's check, then by the scoring)
     def _fit_degeneracy(self) -> tuple[int, dict[int, str]]:
         """What :func:`degeneracy_after_fit` reads: :func:`degeneracy_reasons`, compiled."""
         fit = self.fit
@@ -233,8 +242,7 @@ def _compiled_hc_fit(selection: _Selection, k: int,
     start = small_em.start_dense(model, X, resp, params["reg_covar"])
     if start is None:
         return None
-    counts = resp.sum(axis=0) + 10 * np.finfo(X.dtype).eps
-    weights = counts / counts.sum()
+    weights = selection.hc_weights(k)
     fit = _compiled_run(selection, covariance_type, weights, *start)
     if fit is not None and model in ("EVE", "VVE"):
         path = _mclust_path_fit(selection, covariance_type, resp, weights, start, fit)
@@ -458,7 +466,7 @@ def _score_candidate(selection: _Selection, k: int, covariance_type: str,
         "converged": bool(model.converged_),
         "degenerate": bool(reasons),
         "skipped": False,
-        "note": describe_degeneracy(model, reasons, n_samples),
+        "note": describe_degeneracy(model, reasons, n_samples) if reasons else "",
         "start": start,
     }
 
