@@ -786,7 +786,12 @@ def select_model(
     Candidates with fewer rows than their components need (:func:`rows_shortfall`)
     are skipped (listed in the table, not fitted). Degenerate fits (see
     :func:`emkit.estimators.gaussian_mixture.degenerate_components`) are listed but not
-    chosen; if every fitted candidate is degenerate, the best of them is chosen
+    chosen. A candidate's EM run ends at the first M-step that leaves a component
+    collapsed (its variance at the ``reg_covar`` floor): EM would only climb the
+    collapse's meaningless likelihood further, for hundreds of iterations on small data
+    (mclust stops there too, and reports NA). Such a row has ``converged`` False and
+    its note says which components collapsed; its criteria are those where it
+    stopped; if every fitted candidate is degenerate, the best of them is chosen
     with a :class:`~emkit.estimators.gaussian_mixture.DegenerateFitWarning`. Degeneracy is
     measured against the data's own variances, but ``reg_covar`` is absolute: on
     features of very different scales, standardize first.
