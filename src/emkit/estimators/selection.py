@@ -513,8 +513,10 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None,
     (K = 8) and banknote (K = 5, 7); the EVE and VEE fits start VVE in them.
     Models are visited from the most constrained on, so a start improved this
     way passes its gain to the models that nest it. A start's fit replaces the
-    candidate's only where it is usable (not degenerate) and better by the EM
-    objective.
+    candidate's where it is usable (not degenerate) and better by the EM
+    objective, or where the candidate's own fit is degenerate: a spurious
+    maximum's likelihood (a collapse's grows without bound) says nothing, and a
+    usable fit of the candidate can be chosen where the degenerate one cannot.
     """
     # Candidates by (K, mclust model); two names of one model ("full" and "VVV") share one.
     index: dict[tuple[int, str], list[int]] = {}
@@ -534,7 +536,8 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None,
         refits = _in_turn_or_parallel(n_jobs, _usable_fit_from,
                                       [(selection, ct, subs) for _, ct, subs in jobs])
         for (i, _, _), scored in zip(jobs, refits, strict=True):
-            if scored is not None and scored[0].lower_bound_ > fitted[i][0].lower_bound_:
+            if scored is not None and (fitted[i][1]["degenerate"]
+                                       or scored[0].lower_bound_ > fitted[i][0].lower_bound_):
                 fitted[i] = scored
         if progress is not None and _NESTED_IN[model]:  # its candidates are final now
             for i in members:
