@@ -128,3 +128,48 @@ def test_finite_values_whose_sum_overflows_are_accepted(dtype):
         check_finite(X, allow_nan=True)
     X[2, 1] = np.nan
     assert np.isnan(grouped_by_pattern(X)[-1, 1])  # the gappy row moves to its pattern's group
+
+
+def test_a_text_column_is_named():
+    pd = pytest.importorskip("pandas")
+    from emkit import select_model
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=20), "b": rng.normal(size=20),
+                          "species": ["x", "y"] * 10,
+                          "grade": pd.Categorical(["lo", "hi"] * 10),
+                          "count": pd.array([1, 2, None, 4] * 5, dtype="Int64")})
+    message = r"not numbers: 'species' \(.*\), 'grade' \(category\)\. Select the numeric"
+    with pytest.raises(ValueError, match=message):
+        GaussianMixture(2).fit(frame)
+    with pytest.raises(ValueError, match=message):
+        select_model(frame, [1, 2])
+    # Numbers, pandas' nullable integers (NA is missing) and booleans pass.
+    numeric = frame[["a", "b", "count"]].assign(flag=[True, False] * 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (two-valued columns collapse two components)
+        fitted = GaussianMixture(2, random_state=0).fit(numeric)
+    with pytest.raises(ValueError, match="'species'"):
+        fitted.predict(frame)
+
+
+def test_a_warning_where_reg_covar_sets_the_variances():
+    # Features on a tiny scale: every variance is reg_covar's (1e-6 against the data's
+    # ~1e-16), the fit converges at once to whatever the start gave. Named, with the cure.
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.normal(size=(60, 2)), rng.normal(size=60) * 1e-8, np.full(60, 3.0)]
+    with pytest.warns(UserWarning, match=r"column\(s\) 2 \(\d\.\d+e-1[67]\), 3 \(0\): the fitted "
+                                         r"variances there are the regularisation's"):
+        GaussianMixture(2, random_state=0).fit(X)
+    # A model selection warns once, not once per candidate.
+    from emkit import select_model
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        select_model(X, [1, 2], ("VVV", "EII"))
+    assert sum("reg_covar=1e-06 is a tenth" in str(w.message) for w in caught) == 1
+    # Standardised, a smaller reg_covar, or data on their own scale: no warning.
+    for data, reg_covar in ((X[:, :3] / X[:, :3].std(axis=0), 1e-6), (X[:, :3], 1e-20)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            GaussianMixture(2, random_state=0, reg_covar=reg_covar).fit(data)

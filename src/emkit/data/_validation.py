@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -245,6 +246,61 @@ def check_scale(X: np.ndarray, name: str = "X") -> np.ndarray:
         f"{size[column]:.3g}, spread {spread[column]:.3g}): sums over its {n} "
         "rows and of their squares overflow to infinity. Standardise the columns first (e.g. "
         "sklearn.preprocessing.StandardScaler, or divide by a constant)"
+    )
+
+
+def check_numeric_columns(X: Any, name: str = "X") -> Any:
+    """Raise a ValueError naming a table's columns that are not numbers (``X`` as given).
+
+    numpy's conversion of a table with a text column fails on the first value
+    that is not a number ("could not convert string to float: 'a'"), naming
+    neither the column nor the cure. Numbers, booleans and pandas' nullable
+    numbers pass (missing values become NaN).
+    """
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return X
+    bad = [(column, dtype) for column, dtype in dtypes.items()
+           if getattr(dtype, "kind", "O") not in "biuf"]
+    if bad:
+        listed = ", ".join(f"{column!r} ({dtype})" for column, dtype in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ValueError(
+            f"{name} has columns that are not numbers: {listed}{more}. Select the numeric "
+            "columns (e.g. X.select_dtypes('number')), or code categories as numbers (a "
+            "mixture of categorical components: emkit.MixtureModel)"
+        )
+    return X
+
+
+def regularization_dominates(X: np.ndarray, reg_covar: float,
+                             feature_names: Any = None) -> str:
+    """Why ``reg_covar`` rather than the data sets some features' variances ("" if not).
+
+    Every covariance gets ``reg_covar`` added; where that is a tenth of a
+    feature's variance or more (a feature on a tiny scale, or constant), the
+    fitted variances there are mostly the regularisation's, and so are the
+    likelihood, BIC and the clusters. Rows with NaN count by their observed values.
+    """
+    if reg_covar <= 0 or X.size == 0 or X.shape[0] < 2:
+        return ""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: checked elsewhere
+        variances = np.nanvar(X, axis=0, dtype=np.float64)
+    flagged = np.flatnonzero(~(variances > 10 * reg_covar) & np.isfinite(variances))
+    if not flagged.size:
+        return ""
+    labels = [str(feature_names[j]) if feature_names is not None else str(j)
+              for j in flagged[:5]]
+    listed = ", ".join(f"{label} ({variances[j]:.3g})"
+                       for label, j in zip(labels, flagged[:5], strict=True))
+    if len(flagged) > 5:
+        listed += f" and {len(flagged) - 5} more"
+    return (
+        f"reg_covar={reg_covar:g} is a tenth or more of the variance of column(s) {listed}: "
+        "the fitted variances there are the regularisation's rather than the data's, and "
+        "so are the likelihood and BIC. Standardise the columns (StandardScaler, or emkit "
+        "fit --standardize), drop constant columns, or give a smaller reg_covar"
     )
 
 

@@ -745,6 +745,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         else:
             init_X, source = X, self._fit_source(X)
             self._take_feature_names(checked_by)
+        if checked_by is None:  # (a model selection warns once, for all its candidates)
+            self._warn_if_regularization_dominates(init_X)
         if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -785,6 +787,13 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             self.n_samples_seen_ = max(1, round(seen))
             self._warn_if_degenerate(seen)
         return X if scale.is_scalable(X) else init_X
+
+    def _warn_if_regularization_dominates(self, X: np.ndarray) -> None:
+        """Warn where ``reg_covar`` sets some features' variances rather than the rows."""
+        message = v.regularization_dominates(X, self.reg_covar,
+                                             getattr(self, "feature_names_in_", None))
+        if message:
+            warnings.warn(message, UserWarning, stacklevel=4)
 
     def _can_warm_start(self) -> bool:
         """Whether the fitted mixture has the shape asked for now; warn and start afresh if not.
@@ -1460,7 +1469,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
 
     def _validate_X(self, X: Any, *, reset: bool, min_samples: int = 1) -> np.ndarray:
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=min_samples,
+            self, v.check_numeric_columns(X), dtype=[np.float64, np.float32],
+            ensure_min_samples=min_samples,
             ensure_all_finite=False, reset=reset,
         )
         return v.check_finite(X, allow_nan=True)

@@ -359,7 +359,8 @@ default="k-means++"
         too), zero leaves it out.
         """
         v.validate_params(self, _PARAMETER_RULES)
-        X = v.check_finite(validate_data(self, X, dtype=[np.float64, np.float32], order="C"))
+        X = v.check_finite(validate_data(self, v.check_numeric_columns(X),
+                                          dtype=[np.float64, np.float32], order="C"))
         if X.shape[0] < self.n_clusters:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}"
@@ -440,7 +441,8 @@ default="k-means++"
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "cluster_centers_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, v.check_numeric_columns(X), dtype=[np.float64, np.float32],
+                          reset=False)
         return v.check_finite(X)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -533,7 +533,8 @@ class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstim
         # whole data); other families' own log densities get float64.
         keep = family is not None and family._kernel is not None
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32] if keep else np.float64,
+            self, v.check_numeric_columns(X),
+            dtype=[np.float64, np.float32] if keep else np.float64,
             ensure_all_finite=False, reset=reset,
         )
         return v.check_finite(X, allow_nan=True)

@@ -854,6 +854,7 @@ def select_model(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # as the candidates' fits keep quiet
         X = checked_by._checked_rows(X)
+    checked_by._warn_if_regularization_dominates(X)  # once, not per candidate
     selection = _Selection(params, X, checked_by)
     if nested_starts is None:
         nested_starts = init_params == "hc"
