@@ -78,3 +78,15 @@ def test_failed_candidates_are_listed_never_chosen_and_leave_the_others_as_they_
 def test_a_selection_where_every_fit_fails_says_why():
     with pytest.raises(ValueError, match=r"every candidate's fit failed.*ill-defined covariance"):
         _select(_repeated_rows(), [3, 4], ("VVV", "VII"), reg_covar=0)
+
+
+def test_failed_candidates_come_back_from_parallel_workers():
+    # With n_jobs the failures are caught in the workers and listed the same way.
+    from joblib import parallel_config
+
+    X = _repeated_rows()
+    serial = _select(X, [2, 3], ("VVV", "EEE"), reg_covar=0)
+    with parallel_config(backend="threading"):
+        parallel = _select(X, [2, 3], ("VVV", "EEE"), reg_covar=0, n_jobs=2)
+    pd.testing.assert_frame_equal(serial.table, parallel.table)
+    assert _failed(parallel.table)["model"].tolist() == ["VVV"]
