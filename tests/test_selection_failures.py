@@ -90,3 +90,10 @@ def test_failed_candidates_come_back_from_parallel_workers():
         parallel = _select(X, [2, 3], ("VVV", "EEE"), reg_covar=0, n_jobs=2)
     pd.testing.assert_frame_equal(serial.table, parallel.table)
     assert _failed(parallel.table)["model"].tolist() == ["VVV"]
+
+
+def test_a_univariate_model_for_several_features_is_refused_not_listed():
+    # A wrong choice raises at once (as the fit would), rather than failing one candidate.
+    with pytest.raises(ValueError, match=r"\['E'\] are mclust's models for one feature; the "
+                                         "data have 2"):
+        _select(_repeated_rows(), [1, 2], ("E", "VVV"))

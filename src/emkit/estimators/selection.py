@@ -676,6 +676,11 @@ def _checked_covariance_types(covariance_types: Any, n_features: int) -> tuple[s
             f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)} "
             f"(or 'all', mclust's 14), got {covariance_types!r}"
         )
+    # Refused here, not listed as a failed fit: a wrong choice, not a failure of the data.
+    univariate = [name for name in names if name in ("E", "V")]
+    if univariate and n_features != 1:
+        raise ValueError(f"covariance types {univariate} are mclust's models for one feature; "
+                         f"the data have {n_features} (EII and VII are their forms)")
     return names
 
 
