@@ -704,6 +704,11 @@ def test_prior_mean_reaches_the_librarys_conjugate_prior(tmp_path, noisy_csv):
     assert not np.allclose(truth.means_, default_mean.means_, rtol=1e-2)  # the mean mattered
     assert model["prior"]["mean"] == [-4.0, 10.0]
     np.testing.assert_allclose(load(out).fit(X).means_, truth.means_, rtol=1e-10)
+    code, stdout, err = run("fit", path, "-k", 2, "--covariance", "VVV", "--prior-shrinkage",
+                            20, "--prior-mean", "-4, 10", "--json", "-q", "--stream",
+                            "--chunk-size", 64)  # streamed: the same prior
+    assert code == 0, err
+    np.testing.assert_allclose(json.loads(stdout)["model"]["means"], truth.means_, rtol=1e-9)
     # With --standardize the mean is in standardised units: the library's fit of the
     # standardised rows with that mean, in the data's units, and so is the saved prior's mean.
     code, stdout, err = run("fit", path, "-k", 2, "--covariance", "VVV", "--prior-shrinkage",
