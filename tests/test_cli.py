@@ -684,6 +684,46 @@ def test_prior_hyperparameters_reach_the_librarys_conjugate_prior(tmp_path, nois
     assert "(MAP EM)" in text
 
 
+def test_prior_mean_reaches_the_librarys_conjugate_prior(tmp_path, noisy_csv):
+    from emkit.distributions.gaussian.prior import ConjugatePrior
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+
+    path, X = noisy_csv
+    out = tmp_path / "prior.npz"
+    # A strong shrinkage toward a far mean, so the mean given visibly moves the fit.
+    code, stdout, err = run("fit", path, "-k", 2, "--covariance", "VVV", "--prior-shrinkage",
+                            20, "--prior-mean", "-4, 10", "--json", "-q", "--out", out)
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    prior = ConjugatePrior(shrinkage=20.0, mean=(-4.0, 10.0))
+    truth = GaussianMixture(2, covariance_type="VVV", prior=prior, **FIT_DEFAULTS).fit(X)
+    default_mean = GaussianMixture(2, covariance_type="VVV", prior=ConjugatePrior(
+        shrinkage=20.0), **FIT_DEFAULTS).fit(X)
+    np.testing.assert_allclose(model["means"], truth.means_, rtol=1e-10)
+    np.testing.assert_allclose(model["covariances"], truth.covariances_, rtol=1e-10)
+    assert not np.allclose(truth.means_, default_mean.means_, rtol=1e-2)  # the mean mattered
+    assert model["prior"]["mean"] == [-4.0, 10.0]
+    np.testing.assert_allclose(load(out).fit(X).means_, truth.means_, rtol=1e-10)
+    code, stdout, err = run("fit", path, "-k", 2, "--covariance", "VVV", "--prior-shrinkage",
+                            20, "--prior-mean", "-4, 10", "--json", "-q", "--stream",
+                            "--chunk-size", 64)  # streamed: the same prior
+    assert code == 0, err
+    np.testing.assert_allclose(json.loads(stdout)["model"]["means"], truth.means_, rtol=1e-9)
+    # With --standardize the mean is in standardised units: the library's fit of the
+    # standardised rows with that mean, in the data's units, and so is the saved prior's mean.
+    code, stdout, err = run("fit", path, "-k", 2, "--covariance", "VVV", "--prior-shrinkage",
+                            20, "--prior-mean=-1,2", "--standardize", "--json", "-q")
+    assert code == 0, err
+    model = json.loads(stdout)["model"]
+    centre, scale = X.mean(axis=0), X.std(axis=0)
+    on_z = GaussianMixture(2, covariance_type="VVV", **FIT_DEFAULTS,
+                           prior=ConjugatePrior(shrinkage=20.0, mean=(-1.0, 2.0))).fit(
+        (X - centre) / scale)
+    np.testing.assert_allclose(model["means"], centre + on_z.means_ * scale, rtol=1e-10)
+    np.testing.assert_allclose(model["prior"]["mean"], centre + np.array([-1.0, 2.0]) * scale,
+                               rtol=1e-12)
+
+
 def test_fit_noise_streamed_is_the_in_memory_fit(noisy_csv):
     # The volume is the box of every row, streamed in two passes; the start's sample is
     # every row here (fewer than 20000), so the fits are the same.
@@ -707,6 +747,11 @@ def test_fit_noise_streamed_is_the_in_memory_fit(noisy_csv):
     (("--prior-dof", "x"), "'x' is not a valid float"),
     (("--prior-scale", "1", "--standardize"), "--prior-scale is in the data's units"),
     (("--prior-dof", "5", "--accelerate"), "--prior does not combine with --accelerate"),
+    (("--prior-mean", "1,2,3"), "--prior-mean has 3 number(s); the data have 2 feature(s)"),
+    (("--prior-mean", "1,2,3", "--stream"), "--prior-mean has 3 number(s); the data have 2"),
+    (("--prior-mean", "1,x"), "--prior-mean': must be comma-separated numbers (one per "
+                              "feature), got 'x' in '1,x'"),
+    (("--prior-mean", "1,nan"), "--prior-mean': must be finite numbers, got 'nan'"),
 ])
 def test_bad_prior_hyperparameters_are_usage_errors(blob_csv, args, message):
     code, _, err = run("fit", blob_csv, "-k", 2, "-q", *args)

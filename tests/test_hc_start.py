@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from emkit.estimators.hierarchical import HcTree, cached_hc_vvv_tree, hc_vvv_tree
+from emkit.estimators.hierarchical import HcTree, cached_hc_vvv_tree, dup_partition, hc_vvv_tree
 from emkit.estimators.initialization import (
     hc_labels,
     mclust_start_labels,
@@ -123,6 +123,81 @@ def test_the_quirk_changes_mclusts_partitions():
         exact = hc_vvv_tree(np.asarray(case["X"], dtype=float), reproduce_mclust=False)
         for k in ks:
             assert adjusted_rand_score(case["partitions"][k - 1], exact.labels(k)) < 1.0, k
+
+
+DUPLICATES = json.loads(
+    (Path(__file__).parent / "reference" / "mclust_hc_duplicates.json").read_text())
+DUPLICATE_CASES = {case["data"]: case for case in DUPLICATES["cases"]}
+
+
+def _cuts_no_tie_decides(costs: list, ks: range) -> list[int]:
+    """The numbers of clusters whose cut falls between two merges of different costs.
+
+    Where two merges cost the same (rounded data), which is made first is decided by
+    the rows' last bits (R's SVD, not numpy's): a cut between them is not the criterion's.
+    """
+    costs = np.asarray(costs)
+    kept = []
+    for k in ks:
+        made = len(costs) + 1 - k  # merges before the cut into k clusters
+        if 0 < made < len(costs) and abs(costs[made - 1] - costs[made]) <= 1e-9 * abs(
+                costs[made]):
+            continue
+        kept.append(k)
+    return kept
+
+
+def _assert_mclusts_tree(tree: HcTree, partitions: list, costs: list) -> None:
+    np.testing.assert_allclose(tree.costs, costs, rtol=1e-9, atol=1e-9)
+    ks = _cuts_no_tie_decides(costs, range(1, len(partitions) + 1))
+    assert set(range(1, 10)) <= set(ks)  # K = 1..9 always compared
+    for k in ks:
+        assert adjusted_rand_score(partitions[k - 1], tree.labels(k)) == 1.0, k
+
+
+@pytest.mark.parametrize("name", sorted(DUPLICATE_CASES))
+def test_duplicate_rows_start_alone_as_in_mclusts_hc(name):
+    # tests/reference/mclust_hc_duplicates.R: mclust's hc(X) documents partition =
+    # dupPartition(X) as its default but never evaluates it (hc passes on only the
+    # arguments given): mclust's start, hc(X) and mclustBIC's, agglomerates every row
+    # alone, duplicates too. So does emkit's start: the same merges, costs and partitions.
+    case = DUPLICATE_CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    assert case["n_duplicates"] >= 12
+    _assert_mclusts_tree(hc_vvv_tree(mclust_svd_transform(X)), case["partitions"],
+                         case["costs"])
+    for k in range(1, 10):  # the start's own path (hc_labels, as initial_resp calls it)
+        assert adjusted_rand_score(case["partitions"][k - 1], hc_labels(X, k)) == 1.0, k
+
+
+@pytest.mark.parametrize("name", sorted(DUPLICATE_CASES))
+def test_a_start_from_mclusts_dup_partition_is_mclusts(name):
+    # hc(X, partition = dupPartition(X)): identical rows start as one cluster.
+    case = DUPLICATE_CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    groups = dup_partition(X)
+    assert groups.tolist() == case["dup_partition"]
+    tree = hc_vvv_tree(mclust_svd_transform(X), partition=groups)
+    assert tree.merges.shape[0] == groups.max() - 1 and tree.n_samples == len(X)
+    _assert_mclusts_tree(tree, case["grouped_partitions"], case["grouped_costs"])
+    for k in (1, 5, groups.max()):  # identical rows stay together at every cut
+        labels = tree.labels(k)
+        assert all(len(np.unique(labels[groups == g])) == 1 for g in np.unique(groups))
+    with pytest.raises(ValueError, match=rf"n_clusters must be in 1\.\.{groups.max()}"):
+        tree.labels(groups.max() + 1)
+
+
+def test_the_grouped_start_is_another_tree():
+    # The grouping changes mclust's partitions on two of the cases: the fixture pins it.
+    for name in ("copies2", "faithful_rounded"):
+        case = DUPLICATE_CASES[name]
+        assert any(adjusted_rand_score(a, b) < 1.0 for a, b in zip(
+            case["partitions"][:9], case["grouped_partitions"][:9], strict=True))
+
+
+def test_a_partition_must_label_every_row():
+    with pytest.raises(ValueError, match=r"partition must give one label per row \(4\)"):
+        hc_vvv_tree(np.zeros((4, 2)), partition=[1, 1, 2])
 
 
 def _scatter(rows: np.ndarray) -> np.ndarray:

@@ -123,8 +123,8 @@ def test_noise_options_are_checked():
     with pytest.raises(ValueError, match="noise=False"):
         GaussianMixture(2, noise_init=GUESS).fit(X)
     da = pytest.importorskip("dask.array")
-    with pytest.raises(ValueError, match="noise_init takes rows in memory"):
-        GaussianMixture(2, noise=True, noise_init=GUESS).fit(da.from_array(X, chunks=100))
+    with pytest.raises(ValueError, match=r"noise_init must be a boolean array of shape \(332,"):
+        GaussianMixture(2, noise=True, noise_init=GUESS[1:]).fit(da.from_array(X, chunks=100))
     with pytest.raises(ValueError, match=r"labels must lie in \[-1, 2\]"):  # 2: the noise
         GaussianMixture(2, noise=True).fit(X, labels=np.full(X.shape[0], 3))
     with pytest.raises(ValueError, match="does not draw from a noise"):
@@ -335,3 +335,64 @@ def test_streamed_and_dask_noise_fits_are_the_in_memory_fit(tmp_path, monkeypatc
     dask_fit = GaussianMixture(**settings).fit(da.from_array(X, chunks=(100, 2)), labels=labels)
     memory_fit = GaussianMixture(**settings).fit(X, labels=labels)
     assert dask_fit.noise_weight_ == pytest.approx(memory_fit.noise_weight_, rel=1e-10)
+
+
+def _streamed_inputs(tmp_path):
+    """X as a Dask array, an .npy file source (rows known) and a CSV (rows counted)."""
+    da = pytest.importorskip("dask.array")
+    from emkit import sources
+
+    np.save(tmp_path / "x.npy", X)
+    np.savetxt(tmp_path / "x.csv", X, delimiter=",", fmt="%.17g")
+    return {"dask": da.from_array(X, chunks=(100, 2)),
+            "npy": sources.open(tmp_path / "x.npy", chunk_size=64),
+            "csv": sources.open(tmp_path / "x.csv", chunk_size=64)}
+
+
+def test_noise_init_streamed_is_the_in_memory_fit(tmp_path):
+    # Up to INIT_SAMPLE_ROWS rows the streamed start's sample is every row, in order: the
+    # guess starts the same rows as noise, and the fit is the in-memory one.
+    settings = {"noise": True, "noise_init": GUESS, "init_params": "hc", "tol": 1e-10,
+                "max_iter": 500, "reg_covar": 0.0}
+    in_memory = GaussianMixture(2, **settings).fit(X)
+    unguessed = GaussianMixture(2, **{**settings, "noise_init": None}).fit(X)
+    # The guess matters: another start, another path (to the same maximum here).
+    assert abs(unguessed.history_[0] - in_memory.history_[0]) > 1e-3
+    for name, data in _streamed_inputs(tmp_path).items():
+        fit = GaussianMixture(2, **settings).fit(data)
+        assert fit.noise_weight_ == pytest.approx(in_memory.noise_weight_, rel=1e-9), name
+        np.testing.assert_allclose(fit.means_, in_memory.means_, rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(fit.covariances_, in_memory.covariances_, rtol=1e-8)
+        np.testing.assert_allclose(fit.history_[:3], in_memory.history_[:3], rtol=1e-10)
+        with pytest.raises(ValueError, match=r"shape \(332,\) \(True for the rows"):
+            GaussianMixture(2, **{**settings, "noise_init": np.append(GUESS, True)}).fit(data)
+
+
+def test_streamed_noise_init_starts_the_sampled_rows_as_their_guess(tmp_path, monkeypatch):
+    # With more rows than the start's sample, the start is the in-memory start of the
+    # sampled rows with their own guesses (max_iter=0: the start itself), for the volume
+    # of every row.
+    from emkit.data import scale
+
+    monkeypatch.setattr(scale, "INIT_SAMPLE_ROWS", 150)
+    prepared = []
+    original = scale.prepare
+
+    def spy(*args, **kwargs):
+        sample, source = original(*args, **kwargs)
+        prepared.append(source.init_index)
+        return sample, source
+
+    monkeypatch.setattr(scale, "prepare", spy)
+    settings = {"noise": True, "init_params": "hc", "max_iter": 0, "reg_covar": 0.0,
+                "noise_volume": hypervolume(X)}
+    for name, data in _streamed_inputs(tmp_path).items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter=0 does not converge
+            fit = GaussianMixture(2, noise_init=GUESS, **settings).fit(data)
+            index = prepared[-1]
+            assert index.shape == (150,) and GUESS[index].any(), name
+            start = GaussianMixture(2, noise_init=GUESS[index], **settings).fit(X[index])
+        assert fit.noise_weight_ == pytest.approx(start.noise_weight_, rel=1e-12), name
+        np.testing.assert_allclose(fit.means_, start.means_, rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(fit.covariances_, start.covariances_, rtol=1e-10)

@@ -308,14 +308,42 @@ def _prior_number(positive: bool) -> Callable:
     return check
 
 
+def _prior_vector(ctx: click.Context, param: click.Parameter,
+                  value: str | None) -> tuple[float, ...] | None:
+    """A click callback: comma-separated finite numbers (their count is checked on the data)."""
+    if value is None:
+        return None
+    numbers = []
+    for item in value.split(","):
+        try:
+            number = float(item.strip())
+        except ValueError:
+            raise click.BadParameter(
+                f"must be comma-separated numbers (one per feature), got {item.strip()!r} "
+                f"in {value!r}") from None
+        if not math.isfinite(number):
+            raise click.BadParameter(f"must be finite numbers, got {item.strip()!r}")
+        numbers.append(number)
+    return tuple(numbers)
+
+
+def _check_prior_mean(prior: Any, n_features: int) -> None:
+    """Refuse a --prior-mean whose length is not the number of features, naming both."""
+    mean = getattr(prior, "mean", None)
+    if mean is not None and len(mean) != n_features:
+        raise click.UsageError(
+            f"--prior-mean has {len(mean)} number(s); the data have {n_features} feature(s): "
+            "give one per feature")
+
+
 def _prior_option(prior: bool, shrinkage: float | None, dof: float | None,
-                  scale: float | None) -> Any:
+                  scale: float | None, mean: tuple[float, ...] | None = None) -> Any:
     """GaussianMixture's ``prior``: None, "default", or a ConjugatePrior of the given values."""
-    if shrinkage is None and dof is None and scale is None:
+    if shrinkage is None and dof is None and scale is None and mean is None:
         return "default" if prior else None
     from emkit.distributions.gaussian.prior import ConjugatePrior
 
-    given = {"shrinkage": shrinkage, "dof": dof, "scale": scale}
+    given = {"shrinkage": shrinkage, "dof": dof, "scale": scale, "mean": mean}
     return ConjugatePrior(**{k: v for k, v in given.items() if v is not None})
 
 
@@ -439,6 +467,12 @@ def to_data_units(model: GaussianMixture, mean: np.ndarray, scale: np.ndarray) -
         model.noise_volume_ = float(model.noise_volume_) * float(np.prod(scale))
     model.lower_bound_ = float(model.lower_bound_) - shift
     model.history_ = np.asarray(model.history_, dtype=np.float64) - shift
+    prior = getattr(model, "prior", None)
+    if getattr(prior, "mean", None) is not None:  # a prior mean given in standardised units
+        from dataclasses import replace
+
+        data_mean = mean + np.asarray(prior.mean, dtype=np.float64) * scale
+        model.set_params(prior=replace(prior, mean=tuple(data_mean.tolist())))
     return model
 
 
@@ -491,6 +525,11 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("--prior-shrinkage", type=float, callback=_prior_number(positive=False),
               help="The prior's shrinkage of the means toward the data's mean (pseudo-rows; "
                    "mclust's default 0.01, 0 none). Implies --prior.")
+@click.option("--prior-mean", callback=_prior_vector, metavar="M1,M2,...",
+              help="The prior's mean: one number per feature, comma-separated (default: the "
+                   "data's mean). With --standardize, in standardised units (0 is the data's "
+                   "mean); the saved and reported prior is then in the data's units. "
+                   "Implies --prior.")
 @click.option("--prior-dof", type=float, callback=_prior_number(positive=True),
               help="The prior's degrees of freedom (default: features + 2). Implies --prior.")
 @click.option("--prior-scale", type=float, callback=_prior_number(positive=True),
@@ -519,7 +558,8 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
         exclude: str | None, sep: str | None, decimal: str | None, max_iter: int, tol: float,
         reg_covar: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
         accelerate_method: str | None, prior: bool, prior_shrinkage: float | None,
-        prior_dof: float | None, prior_scale: float | None, noise: bool, standardize: bool,
+        prior_mean: tuple[float, ...] | None, prior_dof: float | None,
+        prior_scale: float | None, noise: bool, standardize: bool,
         out: Path | None, plot_path: Path | None, as_json: bool, quiet: bool, stream: bool,
         chunk_size: int) -> None:
     """Fit a Gaussian mixture to DATA (CSV with or without header, Parquet, or .npy).
@@ -531,7 +571,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     Files over 1 GiB (or with --stream) are streamed in chunks, never loaded whole.
     The model is saved (--out) before the picture is drawn (--plot).
     --prior fits by MAP EM under mclust's default prior (--prior-shrinkage,
-    --prior-dof and --prior-scale set its hyperparameters, the others keeping
+    --prior-mean, --prior-dof and --prior-scale set its hyperparameters, the others keeping
     mclust's defaults); --noise adds a uniform
     noise component (its weight is reported; emkit predict labels noise rows -1).
     """
@@ -541,7 +581,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     _check_output(out, "--out")
     _check_picture_path(plot_path)
     speedup = accelerate_method or accelerate  # True: SQUAREM, as --accelerate always was
-    prior_given = _prior_option(prior, prior_shrinkage, prior_dof, prior_scale)
+    prior_given = _prior_option(prior, prior_shrinkage, prior_dof, prior_scale, prior_mean)
     _check_fit_combinations(algorithm, speedup, prior_given is not None)
     if prior_scale is not None and standardize:
         # The saved model is in the data's units; a scale given for standardised columns
@@ -554,6 +594,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
         if standardize:
             raise click.UsageError("--standardize needs the rows in memory; not with --stream")
         source = _open_source(data, chunk_size, columns, exclude, sep, decimal)
+        _check_prior_mean(prior_given, len(source.columns))
         model = _fit_streamed(source, ks, covariance, plot_path, options, quiet)
         saved = _save(model, out)  # first: nothing after the fit may lose it
         _report_fit(model, None, source.columns, as_json, fit_statistics(model, source))
@@ -562,6 +603,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     frame = select_columns(read_frame(data, sep, decimal), data, _columns(columns),
                            _columns(exclude))
     X, names = to_numbers(frame, data), [str(c) for c in frame.columns]
+    _check_prior_mean(prior_given, X.shape[1])
     Z, mean, scale = _standardize(X) if standardize else (X, None, None)
     model, table = _fit_candidates(_named(Z, names), ks, covariance, criterion, options, quiet)
     if standardize:

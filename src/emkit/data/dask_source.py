@@ -86,8 +86,10 @@ class DaskSource:
         self.weight_column = self._aligned(sample_weight, "sample_weight")
         self.label_column = self._aligned(labels, "labels")
         self.n_components = n_components
-        # The initialisation sample with its rows' weights and labels (set by prepare).
+        # The initialisation sample with its rows' weights and labels, and the sampled
+        # rows' indices (set by prepare).
         self.init_rows = None
+        self.init_index = None
 
     def _aligned(self, values: Any, name: str) -> da.Array | None:
         """A per-row array as a dask array in ``X``'s row blocks."""

@@ -183,6 +183,8 @@ class _Rechunked:
     label_column: RowColumn | None = None
     # The initialisation sample with its rows' weights and labels (set by prepare).
     init_rows: IndexedArraySource | None = None
+    # The sampled rows' indices in the whole input, sorted (set by prepare).
+    init_index: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -237,7 +239,9 @@ def prepare(
     source : the source to pass to :func:`emkit.core.engine.run_em`. With
         ``sample_weight`` or ``labels``, its ``init_rows`` is an
         :class:`~emkit.data.sources.IndexedArraySource` of the sample carrying
-        the sampled rows' weights and labels (None without them).
+        the sampled rows' weights and labels (None without them); its
+        ``init_index`` holds the sampled rows' indices in the whole input
+        (sorted), for other per-row start values (``noise_init``).
     """
     source = as_source(X, chunk_size, check, sample_weight=sample_weight, labels=labels,
                        n_components=n_components)
@@ -247,6 +251,7 @@ def prepare(
         sample, index = source.sample(INIT_SAMPLE_ROWS, rng, return_index=True)
     else:
         sample, index = reservoir_sample(X, INIT_SAMPLE_ROWS, rng, return_index=True)
+    source.init_index = index
     weights, known = source.sample_columns(index)
     if weights is not None or known is not None:
         source.init_rows = IndexedArraySource(sample, chunk_size, sample_weight=weights,
@@ -256,6 +261,16 @@ def prepare(
     check_sample_columns(sample, getattr(source, "n_samples", None) or getattr(
         getattr(source, "source", None), "n_samples", None))
     return sample, source
+
+
+def n_rows(source: Any) -> int:
+    """The rows of a source from :func:`prepare`: known from its array or file header, else
+    counted in one pass over the file (a CSV's)."""
+    for owner in (source, getattr(source, "source", None)):
+        known = getattr(owner, "n_samples", None)
+        if known is not None:
+            return int(known)
+    return sum(chunk.shape[0] for chunk in getattr(source, "source", source))
 
 
 def check_sample_columns(sample: np.ndarray, n_samples: int | None) -> None:

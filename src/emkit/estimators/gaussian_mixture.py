@@ -348,6 +348,16 @@ def _rows_fitted(X: Any, init_X: np.ndarray) -> int:
     return int((~np.isnan(init_X).all(axis=1)).sum())
 
 
+def _checked_noise_init(noise_init: Any, n_samples: int) -> np.ndarray:
+    """``noise_init`` as a boolean mask of ``n_samples`` rows, or a ValueError naming why not."""
+    mask = np.asarray(noise_init)
+    if mask.dtype != bool or mask.shape != (n_samples,):
+        raise ValueError(f"noise_init must be a boolean array of shape ({n_samples},) "
+                         f"(True for the rows that start as noise), got {mask.dtype} "
+                         f"{mask.shape}")
+    return mask
+
+
 def _rows_and_weights(source: Any) -> Any:
     """``(rows, sample_weight or None)`` of a streamed or Dask source, chunk by chunk."""
     blocks = getattr(getattr(source, "X", None), "blocks", None)
@@ -559,13 +569,17 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         (``weights_init`` gives it, last; else it stays at its start's). Rows
         without NaN; a streamed or Dask ``X`` gets the volume of all its rows
         (:func:`~emkit.distributions.gaussian.noise.streamed_hypervolume`, two
-        passes) and its start from the sample, so ``noise_init`` needs rows in memory.
+        passes) and its start from the sample (see ``noise_init``).
     noise_init : array-like of bool of shape (n_samples,), optional
         With ``noise=True``, the rows the start puts in the noise component
         (mclust's ``initialization = list(noise = ...)``): the Gaussian start
         (``init_params``) is then made from the other rows (so are rows labelled
         noise by ``labels``; a row's label outranks its ``noise_init``). Without
         either, the start is made from every row and the noise weight starts at 0.1.
+        With a streamed or Dask ``X``, one value per row of the whole input (a CSV
+        is read once more to count them); the start, made from the uniform sample
+        of rows (all of them up to :data:`emkit.data.scale.INIT_SAMPLE_ROWS`, so
+        then the in-memory fit's), takes the sampled rows' values.
     noise_volume : float, optional
         The noise component's volume; default mclust's ``hypvol`` of the data
         (:func:`emkit.distributions.gaussian.noise.hypervolume`).
@@ -747,6 +761,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             self._take_feature_names(checked_by)
         if checked_by is None:  # (a model selection warns once, for all its candidates)
             self._warn_if_regularization_dominates(init_X)
+        if scale.is_scalable(X):
+            self._check_streamed_noise_init(source)
         if init_X.shape[0] < self.n_components:
             raise ValueError(
                 f"n_components={self.n_components} is larger than the number of samples "
@@ -918,7 +934,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             # A streamed or Dask fit starts from its sample, with the sampled rows'
             # weights and labels.
             model = self._initial_model(X, structure, random_state,
-                                        getattr(source, "init_rows", None) or source)
+                                        getattr(source, "init_rows", None) or source,
+                                        getattr(source, "init_index", None))
             model = self._with_assignment(model, seed)
             result = self._small_run(model, X, source)
             if result is None:
@@ -938,7 +955,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         keeper = Checkpoint(self, X.shape[1], data=data_digest(X, source))
         with keeper.locked():
             state = keeper.resume()
-            starts = self._replayed_starts(X, structure)
+            starts = self._replayed_starts(X, structure, getattr(source, "init_index", None))
             for index in range(state.restart, len(seeds)):
                 if index > state.restart:
                     state = FitState(restart=index, best=state.best)
@@ -951,7 +968,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                     state.best = result
         return state.best
 
-    def _replayed_starts(self, X: np.ndarray, structure: CovarianceStructure):
+    def _replayed_starts(self, X: np.ndarray, structure: CovarianceStructure,
+                         start_index: np.ndarray | None = None):
         """``start(index)``: restart ``index``'s start, as an uninterrupted fit draws it.
 
         The restarts share one RandomState, so a fit resumed at restart ``r``
@@ -963,7 +981,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
 
         def start(index: int) -> Mixture:
             while True:
-                model = self._initial_model(X, structure, random_state)
+                model = self._initial_model(X, structure, random_state,
+                                            start_index=start_index)
                 drawn[0] += 1
                 if drawn[0] > index:
                     return model
@@ -1080,12 +1099,14 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
 
     def _initial_model(
         self, X: np.ndarray, structure: CovarianceStructure, rng: np.random.RandomState,
-        source: Any = None,
+        source: Any = None, start_index: np.ndarray | None = None,
     ) -> Mixture:
         """Starting mixture: from ``init_params``, overridden by any ``*_init`` given.
 
         The ``source``'s ``sample_weight`` weighs the start (weighted k-means,
         weighted estimates); its ``labels`` put known rows in their component.
+        ``start_index``: where ``X`` is a streamed input's sample, the sampled
+        rows' indices in the whole input (their ``noise_init`` values).
         """
         dtype = X.dtype
         estimated, weights = None, None
@@ -1100,7 +1121,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             resp = initial_resp(X_start, self.n_components, self.init_params, rng,
                                 row_weight)
             if self.noise:
-                resp = self._noise_start(X_start, resp, rng, row_weight, labels)
+                resp = self._noise_start(X_start, resp, rng, row_weight, labels, start_index)
             else:
                 resp = _with_known_rows(resp, labels, row_weight)
             if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
@@ -1130,7 +1151,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
 
     def _noise_start(self, X: np.ndarray, resp: np.ndarray, rng: Any,
                      row_weight: np.ndarray | None = None,
-                     labels: np.ndarray | None = None) -> np.ndarray:
+                     labels: np.ndarray | None = None,
+                     start_index: np.ndarray | None = None) -> np.ndarray:
         """Starting responsibilities (n, K + 1) with the noise component last, times the
         row weights.
 
@@ -1153,7 +1175,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         else:
             noisy = noise_labelled.copy()
             if self.noise_init is not None:
-                noisy |= self._noise_rows(n) & ~known
+                noisy |= self._noise_rows(n, start_index) & ~known
             if (~noisy).sum() < k:
                 raise ValueError(f"noise_init and the noise labels leave {(~noisy).sum()} "
                                  f"rows for {k} components")
@@ -1167,13 +1189,17 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             out *= row_weight[:, None].astype(out.dtype)
         return out
 
-    def _noise_rows(self, n_samples: int) -> np.ndarray:
-        mask = np.asarray(self.noise_init)
-        if mask.dtype != bool or mask.shape != (n_samples,):
-            raise ValueError(f"noise_init must be a boolean array of shape ({n_samples},) "
-                             f"(True for the rows that start as noise), got {mask.dtype} "
-                             f"{mask.shape}")
-        return mask
+    def _noise_rows(self, n_samples: int, start_index: np.ndarray | None = None) -> np.ndarray:
+        """``noise_init`` of the start's rows: all of them, or a streamed input's sample
+        (``start_index``; the whole mask was checked by :meth:`_check_streamed_noise_init`)."""
+        if start_index is not None:
+            return np.asarray(self.noise_init)[start_index]
+        return _checked_noise_init(self.noise_init, n_samples)
+
+    def _check_streamed_noise_init(self, source: Any) -> None:
+        """A streamed input's ``noise_init``: one boolean per row of the whole input."""
+        if self.noise and self.noise_init is not None:
+            _checked_noise_init(self.noise_init, scale.n_rows(source))
 
     def _with_noise(self, model: Mixture) -> Mixture:
         """``model`` with the uniform noise component, when ``noise=True``."""
@@ -1196,9 +1222,6 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         if self.noise_volume is not None and not (np.isfinite(self.noise_volume)
                                                   and self.noise_volume > 0):
             raise ValueError(f"noise_volume must be a number > 0, got {self.noise_volume!r}")
-        if scale.is_scalable(X) and self.noise_init is not None:
-            raise ValueError("noise_init takes rows in memory: not with a streamed or Dask X "
-                             "(its start is made from a sample of the rows)")
 
     def _with_frozen(self, model: Mixture) -> Mixture:
         """``model`` with the parameters ``params`` leaves out frozen."""

@@ -37,6 +37,17 @@ clusters of three or more rows meet (on mclust's wreath data, at K = 3 and 2);
 
 The whole tree is built once (``n - 1`` merges) and cut at any number of
 clusters (:meth:`HcTree.labels`), so a model selection over K = 1..9 shares it.
+
+mclust's ``hc`` also takes an initial ``partition`` (clusters that start
+whole, in the order of their first rows), whose documented default is
+``dupPartition(data)``: identical rows start as one cluster. That default is
+never used: ``hc`` passes on only the arguments its caller gave
+(``match.call``), so ``hc(X)`` and ``mclustBIC``'s start begin with every row
+alone, duplicates included (``tests/reference/mclust_hc_duplicates.R``), and so
+does emkit's start. ``hc_vvv_tree(Z, partition=dup_partition(X))`` is mclust's
+``hc(X, partition = dupPartition(X))``: each initial cluster's scatter is
+stored exactly (mclust's set-up writes its factor correctly; the quirk begins
+with the first merge).
 Cost: ``O(n^2)`` memory (the pairwise merge costs) and ``O(n^2 p^3)`` time in
 the worst case; :data:`emkit.estimators.initialization.HC_SUBSET` bounds ``n``.
 """
@@ -68,10 +79,12 @@ class HcTree:
 
     merges: np.ndarray
     costs: np.ndarray
+    # Each row's initial cluster, named by its first row (None: every row starts alone).
+    groups: np.ndarray | None = None
 
     @property
     def n_samples(self) -> int:
-        return self.merges.shape[0] + 1
+        return self.merges.shape[0] + 1 if self.groups is None else self.groups.shape[0]
 
     def labels(self, n_clusters: int) -> np.ndarray:
         """Cluster of each row (0..n_clusters-1, numbered by first row) after cutting.
@@ -82,11 +95,11 @@ class HcTree:
         >>> hc_vvv_tree(X).labels(2).tolist()
         [0, 0, 0, 1, 1, 1]
         """
-        n = self.n_samples
-        if not 1 <= n_clusters <= n:
-            raise ValueError(f"n_clusters must be in 1..{n}, got {n_clusters}")
-        parent = np.arange(n)
-        for a, b in self.merges[: n - n_clusters]:
+        start = self.merges.shape[0] + 1  # clusters before the first merge
+        if not 1 <= n_clusters <= start:
+            raise ValueError(f"n_clusters must be in 1..{start}, got {n_clusters}")
+        parent = np.arange(self.n_samples) if self.groups is None else self.groups.copy()
+        for a, b in self.merges[: start - n_clusters]:
             parent[b] = a
         # Names point at the cluster they joined; follow them to the surviving name.
         root = parent.copy()
@@ -100,7 +113,8 @@ class HcTree:
         return order[inverse]
 
 
-def hc_vvv_tree(Z: np.ndarray, *, reproduce_mclust: bool = True) -> HcTree:
+def hc_vvv_tree(Z: np.ndarray, *, reproduce_mclust: bool = True,
+                partition: np.ndarray | None = None) -> HcTree:
     """Agglomerate the rows of ``Z`` under mclust's VVV criterion (module docstring).
 
     ``Z`` should already be transformed as the caller wants (mclust's start uses
@@ -108,15 +122,79 @@ def hc_vvv_tree(Z: np.ndarray, *, reproduce_mclust: bool = True) -> HcTree:
     ``reproduce_mclust=True`` makes the merges mclust's ``hc`` makes, including its
     stored-factor quirk (module docstring); ``False`` makes each merge the cheapest
     by the criterion itself (``costs`` are then the criterion's exact changes).
+    ``partition`` (one label per row): clusters to start from, as mclust's ``hc``
+    argument of that name (e.g. :func:`dup_partition` of the data, identical rows
+    together); the tree then cuts into at most as many clusters as it has.
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 0.0], [0.0, 0.0], [0.1, 0.3], [5.0, 5.0], [5.2, 4.9], [5.0, 5.0]])
+    >>> tree = hc_vvv_tree(X, partition=dup_partition(X))
+    >>> tree.merges.shape[0], tree.labels(2).tolist()   # 4 clusters to start: 3 merges
+    (3, [0, 0, 0, 1, 1, 1])
     """
     Z = np.ascontiguousarray(Z, dtype=np.float64)
     n, p = Z.shape
-    if n < 2:
-        return HcTree(np.empty((0, 2), dtype=np.intp), np.empty(0))
+    groups = None if partition is None else _first_rows(partition, n)
+    heads = np.arange(n) if groups is None else np.flatnonzero(groups == np.arange(n))
+    if heads.size < 2:
+        return HcTree(np.empty((0, 2), dtype=np.intp), np.empty(0), groups)
     alpha = float(np.square(Z - Z.mean(axis=0)).sum() / (n * p))
     alpha = max(alpha, np.finfo(float).eps)
-    merges, costs = _agglomerate(Z, alpha, bool(reproduce_mclust))
-    return HcTree(merges.astype(np.intp), costs)
+    merges, costs = _agglomerate(*_initial_clusters(Z, groups, heads, alpha), alpha,
+                                 bool(reproduce_mclust))
+    return HcTree(heads[merges].astype(np.intp), costs, groups)
+
+
+def dup_partition(X: np.ndarray) -> np.ndarray:
+    """mclust's ``dupPartition``: identical rows share a label (1, 2, ... by first row).
+
+    Examples
+    --------
+    >>> dup_partition(np.array([[1.0, 2.0], [0.0, 0.0], [1.0, 2.0], [3.0, 1.0]])).tolist()
+    [1, 2, 1, 3]
+    """
+    X = np.asarray(X, dtype=np.float64)
+    X = X.reshape(len(X), -1)
+    _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))  # numbered by their first row
+    return order[np.ravel(inverse)] + 1
+
+
+def _first_rows(partition: np.ndarray, n: int) -> np.ndarray:
+    """Each row's initial cluster, named by the cluster's first row."""
+    partition = np.asarray(partition)
+    if partition.shape != (n,):
+        raise ValueError(f"partition must give one label per row ({n}), got shape "
+                         f"{partition.shape}")
+    _, first, inverse = np.unique(partition, return_index=True, return_inverse=True)
+    return first[np.ravel(inverse)]
+
+
+def _initial_clusters(Z: np.ndarray, groups: np.ndarray | None, heads: np.ndarray,
+                      alpha: float) -> tuple:
+    """Counts, means, scatters, traces and terms of the clusters before the first merge.
+
+    In mclust's slot order (by first row). Every row alone: one row, no scatter,
+    the term ``log(alpha)``; an initial cluster of several rows: its own scatter
+    (exact, as mclust's set-up stores it) and term.
+    """
+    n, p = Z.shape
+    if groups is None:
+        return np.ones(n), Z.copy(), np.zeros((n, p, p)), np.zeros(n), np.full(n, np.log(alpha))
+    slot_of = np.searchsorted(heads, groups)
+    k = heads.size
+    count = np.bincount(slot_of, minlength=k).astype(np.float64)
+    mean = np.zeros((k, p))
+    np.add.at(mean, slot_of, Z)
+    mean /= count[:, None]
+    centred = Z - mean[slot_of]
+    scatter = np.zeros((k, p, p))
+    np.add.at(scatter, slot_of, centred[:, :, None] * centred[:, None, :])
+    trace = np.trace(scatter, axis1=1, axis2=2).copy()
+    work = np.zeros((p, p))
+    term = np.array([_term(count[c], p, scatter[c], trace[c], alpha, work) for c in range(k)])
+    return count, mean, scatter, trace, term
 
 
 _CACHE: OrderedDict = OrderedDict()
@@ -230,17 +308,17 @@ def _column_min(D: np.ndarray, c: int) -> tuple:
 
 
 @numba.njit(cache=True, nogil=True)
-def _agglomerate(Z: np.ndarray, alpha: float, reproduce_mclust: bool):
-    n, p = Z.shape
-    count = np.ones(n)
-    mean = Z.copy()
-    # Each cluster's scatter as mclust reads it back (with reproduce_mclust, the stored
-    # form of the module docstring); the newest cluster's own scatter is in `newest`.
-    scatter = np.zeros((n, p, p))
+def _agglomerate(count: np.ndarray, mean: np.ndarray, scatter: np.ndarray,
+                 trace: np.ndarray, term: np.ndarray, alpha: float, reproduce_mclust: bool):
+    """The merges (by initial cluster) and their costs, from :func:`_initial_clusters`.
+
+    ``scatter`` holds each cluster's scatter as mclust reads it back (with
+    reproduce_mclust, the stored form of the module docstring); the newest
+    cluster's own scatter is in ``newest``. The arrays are updated in place.
+    """
+    n, p = mean.shape
     newest = np.zeros((p, p))
     fresh = -1  # the newest cluster's name, none before the first merge
-    trace = np.zeros(n)
-    term = np.full(n, np.log(alpha))  # a single row: n log((0 + alpha) / 1)
     union = np.empty((p, p))
     work = np.zeros((p, p))
     # D[i, j] (i < j): cost of merging the clusters in slots i and j.

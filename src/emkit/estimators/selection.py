@@ -438,12 +438,32 @@ def _observed_rows(X: Any) -> int:
     return int((~np.isnan(values).all(axis=1)).sum())
 
 
+@dataclass(frozen=True)
+class _FailedFit:
+    """A candidate whose fit raised (e.g. a covariance singular with ``reg_covar=0``).
+
+    Listed (criteria NaN, as mclust reports NA), never chosen, never a nested
+    start; a nested start's usable refit replaces it (any likelihood beats none).
+    """
+
+    reason: str
+    lower_bound_ = -np.inf
+
+
+# What a candidate's fit raises when its covariances break down on the way.
+_FIT_FAILURES = (ValueError, np.linalg.LinAlgError, FloatingPointError)
+
+
 def _score_candidate(selection: _Selection, k: int, covariance_type: str,
                      model: GaussianMixture | _CompiledFit | None = None,
                      start: str | None = None):
     """A candidate's fit (``model``, else fitted here) and its table row."""
     if model is None:
-        model = _fitted_candidate(selection, k, covariance_type)
+        try:
+            model = _fitted_candidate(selection, k, covariance_type)
+        except _FIT_FAILURES as error:  # one candidate's failure ends no selection
+            reason = str(error).removeprefix("Fitting failed: ") or type(error).__name__
+            return _FailedFit(reason), _failed_row(selection, k, covariance_type, reason)
     X, n_observed = selection.X, selection.n_observed
     if start is None and isinstance(model, _CompiledFit):
         start = model.label
@@ -646,6 +666,12 @@ def _skipped_row(k: int, covariance_type: str, n_features: int, reason: str) -> 
     }
 
 
+def _failed_row(selection: _Selection, k: int, covariance_type: str, reason: str) -> dict:
+    """A table row for a candidate whose fit raised: degenerate, criteria NaN."""
+    return {**_skipped_row(k, covariance_type, selection.X.shape[1], f"fit failed: {reason}"),
+            "degenerate": True, "skipped": False, "start": selection.params["init_params"]}
+
+
 def _checked_covariance_types(covariance_types: Any, n_features: int) -> tuple[str, ...]:
     """A single name, "all" (mclust's 14 models), or a sequence of known structures.
 
@@ -661,6 +687,11 @@ def _checked_covariance_types(covariance_types: Any, n_features: int) -> tuple[s
             f"covariance_types must be one or more of {sorted(COVARIANCE_STRUCTURES)} "
             f"(or 'all', mclust's 14), got {covariance_types!r}"
         )
+    # Refused here, not listed as a failed fit: a wrong choice, not a failure of the data.
+    univariate = [name for name in names if name in ("E", "V")]
+    if univariate and n_features != 1:
+        raise ValueError(f"covariance types {univariate} are mclust's models for one feature; "
+                         f"the data have {n_features} (EII and VII are their forms)")
     return names
 
 
@@ -676,11 +707,20 @@ def _checked_n_components(n_components: Any) -> tuple[int, ...]:
 
 
 def _chosen(fitted: list, criterion: str) -> int:
-    """Index of the best candidate: non-degenerate if any, else the best flagged one."""
-    usable = [i for i, (_, row) in enumerate(fitted) if not row["degenerate"]]
+    """Index of the best candidate: non-degenerate if any, else the best flagged one.
+
+    Candidates whose fit failed are never chosen; if every one failed, this raises.
+    """
+    ran = [i for i, (model, _) in enumerate(fitted) if not isinstance(model, _FailedFit)]
+    if not ran:
+        row = fitted[0][1]
+        raise ValueError(
+            f"every candidate's fit failed; the first ({row['n_components']} "
+            f"{row['covariance_type']}): {row['note'].removeprefix('fit failed: ')}")
+    usable = [i for i in ran if not fitted[i][1]["degenerate"]]
     if usable:
         return min(usable, key=lambda i: fitted[i][1][criterion])
-    best = min(range(len(fitted)), key=lambda i: fitted[i][1][criterion])
+    best = min(ran, key=lambda i: fitted[i][1][criterion])
     row = fitted[best][1]
     warnings.warn(
         f"every fitted candidate is degenerate; chose the best by {criterion} anyway "
@@ -787,7 +827,10 @@ def select_model(
     above the exact one; nested starts reach further maxima.
 
     Candidates with fewer rows than their components need (:func:`rows_shortfall`)
-    are skipped (listed in the table, not fitted). Degenerate fits (see
+    are skipped (listed in the table, not fitted). A candidate whose fit raises
+    (e.g. a covariance singular with ``reg_covar=0`` on repeated rows) is listed
+    with NaN criteria (mclust's NA), ``degenerate`` and a ``note`` "fit failed:
+    ...", and never chosen nor used as a nested start. Degenerate fits (see
     :func:`emkit.estimators.gaussian_mixture.degenerate_components`) are listed but not
     chosen. A candidate's EM run ends at the first M-step that leaves a component
     collapsed (its variance at the ``reg_covar`` floor): EM would only climb the
@@ -803,8 +846,8 @@ def select_model(
     ------
     ValueError
         On an unknown criterion or covariance type, a non-integer or
-        non-positive number of components, or when the rows support no
-        candidate.
+        non-positive number of components, when the rows support no
+        candidate, or when every candidate's fit fails (naming the first's reason).
     TypeError
         If ``progress`` is given and not callable.
 

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 from scipy import linalg
@@ -560,7 +562,8 @@ class ConstrainedFull(Full):
         # reg_covar enters as n_k * reg_covar * I in W_k: VVV's W_k / n_k + reg_covar I,
         # and the model's constraints kept.
         within = scatter - counts[:, None, None] * offsets[:, :, None] * offsets[:, None, :]
-        return _finite(constrained.full(self.model, counts, within, previous, reg_covar))
+        with _zero_scatter_degenerate(within):
+            return _finite(constrained.full(self.model, counts, within, previous, reg_covar))
 
     def n_parameters(self, n_components, n_features):
         return constrained.n_var_params(self.model, n_features, n_components)
@@ -574,7 +577,8 @@ class ConstrainedDiag(Diag):
 
     def covariances(self, counts, offsets, scatter, reg_covar):
         within = scatter - counts[:, None] * np.square(offsets) + (counts * reg_covar)[:, None]
-        return _finite(constrained.diagonal(self.model, counts, within))
+        with _zero_scatter_degenerate(within):
+            return _finite(constrained.diagonal(self.model, counts, within))
 
     def n_parameters(self, n_components, n_features):
         return constrained.n_var_params(self.model, n_features, n_components)
@@ -613,6 +617,30 @@ def _check_univariate(model: str, n_features: int) -> None:
             f"covariance_type {model!r} is mclust's model for one feature; the data have "
             f"{n_features}: use {'EII' if model == 'E' else 'VII'} (or another of the 14 models)"
         )
+
+
+@contextmanager
+def _zero_scatter_degenerate(within: np.ndarray) -> Iterator[None]:
+    """A constrained M-step's division by zero as the degenerate fit it is.
+
+    A component on repeated rows has a singular scatter (with ``reg_covar=0``),
+    and the models' shape normalisation divides by its determinant; the
+    compiled solvers raise ZeroDivisionError there. The first component whose
+    scatter has a zero (or negative) eigenvalue is named.
+    """
+    try:
+        yield
+    except ZeroDivisionError:
+        smallest = (within if within.ndim == 2 else np.linalg.eigvalsh(within)).min(axis=1)
+        scale = np.abs(within).reshape(len(within), -1).max(axis=1)
+        bad = np.flatnonzero(smallest <= 1e-12 * scale)
+        if bad.size:
+            raise _degenerate(int(bad[0])) from None
+        raise DegenerateComponentError(
+            "Fitting failed: a component's covariance is ill-defined (a zero division in "
+            f"the {within.shape[0]} components' constrained M-step), typically because it "
+            "collapsed onto a few repeated points. Try fewer components, a larger reg_covar, "
+            "or scaling the data.") from None
 
 
 def _finite(covariances: np.ndarray) -> np.ndarray:

@@ -190,13 +190,16 @@ def run_dense(
     component is collapsed (as the general engine's ``stop_when``). None where
     the loop gave up.
     """
-    status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
-        X, _c_array(weights), _c_array(means), _c_array(covariances),
-        _c_array(precisions_cholesky), _code(model, mclust_orientation), float(reg_covar),
-        float(tol), int(max_iter), constrained.INNER_TOL,
-        constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
-        *(stop_collapsed if stop_collapsed is not None else (-1, 0.0, 0.0)),
-    )
+    try:
+        status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
+            X, _c_array(weights), _c_array(means), _c_array(covariances),
+            _c_array(precisions_cholesky), _code(model, mclust_orientation), float(reg_covar),
+            float(tol), int(max_iter), constrained.INNER_TOL,
+            constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
+            *(stop_collapsed if stop_collapsed is not None else (-1, 0.0, 0.0)),
+        )
+    except ZeroDivisionError:  # a singular scatter (reg_covar=0): the general path says so
+        return None
     if status != _OK:
         return None
     log_lik, entropy = _scores(X, w, new_means, prec) if scores else (np.nan, np.nan)
@@ -218,10 +221,14 @@ def start_dense(model: str, X: np.ndarray, resp: np.ndarray, reg_covar: float,
     volumes and shapes are the model's, given the orientation. Not an M-step of
     VVE's likelihood, but the path of mclust's fits.
     """
-    status, means, cov, prec = _start(
-        X, _c_array(resp), _code(model, mclust_orientation), float(reg_covar),
-        constrained.INNER_TOL, constrained.INNER_MAX_ITER, constrained.ORIENTATION_MAX_SWEEPS,
-    )
+    try:
+        status, means, cov, prec = _start(
+            X, _c_array(resp), _code(model, mclust_orientation), float(reg_covar),
+            constrained.INNER_TOL, constrained.INNER_MAX_ITER,
+            constrained.ORIENTATION_MAX_SWEEPS,
+        )
+    except ZeroDivisionError:  # a singular scatter (reg_covar=0): the general path says so
+        return None
     return None if status != _OK else (means, cov, prec)
 
 
