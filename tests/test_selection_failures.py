@@ -97,3 +97,29 @@ def test_a_univariate_model_for_several_features_is_refused_not_listed():
     with pytest.raises(ValueError, match=r"\['E'\] are mclust's models for one feature; the "
                                          "data have 2"):
         _select(_repeated_rows(), [1, 2], ("E", "VVV"))
+
+
+def test_with_several_starts_a_failing_hc_start_leaves_the_k_means_starts(monkeypatch):
+    # n_init > 1: the hc start's fit, then n_init - 1 k-means starts. Where the hc start's
+    # fit raises, the k-means starts' fit is the candidate's; where every start raises,
+    # the candidate is listed as failed with the hc start's reason.
+    from emkit.estimators import selection
+
+    real = selection._fit_candidate_estimator
+    failing = {"hc"}
+
+    def fit(model, chosen):
+        if model.init_params in failing:
+            raise DegenerateComponentError(f"the {model.init_params} start broke down")
+        return real(model, chosen)
+
+    monkeypatch.setattr(selection, "_fit_candidate_estimator", fit)
+    X = _repeated_rows()[:40]
+    table = _select(X, [2], ("VVV",), n_init=3, random_state=0).table
+    reference = GaussianMixture(2, init_params="kmeans", n_init=2, random_state=0, tol=1e-5,
+                                max_iter=500).fit(X)  # (select_model's tol and max_iter)
+    assert not table["degenerate"].iloc[0]
+    assert table["log_likelihood"].iloc[0] == pytest.approx(reference.score(X) * 40, rel=1e-9)
+    failing.add("kmeans")
+    with pytest.raises(ValueError, match=r"every candidate's fit failed; .*the hc start broke"):
+        _select(X, [2], ("VVV",), n_init=3, random_state=0)

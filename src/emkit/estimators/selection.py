@@ -393,16 +393,25 @@ def _fitted_candidate(selection: _Selection, k: int,
         if fit is not None:
             return fit
     settings = {**params, "n_components": k, "covariance_type": covariance_type}
-    hc_first = settings["init_params"] == "hc" and settings["n_init"] > 1
-    model = GaussianMixture(**{**settings, "n_init": 1} if hc_first else settings)
-    _fit_candidate_estimator(model, selection)
-    if hc_first:
-        others = GaussianMixture(**{**settings, "init_params": "kmeans",
-                                    "n_init": settings["n_init"] - 1})
-        _fit_candidate_estimator(others, selection)
-        if others.lower_bound_ > model.lower_bound_:
-            model = others
-    return model
+    if not (settings["init_params"] == "hc" and settings["n_init"] > 1):
+        model = GaussianMixture(**settings)
+        _fit_candidate_estimator(model, selection)
+        return model
+    # The hc start, then the k-means starts: the better fit; the other where one raises
+    # (a start that ends singular), and the hc start's error where both do.
+    hc = GaussianMixture(**{**settings, "n_init": 1})
+    others = GaussianMixture(**{**settings, "init_params": "kmeans",
+                                "n_init": settings["n_init"] - 1})
+    fits, failure = [], None
+    for model in (hc, others):
+        try:
+            _fit_candidate_estimator(model, selection)
+            fits.append(model)
+        except _FIT_FAILURES as error:
+            failure = failure or error
+    if not fits:
+        raise failure
+    return max(fits, key=lambda model: model.lower_bound_)
 
 
 def _log_likelihood_and_entropy(model: GaussianMixture | _CompiledFit, X: Any,
