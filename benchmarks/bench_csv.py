@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from benchmarks.bench_mclust import R_SCRIPT, against_mclust, run_mclust
+from benchmarks.bench_mclust import R_SCRIPT, report_against_mclust, run_mclust
 from emkit import select_model
 
 
@@ -57,9 +57,7 @@ def main() -> None:
         return
     print(f"  mclust (without {skipped or 'none'}): {mclust['cpu']:.2f} s CPU, chose "
           f"{mclust['best_model']},{mclust['best_G']} BIC {mclust['best_bic']:.2f}")
-    worse, better = against_mclust(result, mclust)
-    print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
-    print(f"  candidates better than mclust's: {len(better)}")
+    report_against_mclust(result, mclust, X)
 
 
 if __name__ == "__main__":
