@@ -866,3 +866,17 @@ def test_a_selection_with_its_progress_bar_takes_the_compiled_loop(tmp_path, mon
     truth = GaussianMixture(2, covariance_type="VVV", **FIT_DEFAULTS).fit(load_faithful())
     assert bars == [("EM iterations", truth.n_iter_, None)]
     assert out.startswith("GaussianMixture: ")
+
+
+def test_a_fit_on_a_tiny_scale_warns_in_one_line_and_standardize_cures_it(tmp_path):
+    X = make_blobs(n_samples=120, n_components=2, separation=6.0) * 1e-8
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame(X, columns=["a", "b"]).to_csv(path, index=False)
+    result = emkit("fit", path, "-k", "1-2", "--covariance", "all", "-q")
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1 and "reg_covar=1e-06 is a tenth or more of the variance of " \
+        "column(s) a (" in warned[0], result.stderr
+    assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr
+    cured = emkit("fit", path, "-k", "1-2", "--covariance", "all", "-q", "--standardize")
+    assert cured.returncode == 0 and "warning" not in cured.stderr, cured.stderr

@@ -71,6 +71,23 @@ def _message(exc: BaseException) -> str:
     return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "..."
 
 
+def _one_line_warnings(command: Callable) -> Callable:
+    """Warnings of the fit (degenerate or unconverged fits, a missing y, a reg_covar that
+    sets the variances) as one ``warning:`` line each, after the command's output."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return command(*args, **kwargs)
+            finally:
+                for text in dict.fromkeys(str(w.message) for w in caught):
+                    click.echo(f"warning: {' '.join(text.split())}", err=True)
+
+    return wrapper
+
+
 def _one_line_errors(command: Callable) -> Callable:
     """Turn every error into one clear line (click prints ``Error: ...``, exit code 1)."""
 
@@ -554,6 +571,7 @@ def _table_in_data_units(table: pd.DataFrame | None, X: np.ndarray,
 @click.option("--chunk-size", type=click.IntRange(min=1), default=65536, show_default=True,
               help="Rows per chunk when streaming.")
 @_one_line_errors
+@_one_line_warnings
 def fit(data: Path, components_text: str, covariance: str, criterion: str, columns: str | None,
         exclude: str | None, sep: str | None, decimal: str | None, max_iter: int, tol: float,
         reg_covar: float, n_init: int, seed: int, algorithm: str, accelerate: bool,
@@ -1367,22 +1385,6 @@ def _regression_report(model: Any, table: Any, as_json: bool, fit: dict) -> None
         click.echo(f"component {k}: weight {summary['weights'][k]:.4f}, intercept "
                    f"{summary['intercept'][k]:.4g}{scale}\n  coef "
                    f"{_array_text(summary['coef'][k])}")
-
-
-def _one_line_warnings(command: Callable) -> Callable:
-    """Warnings of the fit (missing y, non-convergence) as one ``warning:`` line each."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                return command(*args, **kwargs)
-            finally:
-                for text in dict.fromkeys(str(w.message) for w in caught):
-                    click.echo(f"warning: {' '.join(text.split())}", err=True)
-
-    return wrapper
 
 
 @regmix.command("fit")
