@@ -464,6 +464,8 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
     second = np.empty((K, d, d))
     Xt = np.ascontiguousarray(X.T)  # feature-major: the E-step's loops run over rows
     work = np.empty((K + 6 + d) * n)
+    ws = _workspace(K, d)
+    lower = ws[8]
     for k in range(K):
         total = 0.0
         for a in range(d):
@@ -477,11 +479,12 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
                              work, False)
         if not np.isfinite(log_lik):
             return _NOT_FINITE, n_iter, converged, history, weights, means, cov, prec
+        # From the second M-step on, EVE's and VVE's orientation is the last one's.
         status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
-                         inner_tol, inner_max_iter, warm_max_iter, False)
+                         inner_tol, inner_max_iter, warm_max_iter, False, iteration > 1, ws)
         if status != _OK:
             return status, n_iter, converged, history, weights, means, cov, prec
-        if not _precisions(cov, prec, log_det):
+        if not _precisions(cov, prec, log_det, lower):
             return _NOT_POSITIVE, n_iter, converged, history, weights, means, cov, prec
         previous = lower_bound
         lower_bound = log_lik / n
@@ -543,9 +546,10 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
                 second[k, b, a] = second[k, a, b]
     cov = np.zeros((K, d, d))
     prec = np.zeros((K, d, d))
+    ws = _workspace(K, d)
     status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
-                     inner_tol, inner_max_iter, orientation_sweeps, True)
-    if status == _OK and not _precisions(cov, prec, np.empty(K)):
+                     inner_tol, inner_max_iter, orientation_sweeps, True, False, ws)
+    if status == _OK and not _precisions(cov, prec, np.empty(K), ws[8]):
         status = _NOT_POSITIVE
     return status, means, cov, prec
 
@@ -579,7 +583,6 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     K = means.shape[0]
     exp_scratch = scratch[(K + 4 + d) * n:]
     work = scratch[:(K + 4 + d) * n].reshape((K + 4 + d, n))
-    log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
     resp = work[:K]
     largest = work[K]
@@ -604,7 +607,7 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
                     y[i] += centred[a, i] * p
             for i in range(n):
                 row[i] += y[i] * y[i]
-        offset = log_weights[k] - constant + log_det[k]
+        offset = np.log(weights[k]) - constant + log_det[k]
         for i in range(n):
             row[i] = offset - 0.5 * row[i]
     for i in range(n):
@@ -662,8 +665,28 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
 
 
 @numba.njit(cache=True, nogil=True)
+def _workspace(K, d):  # pragma: no cover
+    """The arrays an M-step works in, allocated once per EM run (see :func:`_m_step`).
+
+    On tiny data (tens of rows) an iteration is a few microseconds, and a dozen
+    allocations in it were a good part of that.
+    """
+    return (np.empty(K),  # c: counts + 10 eps
+            np.empty((K, d)),  # offsets: the means' shifts
+            np.empty((K, d, d)),  # W: scatters around the new means
+            np.empty((K, d)),  # values: diagonals, eigenvalues
+            np.empty((K, d, d)),  # vectors: eigenvectors; EVE's and VVE's B_k
+            np.empty((d, d)),  # orientation: EVE's and VVE's D, kept between M-steps
+            np.empty((K, d)),  # variances: EVE's and VVE's diag(A_k), kept likewise
+            np.empty((d, d)),  # work
+            np.empty((d, d)),  # lower: Cholesky factors
+            np.empty((6, K)),  # state: orientation sweeps
+            np.empty(K))  # per_k: log counts (sweeps), scales (EVI, EVV)
+
+
+@numba.njit(cache=True, nogil=True)
 def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_tol,
-            inner_max_iter, warm_max_iter, cold):  # pragma: no cover
+            inner_max_iter, warm_max_iter, cold, carried, ws):  # pragma: no cover
     """New weights, means and (dense) covariances in place; a status.
 
     Each model's formulas are those of its structure in
@@ -671,18 +694,30 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
     ``covariances_after``), in the same order of operations where it matters.
     ``cold``: no covariances before this M-step (a start), so EVE's and VVE's
     orientation iterations start from the pooled scatter and run to convergence.
+    ``carried``: the last M-step was this one's (EVE, VVE), so its orientation
+    and variances are in ``ws`` (:func:`_workspace`): the start of this one's
+    orientation sweeps is taken from them, not from the covariances' eigenvectors.
     """
     K, d = first.shape
-    c = counts + _EPS10
-    total = c.sum()
+    c, offsets, W, values, vectors, orientation, variances, work, _, _, per_k = ws
+    shared = (model == _EVE or model == _VVE or model == _EVE_MCLUST
+              or model == _VVE_MCLUST)
+    if shared and not cold:
+        # The orientation of the covariances going in (before they are overwritten).
+        if carried:
+            _carried_orientation(orientation, variances, work)
+        else:
+            _warm_orientation(cov, orientation)
+    total = 0.0
+    for k in range(K):
+        c[k] = counts[k] + _EPS10
+        total += c[k]
     for k in range(K):
         weights[k] = c[k] / total
-    offsets = np.empty((K, d))
     for k in range(K):
         for a in range(d):
             offsets[k, a] = first[k, a] / c[k]
             means[k, a] += offsets[k, a]
-    previous = cov.copy()
     cov[:] = 0.0
     if model == _VVV:
         for k in range(K):
@@ -691,7 +726,6 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                     cov[k, a, b] = second[k, a, b] / c[k] - offsets[k, a] * offsets[k, b]
                 cov[k, a, a] += reg_covar
     elif model == _EEE:
-        shared = np.zeros((d, d))
         for a in range(d):
             for b in range(d):
                 scatter = 0.0
@@ -699,10 +733,10 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                 for k in range(K):
                     scatter += second[k, a, b]
                     between += offsets[k, a] * c[k] * offsets[k, b]
-                shared[a, b] = (scatter - between) / total
-            shared[a, a] += reg_covar
+                work[a, b] = (scatter - between) / total
+            work[a, a] += reg_covar
         for k in range(K):
-            cov[k] = shared
+            cov[k] = work
     elif model == _VVI:
         for k in range(K):
             for a in range(d):
@@ -731,28 +765,24 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
             for a in range(d):
                 cov[k, a, a] = value
     elif model == _EEI or model == _VEI or model == _EVI:
-        w = np.empty((K, d))
         for k in range(K):
             for a in range(d):
-                w[k, a] = second[k, a, a] - c[k] * offsets[k, a] ** 2 + c[k] * reg_covar
-        variances = _diagonal_model(model, c, w, inner_tol, inner_max_iter)
-        for k in range(K):
-            for a in range(d):
-                cov[k, a, a] = variances[k, a]
+                values[k, a] = (second[k, a, a] - c[k] * offsets[k, a] ** 2
+                                + c[k] * reg_covar)
+        _diagonal_model(model, c, values, inner_tol, inner_max_iter, cov, per_k)
     else:
-        W = np.empty((K, d, d))
         for k in range(K):
             for a in range(d):
                 for b in range(d):
                     W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
         if model == _EEV or model == _VEV:
-            cov[:] = _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter)
+            _eigen_model_into(model, c, W, reg_covar, inner_tol, inner_max_iter, cov, values,
+                              vectors, work)
         else:
             for k in range(K):
                 for a in range(d):
                     W[k, a, a] += c[k] * reg_covar
-            cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter,
-                                 warm_max_iter, cold)
+            _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov, ws)
     for k in range(K):
         for a in range(d):
             for b in range(d):
@@ -762,77 +792,120 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
 
 
 @numba.njit(cache=True, nogil=True)
-def _diagonal_model(model, c, w, inner_tol, inner_max_iter):  # pragma: no cover
-    """constrained.diagonal: EEI, EVI, VEI variances (K, D) from diagonals ``w``."""
+def _diagonal_model(model, c, w, inner_tol, inner_max_iter, cov, scale):  # pragma: no cover
+    """constrained.diagonal: EEI, EVI, VEI variances from diagonals ``w`` (K, D) onto
+    ``cov``'s diagonals; ``scale`` (K) scratch."""
     K, d = w.shape
     n = c.sum()
-    out = np.empty((K, d))
     if model == _EEI:
         for a in range(d):
             total = 0.0
             for k in range(K):
                 total += w[k, a]
             for k in range(K):
-                out[k, a] = total / n
+                cov[k, a, a] = total / n
     elif model == _EVI:
-        scale = np.empty(K)
         for k in range(K):
-            scale[k] = np.exp(np.log(w[k]).mean())
+            logs = 0.0  # np.log(w[k]).mean(), in its order
+            for a in range(d):
+                logs += np.log(w[k, a])
+            scale[k] = np.exp(logs / d)
         volume = scale.sum() / n
         for k in range(K):
             for a in range(d):
-                out[k, a] = volume * (w[k, a] / scale[k])
+                cov[k, a, a] = volume * (w[k, a] / scale[k])
     else:
-        out[:] = constrained._vei_loop(c, w, inner_tol, inner_max_iter)
-    return out
+        variances = constrained._vei_loop(c, w, inner_tol, inner_max_iter)
+        for k in range(K):
+            for a in range(d):
+                cov[k, a, a] = variances[k, a]
+
+
+# Features up to which EEV's and VEV's eigenvectors are Jacobi's (_jacobi_eigen), not
+# LAPACK's: there it is the faster (its cost grows with the sweeps, LAPACK's call has a
+# fixed cost of copies and workspace queries).
+_JACOBI_MAX_FEATURES = 5
 
 
 @numba.njit(cache=True, nogil=True)
-def _descending_eigen(W):  # pragma: no cover
+def _descending_eigen_into(W, values, vectors, work):  # pragma: no cover
     """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first.
 
-    As ``constrained._eigen_descending``: those of ``-W_k``, so that tied
-    eigenvalues keep the axes' order.
+    As ``constrained._eigen_descending`` (LAPACK's of ``-W_k``), tied eigenvalues in
+    LAPACK's order: on few features Jacobi's rotations, then the selection sort
+    LAPACK's tridiagonal solver (``dsteqr``) ends with on ``-W_k``'s eigenvalues. A
+    diagonal ``W_k`` (the zero scatter of a component of one row) needs no rotation,
+    so its axes are ordered as LAPACK orders them; signs of eigenvectors are
+    immaterial (``V diag(a) V^T``).
     """
     K, d = W.shape[0], W.shape[1]
-    values = np.empty((K, d))
-    vectors = np.empty((K, d, d))
+    if d > _JACOBI_MAX_FEATURES:
+        for k in range(K):
+            vals, vecs = np.linalg.eigh(-W[k])
+            for j in range(d):
+                values[k, j] = -vals[j]
+                for a in range(d):
+                    vectors[k, a, j] = vecs[a, j]
+        return
     for k in range(K):
-        vals, vecs = np.linalg.eigh(-W[k])
-        for j in range(d):
-            values[k, j] = -vals[j]
-            for a in range(d):
-                vectors[k, a, j] = vecs[a, j]
-    return values, vectors
+        own, axes = values[k], vectors[k]
+        _jacobi_eigen(W[k], own, axes, work)
+        # dsteqr's selection sort, ascending on -W_k's eigenvalues: a swap only for a
+        # strictly smaller one.
+        for i in range(d - 1):
+            best = i
+            largest = own[i]
+            for j in range(i + 1, d):
+                if own[j] > largest:
+                    best = j
+                    largest = own[j]
+            if best != i:
+                own[best] = own[i]
+                own[i] = largest
+                for a in range(d):
+                    x = axes[a, i]
+                    axes[a, i] = axes[a, best]
+                    axes[a, best] = x
 
 
 @numba.njit(cache=True, nogil=True)
 def _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
     """constrained.full for EEV and VEV: ``c_k reg_covar`` added to W_k's eigenvalues."""
     K, d = W.shape[0], W.shape[1]
-    values, vectors = _descending_eigen(W)
+    out = np.empty((K, d, d))
+    _eigen_model_into(model, c, W, reg_covar, inner_tol, inner_max_iter, out,
+                      np.empty((K, d)), np.empty((K, d, d)), np.empty((d, d)))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _eigen_model_into(model, c, W, reg_covar, inner_tol, inner_max_iter, out, values,
+                      vectors, work):  # pragma: no cover
+    """:func:`_eigen_model` into ``out``; scratch ``values`` (K, D), ``vectors``
+    (K, D, D), ``work`` (D, D)."""
+    K, d = W.shape[0], W.shape[1]
+    _descending_eigen_into(W, values, vectors, work)
     for k in range(K):
         for j in range(d):
             values[k, j] += c[k] * reg_covar
     if model == _EEV:
         n = c.sum()
-        common = np.zeros((K, d))
         for j in range(d):
             total = 0.0
             for k in range(K):
                 total += values[k, j]
             for k in range(K):
-                common[k, j] = total / n
-        return _turned(vectors, common)
+                values[k, j] = total / n
+        _turned(vectors, values, out)
+        return
     # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
-    return _turned(vectors, constrained._vei_loop(c, values, inner_tol, inner_max_iter))
+    _turned(vectors, constrained._vei_loop(c, values, inner_tol, inner_max_iter), out)
 
 
 @numba.njit(cache=True, nogil=True)
-def _turned(vectors, diagonals):  # pragma: no cover
-    """``V_k diag(a_k) V_k^T`` for each k."""
+def _turned(vectors, diagonals, out):  # pragma: no cover
+    """``V_k diag(a_k) V_k^T`` for each k, into ``out``."""
     K, d = diagonals.shape
-    out = np.empty((K, d, d))
     for k in range(K):
         for i in range(d):
             for m in range(d):
@@ -840,55 +913,88 @@ def _turned(vectors, diagonals):  # pragma: no cover
                 for j in range(d):
                     total += vectors[k, i, j] * diagonals[k, j] * vectors[k, m, j]
                 out[k, i, m] = total
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
-                cold):  # pragma: no cover
-    """constrained.full: VEE EVE VVE EVV covariances (K, D, D) from scatters ``W``."""
+def _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov,
+                ws):  # pragma: no cover
+    """constrained.full: VEE EVE VVE EVV covariances from scatters ``W`` into ``cov``.
+
+    EVE and VVE (not ``cold``) start from ``ws``'s orientation (:func:`_m_step`
+    put it there) and leave theirs and their variances there.
+    """
     K, d = W.shape[0], W.shape[1]
+    _, _, _, _, vectors, orientation, variances, work, lower, state, per_k = ws
     n = c.sum()
     if model == _EVE_MCLUST or model == _VVE_MCLUST:
         # mclust's first orientation (R's meEVE, meVVE) is the identity; later ones start
         # where the last M-step left it. Its inner tolerance, and EVE's objective.
-        start = np.eye(d) if cold else _warm_orientation(previous)
-        return constrained._shared_orientation(c, W, False, model == _VVE_MCLUST, start,
-                                               max(inner_tol, _MCLUST_INNER_TOL),
-                                               warm_max_iter)
-    if (model == _EVE or model == _VVE) and cold:
-        # _common_orientation without a start: the pooled scatter's eigenvectors.
-        pooled = np.zeros((d, d))
-        for k in range(K):
-            pooled += W[k]
-        start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
-        # Cold: warm_max_iter carries constrained.ORIENTATION_MAX_SWEEPS (see _start).
-        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
-                                             warm_max_iter)
+        if cold:
+            for a in range(d):
+                for b in range(d):
+                    orientation[a, b] = 1.0 if a == b else 0.0
+        constrained._shared_orientation_into(
+            c, W, False, model == _VVE_MCLUST, orientation, max(inner_tol, _MCLUST_INNER_TOL),
+            warm_max_iter, variances, cov, vectors, work, state, per_k)
+        return
     if model == _EVE or model == _VVE:
-        start = _warm_orientation(previous)
-        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
-                                             warm_max_iter)
+        if cold:
+            # _common_orientation without a start: the pooled scatter's eigenvectors.
+            pooled = np.zeros((d, d))
+            for k in range(K):
+                pooled += W[k]
+            orientation[:] = np.linalg.eigh(pooled)[1]
+        # Cold: warm_max_iter carries constrained.ORIENTATION_MAX_SWEEPS (see _start).
+        constrained._shared_orientation_into(c, W, model == _VVE, model == _VVE, orientation,
+                                             inner_tol, warm_max_iter, variances, cov,
+                                             vectors, work, state, per_k)
+        return
     if model == _VEE:
-        return constrained._vee_loop(c, W, inner_tol, inner_max_iter)
+        cov[:] = constrained._vee_loop(c, W, inner_tol, inner_max_iter)
+        return
     if model == _EVV:
-        scale = np.empty(K)
         for k in range(K):
-            sign, value = np.linalg.slogdet(W[k])
-            scale[k] = np.exp(value / d) if sign > 0 else 0.0
-        volume = scale.sum() / n
-        out = np.empty((K, d, d))
+            log_det = _cholesky_log_det(W[k], lower)
+            if np.isnan(log_det):  # not positive definite: LAPACK's answer, as before
+                sign, value = np.linalg.slogdet(W[k])
+                log_det = value if sign > 0 else -np.inf
+            per_k[k] = np.exp(log_det / d)
+        volume = per_k.sum() / n
         for k in range(K):
             for a in range(d):
                 for b in range(d):
-                    out[k, a, b] = volume * (W[k, a, b] / scale[k])
-        return out
+                    cov[k, a, b] = volume * (W[k, a, b] / per_k[k])
+        return
     raise ValueError("EEV's and VEV's covariances are _eigen_model's")
 
 
 @numba.njit(cache=True, nogil=True)
-def _warm_orientation(previous):  # pragma: no cover
-    """constrained.orientation_of(previous): eigenvectors of a sum with unequal weights."""
+def _cholesky_log_det(S, lower):  # pragma: no cover
+    """``log det S`` of a symmetric matrix from its Cholesky factor (into ``lower``, (D, D));
+    NaN where a pivot is not positive."""
+    d = S.shape[0]
+    log_det = 0.0
+    for j in range(d):
+        pivot = S[j, j]
+        for m in range(j):
+            pivot -= lower[j, m] * lower[j, m]
+        if not pivot > 0.0:
+            return np.nan
+        root = np.sqrt(pivot)
+        lower[j, j] = root
+        log_det += np.log(root)
+        for i in range(j + 1, d):
+            value = S[i, j]
+            for m in range(j):
+                value -= lower[i, m] * lower[j, m]
+            lower[i, j] = value / root
+    return 2.0 * log_det
+
+
+@numba.njit(cache=True, nogil=True)
+def _warm_orientation(previous, orientation):  # pragma: no cover
+    """constrained.orientation_of(previous), into ``orientation``: eigenvectors of a sum
+    with unequal weights."""
     K, d = previous.shape[0], previous.shape[1]
     pooled = np.zeros((d, d))
     for k in range(K):
@@ -896,18 +1002,50 @@ def _warm_orientation(previous):  # pragma: no cover
         for a in range(d):
             for b in range(d):
                 pooled[a, b] += weight * previous[k, a, b]
-    return np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+    orientation[:] = np.linalg.eigh(pooled)[1]
 
 
 @numba.njit(cache=True, nogil=True)
-def _precisions(cov, prec, log_det):  # pragma: no cover
+def _carried_orientation(orientation, variances, work):  # pragma: no cover
+    """:func:`_warm_orientation` of covariances ``D diag(a_k) D^T`` that the last M-step left.
+
+    Their weighted sum is ``D diag(p) D^T`` with ``p = sum_k a_k / (k + pi)``: its
+    eigenvectors are ``D``'s columns (to rounding; signs are immaterial), which LAPACK
+    would order by ascending ``p``. So ``D``'s columns are put in that order (the
+    selection sort of LAPACK's ``dsteqr``, for ties) instead of an eigen-decomposition
+    each EM iteration. ``work`` (D, D) scratch.
+    """
+    K, d = variances.shape
+    pooled = work[0]
+    for j in range(d):
+        total = 0.0
+        for k in range(K):
+            total += (1.0 / (k + np.pi)) * variances[k, j]
+        pooled[j] = total
+    for i in range(d - 1):
+        best = i
+        smallest = pooled[i]
+        for j in range(i + 1, d):
+            if pooled[j] < smallest:
+                best = j
+                smallest = pooled[j]
+        if best != i:
+            pooled[best] = pooled[i]
+            pooled[i] = smallest
+            for a in range(d):
+                x = orientation[a, i]
+                orientation[a, i] = orientation[a, best]
+                orientation[a, best] = x
+
+
+@numba.njit(cache=True, nogil=True)
+def _precisions(cov, prec, log_det, lower):  # pragma: no cover
     """Upper-triangular precision Cholesky factors of ``cov`` in place; False if not PD.
 
     ``P = inv(L)^T`` with ``L`` the lower Cholesky factor, so ``P P^T = inv(cov)``
-    and ``log det P = -sum log diag L``.
+    and ``log det P = -sum log diag L``. ``lower`` is (D, D) scratch.
     """
     K, d = cov.shape[0], cov.shape[1]
-    lower = np.zeros((d, d))
     for k in range(K):
         lower[:] = 0.0
         for j in range(d):
