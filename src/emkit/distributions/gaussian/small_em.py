@@ -583,6 +583,7 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     K = means.shape[0]
     exp_scratch = scratch[(K + 4 + d) * n:]
     work = scratch[:(K + 4 + d) * n].reshape((K + 4 + d, n))
+    log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
     resp = work[:K]
     largest = work[K]
@@ -607,7 +608,7 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
                     y[i] += centred[a, i] * p
             for i in range(n):
                 row[i] += y[i] * y[i]
-        offset = np.log(weights[k]) - constant + log_det[k]
+        offset = log_weights[k] - constant + log_det[k]
         for i in range(n):
             row[i] = offset - 0.5 * row[i]
     for i in range(n):
