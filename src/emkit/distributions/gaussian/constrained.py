@@ -134,7 +134,14 @@ def _vei_loop(counts, w, inner_tol, max_iter):  # pragma: no cover - compiled
         for k in range(K):
             for i in range(d):
                 shape[i] += w[k, i] / volume[k]
-        shape /= np.exp(np.log(shape).mean())
+        # shape /= exp(mean(log(shape))), in its order, without the arrays it allocates
+        # (an inner iteration on a few features costs less than an allocation).
+        logs = 0.0
+        for i in range(d):
+            logs += np.log(shape[i])
+        scale = np.exp(logs / d)
+        for i in range(d):
+            shape[i] /= scale
         objective = 0.0
         for k in range(K):
             total = 0.0
