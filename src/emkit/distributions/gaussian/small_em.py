@@ -596,18 +596,24 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
             mean = means[k, a]
             for i in range(n):
                 centred[a, i] = Xt[a, i] - mean
+        # The squared norms of P_k^T (x - mu_k), a column j of P at a time (P upper
+        # triangular). Each sum starts at its first term, not at zero (the same
+        # numbers, with fewer loops: on tens of rows loops, not flops, cost the time).
         row = resp[k]
-        for i in range(n):
-            row[i] = 0.0
         for j in range(d):
+            p = prec[k, 0, j]
             for i in range(n):
-                y[i] = 0.0
-            for a in range(j + 1):
+                y[i] = centred[0, i] * p
+            for a in range(1, j + 1):
                 p = prec[k, a, j]
                 for i in range(n):
                     y[i] += centred[a, i] * p
-            for i in range(n):
-                row[i] += y[i] * y[i]
+            if j == 0:
+                for i in range(n):
+                    row[i] = y[i] * y[i]
+            else:
+                for i in range(n):
+                    row[i] += y[i] * y[i]
         offset = log_weights[k] - constant + log_det[k]
         for i in range(n):
             row[i] = offset - 0.5 * row[i]
