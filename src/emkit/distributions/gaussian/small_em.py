@@ -494,10 +494,15 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
             converged = True
             break
         # (Negative: no test.) The bounds of _collapsed settle it in O(K D^2) but near a
-        # collapse, so the test costs little next to an iteration.
-        if stop_layout >= 0 and _collapsed(weights, means, cov, prec, stop_layout, reg_covar,
-                                           stop_factor, stop_relative).any():
-            break
+        # collapse, so the test costs little next to an iteration; they are checked here
+        # first, sparing _collapsed's array where they settle it.
+        if stop_layout >= 0:
+            smallest, spread = _collapse_bounds(weights, means, cov, prec)
+            if not (np.isfinite(spread)
+                    and smallest > max(stop_factor * reg_covar, 1e-12 * spread)) and _collapsed(
+                        weights, means, cov, prec, stop_layout, reg_covar, stop_factor,
+                        stop_relative).any():
+                break
     return _OK, n_iter, converged, history, weights, means, cov, prec
 
 
