@@ -837,47 +837,63 @@ def _diagonal_model(model, c, w, inner_tol, inner_max_iter, cov, scale):  # prag
 # LAPACK's: there it is the faster (its cost grows with the sweeps, LAPACK's call has a
 # fixed cost of copies and workspace queries).
 _JACOBI_MAX_FEATURES = 5
+# Eigenvalues closer than this (relative to the largest) leave their eigenvectors to
+# LAPACK, as before: in a (near) tie any basis of the pair's plane is an optimum of the
+# M-step (a component of one row or two), and which one each method returns differs.
+_JACOBI_MIN_GAP = 1e-6
 
 
 @numba.njit(cache=True, nogil=True)
 def _descending_eigen_into(W, values, vectors, work):  # pragma: no cover
     """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first.
 
-    As ``constrained._eigen_descending`` (LAPACK's of ``-W_k``), tied eigenvalues in
-    LAPACK's order: on few features Jacobi's rotations, then the selection sort
-    LAPACK's tridiagonal solver (``dsteqr``) ends with on ``-W_k``'s eigenvalues. A
-    diagonal ``W_k`` (the zero scatter of a component of one row) needs no rotation,
-    so its axes are ordered as LAPACK orders them; signs of eigenvectors are
-    immaterial (``V diag(a) V^T``).
+    As ``constrained._eigen_descending`` (LAPACK's of ``-W_k``, whose ties keep
+    the axes' order): on few features by Jacobi's rotations where the eigenvalues
+    are apart (there the two agree to rounding, signs aside, which ``V diag(a)
+    V^T`` ignores), by LAPACK's call where two are tied or nearly
+    (:data:`_JACOBI_MIN_GAP`), so that a degenerate component's axes are LAPACK's
+    arbitrary ones, as they were.
     """
     K, d = W.shape[0], W.shape[1]
-    if d > _JACOBI_MAX_FEATURES:
-        for k in range(K):
-            vals, vecs = np.linalg.eigh(-W[k])
-            for j in range(d):
-                values[k, j] = -vals[j]
-                for a in range(d):
-                    vectors[k, a, j] = vecs[a, j]
-        return
     for k in range(K):
         own, axes = values[k], vectors[k]
-        _jacobi_eigen(W[k], own, axes, work)
-        # dsteqr's selection sort, ascending on -W_k's eigenvalues: a swap only for a
-        # strictly smaller one.
-        for i in range(d - 1):
-            best = i
-            largest = own[i]
-            for j in range(i + 1, d):
-                if own[j] > largest:
-                    best = j
-                    largest = own[j]
-            if best != i:
-                own[best] = own[i]
-                own[i] = largest
-                for a in range(d):
-                    x = axes[a, i]
-                    axes[a, i] = axes[a, best]
-                    axes[a, best] = x
+        if d <= _JACOBI_MAX_FEATURES:
+            _jacobi_eigen(W[k], own, axes, work)
+            _sort_descending(own, axes)
+            largest = 0.0
+            for j in range(d):
+                largest = max(largest, abs(own[j]))
+            apart = largest > 0.0
+            for j in range(d - 1):
+                if not own[j] - own[j + 1] > _JACOBI_MIN_GAP * largest:
+                    apart = False
+            if apart:
+                continue
+        vals, vecs = np.linalg.eigh(-W[k])
+        for j in range(d):
+            own[j] = -vals[j]
+            for a in range(d):
+                axes[a, j] = vecs[a, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_descending(values, vectors):  # pragma: no cover
+    """Eigenvalues largest first, with their eigenvectors (columns), in place."""
+    d = values.shape[0]
+    for i in range(d - 1):
+        best = i
+        largest = values[i]
+        for j in range(i + 1, d):
+            if values[j] > largest:
+                best = j
+                largest = values[j]
+        if best != i:
+            values[best] = values[i]
+            values[i] = largest
+            for a in range(d):
+                x = vectors[a, i]
+                vectors[a, i] = vectors[a, best]
+                vectors[a, best] = x
 
 
 @numba.njit(cache=True, nogil=True)
