@@ -147,3 +147,26 @@ def test_evv_determinants_by_cholesky_are_lapacks():
                          constrained.INNER_MAX_ITER, 5, False, cov, small_em._workspace(3, 3))
     expected = constrained.full("EVV", counts, W)
     np.testing.assert_allclose(cov, expected, rtol=0, atol=1e-13 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("n", [31, 4000])
+def test_e_step_exponentials_in_one_call_or_per_component(n):
+    # Up to _ONE_EXP_CALL responsibilities (31 x 5) the exponentials are one call, above
+    # (4000 x 5) one a component: both the mixture's log-likelihood and entropy.
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    assert (5 * n <= small_em._ONE_EXP_CALL) == (n == 31)
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 3)) * [1.0, 2.0, 0.5]
+    weights = np.array([0.1, 0.2, 0.3, 0.25, 0.15])
+    means = rng.normal(size=(5, 3))
+    covariances = np.array([np.eye(3) * s + 0.2 for s in (0.5, 1.0, 1.5, 2.0, 3.0)])
+    prec = np.linalg.inv(np.linalg.cholesky(covariances)).transpose(0, 2, 1).copy()
+    log_lik, entropy = small_em._scores(X, weights, means, prec)
+    logs = np.log(weights) + np.array(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]).T
+    total = logsumexp(logs, axis=1)
+    resp = np.exp(logs - total[:, None])
+    assert log_lik == pytest.approx(total.sum(), rel=1e-12)
+    assert entropy == pytest.approx(-(resp * np.log(resp)).sum(), rel=1e-10)
