@@ -579,8 +579,11 @@ def _scores(X, weights, means, prec):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def _e_step_scratch(K, d, n):  # pragma: no cover
-    """The floats :func:`_e_step`'s ``scratch`` holds: (4 K + 4 + D) rows of ``n``."""
-    return (4 * K + 4 + d) * n
+    """The floats :func:`_e_step`'s ``scratch`` holds: (K + 4 + D) rows of ``n``, then
+    the shifted log-densities and twice as many for the exponential (of every component
+    at once where ``K n <= _ONE_EXP_CALL``, else of one)."""
+    shifted = K * n if K * n <= _ONE_EXP_CALL else n
+    return (K + 4 + d) * n + 3 * shifted
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -597,9 +600,11 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     """
     d, n = Xt.shape
     K = means.shape[0]
-    exp_scratch = scratch[(2 * K + 4 + d) * n:]
-    shifted = scratch[(K + 4 + d) * n:(2 * K + 4 + d) * n]
-    work = scratch[:(K + 4 + d) * n].reshape((K + 4 + d, n))
+    rows = (K + 4 + d) * n
+    size = K * n if K * n <= _ONE_EXP_CALL else n
+    shifted = scratch[rows:rows + size]
+    exp_scratch = scratch[rows + size:rows + 3 * size]
+    work = scratch[:rows].reshape((K + 4 + d, n))
     log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
     resp = work[:K]
@@ -658,7 +663,7 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
             row = resp[k]
             for i in range(n):
                 shifted[i] = row[i] - largest[i]
-            exp_fast(shifted[:n], row, exp_scratch[:2 * n])
+            exp_fast(shifted, row, exp_scratch)
     for k in range(K):
         row = resp[k]
         for i in range(n):
