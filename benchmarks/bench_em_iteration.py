@@ -36,7 +36,8 @@ def per_iteration(X: np.ndarray, resp: np.ndarray, model: str, iterations: int,
         return np.nan, np.nan
     weights = resp.sum(axis=0) / len(X)
     args = (X, weights, means, cov, prec, code, 1e-6, -1.0, iterations,
-            constrained.INNER_TOL, constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER)
+            constrained.INNER_TOL, constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
+            -1, 0.0, 0.0)  # no collapse test
     out = small_em._em_loop(*args)
     best = np.inf
     for _ in range(repeats):

@@ -137,7 +137,14 @@ def _vei_loop(counts, w, inner_tol, max_iter):  # pragma: no cover - compiled
         for k in range(K):
             for i in range(d):
                 shape[i] += w[k, i] / volume[k]
-        shape /= np.exp(np.log(shape).mean())
+        # shape /= exp(mean(log(shape))), in its order, without the arrays it allocates
+        # (an inner iteration on a few features costs less than an allocation).
+        logs = 0.0
+        for i in range(d):
+            logs += np.log(shape[i])
+        scale = np.exp(logs / d)
+        for i in range(d):
+            shape[i] /= scale
         objective = 0.0
         for k in range(K):
             total = 0.0
@@ -395,15 +402,33 @@ def _shared_orientation(counts, W, turn_variable, variable_volume, start, inner_
     costs no transcendental function beyond its trials' (see :func:`_pair_terms`).
     """
     K, d = W.shape[0], W.shape[1]
-    n = counts.sum()
     orientation = start.copy()
-    rotated = np.empty((K, d, d))
-    scratch = np.empty((d, d))
-    # Rows: L_k and g_k; a trial's log((m + q)(m - q) / (a c)) and g_k at its angle
-    # (written by _pair_terms); those of the last accepted trial (by _pair_angle).
-    state = np.empty((6, K))
+    variances = np.empty((K, d))
+    out = np.empty((K, d, d))
+    _shared_orientation_into(counts, W, turn_variable, variable_volume, orientation,
+                             inner_tol, max_iter, variances, out, np.empty((K, d, d)),
+                             np.empty((d, d)), np.empty((6, K)), np.empty(K))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _shared_orientation_into(counts, W, turn_variable, variable_volume, orientation,
+                             inner_tol, max_iter, variances, out, rotated, scratch, state,
+                             log_counts):  # pragma: no cover
+    """:func:`_shared_orientation` in given arrays (the compiled EM loop's, allocated once).
+
+    ``orientation`` (D, D) is the start, turned in place to the final ``D``;
+    ``variances`` (K, D) and ``out`` (K, D, D) receive ``diag(A_k)`` (with the
+    volume) and the covariances. Scratch: ``rotated`` (K, D, D), ``scratch``
+    (D, D), ``state`` (6, K), ``log_counts`` (K).
+    """
+    K, d = W.shape[0], W.shape[1]
+    n = counts.sum()
+    # Rows of state: L_k and g_k; a trial's log((m + q)(m - q) / (a c)) and g_k at its
+    # angle (written by _pair_terms); those of the last accepted trial (by _pair_angle).
     logs, scales, kept_logs, kept_scales = state[0], state[1], state[4], state[5]
-    log_counts = np.log(counts)
+    for k in range(K):
+        log_counts[k] = np.log(counts[k])
     previous = np.inf
     for sweep in range(max_iter + 1):
         _turn_scatters(W, orientation, rotated, scratch)
@@ -421,7 +446,6 @@ def _shared_orientation(counts, W, turn_variable, variable_volume, start, inner_
                     for k in range(K):
                         logs[k] += kept_logs[k]
                         scales[k] = kept_scales[k]
-    variances = np.empty((K, d))
     if variable_volume:
         for k in range(K):
             for i in range(d):
@@ -431,7 +455,7 @@ def _shared_orientation(counts, W, turn_variable, variable_volume, start, inner_
         for k in range(K):
             for i in range(d):
                 variances[k, i] = volume * rotated[k, i, i] / scales[k]
-    return _oriented(orientation, variances)
+    _oriented_into(orientation, variances, out)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -485,6 +509,14 @@ def _oriented(orientation, variances):  # pragma: no cover - compiled
     """``D diag(a_k) D^T`` for each row ``a_k`` of ``variances``: one shared orientation."""
     K, d = variances.shape
     out = np.empty((K, d, d))
+    _oriented_into(orientation, variances, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _oriented_into(orientation, variances, out):  # pragma: no cover - compiled
+    """:func:`_oriented` into ``out`` (K, D, D)."""
+    K, d = variances.shape
     for k in range(K):
         for i in range(d):
             for m in range(i, d):
@@ -493,7 +525,6 @@ def _oriented(orientation, variances):  # pragma: no cover - compiled
                     total += orientation[i, j] * variances[k, j] * orientation[m, j]
                 out[k, i, m] = total
                 out[k, m, i] = total
-    return out
 
 
 @numba.njit(cache=True, nogil=True)

@@ -67,6 +67,10 @@ _EPS10 = 10 * float(np.finfo(np.float64).eps)
 # Sums may be reassociated (vectorised over rows); never assume values finite.
 _FASTMATH = {"reassoc", "contract", "nsz", "arcp"}
 
+# Responsibilities (K n) up to which the E-step's exponentials are one call, not one a
+# component (measured: 8% faster on 31 x 3, K = 5; 8% slower on 20 000 x 4, K = 9).
+_ONE_EXP_CALL = 16_384
+
 # Failure statuses of the loop (0: finished).
 _OK, _NOT_FINITE, _NOT_POSITIVE = 0, 1, 2
 
@@ -470,7 +474,9 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
     first = np.empty((K, d))
     second = np.empty((K, d, d))
     Xt = np.ascontiguousarray(X.T)  # feature-major: the E-step's loops run over rows
-    work = np.empty((K + 6 + d) * n)
+    work = np.empty(_e_step_scratch(K, d, n))
+    ws = _workspace(K, d)
+    lower = ws[8]
     for k in range(K):
         total = 0.0
         for a in range(d):
@@ -484,11 +490,12 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
                              work, False)
         if not np.isfinite(log_lik):
             return _NOT_FINITE, n_iter, converged, history, weights, means, cov, prec
+        # From the second M-step on, EVE's and VVE's orientation is the last one's.
         status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
-                         inner_tol, inner_max_iter, warm_max_iter, False)
+                         inner_tol, inner_max_iter, warm_max_iter, False, iteration > 1, ws)
         if status != _OK:
             return status, n_iter, converged, history, weights, means, cov, prec
-        if not _precisions(cov, prec, log_det):
+        if not _precisions(cov, prec, log_det, lower):
             return _NOT_POSITIVE, n_iter, converged, history, weights, means, cov, prec
         previous = lower_bound
         lower_bound = log_lik / n
@@ -498,10 +505,15 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
             converged = True
             break
         # (Negative: no test.) The bounds of _collapsed settle it in O(K D^2) but near a
-        # collapse, so the test costs little next to an iteration.
-        if stop_layout >= 0 and _collapsed(weights, means, cov, prec, stop_layout, reg_covar,
-                                           stop_factor, stop_relative).any():
-            break
+        # collapse, so the test costs little next to an iteration; they are checked here
+        # first, sparing _collapsed's array where they settle it.
+        if stop_layout >= 0:
+            smallest, spread = _collapse_bounds(weights, means, cov, prec)
+            if not (np.isfinite(spread)
+                    and smallest > max(stop_factor * reg_covar, 1e-12 * spread)) and _collapsed(
+                        weights, means, cov, prec, stop_layout, reg_covar, stop_factor,
+                        stop_relative).any():
+                break
     return _OK, n_iter, converged, history, weights, means, cov, prec
 
 
@@ -550,9 +562,10 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
                 second[k, b, a] = second[k, a, b]
     cov = np.zeros((K, d, d))
     prec = np.zeros((K, d, d))
+    ws = _workspace(K, d)
     status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
-                     inner_tol, inner_max_iter, orientation_sweeps, True)
-    if status == _OK and not _precisions(cov, prec, np.empty(K)):
+                     inner_tol, inner_max_iter, orientation_sweeps, True, False, ws)
+    if status == _OK and not _precisions(cov, prec, np.empty(K), ws[8]):
         status = _NOT_POSITIVE
     return status, means, cov, prec
 
@@ -568,7 +581,16 @@ def _scores(X, weights, means, prec):  # pragma: no cover
         log_det[k] = total
     n = X.shape[0]
     return _e_step(np.ascontiguousarray(X.T), weights, means, prec, log_det, np.empty(K),
-                   np.empty((K, d)), np.empty((K, d, d)), np.empty((K + 6 + d) * n), True)
+                   np.empty((K, d)), np.empty((K, d, d)), np.empty(_e_step_scratch(K, d, n)), True)
+
+
+@numba.njit(cache=True, nogil=True)
+def _e_step_scratch(K, d, n):  # pragma: no cover
+    """The floats :func:`_e_step`'s ``scratch`` holds: (K + 4 + D) rows of ``n``, then
+    the shifted log-densities and twice as many for the exponential (of every component
+    at once where ``K n <= _ONE_EXP_CALL``, else of one)."""
+    shifted = K * n if K * n <= _ONE_EXP_CALL else n
+    return (K + 4 + d) * n + 3 * shifted
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -579,13 +601,17 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     Returns ``(log-likelihood, entropy)``; the log-likelihood is NaN when a
     row's density is not finite under every component (the general path then
     decides what that means). Component by component, every loop runs over
-    the rows (contiguous, so they vectorise); ``scratch`` is ``(K + 6 + D) n``
-    floats (rows of the responsibilities and sums, then the exponential's).
+    the rows (contiguous, so they vectorise); ``scratch`` is
+    :func:`_e_step_scratch` floats (rows of the responsibilities and sums, the
+    shifted log-densities, then the exponential's).
     """
     d, n = Xt.shape
     K = means.shape[0]
-    exp_scratch = scratch[(K + 4 + d) * n:]
-    work = scratch[:(K + 4 + d) * n].reshape((K + 4 + d, n))
+    rows = (K + 4 + d) * n
+    size = K * n if K * n <= _ONE_EXP_CALL else n
+    shifted = scratch[rows:rows + size]
+    exp_scratch = scratch[rows + size:rows + 3 * size]
+    work = scratch[:rows].reshape((K + 4 + d, n))
     log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
     resp = work[:K]
@@ -599,18 +625,24 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
             mean = means[k, a]
             for i in range(n):
                 centred[a, i] = Xt[a, i] - mean
+        # The squared norms of P_k^T (x - mu_k), a column j of P at a time (P upper
+        # triangular). Each sum starts at its first term, not at zero (the same
+        # numbers, with fewer loops: on tens of rows loops, not flops, cost the time).
         row = resp[k]
-        for i in range(n):
-            row[i] = 0.0
         for j in range(d):
+            p = prec[k, 0, j]
             for i in range(n):
-                y[i] = 0.0
-            for a in range(j + 1):
+                y[i] = centred[0, i] * p
+            for a in range(1, j + 1):
                 p = prec[k, a, j]
                 for i in range(n):
                     y[i] += centred[a, i] * p
-            for i in range(n):
-                row[i] += y[i] * y[i]
+            if j == 0:
+                for i in range(n):
+                    row[i] = y[i] * y[i]
+            else:
+                for i in range(n):
+                    row[i] += y[i] * y[i]
         offset = log_weights[k] - constant + log_det[k]
         for i in range(n):
             row[i] = offset - 0.5 * row[i]
@@ -624,13 +656,23 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
         if not np.isfinite(largest[i]):
             return np.nan, np.nan
         total[i] = 0.0
+    # Into other rows: in place, the compiled loops' overlap check fails and they run
+    # unvectorised (measured 2.5x slower).
+    if K * n <= _ONE_EXP_CALL:
+        # One call for every component: on tens of rows its loops' set-up is the cost.
+        for k in range(K):
+            row = resp[k]
+            for i in range(n):
+                shifted[k * n + i] = row[i] - largest[i]
+        exp_fast(shifted, work[:K].reshape(K * n), exp_scratch)
+    else:  # a component at a time, its rows in cache
+        for k in range(K):
+            row = resp[k]
+            for i in range(n):
+                shifted[i] = row[i] - largest[i]
+            exp_fast(shifted, row, exp_scratch)
     for k in range(K):
         row = resp[k]
-        for i in range(n):
-            y[i] = row[i] - largest[i]
-        # Into another row: in place, the compiled loops' overlap check fails and
-        # they run unvectorised (measured 2.5x slower).
-        exp_fast(y, row, exp_scratch)
         for i in range(n):
             total[i] += row[i]
     log_lik = 0.0
@@ -669,8 +711,28 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
 
 
 @numba.njit(cache=True, nogil=True)
+def _workspace(K, d):  # pragma: no cover
+    """The arrays an M-step works in, allocated once per EM run (see :func:`_m_step`).
+
+    On tiny data (tens of rows) an iteration is a few microseconds, and a dozen
+    allocations in it were a good part of that.
+    """
+    return (np.empty(K),  # c: counts + 10 eps
+            np.empty((K, d)),  # offsets: the means' shifts
+            np.empty((K, d, d)),  # W: scatters around the new means
+            np.empty((K, d)),  # values: diagonals, eigenvalues
+            np.empty((K, d, d)),  # vectors: eigenvectors; EVE's and VVE's B_k
+            np.empty((d, d)),  # orientation: EVE's and VVE's D, kept between M-steps
+            np.empty((K, d)),  # variances: EVE's and VVE's diag(A_k), kept likewise
+            np.empty((d, d)),  # work
+            np.empty((d, d)),  # lower: Cholesky factors
+            np.empty((6, K)),  # state: orientation sweeps
+            np.empty(K))  # per_k: log counts (sweeps), scales (EVI, EVV)
+
+
+@numba.njit(cache=True, nogil=True)
 def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_tol,
-            inner_max_iter, warm_max_iter, cold):  # pragma: no cover
+            inner_max_iter, warm_max_iter, cold, carried, ws):  # pragma: no cover
     """New weights, means and (dense) covariances in place; a status.
 
     Each model's formulas are those of its structure in
@@ -678,18 +740,30 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
     ``covariances_after``), in the same order of operations where it matters.
     ``cold``: no covariances before this M-step (a start), so EVE's and VVE's
     orientation iterations start from the pooled scatter and run to convergence.
+    ``carried``: the last M-step was this one's (EVE, VVE), so its orientation
+    and variances are in ``ws`` (:func:`_workspace`): the start of this one's
+    orientation sweeps is taken from them, not from the covariances' eigenvectors.
     """
     K, d = first.shape
-    c = counts + _EPS10
-    total = c.sum()
+    c, offsets, W, values, vectors, orientation, variances, work, _, _, per_k = ws
+    shared = (model == _EVE or model == _VVE or model == _EVE_MCLUST
+              or model == _VVE_MCLUST)
+    if shared and not cold:
+        # The orientation of the covariances going in (before they are overwritten).
+        if carried:
+            _carried_orientation(orientation, variances, work)
+        else:
+            _warm_orientation(cov, orientation)
+    total = 0.0
+    for k in range(K):
+        c[k] = counts[k] + _EPS10
+        total += c[k]
     for k in range(K):
         weights[k] = c[k] / total
-    offsets = np.empty((K, d))
     for k in range(K):
         for a in range(d):
             offsets[k, a] = first[k, a] / c[k]
             means[k, a] += offsets[k, a]
-    previous = cov.copy()
     cov[:] = 0.0
     if model == _VVV:
         for k in range(K):
@@ -698,7 +772,6 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                     cov[k, a, b] = second[k, a, b] / c[k] - offsets[k, a] * offsets[k, b]
                 cov[k, a, a] += reg_covar
     elif model == _EEE:
-        shared = np.zeros((d, d))
         for a in range(d):
             for b in range(d):
                 scatter = 0.0
@@ -706,10 +779,10 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                 for k in range(K):
                     scatter += second[k, a, b]
                     between += offsets[k, a] * c[k] * offsets[k, b]
-                shared[a, b] = (scatter - between) / total
-            shared[a, a] += reg_covar
+                work[a, b] = (scatter - between) / total
+            work[a, a] += reg_covar
         for k in range(K):
-            cov[k] = shared
+            cov[k] = work
     elif model == _VVI:
         for k in range(K):
             for a in range(d):
@@ -738,28 +811,24 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
             for a in range(d):
                 cov[k, a, a] = value
     elif model == _EEI or model == _VEI or model == _EVI:
-        w = np.empty((K, d))
         for k in range(K):
             for a in range(d):
-                w[k, a] = second[k, a, a] - c[k] * offsets[k, a] ** 2 + c[k] * reg_covar
-        variances = _diagonal_model(model, c, w, inner_tol, inner_max_iter)
-        for k in range(K):
-            for a in range(d):
-                cov[k, a, a] = variances[k, a]
+                values[k, a] = (second[k, a, a] - c[k] * offsets[k, a] ** 2
+                                + c[k] * reg_covar)
+        _diagonal_model(model, c, values, inner_tol, inner_max_iter, cov, per_k)
     else:
-        W = np.empty((K, d, d))
         for k in range(K):
             for a in range(d):
                 for b in range(d):
                     W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
         if model == _EEV or model == _VEV:
-            cov[:] = _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter)
+            _eigen_model_into(model, c, W, reg_covar, inner_tol, inner_max_iter, cov, values,
+                              vectors, work)
         else:
             for k in range(K):
                 for a in range(d):
                     W[k, a, a] += c[k] * reg_covar
-            cov[:] = _full_model(model, c, W, previous, inner_tol, inner_max_iter,
-                                 warm_max_iter, cold)
+            _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov, ws)
     for k in range(K):
         for a in range(d):
             for b in range(d):
@@ -769,77 +838,136 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
 
 
 @numba.njit(cache=True, nogil=True)
-def _diagonal_model(model, c, w, inner_tol, inner_max_iter):  # pragma: no cover
-    """constrained.diagonal: EEI, EVI, VEI variances (K, D) from diagonals ``w``."""
+def _diagonal_model(model, c, w, inner_tol, inner_max_iter, cov, scale):  # pragma: no cover
+    """constrained.diagonal: EEI, EVI, VEI variances from diagonals ``w`` (K, D) onto
+    ``cov``'s diagonals; ``scale`` (K) scratch."""
     K, d = w.shape
     n = c.sum()
-    out = np.empty((K, d))
     if model == _EEI:
         for a in range(d):
             total = 0.0
             for k in range(K):
                 total += w[k, a]
             for k in range(K):
-                out[k, a] = total / n
+                cov[k, a, a] = total / n
     elif model == _EVI:
-        scale = np.empty(K)
         for k in range(K):
-            scale[k] = np.exp(np.log(w[k]).mean())
+            logs = 0.0  # np.log(w[k]).mean(), in its order
+            for a in range(d):
+                logs += np.log(w[k, a])
+            scale[k] = np.exp(logs / d)
         volume = scale.sum() / n
         for k in range(K):
             for a in range(d):
-                out[k, a] = volume * (w[k, a] / scale[k])
+                cov[k, a, a] = volume * (w[k, a] / scale[k])
     else:
-        out[:] = constrained._vei_loop(c, w, inner_tol, inner_max_iter)
-    return out
+        variances = constrained._vei_loop(c, w, inner_tol, inner_max_iter)
+        for k in range(K):
+            for a in range(d):
+                cov[k, a, a] = variances[k, a]
+
+
+# Features up to which EEV's and VEV's eigenvectors are Jacobi's (_jacobi_eigen), not
+# LAPACK's: there it is the faster (its cost grows with the sweeps, LAPACK's call has a
+# fixed cost of copies and workspace queries).
+_JACOBI_MAX_FEATURES = 5
+# Eigenvalues closer than this (relative to the largest) leave their eigenvectors to
+# LAPACK, as before: in a (near) tie any basis of the pair's plane is an optimum of the
+# M-step (a component of one row or two), and which one each method returns differs.
+_JACOBI_MIN_GAP = 1e-6
 
 
 @numba.njit(cache=True, nogil=True)
-def _descending_eigen(W):  # pragma: no cover
+def _descending_eigen_into(W, values, vectors, work):  # pragma: no cover
     """Eigenvalues (K, D) and eigenvectors (K, D, D) of each W_k, largest first.
 
-    As ``constrained._eigen_descending``: those of ``-W_k``, so that tied
-    eigenvalues keep the axes' order.
+    As ``constrained._eigen_descending`` (LAPACK's of ``-W_k``, whose ties keep
+    the axes' order): on few features by Jacobi's rotations where the eigenvalues
+    are apart (there the two agree to rounding, signs aside, which ``V diag(a)
+    V^T`` ignores), by LAPACK's call where two are tied or nearly
+    (:data:`_JACOBI_MIN_GAP`), so that a degenerate component's axes are LAPACK's
+    arbitrary ones, as they were.
     """
     K, d = W.shape[0], W.shape[1]
-    values = np.empty((K, d))
-    vectors = np.empty((K, d, d))
     for k in range(K):
+        own, axes = values[k], vectors[k]
+        if d <= _JACOBI_MAX_FEATURES:
+            _jacobi_eigen(W[k], own, axes, work)
+            _sort_descending(own, axes)
+            largest = 0.0
+            for j in range(d):
+                largest = max(largest, abs(own[j]))
+            apart = largest > 0.0
+            for j in range(d - 1):
+                if not own[j] - own[j + 1] > _JACOBI_MIN_GAP * largest:
+                    apart = False
+            if apart:
+                continue
         vals, vecs = np.linalg.eigh(-W[k])
         for j in range(d):
-            values[k, j] = -vals[j]
+            own[j] = -vals[j]
             for a in range(d):
-                vectors[k, a, j] = vecs[a, j]
-    return values, vectors
+                axes[a, j] = vecs[a, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def _sort_descending(values, vectors):  # pragma: no cover
+    """Eigenvalues largest first, with their eigenvectors (columns), in place."""
+    d = values.shape[0]
+    for i in range(d - 1):
+        best = i
+        largest = values[i]
+        for j in range(i + 1, d):
+            if values[j] > largest:
+                best = j
+                largest = values[j]
+        if best != i:
+            values[best] = values[i]
+            values[i] = largest
+            for a in range(d):
+                x = vectors[a, i]
+                vectors[a, i] = vectors[a, best]
+                vectors[a, best] = x
 
 
 @numba.njit(cache=True, nogil=True)
 def _eigen_model(model, c, W, reg_covar, inner_tol, inner_max_iter):  # pragma: no cover
     """constrained.full for EEV and VEV: ``c_k reg_covar`` added to W_k's eigenvalues."""
     K, d = W.shape[0], W.shape[1]
-    values, vectors = _descending_eigen(W)
+    out = np.empty((K, d, d))
+    _eigen_model_into(model, c, W, reg_covar, inner_tol, inner_max_iter, out,
+                      np.empty((K, d)), np.empty((K, d, d)), np.empty((d, d)))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _eigen_model_into(model, c, W, reg_covar, inner_tol, inner_max_iter, out, values,
+                      vectors, work):  # pragma: no cover
+    """:func:`_eigen_model` into ``out``; scratch ``values`` (K, D), ``vectors``
+    (K, D, D), ``work`` (D, D)."""
+    K, d = W.shape[0], W.shape[1]
+    _descending_eigen_into(W, values, vectors, work)
     for k in range(K):
         for j in range(d):
             values[k, j] += c[k] * reg_covar
     if model == _EEV:
         n = c.sum()
-        common = np.zeros((K, d))
         for j in range(d):
             total = 0.0
             for k in range(K):
                 total += values[k, j]
             for k in range(K):
-                common[k, j] = total / n
-        return _turned(vectors, common)
+                values[k, j] = total / n
+        _turned(vectors, values, out)
+        return
     # VEV: VEI on the eigenvalues, turned by each component's eigenvectors.
-    return _turned(vectors, constrained._vei_loop(c, values, inner_tol, inner_max_iter))
+    _turned(vectors, constrained._vei_loop(c, values, inner_tol, inner_max_iter), out)
 
 
 @numba.njit(cache=True, nogil=True)
-def _turned(vectors, diagonals):  # pragma: no cover
-    """``V_k diag(a_k) V_k^T`` for each k."""
+def _turned(vectors, diagonals, out):  # pragma: no cover
+    """``V_k diag(a_k) V_k^T`` for each k, into ``out``."""
     K, d = diagonals.shape
-    out = np.empty((K, d, d))
     for k in range(K):
         for i in range(d):
             for m in range(d):
@@ -847,55 +975,88 @@ def _turned(vectors, diagonals):  # pragma: no cover
                 for j in range(d):
                     total += vectors[k, i, j] * diagonals[k, j] * vectors[k, m, j]
                 out[k, i, m] = total
-    return out
 
 
 @numba.njit(cache=True, nogil=True)
-def _full_model(model, c, W, previous, inner_tol, inner_max_iter, warm_max_iter,
-                cold):  # pragma: no cover
-    """constrained.full: VEE EVE VVE EVV covariances (K, D, D) from scatters ``W``."""
+def _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov,
+                ws):  # pragma: no cover
+    """constrained.full: VEE EVE VVE EVV covariances from scatters ``W`` into ``cov``.
+
+    EVE and VVE (not ``cold``) start from ``ws``'s orientation (:func:`_m_step`
+    put it there) and leave theirs and their variances there.
+    """
     K, d = W.shape[0], W.shape[1]
+    _, _, _, _, vectors, orientation, variances, work, lower, state, per_k = ws
     n = c.sum()
     if model == _EVE_MCLUST or model == _VVE_MCLUST:
         # mclust's first orientation (R's meEVE, meVVE) is the identity; later ones start
         # where the last M-step left it. Its inner tolerance, and EVE's objective.
-        start = np.eye(d) if cold else _warm_orientation(previous)
-        return constrained._shared_orientation(c, W, False, model == _VVE_MCLUST, start,
-                                               max(inner_tol, _MCLUST_INNER_TOL),
-                                               warm_max_iter)
-    if (model == _EVE or model == _VVE) and cold:
-        # _common_orientation without a start: the pooled scatter's eigenvectors.
-        pooled = np.zeros((d, d))
-        for k in range(K):
-            pooled += W[k]
-        start = np.ascontiguousarray(np.linalg.eigh(pooled)[1])
-        # Cold: warm_max_iter carries constrained.ORIENTATION_MAX_SWEEPS (see _start).
-        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
-                                             warm_max_iter)
+        if cold:
+            for a in range(d):
+                for b in range(d):
+                    orientation[a, b] = 1.0 if a == b else 0.0
+        constrained._shared_orientation_into(
+            c, W, False, model == _VVE_MCLUST, orientation, max(inner_tol, _MCLUST_INNER_TOL),
+            warm_max_iter, variances, cov, vectors, work, state, per_k)
+        return
     if model == _EVE or model == _VVE:
-        start = _warm_orientation(previous)
-        return constrained._orientation_loop(c, W, model == _VVE, start, inner_tol,
-                                             warm_max_iter)
+        if cold:
+            # _common_orientation without a start: the pooled scatter's eigenvectors.
+            pooled = np.zeros((d, d))
+            for k in range(K):
+                pooled += W[k]
+            orientation[:] = np.linalg.eigh(pooled)[1]
+        # Cold: warm_max_iter carries constrained.ORIENTATION_MAX_SWEEPS (see _start).
+        constrained._shared_orientation_into(c, W, model == _VVE, model == _VVE, orientation,
+                                             inner_tol, warm_max_iter, variances, cov,
+                                             vectors, work, state, per_k)
+        return
     if model == _VEE:
-        return constrained._vee_loop(c, W, inner_tol, inner_max_iter)
+        cov[:] = constrained._vee_loop(c, W, inner_tol, inner_max_iter)
+        return
     if model == _EVV:
-        scale = np.empty(K)
         for k in range(K):
-            sign, value = np.linalg.slogdet(W[k])
-            scale[k] = np.exp(value / d) if sign > 0 else 0.0
-        volume = scale.sum() / n
-        out = np.empty((K, d, d))
+            log_det = _cholesky_log_det(W[k], lower)
+            if np.isnan(log_det):  # not positive definite: LAPACK's answer, as before
+                sign, value = np.linalg.slogdet(W[k])
+                log_det = value if sign > 0 else -np.inf
+            per_k[k] = np.exp(log_det / d)
+        volume = per_k.sum() / n
         for k in range(K):
             for a in range(d):
                 for b in range(d):
-                    out[k, a, b] = volume * (W[k, a, b] / scale[k])
-        return out
+                    cov[k, a, b] = volume * (W[k, a, b] / per_k[k])
+        return
     raise ValueError("EEV's and VEV's covariances are _eigen_model's")
 
 
 @numba.njit(cache=True, nogil=True)
-def _warm_orientation(previous):  # pragma: no cover
-    """constrained.orientation_of(previous): eigenvectors of a sum with unequal weights."""
+def _cholesky_log_det(S, lower):  # pragma: no cover
+    """``log det S`` of a symmetric matrix from its Cholesky factor (into ``lower``, (D, D));
+    NaN where a pivot is not positive."""
+    d = S.shape[0]
+    log_det = 0.0
+    for j in range(d):
+        pivot = S[j, j]
+        for m in range(j):
+            pivot -= lower[j, m] * lower[j, m]
+        if not pivot > 0.0:
+            return np.nan
+        root = np.sqrt(pivot)
+        lower[j, j] = root
+        log_det += np.log(root)
+        for i in range(j + 1, d):
+            value = S[i, j]
+            for m in range(j):
+                value -= lower[i, m] * lower[j, m]
+            lower[i, j] = value / root
+    return 2.0 * log_det
+
+
+@numba.njit(cache=True, nogil=True)
+def _warm_orientation(previous, orientation):  # pragma: no cover
+    """constrained.orientation_of(previous), into ``orientation``: eigenvectors of a sum
+    with unequal weights."""
     K, d = previous.shape[0], previous.shape[1]
     pooled = np.zeros((d, d))
     for k in range(K):
@@ -903,18 +1064,50 @@ def _warm_orientation(previous):  # pragma: no cover
         for a in range(d):
             for b in range(d):
                 pooled[a, b] += weight * previous[k, a, b]
-    return np.ascontiguousarray(np.linalg.eigh(pooled)[1])
+    orientation[:] = np.linalg.eigh(pooled)[1]
 
 
 @numba.njit(cache=True, nogil=True)
-def _precisions(cov, prec, log_det):  # pragma: no cover
+def _carried_orientation(orientation, variances, work):  # pragma: no cover
+    """:func:`_warm_orientation` of covariances ``D diag(a_k) D^T`` that the last M-step left.
+
+    Their weighted sum is ``D diag(p) D^T`` with ``p = sum_k a_k / (k + pi)``: its
+    eigenvectors are ``D``'s columns (to rounding; signs are immaterial), which LAPACK
+    would order by ascending ``p``. So ``D``'s columns are put in that order (the
+    selection sort of LAPACK's ``dsteqr``, for ties) instead of an eigen-decomposition
+    each EM iteration. ``work`` (D, D) scratch.
+    """
+    K, d = variances.shape
+    pooled = work[0]
+    for j in range(d):
+        total = 0.0
+        for k in range(K):
+            total += (1.0 / (k + np.pi)) * variances[k, j]
+        pooled[j] = total
+    for i in range(d - 1):
+        best = i
+        smallest = pooled[i]
+        for j in range(i + 1, d):
+            if pooled[j] < smallest:
+                best = j
+                smallest = pooled[j]
+        if best != i:
+            pooled[best] = pooled[i]
+            pooled[i] = smallest
+            for a in range(d):
+                x = orientation[a, i]
+                orientation[a, i] = orientation[a, best]
+                orientation[a, best] = x
+
+
+@numba.njit(cache=True, nogil=True)
+def _precisions(cov, prec, log_det, lower):  # pragma: no cover
     """Upper-triangular precision Cholesky factors of ``cov`` in place; False if not PD.
 
     ``P = inv(L)^T`` with ``L`` the lower Cholesky factor, so ``P P^T = inv(cov)``
-    and ``log det P = -sum log diag L``.
+    and ``log det P = -sum log diag L``. ``lower`` is (D, D) scratch.
     """
     K, d = cov.shape[0], cov.shape[1]
-    lower = np.zeros((d, d))
     for k in range(K):
         lower[:] = 0.0
         for j in range(d):
