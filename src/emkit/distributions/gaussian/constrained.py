@@ -286,12 +286,9 @@ def _vee_loop(counts, W, inner_tol, max_iter):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _cholesky_inverse(S, lower, inverse):  # pragma: no cover - compiled
-    """``log det S`` and ``S^-1`` (into ``inverse``) of a symmetric positive definite ``S``.
-
-    ``S = L L^T``; ``S^-1 = L^-T L^-1``. Returns NaN (``inverse`` then
-    undefined) where a pivot is not positive. ``lower`` is (D, D) scratch.
-    """
+def _cholesky_log_det(S, lower):  # pragma: no cover - compiled
+    """``log det S`` of a symmetric matrix from its Cholesky factor (into ``lower``, (D, D));
+    NaN where a pivot is not positive."""
     d = S.shape[0]
     log_det = 0.0
     for j in range(d):
@@ -302,12 +299,26 @@ def _cholesky_inverse(S, lower, inverse):  # pragma: no cover - compiled
             return np.nan
         root = np.sqrt(pivot)
         lower[j, j] = root
-        log_det += 2.0 * np.log(root)
+        log_det += np.log(root)
         for i in range(j + 1, d):
             value = S[i, j]
             for m in range(j):
                 value -= lower[i, m] * lower[j, m]
             lower[i, j] = value / root
+    return 2.0 * log_det  # (doubling is exact: the sum of the doubled logs, as before)
+
+
+@numba.njit(cache=True, nogil=True)
+def _cholesky_inverse(S, lower, inverse):  # pragma: no cover - compiled
+    """``log det S`` and ``S^-1`` (into ``inverse``) of a symmetric positive definite ``S``.
+
+    ``S = L L^T``; ``S^-1 = L^-T L^-1``. Returns NaN (``inverse`` then
+    undefined) where a pivot is not positive. ``lower`` is (D, D) scratch.
+    """
+    d = S.shape[0]
+    log_det = _cholesky_log_det(S, lower)
+    if np.isnan(log_det):
+        return log_det
     # L^-1 by forward substitution, into the lower triangle of ``inverse``'s transpose
     # (column ``col`` of L^-1 held in row ``col``): then S^-1 = (L^-1)^T L^-1.
     for col in range(d):

@@ -1016,7 +1016,7 @@ def _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov
         return
     if model == _EVV:
         for k in range(K):
-            log_det = _cholesky_log_det(W[k], lower)
+            log_det = constrained._cholesky_log_det(W[k], lower)
             if np.isnan(log_det):  # not positive definite: LAPACK's answer, as before
                 sign, value = np.linalg.slogdet(W[k])
                 log_det = value if sign > 0 else -np.inf
@@ -1028,29 +1028,6 @@ def _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov
                     cov[k, a, b] = volume * (W[k, a, b] / per_k[k])
         return
     raise ValueError("EEV's and VEV's covariances are _eigen_model's")
-
-
-@numba.njit(cache=True, nogil=True)
-def _cholesky_log_det(S, lower):  # pragma: no cover
-    """``log det S`` of a symmetric matrix from its Cholesky factor (into ``lower``, (D, D));
-    NaN where a pivot is not positive."""
-    d = S.shape[0]
-    log_det = 0.0
-    for j in range(d):
-        pivot = S[j, j]
-        for m in range(j):
-            pivot -= lower[j, m] * lower[j, m]
-        if not pivot > 0.0:
-            return np.nan
-        root = np.sqrt(pivot)
-        lower[j, j] = root
-        log_det += np.log(root)
-        for i in range(j + 1, d):
-            value = S[i, j]
-            for m in range(j):
-                value -= lower[i, m] * lower[j, m]
-            lower[i, j] = value / root
-    return 2.0 * log_det
 
 
 @numba.njit(cache=True, nogil=True)
