@@ -1060,21 +1060,8 @@ def _carried_orientation(orientation, variances, work):  # pragma: no cover
         total = 0.0
         for k in range(K):
             total += (1.0 / (k + np.pi)) * variances[k, j]
-        pooled[j] = total
-    for i in range(d - 1):
-        best = i
-        smallest = pooled[i]
-        for j in range(i + 1, d):
-            if pooled[j] < smallest:
-                best = j
-                smallest = pooled[j]
-        if best != i:
-            pooled[best] = pooled[i]
-            pooled[i] = smallest
-            for a in range(d):
-                x = orientation[a, i]
-                orientation[a, i] = orientation[a, best]
-                orientation[a, best] = x
+        pooled[j] = -total  # ascending p: the same selection sort, largest -p first
+    _sort_descending(pooled, orientation)
 
 
 @numba.njit(cache=True, nogil=True)
