@@ -625,7 +625,7 @@ def _fitted_from(selection: _Selection, covariance_type: str,
     try:
         _fit_candidate_estimator(model, selection)
         return model
-    except (ValueError, np.linalg.LinAlgError):  # a component collapsed on the way
+    except _FIT_FAILURES:  # a component collapsed on the way
         return None
 
 
