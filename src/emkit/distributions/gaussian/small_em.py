@@ -319,8 +319,7 @@ def _collapsed(weights, means, cov, prec, layout, reg_covar, factor,
                relative):  # pragma: no cover
     K, d = means.shape
     out = np.zeros(K, dtype=np.bool_)
-    smallest, spread = _collapse_bounds(weights, means, cov, prec)
-    if np.isfinite(spread) and smallest > max(factor * reg_covar, 1e-12 * spread):
+    if _clearly_apart(weights, means, cov, prec, reg_covar, factor):
         return out
     # The mixture's total covariance: within-component plus between-means.
     centre = np.zeros(d)
@@ -356,6 +355,13 @@ def _collapsed(weights, means, cov, prec, layout, reg_covar, factor,
             if own <= max(factor * reg_covar, 1e-12 * data) and own <= relative * data:
                 out[k] = True
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _clearly_apart(weights, means, cov, prec, reg_covar, factor):  # pragma: no cover
+    """Whether :func:`_collapse_bounds` alone shows that no component is collapsed."""
+    smallest, spread = _collapse_bounds(weights, means, cov, prec)
+    return np.isfinite(spread) and smallest > max(factor * reg_covar, 1e-12 * spread)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -507,13 +513,11 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
         # (Negative: no test.) The bounds of _collapsed settle it in O(K D^2) but near a
         # collapse, so the test costs little next to an iteration; they are checked here
         # first, sparing _collapsed's array where they settle it.
-        if stop_layout >= 0:
-            smallest, spread = _collapse_bounds(weights, means, cov, prec)
-            if not (np.isfinite(spread)
-                    and smallest > max(stop_factor * reg_covar, 1e-12 * spread)) and _collapsed(
-                        weights, means, cov, prec, stop_layout, reg_covar, stop_factor,
-                        stop_relative).any():
-                break
+        if (stop_layout >= 0
+                and not _clearly_apart(weights, means, cov, prec, reg_covar, stop_factor)
+                and _collapsed(weights, means, cov, prec, stop_layout, reg_covar, stop_factor,
+                               stop_relative).any()):
+            break
     return _OK, n_iter, converged, history, weights, means, cov, prec
 
 
@@ -1073,28 +1077,16 @@ def _precisions(cov, prec, log_det, lower):  # pragma: no cover
     """
     K, d = cov.shape[0], cov.shape[1]
     for k in range(K):
-        lower[:] = 0.0
-        for j in range(d):
-            pivot = cov[k, j, j]
-            for m in range(j):
-                pivot -= lower[j, m] * lower[j, m]
-            if not pivot > 0.0:
-                return False
-            lower[j, j] = np.sqrt(pivot)
-            for i in range(j + 1, d):
-                value = cov[k, i, j]
-                for m in range(j):
-                    value -= lower[i, m] * lower[j, m]
-                lower[i, j] = value / lower[j, j]
+        log_det_cov = constrained._cholesky_log_det(cov[k], lower)  # L in lower's triangle
+        if np.isnan(log_det_cov):
+            return False
         # inv(L) column by column (forward substitution), stored transposed in prec.
         prec[k] = 0.0
-        total = 0.0
         for col in range(d):
             for i in range(col, d):
                 value = 1.0 if i == col else 0.0
                 for m in range(col, i):
                     value -= lower[i, m] * prec[k, col, m]
                 prec[k, col, i] = value / lower[i, i]
-            total -= np.log(lower[col, col])
-        log_det[k] = total
+        log_det[k] = -0.5 * log_det_cov  # (exactly -sum log diag L: halving is exact)
     return True
