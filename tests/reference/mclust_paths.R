@@ -18,15 +18,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-reference <- fromJSON("tests/reference/mclust_hc.json", simplifyVector = FALSE)
-data_of <- function(name) {
-  for (case in reference$cases) {
-    if (case$data == name) {
-      return(do.call(rbind, lapply(case$X, unlist)))
-    }
-  }
-  stop("no data ", name)
-}
+source("tests/reference/mclust_hc_data.R")  # data_of(name)
 
 cases <- list(list("wreath", "EVE", 8), list("chevron", "VVE", 8), list("iris", "VVE", 5),
               list("banknote", "VVE", 7))

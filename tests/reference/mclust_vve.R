@@ -16,15 +16,7 @@ suppressPackageStartupMessages({
   library(jsonlite)
 })
 
-reference <- fromJSON("tests/reference/mclust_hc.json", simplifyVector = FALSE)
-data_of <- function(name) {
-  for (case in reference$cases) {
-    if (case$data == name) {
-      return(do.call(rbind, lapply(case$X, unlist)))
-    }
-  }
-  stop("no data ", name)
-}
+source("tests/reference/mclust_hc_data.R")  # data_of(name)
 
 cases <- list(list("iris", 5), list("diabetes", 8), list("banknote", 5), list("banknote", 7))
 out <- lapply(cases, function(case) {
