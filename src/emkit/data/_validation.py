@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import validate_data
 
 from emkit.core.acceleration import ACCELERATIONS
 
@@ -271,6 +272,12 @@ def check_numeric_columns(X: Any, name: str = "X") -> Any:
             "mixture of categorical components: emkit.MixtureModel)"
         )
     return X
+
+
+def validated_data(estimator: Any, X: Any, *args: Any, **kwargs: Any) -> Any:
+    """scikit-learn's ``validate_data``, a table's columns that are not numbers refused first
+    by name (:func:`check_numeric_columns`): every estimator's one way in for its rows."""
+    return validate_data(estimator, check_numeric_columns(X), *args, **kwargs)
 
 
 # Rows (evenly spaced) from which regularization_dominates estimates the variances.

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from emkit.data import _validation as v
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES
@@ -150,8 +150,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                 f"{self.covariance_type!r}"
             )
         candidates = _candidates(self.n_components)
-        X, y = validate_data(self, v.check_numeric_columns(X), y, dtype=np.float64,
-                             ensure_all_finite="allow-nan", ensure_min_samples=2)
+        X, y = v.validated_data(self, X, y, dtype=np.float64, ensure_all_finite="allow-nan",
+                                ensure_min_samples=2)
         X = v.check_finite(X, allow_nan=True)
         check_classification_targets(y)
         weights = v.check_sample_weight(sample_weight, X.shape[0])
@@ -243,8 +243,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
     def _joint_log_likelihood(self, X: Any) -> np.ndarray:
         """``log prior_c + log p(x | c)``, shape (n_samples, n_classes)."""
         check_is_fitted(self, ["mixtures_", "class_prior_"])
-        X = validate_data(self, v.check_numeric_columns(X), dtype=np.float64,
-                          ensure_all_finite="allow-nan", reset=False)
+        X = v.validated_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan",
+                             reset=False)
         X = v.check_finite(X, allow_nan=True)
         scores = np.column_stack([m.score_samples(X) for m in self.mixtures_])
         scores[np.isnan(scores)] = 0.0  # nothing observed: the priors decide
@@ -305,8 +305,8 @@ class GaussianMixtureClassifier(ClassifierMixin, BaseEstimator):
                 "errors are clf.mixtures_[c].standard_errors(X[y == clf.classes_[c]]); the "
                 "class priors, proportions p of n rows, have sqrt(p (1 - p) / n)"
             )
-        X = validate_data(self, v.check_numeric_columns(X), dtype=np.float64,
-                          ensure_all_finite="allow-nan", reset=False)
+        X = v.validated_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan",
+                             reset=False)
         labels = self._codes(np.asarray(y), X.shape[0])
         joint = self._joint_mixture()
         return joint.standard_errors(X, sample_weight=sample_weight, labels=labels,

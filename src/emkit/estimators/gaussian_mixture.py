@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from emkit.core._parallel import single_threaded_blas
 from emkit.core.acceleration import MixtureCodec
@@ -1491,11 +1491,9 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     # -------------------------------------------------------------- predict
 
     def _validate_X(self, X: Any, *, reset: bool, min_samples: int = 1) -> np.ndarray:
-        X = validate_data(
-            self, v.check_numeric_columns(X), dtype=[np.float64, np.float32],
-            ensure_min_samples=min_samples,
-            ensure_all_finite=False, reset=reset,
-        )
+        X = v.validated_data(self, X, dtype=[np.float64, np.float32],
+                             ensure_min_samples=min_samples, ensure_all_finite=False,
+                             reset=reset)
         return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from emkit.data import _validation as v
 from emkit.distributions.gaussian.missing import conditionals, missingness_patterns
@@ -94,8 +94,8 @@ class GaussianMixtureImputer(NoStandardErrors, TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> GaussianMixtureImputer:
         """Fit the mixture on incomplete ``X`` (n_samples, n_features); NaN marks a gap."""
         v.validate_params(self, {"sample_posterior": v.BOOLEAN})
-        X = validate_data(self, v.check_numeric_columns(X), dtype=[np.float64, np.float32],
-                          ensure_all_finite=False, ensure_min_samples=2)
+        X = v.validated_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                             ensure_min_samples=2)
         mixture = GaussianMixture(
             n_components=self.n_components, covariance_type=self.covariance_type,
             tol=self.tol, reg_covar=self.reg_covar, max_iter=self.max_iter,
@@ -108,8 +108,8 @@ class GaussianMixtureImputer(NoStandardErrors, TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """``X`` with every NaN filled, shape (n_samples, n_features); observed values kept."""
         check_is_fitted(self, "gaussian_mixture_")
-        X = validate_data(self, v.check_numeric_columns(X), dtype=[np.float64, np.float32],
-                          ensure_all_finite=False, reset=False)
+        X = v.validated_data(self, X, dtype=[np.float64, np.float32], ensure_all_finite=False,
+                             reset=False)
         X = v.check_finite(X, allow_nan=True)
         filled = X.copy()
         missing = np.isnan(X)

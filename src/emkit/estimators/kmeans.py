@@ -26,7 +26,7 @@ from sklearn.base import (
 )
 from sklearn.cluster import kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from emkit.core.engine import expected_stats
 from emkit.core.stats import Stats
@@ -359,8 +359,7 @@ default="k-means++"
         too), zero leaves it out.
         """
         v.validate_params(self, _PARAMETER_RULES)
-        X = v.check_finite(validate_data(self, v.check_numeric_columns(X),
-                                          dtype=[np.float64, np.float32], order="C"))
+        X = v.check_finite(v.validated_data(self, X, dtype=[np.float64, np.float32], order="C"))
         if X.shape[0] < self.n_clusters:
             raise ValueError(
                 f"n_samples={X.shape[0]} should be >= n_clusters={self.n_clusters}"
@@ -441,8 +440,7 @@ default="k-means++"
 
     def _validated(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "cluster_centers_")
-        X = validate_data(self, v.check_numeric_columns(X), dtype=[np.float64, np.float32],
-                          reset=False)
+        X = v.validated_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return v.check_finite(X)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -12,7 +12,7 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from emkit.core.acceleration import MixtureCodec
 from emkit.core.engine import EMResult, expected_stats, total_stats
@@ -532,11 +532,8 @@ class MixtureModel(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEstim
         # kernel, which computes chunk by chunk in float64 (no float64 copy of the
         # whole data); other families' own log densities get float64.
         keep = family is not None and family._kernel is not None
-        X = validate_data(
-            self, v.check_numeric_columns(X),
-            dtype=[np.float64, np.float32] if keep else np.float64,
-            ensure_all_finite=False, reset=reset,
-        )
+        X = v.validated_data(self, X, dtype=[np.float64, np.float32] if keep else np.float64,
+                             ensure_all_finite=False, reset=reset)
         return v.check_finite(X, allow_nan=True)
 
     def _model(self) -> Mixture:
