@@ -124,3 +124,38 @@ def test_a_selection_hands_back_an_estimator_that_refits_as_any_other(monkeypatc
         warnings.simplefilter("ignore")
         result = select_model(X, range(1, 4), ("VVV", "EII"))
     assert result.best_estimator._stop_when_collapsed is False
+
+
+@pytest.mark.parametrize("model", ["VII", "VVI", "VEV", "VVV"])
+def test_a_compiled_fits_own_collapse_flags_are_the_stand_alone_checks(model):
+    # run_dense's final scoring call also flags collapsed components (what a selection
+    # reads); they must be collapsed_components' on the same parameters, collapsed or not.
+    from emkit.distributions.gaussian import small_em
+    from emkit.estimators.gaussian_mixture import collapse_test
+
+    layout, factor, relative = collapse_test(model)
+    clean = np.random.default_rng(3).normal(size=(40, 3)) * [1, 5, 0.5]
+    # Five repeated rows that start in one component: it collapses onto them.
+    datasets = [(clean, 0), (np.r_[clean, np.tile([[4.0, 4.0, 4.0]], (5, 1))], 5)]
+    starts = [(X, k, seed, repeated) for X, repeated in datasets for k in (2, 3, 5)
+              for seed in range(4)]
+    flagged = seen = 0
+    for X, k, seed, repeated in starts:
+        resp = np.eye(k)[np.random.default_rng(seed).integers(0, k, len(X))]
+        resp[len(X) - repeated:] = np.eye(k)[0]
+        start = small_em.start_dense(model, X, resp, 1e-6)
+        if start is None:
+            continue
+        weights = resp.mean(axis=0) + 1e-12
+        fit = small_em.run_dense(X, weights / weights.sum(), *start, model, 1e-6, tol=1e-5,
+                                 max_iter=200, scores=True,
+                                 stop_collapsed=(layout, factor, relative))
+        if fit is None:
+            continue
+        alone = small_em.collapsed_components(fit.weights, fit.means, fit.covariances,
+                                              fit.precisions_cholesky, layout, 1e-6, factor,
+                                              relative)
+        assert fit.collapsed.tolist() == alone.tolist(), (model, k, seed, repeated)
+        flagged += bool(alone.any())
+        seen += 1
+    assert 0 < flagged < seen  # both outcomes were seen

@@ -27,7 +27,7 @@ HC_SUBSET = 2000
 
 
 def initial_resp(
-    X: np.ndarray, n_components: int, method: str, random_state: np.random.RandomState,
+    X: np.ndarray, n_components: int, method: str, random_state: np.random.RandomState | None,
     sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
     """Responsibilities (n_samples, n_components) to start EM from.
@@ -43,9 +43,10 @@ def initial_resp(
         ``random``: uniform random, normalised; ``random_from_data``: one-hot at
         randomly chosen rows; ``hc``: one-hot labels of :func:`hc_labels`
         (no draws unless there are more than :data:`HC_SUBSET` rows).
-    random_state : numpy RandomState
+    random_state : numpy RandomState or None
         Advanced by exactly the draws scikit-learn makes for the same method
-        (see :func:`emkit.data._validation.random_state_of`).
+        (see :func:`emkit.data._validation.random_state_of`). None only for
+        ``hc`` on at most :data:`HC_SUBSET` rows, which draws nothing.
     sample_weight : ndarray of shape (n_samples,), optional
         Row weights: k-means and k-means++ are weighted, ``random_from_data``
         draws rows with probability proportional to their weight (never a row

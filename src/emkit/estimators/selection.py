@@ -37,7 +37,7 @@ from emkit.estimators.gaussian_mixture import (
     rows_needed,
     with_unsupported,
 )
-from emkit.estimators.initialization import initial_resp
+from emkit.estimators.initialization import HC_SUBSET, initial_resp
 from emkit.estimators.regression_mixture import RegressionMixture
 
 CRITERIA = ("bic", "aic", "icl")
@@ -140,8 +140,10 @@ class _Selection:
 
     def hc_resp(self, k: int) -> np.ndarray:
         if k not in self._hc_resp:
-            self._hc_resp[k] = initial_resp(self.X, k, "hc",
-                                            v.random_state_of(self.params["random_state"]))
+            # A RandomState costs more than a small fit to seed: made only where drawn from.
+            draws = self.X.shape[0] > HC_SUBSET
+            self._hc_resp[k] = initial_resp(
+                self.X, k, "hc", v.random_state_of(self.params["random_state"]) if draws else None)
         return self._hc_resp[k]
 
     def hc_weights(self, k: int) -> np.ndarray:
@@ -225,9 +227,11 @@ class _CompiledFit:
         fit = self.fit
         if self.n_components == 1:
             return self.n_samples, {}
-        collapsed = collapsed_components(fit.weights, fit.means, fit.covariances,
-                                         fit.precisions_cholesky, self.covariance_type,
-                                         self.reg_covar)
+        collapsed = fit.collapsed  # the loop's own test where it ran it
+        if collapsed is None:
+            collapsed = collapsed_components(fit.weights, fit.means, fit.covariances,
+                                             fit.precisions_cholesky, self.covariance_type,
+                                             self.reg_covar)
         reasons = {i: "collapsed" for i, flag in enumerate(collapsed.tolist()) if flag}
         return self.n_samples, with_unsupported(reasons, fit.weights, self.covariance_type,
                                                 fit.means.shape[1], self.n_samples)
@@ -557,6 +561,8 @@ def _with_nested_starts(fitted: list, selection: _Selection, n_jobs: int | None,
             if name != model:
                 continue
             members += same
+            if k == 1:  # one component's fit is the M-step's from any start: nothing to gain
+                continue
             subs = [fitted[j][0] for sub in _NESTED_IN[model] for j in index.get((k, sub), ())
                     if not fitted[j][1]["degenerate"]]
             if subs:

@@ -129,6 +129,9 @@ class DenseFit:
     converged : bool
     log_likelihood, entropy : float
         Of the final parameters (:func:`final_scores`), where asked for; else NaN.
+    collapsed : ndarray of shape (K,) or None
+        :func:`collapsed_components` of the final parameters, where scores and
+        ``stop_collapsed`` were asked for (the same test); else None.
     """
 
     weights: np.ndarray
@@ -140,6 +143,7 @@ class DenseFit:
     converged: bool
     log_likelihood: float = np.nan
     entropy: float = np.nan
+    collapsed: np.ndarray | None = None
 
 
 def covers(structure: CovarianceStructure, n_features: int) -> bool:
@@ -206,10 +210,15 @@ def run_dense(
         return None
     if status != _OK:
         return None
-    log_lik, entropy = _scores(X, w, new_means, prec) if scores else (np.nan, np.nan)
+    log_lik, entropy, collapsed = np.nan, np.nan, None
+    if scores and stop_collapsed is not None:  # one compiled call for what scoring reads
+        log_lik, entropy, collapsed = _scores_and_collapsed(X, w, new_means, cov, prec,
+                                                            *stop_collapsed, float(reg_covar))
+    elif scores:
+        log_lik, entropy = _scores(X, w, new_means, prec)
     return DenseFit(weights=w, means=new_means, covariances=cov, precisions_cholesky=prec,
                     history=history[:n_iter], n_iter=int(n_iter), converged=bool(converged),
-                    log_likelihood=float(log_lik), entropy=float(entropy))
+                    log_likelihood=float(log_lik), entropy=float(entropy), collapsed=collapsed)
 
 
 def start_dense(model: str, X: np.ndarray, resp: np.ndarray, reg_covar: float,
@@ -586,6 +595,14 @@ def _scores(X, weights, means, prec):  # pragma: no cover
     n = X.shape[0]
     return _e_step(np.ascontiguousarray(X.T), weights, means, prec, log_det, np.empty(K),
                    np.empty((K, d)), np.empty((K, d, d)), np.empty(_e_step_scratch(K, d, n)), True)
+
+
+@numba.njit(cache=True, nogil=True)
+def _scores_and_collapsed(X, weights, means, cov, prec, layout, factor, relative,
+                          reg_covar):  # pragma: no cover
+    log_lik, entropy = _scores(X, weights, means, prec)
+    return log_lik, entropy, _collapsed(weights, means, cov, prec, layout, reg_covar, factor,
+                                        relative)
 
 
 @numba.njit(cache=True, nogil=True)
