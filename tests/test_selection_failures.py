@@ -120,6 +120,27 @@ def test_with_several_starts_a_failing_hc_start_leaves_the_k_means_starts(monkey
                                 max_iter=500).fit(X)  # (select_model's tol and max_iter)
     assert not table["degenerate"].iloc[0]
     assert table["log_likelihood"].iloc[0] == pytest.approx(reference.score(X) * 40, rel=1e-9)
+    assert table["start"].iloc[0] == "kmeans"  # the start whose fit is listed
     failing.add("kmeans")
     with pytest.raises(ValueError, match=r"every candidate's fit failed; .*the hc start broke"):
         _select(X, [2], ("VVV",), n_init=3, random_state=0)
+
+
+def test_the_start_column_names_the_start_whose_fit_won():
+    # n_init > 1 adds k-means starts to the hc start: the table says which one won, and
+    # its fit is that start's (as GaussianMixture's own fits from either start).
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(load_wine().data[:, :4])
+    table = _select(X, range(2, 6), ("VVV", "VVI"), n_init=4, random_state=0).table
+    assert set(table["start"]) <= {"hc", "kmeans", "VVI fit"}
+    for row in table.itertuples():
+        if row.start not in ("hc", "kmeans"):
+            continue
+        settings = ({"init_params": "hc"} if row.start == "hc"
+                    else {"init_params": "kmeans", "n_init": 3})
+        alone = GaussianMixture(row.n_components, covariance_type=row.covariance_type,
+                                random_state=0, tol=1e-5, max_iter=500, **settings).fit(X)
+        assert row.log_likelihood == pytest.approx(alone.score(X) * len(X), rel=1e-8), row
+    assert {"hc", "kmeans"} <= set(table["start"])  # both won somewhere

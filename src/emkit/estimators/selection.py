@@ -60,8 +60,10 @@ class SelectionResult:
         spherical VII), ``bic``,
         ``aic``, ``icl``, ``log_likelihood`` (total), ``n_parameters``,
         ``converged``, ``degenerate``, ``skipped``, ``note`` (why a candidate
-        is degenerate or skipped) and ``start`` (``init_params``, or e.g.
-        ``"EVE fit"`` where the start from a nested model's fit won); sorted by
+        is degenerate or skipped) and ``start`` (the start whose fit won:
+        ``init_params``, ``"kmeans"`` where one of the k-means starts that
+        ``n_init > 1`` adds to the hc start won, or e.g. ``"EVE fit"`` where the
+        start from a nested model's fit won); sorted by
         the criterion, skipped candidates (criteria NaN) last. From
         :func:`select_regression_model`, ``family`` takes the place of
         ``covariance_type`` and ``model``.
@@ -478,8 +480,9 @@ def _score_candidate(selection: _Selection, k: int, covariance_type: str,
             reason = str(error).removeprefix("Fitting failed: ") or type(error).__name__
             return _FailedFit(reason), _failed_row(selection, k, covariance_type, reason)
     X, n_observed = selection.X, selection.n_observed
-    if start is None and isinstance(model, _CompiledFit):
-        start = model.label
+    if start is None:
+        # The start that won: with init_params="hc" and n_init > 1 a k-means start may.
+        start = model.label if isinstance(model, _CompiledFit) else model.init_params
     start = start or selection.params["init_params"]
     n_samples = X.shape[0]
     log_lik, entropy = _log_likelihood_and_entropy(model, X, n_observed)
