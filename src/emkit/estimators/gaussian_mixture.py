@@ -137,8 +137,8 @@ def unsupported_components(weights: np.ndarray, covariance_type: str, n_features
     """Components whose weight stands for fewer rows than their covariance needs."""
     # Soft responsibilities leave two rows' worth at 1.99999...: a little slack.
     least = rows_needed(covariance_type, n_features) - SUPPORT_SLACK
-    return {i: "unsupported" for i, weight in enumerate(np.asarray(weights).tolist())
-            if n_samples * weight < least}
+    return dict.fromkeys(np.flatnonzero(n_samples * np.asarray(weights) < least).tolist(),
+                         "unsupported")
 
 
 def degeneracy_after_fit(model: GaussianMixture, n_samples: int | None) -> dict[int, str]:

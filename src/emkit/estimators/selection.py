@@ -12,10 +12,11 @@ all (``skipped``).
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from numbers import Integral
 from typing import Any
 
@@ -332,7 +333,7 @@ def _compiled_run(selection: _Selection, covariance_type: str, weights: np.ndarr
                              COVARIANCE_STRUCTURES[covariance_type].model, params["reg_covar"],
                              tol=params["tol"], max_iter=params["max_iter"], scores=True,
                              stop_collapsed=_collapse_stop(covariance_type, len(weights)))
-    if fit is None or not (np.isfinite(fit.log_likelihood) and np.isfinite(fit.entropy)):
+    if fit is None or not (math.isfinite(fit.log_likelihood) and math.isfinite(fit.entropy)):
         return None  # the estimator's fit then decides (raises, or scores its own way)
     return _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
                         fit=fit, n_samples=selection.X.shape[0], start=start)
@@ -444,7 +445,13 @@ def _n_parameters(model: GaussianMixture) -> int:
     if model.noise or set(model.params) != set("wmc"):
         return model._n_parameters()
     k, d = model.means_.shape
-    return k * d + COVARIANCE_STRUCTURES[model.covariance_type].n_parameters(k, d) + k - 1
+    return _free_parameters(model.covariance_type, k, d)
+
+
+@lru_cache(maxsize=1024)
+def _free_parameters(covariance_type: str, k: int, d: int) -> int:
+    # (Cached: a selection asks for each (model, K) several times.)
+    return k * d + COVARIANCE_STRUCTURES[covariance_type].n_parameters(k, d) + k - 1
 
 
 def _observed_rows(X: Any) -> int:
