@@ -662,13 +662,11 @@ def _scores_and_collapsed(X, weights, means, cov, prec, layout, factor, relative
 
 @numba.njit(cache=True, nogil=True)
 def _e_step_scratch(K, d, n):  # pragma: no cover
-    """The floats :func:`_e_step`'s ``scratch`` holds: (K + 4 + D) rows of ``n`` (K + 4 +
-    K D where ``K n <= _ONE_EXP_CALL``: every component's centred rows), then the shifted
-    log-densities and twice as many for the exponential (of every component at once where
-    ``K n <= _ONE_EXP_CALL``, else of one)."""
-    small = K * n <= _ONE_EXP_CALL
-    shifted = K * n if small else n
-    return (K + 4 + (K * d if small else d)) * n + 3 * shifted
+    """The floats :func:`_e_step`'s ``scratch`` holds: (K + 4 + D) rows of ``n``, then
+    the shifted log-densities and twice as many for the exponential (of every component
+    at once where ``K n <= _ONE_EXP_CALL``, else of one)."""
+    shifted = K * n if K * n <= _ONE_EXP_CALL else n
+    return (K + 4 + d) * n + 3 * shifted
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
@@ -685,15 +683,11 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     """
     d, n = Xt.shape
     K = means.shape[0]
-    # Small data keep every component's centred rows from the densities' pass for the
-    # moments' (on tens of rows each loop's set-up, not its flops, is the cost).
-    small = K * n <= _ONE_EXP_CALL
-    centred_rows = K * d if small else d
-    rows = (K + 4 + centred_rows) * n
-    size = K * n if small else n
+    rows = (K + 4 + d) * n
+    size = K * n if K * n <= _ONE_EXP_CALL else n
     shifted = scratch[rows:rows + size]
     exp_scratch = scratch[rows + size:rows + 3 * size]
-    work = scratch[:rows].reshape((K + 4 + centred_rows, n))
+    work = scratch[:rows].reshape((K + 4 + d, n))
     log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
     resp = work[:K]
@@ -701,9 +695,8 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     total = work[K + 1]
     y = work[K + 2]
     weighted = work[K + 3]
+    centred = work[K + 4:]
     for k in range(K):
-        start = K + 4 + (k * d if small else 0)
-        centred = work[start:start + d]
         for a in range(d):
             mean = means[k, a]
             for i in range(n):
@@ -741,7 +734,7 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
         total[i] = 0.0
     # Into other rows: in place, the compiled loops' overlap check fails and they run
     # unvectorised (measured 2.5x slower).
-    if small:
+    if K * n <= _ONE_EXP_CALL:
         # One call for every component: on tens of rows its loops' set-up is the cost.
         for k in range(K):
             row = resp[k]
@@ -774,13 +767,10 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
             for i in range(n):
                 if row[i] > 0.0:
                     entropy -= row[i] * np.log(row[i])
-        start = K + 4 + (k * d if small else 0)
-        centred = work[start:start + d]
-        if not small:  # (the densities' pass left only the last component's)
-            for a in range(d):
-                mean = means[k, a]
-                for i in range(n):
-                    centred[a, i] = Xt[a, i] - mean
+        for a in range(d):
+            mean = means[k, a]
+            for i in range(n):
+                centred[a, i] = Xt[a, i] - mean
         for a in range(d):
             moment = 0.0
             for i in range(n):
