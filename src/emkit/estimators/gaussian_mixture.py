@@ -772,7 +772,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         v.check_gaussian_memory(self.n_components, init_X.shape[1], structure.name,
                                 init_X.dtype.itemsize)
         self._resolved_prior = resolve_prior(self.prior, init_X, self.n_components,
-                                             structure.model)
+                                             structure.model, noise=bool(self.noise))
         if self.noise:  # (a weighted fit's volume is that of the rows it stands for)
             weights = getattr(source, "sample_weight", None)
             self.noise_volume_ = (
