@@ -134,6 +134,8 @@ def main() -> None:
                         help="prior='default' here, prior = priorControl() in mclust")
     parser.add_argument("--noise", action="store_true",
                         help="noise=True, both started from the 5%% of rows farthest out")
+    parser.add_argument("--reg-covar", type=float, default=None,
+                        help="select_model's reg_covar (default: its own, 1e-6)")
     args = parser.parse_args()
     sets = data_sets()
     if args.list:
@@ -144,7 +146,8 @@ def main() -> None:
         warnings.simplefilter("ignore")
         select_model(sets["iris_2cols"][:60], range(1, 3), "all")  # warm-up (compiled loops)
     for name in names:
-        compare(name, sets[name], prior=args.prior, noise=args.noise)
+        extra = {} if args.reg_covar is None else {"reg_covar": args.reg_covar}
+        compare(name, sets[name], prior=args.prior, noise=args.noise, **extra)
 
 
 if __name__ == "__main__":
