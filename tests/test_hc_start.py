@@ -346,6 +346,26 @@ def test_quantile_labels_with_heavy_ties_and_constant_values():
         quantile_labels(np.ones(5), 2)
 
 
+def test_rows_that_are_all_equal_start_as_one_feature_constant_values_do():
+    # Every column constant: the SVD transform keeps no direction, and the tree of
+    # zero-dimensional rows used to label K + 1 classes (an IndexError in the start).
+    # As with one constant feature: one class for K = 1, a clear ValueError beyond.
+    from emkit import select_model
+
+    X = np.full((20, 3), 2.5)
+    for model in ("VVV", "EII"):
+        np.testing.assert_array_equal(hc_labels(X, 1, model=model), np.zeros(20))
+        with pytest.raises(ValueError, match="one distinct row"):
+            hc_labels(X, 2, model=model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = select_model(X, range(1, 4), ["VVV", "EII"]).table
+    assert table.set_index(["model", "n_components"]).loc[("VVV", 1), "converged"]
+    failed = table[table["n_components"] > 1]
+    assert failed["bic"].isna().all()
+    assert failed["note"].str.contains("one distinct row").all()
+
+
 def test_no_more_rows_than_features_agglomerates_under_eii():
     X = np.asarray(EDGE_CASES["wide"]["X"], dtype=float)  # 15 rows, 12 features
     assert X.shape[0] > X.shape[1]

@@ -268,3 +268,32 @@ def test_checkpoint_tells_priors_apart(tmp_path):
     with pytest.raises(ValueError, match="prior"):
         GaussianMixture(2, prior=ConjugatePrior(dof=9.0), checkpoint=path,
                         random_state=0).fit(X)
+
+
+ONE_COMPONENT = json.loads(
+    (Path(__file__).parent / "reference" / "mclust_prior_one_component.json").read_text())
+
+
+@pytest.mark.parametrize("case", ONE_COMPONENT["cases"], ids=lambda case: case["data"])
+def test_one_component_under_the_prior_is_mclusts_mvn_fit_for_every_model(case):
+    # mclustBIC fits G = 1 with mvn() (XII, XXI, XXX): one component's MAP fit is the
+    # same for every model of a kind. Each model's own M-step (EEI's unshrunk means,
+    # VEV's missing dof, ...) gave EEI, VEI, EVI, EII and VEV other, lower numbers.
+    X = np.asarray(case["X"], dtype=float)
+    table = select_model(X, [1], case["models"], prior="default", reg_covar=0.0).table
+    mine = -table.set_index("model").loc[case["models"], "bic"].to_numpy()
+    np.testing.assert_allclose(mine, case["bic"], rtol=1e-9)
+
+
+def test_one_component_with_noise_under_the_prior_takes_its_models_own_m_step():
+    # With a noise component mclustBIC runs me(): each model's own MAP M-step.
+    case = ONE_COMPONENT["noise"]
+    X = np.asarray(next(c["X"] for c in ONE_COMPONENT["cases"] if c["data"] == case["data"]),
+                   dtype=float)
+    noise = np.isin(np.arange(1, len(X) + 1), case["rows"])
+    table = select_model(X, [1], case["models"], prior="default", reg_covar=0.0, noise=True,
+                         noise_init=noise).table
+    mine = -table.set_index("model").loc[case["models"], "bic"].to_numpy()
+    # Within 0.1 (the selection's own yardstick): both EMs stop at a relative change of
+    # 1e-5, and the kinds' fits (as without noise) are 0.3-4 away for EEI, VEI, EII.
+    np.testing.assert_allclose(mine, case["bic"], rtol=0, atol=0.1)

@@ -173,3 +173,22 @@ def test_a_warning_where_reg_covar_sets_the_variances():
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             GaussianMixture(2, random_state=0, reg_covar=reg_covar).fit(data)
+
+
+def test_a_warning_where_reg_covar_sets_the_variance_of_collinear_columns():
+    # A duplicated column: every column varies, but no row does along their difference,
+    # so every full covariance there is reg_covar's (iris with its first column again:
+    # select_model chose VVV,2 at BIC 1058.5, mclust's fits are singular), silently.
+    from sklearn.datasets import load_iris
+
+    X = load_iris().data
+    with pytest.warns(UserWarning, match=r"variance along some direction .*collinear"):
+        GaussianMixture(2, random_state=0).fit(np.c_[X, X[:, 0]])
+    with pytest.warns(UserWarning, match="collinear"):  # a sum of others, too
+        GaussianMixture(2, random_state=0).fit(np.c_[X, X[:, 0] + X[:, 1]])
+    with warnings.catch_warnings():  # the columns alone, or a smaller reg_covar: no warning
+        warnings.simplefilter("error")
+        GaussianMixture(2, random_state=0).fit(X)
+    from emkit.data._validation import regularization_dominates
+
+    assert regularization_dominates(np.c_[X, X[:, 0] * 2], 1e-30) == ""

@@ -303,7 +303,7 @@ def regularization_dominates(X: np.ndarray, reg_covar: float,
         variances = np.nanvar(X, axis=0, dtype=np.float64)
     flagged = np.flatnonzero(~(variances > 10 * reg_covar) & np.isfinite(variances))
     if not flagged.size:
-        return ""
+        return _collinear_columns(X, reg_covar)
     labels = [str(feature_names[j]) if feature_names is not None else str(j)
               for j in flagged[:5]]
     listed = ", ".join(f"{label} ({variances[j]:.3g})"
@@ -315,6 +315,38 @@ def regularization_dominates(X: np.ndarray, reg_covar: float,
         "the fitted variances there are the regularisation's rather than the data's, and "
         "so are the likelihood and BIC. Standardise the columns (StandardScaler, or emkit "
         "fit --standardize), drop constant columns, or give a smaller reg_covar"
+    )
+
+
+# Features up to which regularization_dominates also looks along every direction (an
+# eigendecomposition of the covariance: milliseconds at this size).
+_DIRECTION_FEATURES = 500
+
+
+def _collinear_columns(X: np.ndarray, reg_covar: float) -> str:
+    """Why ``reg_covar`` sets the variance along some direction of columns that each vary.
+
+    Collinear columns (a duplicated one, one the sum of others) have no variance
+    along some direction: every full covariance is then ``reg_covar``'s there, as for
+    a constant column, without any column telling (complete rows only).
+    """
+    n, d = X.shape
+    # With no more rows than features the sample covariance is singular whatever the data.
+    if not 2 <= d <= _DIRECTION_FEATURES or n <= d or not np.isfinite(X).all():
+        return ""
+    covariance = np.cov(X, rowvar=False, ddof=0)
+    smallest = np.linalg.eigvalsh(covariance)[0]
+    # Collinear: a direction far thinner than any column (a column on a small scale alone,
+    # correlated or not, is the column test's; the columns here all clear it).
+    if smallest > 10 * reg_covar or smallest > 1e-3 * np.diag(covariance).min():
+        return ""
+    return (
+        f"reg_covar={reg_covar:g} is a tenth or more of the data's variance along some "
+        f"direction (the covariance's smallest eigenvalue, {max(smallest, 0.0):.3g}): "
+        "collinear columns (a duplicated one, one a sum of others). The full covariances' "
+        "variance there, and so the likelihood and BIC, are the regularisation's. Drop "
+        "the redundant columns (or project on principal components), or give a smaller "
+        "reg_covar"
     )
 
 

@@ -759,8 +759,6 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         else:
             init_X, source = X, self._fit_source(X)
             self._take_feature_names(checked_by)
-        if checked_by is None:  # (a model selection warns once, for all its candidates)
-            self._warn_if_regularization_dominates(init_X)
         if scale.is_scalable(X):
             self._check_streamed_noise_init(source)
         if init_X.shape[0] < self.n_components:
@@ -768,11 +766,14 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                 f"n_components={self.n_components} is larger than the number of samples "
                 f"({init_X.shape[0]}): a mixture needs at least one row per component"
             )
+        # After the errors: a fit refused needs no warning about its variances.
+        if checked_by is None:  # (a model selection warns once, for all its candidates)
+            self._warn_if_regularization_dominates(init_X)
         structure = COVARIANCE_STRUCTURES[self.covariance_type]
         v.check_gaussian_memory(self.n_components, init_X.shape[1], structure.name,
                                 init_X.dtype.itemsize)
         self._resolved_prior = resolve_prior(self.prior, init_X, self.n_components,
-                                             structure.model)
+                                             structure.model, noise=bool(self.noise))
         if self.noise:  # (a weighted fit's volume is that of the rows it stands for)
             weights = getattr(source, "sample_weight", None)
             self.noise_volume_ = (

@@ -185,6 +185,13 @@ def hc_labels(
     """
     if model not in ("VVV", "EII"):
         raise ValueError(f"model must be 'VVV' or 'EII', got {model!r}")
+    if X.shape[0] and not np.ptp(X, axis=0).any():
+        # Every column constant: the transform keeps no direction to agglomerate in
+        # (mclust's hc stops there too); as quantile_labels for one constant feature.
+        if n_components == 1:
+            return np.zeros(X.shape[0], dtype=np.intp)
+        raise ValueError(f"X holds one distinct row; it cannot be agglomerated into "
+                         f"{n_components} classes")
     if X.shape[0] <= HC_SUBSET:  # no draws: the labels depend on the rows alone
         key = (X.shape, str(X.dtype), hashlib.blake2b(np.ascontiguousarray(X).tobytes(),
                                                       digest_size=16).digest(),

@@ -61,7 +61,7 @@ augmented scatter. Give ``reg_covar=0`` to reproduce mclust.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -200,18 +200,28 @@ class PriorParameters:
     mean: np.ndarray
     dof: float
     scale: Any  # a number for EII ... VVI, E, V; a (d, d) matrix for the others
+    # One Gaussian and no noise component: mclustBIC fits that with mvn() (XII, XXI,
+    # XXX), the MAP fit of its kind (spherical, diagonal, full) whatever the model.
+    single_gaussian: bool = False
 
 
-def resolve_prior(prior: Any, X: np.ndarray, n_components: int, model: str
-                  ) -> PriorParameters | None:
-    """``prior`` as given to an estimator (None, "default" or a ConjugatePrior), resolved."""
+def resolve_prior(prior: Any, X: np.ndarray, n_components: int, model: str,
+                  noise: bool = False) -> PriorParameters | None:
+    """``prior`` as given to an estimator (None, "default" or a ConjugatePrior), resolved.
+
+    ``noise``: the mixture has a noise component (then one Gaussian component takes
+    its model's own MAP M-step, as mclust's ``me`` does).
+    """
     if prior is None:
         return None
     if isinstance(prior, str) and prior == "default":
         prior = ConjugatePrior()
     if not isinstance(prior, ConjugatePrior):
         raise ValueError(f"prior must be None, 'default' or a ConjugatePrior, got {prior!r}")
-    return prior.resolve(X, n_components, model)
+    resolved = prior.resolve(X, n_components, model)
+    if n_components == 1 and not noise:
+        resolved = replace(resolved, single_gaussian=True)
+    return resolved
 
 
 # ---------------------------------------------------------------------------
@@ -229,6 +239,11 @@ def map_means_and_covariances(
     ``spherical`` (K,)).
     """
     G, d = xbar.shape
+    if prior.single_gaussian and G == 1:
+        # mclustBIC fits one component (without noise) with mvn(): its kind's MAP fit,
+        # not the model's own M-step (EEI's unshrunk means, EII's missing scale, VEV's
+        # missing dof would give other fits). With noise, me() takes the model's own.
+        model = {"spherical": "VII", "diag": "VVI", "full": "VVV"}.get(layout, model)
     kappa = prior.shrinkage
     s = 1.0 if kappa > 0 else 0.0
     dev = xbar - prior.mean
