@@ -65,9 +65,9 @@ def test_tied_eigenvalues_keep_lapacks_axes(diagonal):
         np.testing.assert_array_equal(vectors, expected_vectors)
 
 
-@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 6])
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 5, 6, 7])
 def test_jacobi_eigenvectors_are_lapacks_largest_first(d):
-    # d = 6 takes LAPACK's path itself (more features than _JACOBI_MAX_FEATURES).
+    # d = 7 takes LAPACK's path itself (more features than _JACOBI_MAX_FEATURES).
     rng = np.random.default_rng(d)
     W = _scatters(rng, 6, d)
     values, vectors = _jacobi(W)
