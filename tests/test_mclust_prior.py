@@ -257,6 +257,35 @@ def test_select_model_with_prior_fits_the_small_candidates():
     assert len(result.table) == 6
 
 
+def test_a_small_component_under_the_prior_is_no_spurious_maximum():
+    """A prior bounds the covariance: a component of fewer rows than a full covariance
+    needs is the posterior's mode, kept as mclust keeps it (iris' petals, VVV,6: a
+    component of 2.7 rows; without the prior the same fit is flagged)."""
+    from sklearn.datasets import load_iris
+
+    from emkit.estimators.gaussian_mixture import degenerate_components
+
+    X = load_iris().data[:, 2:]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        alone = GaussianMixture(6, covariance_type="VVV", init_params="hc", tol=1e-5,
+                                prior="default").fit(X)
+        table = select_model(X, [5, 6], ("VVV", "VVE"), prior="default").table
+    assert (len(X) * alone.weights_).min() < 3  # fewer rows than VVV needs in 2-D
+    assert degenerate_components(alone, len(X)) == []
+    unprior = GaussianMixture(6, covariance_type="VVV", weights_init=alone.weights_,
+                              means_init=alone.means_, precisions_init=alone.precisions_,
+                              max_iter=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unprior.fit(X)
+    assert degenerate_components(unprior, len(X)) != []
+    # The selection keeps the hc start's fit (not a nested start's lower one).
+    row = table[(table["covariance_type"] == "VVV") & (table["n_components"] == 6)].iloc[0]
+    assert not row["degenerate"] and row["start"] == "hc"
+    assert row["bic"] == pytest.approx(alone.bic(X), abs=1e-6)
+
+
 def test_checkpoint_tells_priors_apart(tmp_path):
     X = np.asarray(REFERENCE["data"]["faithful"], dtype=float)
     path = tmp_path / "fit.emkit"

@@ -85,7 +85,9 @@ def degenerate_components(model: GaussianMixture, n_samples: int | None = None) 
     "spherical"), so no pass over the data is needed. With ``n_samples``, a
     component is also flagged when its effective number of rows
     (``n_samples * weights_[k]``) is below what its covariance needs
-    (:func:`rows_needed`). A one-component fit is never flagged: its maximum is
+    (:func:`rows_needed`), unless it was fitted with a ``prior``: the prior's
+    scale bounds its covariance, so a small component is the posterior's mode,
+    not a spurious maximum. A one-component fit is never flagged: its maximum is
     unique.
 
     Parameters
@@ -118,7 +120,9 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
         floor = np.maximum(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * data)
         collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
         reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
-    if n_samples is not None:
+    # A prior's scale bounds every covariance: a component of few rows is then the
+    # posterior's (as mclust reports it), not a spurious maximum of the likelihood.
+    if n_samples is not None and getattr(model, "prior", None) is None:
         reasons = with_unsupported(reasons, model.weights_, model.covariance_type, d, n_samples)
     return reasons
 
