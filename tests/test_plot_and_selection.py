@@ -315,8 +315,13 @@ def test_selection_takes_one_covariance_type_as_a_string_and_rejects_bad_names()
         select_model(X, range(1, 3), ("full", "tide"))
     with pytest.raises(ValueError, match="n_components must be integers >= 1"):
         select_model(X, [0, 1])
-    with pytest.raises(ValueError, match="no candidate can be fitted to 5 rows"):
+    with pytest.raises(ValueError, match="no candidate can be fitted to 5 rows") as caught:
         select_model(X[:5], range(3, 5), "full")
+    # The hint is one that works: at most 2 components, or a prior.
+    assert "at most 2 component(s)" in str(caught.value) and "prior=" in str(caught.value)
+    assert select_model(X[:5], [2], "diag").best_estimator.n_components == 2
+    with pytest.raises(ValueError, match="a mixture needs at least 2 rows"):
+        select_model(X[:1], [1, 2], "diag")
 
 
 def test_selection_rejects_bad_criterion():

@@ -661,6 +661,17 @@ def _start_settings(covariance_type: str, start: Any) -> dict:
             "means_init": start.means_, "precisions_init": precisions}
 
 
+def _fewer_rows_hint(n_samples: int, n_features: int, covariance_types: list[str]) -> str:
+    """What a selection with too few rows for every candidate can try instead."""
+    if n_samples < 2:  # no model fits one row (rows_needed is at least 2)
+        return "a mixture needs at least 2 rows"
+    hint = f"try at most {n_samples // 2} component(s) (2 rows each)"
+    if any(rows_needed(ct, n_features) > 2 for ct in covariance_types):
+        hint += (f"; a full covariance per component (VVV, EVV) needs {n_features + 1} rows, "
+                 "the other models 2")
+    return hint + ", or give prior='default'"
+
+
 def rows_shortfall(n_components: int, covariance_type: str, n_samples: int,
                    n_features: int) -> str:
     """Why ``n_samples`` rows cannot support the candidate ("" if they can).
@@ -914,8 +925,8 @@ def select_model(
     if not candidates:
         raise ValueError(
             f"no candidate can be fitted to {n_samples} rows: "
-            f"{skipped[0]['note'].removeprefix('skipped: ')}; try fewer components or the "
-            "'diag' or 'spherical' covariance types"
+            f"{skipped[0]['note'].removeprefix('skipped: ')}; "
+            f"{_fewer_rows_hint(n_samples, n_features, covariance_types)}"
         )
     # The rows are checked once here (as each fit would check them), not per candidate.
     checked_by = GaussianMixture(**params)
