@@ -432,3 +432,24 @@ def test_a_usable_nested_fit_takes_the_place_of_a_degenerate_one():
     assert alone["degenerate"] and "supported by 1.0 rows" in alone["note"]
     assert not listed["degenerate"] and listed["start"] == "EEI fit"
     assert listed["log_likelihood"] < alone["log_likelihood"]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_mclusts_path_is_skipped_only_where_mclust_reports_na(name):
+    # _mclust_stops_at_first_m_step spares following mclust's EVE/VVE path where mclust
+    # itself gives up at its first M-step; it must never claim that where mclust has a fit.
+    from emkit.estimators.gaussian_mixture import GaussianMixture
+    from emkit.estimators.selection import _mclust_stops_at_first_m_step, _Selection
+
+    case = CASES[name]
+    X = np.asarray(case["X"], dtype=float)
+    selection = _Selection(GaussianMixture(init_params="hc").get_params(), X,
+                           GaussianMixture())
+    theirs = dict(zip(case["models"], np.asarray(case["bic"], dtype=float).T, strict=True))
+    claimed = 0
+    for k in range(2, 10):
+        if _mclust_stops_at_first_m_step(X, selection.hc_resp(k)):
+            claimed += 1
+            assert np.isnan(theirs["EVE"][k - 1]) and np.isnan(theirs["VVE"][k - 1]), k
+    if name == "EuroUnemployment":  # 31 rows: from K = 5 on, a component has <= 3 rows
+        assert claimed == 5

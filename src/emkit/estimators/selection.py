@@ -277,6 +277,8 @@ def _mclust_path_fit(selection: _Selection, covariance_type: str, resp: np.ndarr
     """
     params, X = selection.params, selection.X
     model = COVARIANCE_STRUCTURES[covariance_type].model
+    if _mclust_stops_at_first_m_step(X, resp):
+        return None  # mclust has no fit here (NA): no path of its to follow
     start = small_em.start_dense(model, X, resp, params["reg_covar"], mclust_orientation=True)
     if start is None:
         return None
@@ -304,6 +306,24 @@ def _mclust_path_fit(selection: _Selection, covariance_type: str, resp: np.ndarr
                          fit=first, n_samples=X.shape[0])
     fit = _compiled_fit_from(selection, covariance_type, begun)
     return None if fit is None else replace(fit, label=f"{params['init_params']}, mclust's path")
+
+
+def _mclust_stops_at_first_m_step(X: np.ndarray, resp: np.ndarray) -> bool:
+    """Whether mclust's EVE/VVE EM ends at its first M-step, reporting NA.
+
+    Its M-step (``meeve``, ``msvve``) gives up where a component's weighted scatter
+    has an eigenvalue below ``sqrt(eps)`` (an absolute bound: a component of at most
+    D rows, on any scale). On small data that is most large K (EuroUnemployment,
+    31 rows: from K = 5 on).
+    """
+    counts = resp.sum(axis=0)
+    means = (resp.T @ X) / np.where(counts > 0, counts, 1.0)[:, None]
+    bound = np.sqrt(np.finfo(float).eps)
+    for k in range(resp.shape[1]):
+        centred = (X - means[k]) * np.sqrt(resp[:, k])[:, None]
+        if np.linalg.eigvalsh(centred.T @ centred)[0] < bound:
+            return True
+    return False
 
 
 def _compiled_fit_from(selection: _Selection, covariance_type: str,
