@@ -168,7 +168,10 @@ def hc_labels(
     classification likelihood of a mixture with free covariances least, with
     mclust's stored-factor quirk (:mod:`emkit.estimators.hierarchical`). The
     partitions are mclust's own (``tests/reference/mclust_hc.R``: the same
-    partitions for K = 1..9 on its 14 data sets). The tree
+    partitions for K = 1..9 on its 14 data sets). Where the columns are
+    linearly dependent (a duplicated column, one the sum of others), directions
+    of singular value below 1e-12 of the largest are dropped; mclust keeps and
+    scales up their rounding noise, so its partitions of such data can differ. The tree
     of the same rows is built once and cut at each ``n_components`` (it is
     remembered by content), so fits over K = 1..9 share it, as mclust's do.
     ``model="EII"`` agglomerates by Ward's criterion instead (mclust's ``EII``).
