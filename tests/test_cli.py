@@ -880,3 +880,18 @@ def test_a_fit_on_a_tiny_scale_warns_in_one_line_and_standardize_cures_it(tmp_pa
     assert "Traceback" not in result.stderr and "UserWarning" not in result.stderr
     cured = emkit("fit", path, "-k", "1-2", "--covariance", "all", "-q", "--standardize")
     assert cured.returncode == 0 and "warning" not in cured.stderr, cured.stderr
+
+
+def test_a_column_counting_the_rows_is_named_in_a_warning(tmp_path):
+    # An id column (1, 2, ..., n) is a number like any other and gets fitted: say so.
+    X = make_blobs(n_samples=60, n_components=2, separation=6.0)
+    frame = pd.DataFrame(X, columns=["a", "b"])
+    frame.insert(0, "id", np.arange(101, 161))
+    path = tmp_path / "with_id.csv"
+    frame.to_csv(path, index=False)
+    result = emkit("fit", path, "-k", "2", "-q")
+    assert result.returncode == 0, result.stderr
+    assert ("warning: column 'id' counts the rows (101, 102, ..., 160): a row number or id "
+            "is fitted as a feature; leave it out with --exclude 'id'") in result.stderr
+    left_out = emkit("fit", path, "-k", "2", "-q", "--exclude", "id")
+    assert left_out.returncode == 0 and "warning" not in left_out.stderr, left_out.stderr

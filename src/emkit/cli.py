@@ -621,6 +621,7 @@ def fit(data: Path, components_text: str, covariance: str, criterion: str, colum
     frame = select_columns(read_frame(data, sep, decimal), data, _columns(columns),
                            _columns(exclude))
     X, names = to_numbers(frame, data), [str(c) for c in frame.columns]
+    _warn_of_row_numbers(X, names)
     _check_prior_mean(prior_given, X.shape[1])
     Z, mean, scale = _standardize(X) if standardize else (X, None, None)
     model, table = _fit_candidates(_named(Z, names), ks, covariance, criterion, options, quiet)
@@ -684,6 +685,24 @@ def _fit_candidates(X: pd.DataFrame, ks: range, covariance: str, criterion: str,
         return result.best_estimator, result.table
     finally:
         progress.close()
+
+
+def _warn_of_row_numbers(X: np.ndarray, names: list[str]) -> None:
+    """Warn of a column that counts the rows (k, k + 1, ...): an id, fitted as a feature.
+
+    Such a column is fitted like any other and, spread evenly over its range,
+    splits the rows into bands of ids; nothing else in the fit says so.
+    """
+    import numpy as np
+
+    if X.shape[0] < 3:
+        return
+    steps = np.diff(X, axis=0)
+    for j in np.flatnonzero((steps == 1).all(axis=0) & (X[0] == np.round(X[0]))):
+        first, last = X[0, j], X[-1, j]
+        warnings.warn(f"column {names[j]!r} counts the rows ({first:g}, {first + 1:g}, ..., "
+                      f"{last:g}): a row number or id is fitted as a feature; leave it out "
+                      f"with --exclude '{names[j]}'", UserWarning, stacklevel=2)
 
 
 def _open_source(data: Path, chunk_size: int, columns: str | None, exclude: str | None,
