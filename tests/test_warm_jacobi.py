@@ -8,22 +8,11 @@ first), ties still LAPACK's own axes.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
 from emkit.distributions.gaussian import small_em
-
-
-@numba.njit(cache=False)
-def _lapack_in_numba(W):
-    K, d = W.shape[0], W.shape[1]
-    values, vectors = np.empty((K, d)), np.empty((K, d, d))
-    for k in range(K):
-        vals, vecs = np.linalg.eigh(-W[k])
-        values[k] = -vals
-        vectors[k] = vecs
-    return values, vectors
+from tests.test_loop_shortcuts import _lapack_in_numba
 
 
 def _warm(W: np.ndarray, start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
