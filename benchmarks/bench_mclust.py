@@ -122,11 +122,26 @@ def compare(name: str, init: str, n_init: int, nested: bool | None = None,
 def report_against_mclust(result, mclust: dict, X: np.ndarray) -> None:
     """Print :func:`against_mclust`'s counts."""
     worse, better, replaced = against_mclust(result, mclust, X)
+    # A degenerate candidate's run stopped at its collapse: it ends below mclust's number
+    # for that spurious maximum without being a worse optimum; listed apart.
+    stopped = [label for label in worse if _listed_degenerate(result, label)]
+    worse = [label for label in worse if label not in stopped]
     print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
+    if stopped:
+        print(f"  degenerate (run stopped at a collapsed component, never chosen), below "
+              f"mclust's number: {' '.join(stopped)}")
     print(f"  candidates better than mclust's: {len(better)}")
     if replaced:
         print(f"  below mclust's spurious maximum, a usable fit listed instead: "
               f"{' '.join(replaced)}")
+
+
+def _listed_degenerate(result, label: str) -> bool:
+    """Whether the candidate of ``label`` ("MODEL,K (...)") is listed as degenerate."""
+    model, k = label.split(" ")[0].split(",")
+    table = result.table
+    rows = table[(table["model"] == model) & (table["n_components"] == int(k))]
+    return bool(len(rows)) and bool(rows["degenerate"].iloc[0])
 
 
 def against_mclust(result, mclust: dict, X: np.ndarray) -> tuple[list[str], list[str],
