@@ -13,12 +13,15 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.special import logsumexp
+from scipy.stats import multivariate_normal
 from sklearn.datasets import load_iris
 
 import emkit.estimators.gaussian_mixture as gaussian_mixture
 from emkit import GaussianMixture, select_model
 from emkit.datasets import load_faithful
-from emkit.distributions.gaussian.covariance import MCLUST_MODELS
+from emkit.distributions.gaussian import small_em
+from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 
 FAITHFUL = np.asarray(load_faithful(), dtype=float)
 IRIS = np.asarray(load_iris().data, dtype=float)
@@ -107,3 +110,23 @@ def test_noise_selection_is_the_engines(monkeypatch, loop_runs):
     assert best.noise_weight_ == pytest.approx(general.noise_weight_, rel=1e-6)
     row = results[0].table.iloc[0]
     assert row["bic"] == pytest.approx(best.bic(IRIS[:, 2:]), rel=1e-10)
+
+
+@pytest.mark.parametrize("n", [31, 4000])  # one exponential call for all columns, or one each
+def test_noise_scores_are_the_densities(n):
+    rng = np.random.default_rng(n)
+    X = rng.normal(size=(n, 3)) * [1.0, 2.0, 0.5]
+    weights = np.array([0.1, 0.2, 0.3, 0.25, 0.15])  # four Gaussian components, then noise
+    means = rng.normal(size=(4, 3))
+    covariances = np.array([np.eye(3) * s + 0.2 for s in (0.5, 1.0, 1.5, 2.0)])
+    prec = np.linalg.inv(np.linalg.cholesky(covariances)).transpose(0, 2, 1).copy()
+    log_noise = -np.log(40.0)
+    log_lik, entropy = small_em.final_scores(X, weights, means, prec,
+                                             COVARIANCE_STRUCTURES["full"], log_noise)
+    logs = np.log(weights) + np.column_stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]
+        + [np.full(n, log_noise)])
+    total = logsumexp(logs, axis=1)
+    resp = np.exp(logs - total[:, None])
+    assert log_lik == pytest.approx(total.sum(), rel=1e-12)
+    assert entropy == pytest.approx(-(resp * np.log(resp)).sum(), rel=1e-10)
