@@ -163,7 +163,7 @@ def test_e_step_exponentials_in_one_call_or_per_component(n):
     means = rng.normal(size=(5, 3))
     covariances = np.array([np.eye(3) * s + 0.2 for s in (0.5, 1.0, 1.5, 2.0, 3.0)])
     prec = np.linalg.inv(np.linalg.cholesky(covariances)).transpose(0, 2, 1).copy()
-    log_lik, entropy = small_em._scores(X, weights, means, prec)
+    log_lik, entropy = small_em._scores(X, weights, means, prec, 0.0)
     logs = np.log(weights) + np.array(
         [multivariate_normal(m, c).logpdf(X) for m, c in zip(means, covariances, strict=True)]).T
     total = logsumexp(logs, axis=1)

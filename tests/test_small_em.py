@@ -166,7 +166,6 @@ def test_a_collapse_inside_the_loop_raises_as_the_engine_does(monkeypatch, loop_
 
 @pytest.mark.parametrize(("case", "why"), [
     ({"prior": "default"}, "prior"),
-    ({"noise": True}, "noise"),
     ({"accelerate": True}, "acceleration"),
     ({"algorithm": "hard"}, "hard EM"),
     ({"params": "wc"}, "frozen means"),

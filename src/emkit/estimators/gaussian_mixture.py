@@ -1045,32 +1045,39 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         """The run of :meth:`_run` by the compiled small-data loop, where it applies.
 
         Plain soft EM of in-memory float64 rows without gaps, weights, labels,
-        frozen parameters, prior, noise, acceleration, callback or printing, up
-        to :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows: the
-        same iterations as the engine, without its per-iteration overhead.
-        None (the engine runs) where it does not apply or gives up.
+        frozen parameters, prior, acceleration, callback or printing, up to
+        :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows (a noise
+        component included): the same iterations as the engine, without its
+        per-iteration overhead. None (the engine runs) where it does not apply
+        or gives up.
         """
         if not self._small_fit_applies(X, source):
             return None
-        fit = small_em.run_small_em(X, model.weights, model.components, tol=self.tol,
-                                    max_iter=self.max_iter, stop_collapsed=self._collapse_stop())
+        components = model.components
+        noisy = isinstance(components, NoisyGaussian)
+        fit = small_em.run_small_em(
+            X, model.weights, components.gaussian if noisy else components, tol=self.tol,
+            max_iter=self.max_iter, stop_collapsed=self._collapse_stop(),
+            noise_log_density=components.log_density if noisy else None)
         if fit is None:
             return None
-        fitted = replace(model, weights=fit.weights, components=fit.gaussian)
+        fitted = replace(model, weights=fit.weights,
+                         components=(replace(components, gaussian=fit.gaussian) if noisy
+                                     else fit.gaussian))
         return EMResult(model=fitted, history=fit.history.tolist(), n_iter=fit.n_iter,
                         converged=fit.converged)
 
     def _runs_plain_soft_em(self) -> bool:
         """Whether these parameters ask for plain soft EM, which the compiled loop runs
-        whole: no frozen parameters, prior, noise, acceleration, checkpoint, callback or
-        printing (a model selection asks this once for all its candidates)."""
+        whole: no frozen parameters, prior, acceleration, checkpoint, callback or
+        printing (a model selection asks this once for all its candidates). A noise
+        component it runs too."""
         return (
             _SMALL_FIT
             and self.algorithm == "em"
             and not self.accelerate
             and set(self.params) == set("wmc")
             and self.prior is None
-            and not self.noise
             and self.checkpoint is None
             and self.callback is None
             and not self.verbose
@@ -1130,7 +1137,10 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             else:
                 resp = _with_known_rows(resp, labels, row_weight)
             if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
-                estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar)
+                # (the Gaussian columns: a noise column, if any, is the last)
+                estimated = small_em.start_from_resp(
+                    structure, X, np.ascontiguousarray(resp[:, :self.n_components]),
+                    self.reg_covar)
             if estimated is None:
                 with single_threaded_blas():  # many tiny factorisations, see run_em
                     estimated = gaussian_from_resp(

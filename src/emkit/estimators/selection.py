@@ -166,6 +166,8 @@ def _compiled_fit_applies(checked_by: GaussianMixture, X: Any) -> bool:
     """
     return (
         checked_by._runs_plain_soft_em()
+        # (with a noise component each candidate's estimator takes the compiled loop)
+        and not checked_by.noise
         and isinstance(X, np.ndarray)
         and small_em.applies(COVARIANCE_STRUCTURES["VVV"], X)
     )
@@ -445,16 +447,21 @@ def _log_likelihood_and_entropy(model: GaussianMixture | _CompiledFit, X: Any,
                                 n_observed: int) -> tuple[float, float]:
     """Total log-likelihood of ``X`` and the entropy of its responsibilities.
 
-    One compiled E-step where it applies (no noise component, complete float64
-    rows in memory; a compiled fit made it already); otherwise the estimator's
-    own ``score`` and ``predict_proba``.
+    One compiled E-step where it applies (complete float64 rows in memory, a
+    noise component included; a compiled fit made it already); otherwise the
+    estimator's own ``score`` and ``predict_proba``.
     """
     if isinstance(model, _CompiledFit):
         return model.fit.log_likelihood, model.fit.entropy
     structure = COVARIANCE_STRUCTURES[model.covariance_type]
-    if not model.noise and isinstance(X, np.ndarray) and small_em.applies(structure, X):
-        log_lik, entropy = small_em.final_scores(X, model.weights_, model.means_,
-                                                 model.precisions_cholesky_, structure)
+    if isinstance(X, np.ndarray) and small_em.applies(structure, X):
+        weights, log_noise = model.weights_, None
+        if model.noise:  # the noise's weight and log density last, as the fit had them
+            weights = np.append(weights, model.noise_weight_)
+            log_noise = -float(np.log(model.noise_volume_))
+        log_lik, entropy = small_em.final_scores(X, weights, model.means_,
+                                                 model.precisions_cholesky_, structure,
+                                                 log_noise)
         if np.isfinite(log_lik) and np.isfinite(entropy):
             return log_lik, entropy
     return model.score(X) * n_observed, classification_entropy(model.predict_proba(X))

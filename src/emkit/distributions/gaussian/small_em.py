@@ -155,12 +155,13 @@ def covers(structure: CovarianceStructure, n_features: int) -> bool:
 def run_small_em(
     X: np.ndarray, weights: np.ndarray, gaussian: Gaussian, *, tol: float, max_iter: int,
     stop_collapsed: tuple[int, float, float] | None = None,
+    noise_log_density: float | None = None,
 ) -> SmallFit | None:
     """EM from ``weights`` and ``gaussian`` to convergence; None where the loop gave up.
 
     ``gaussian`` is the start (its ``precisions_cholesky`` give the first
     E-step, as in the general path); without a prior and frozen parameters.
-    ``stop_collapsed``: as for :func:`run_dense`.
+    ``stop_collapsed``, ``noise_log_density``: as for :func:`run_dense`.
     """
     structure = gaussian.structure
     k, d = gaussian.means.shape
@@ -168,7 +169,7 @@ def run_small_em(
                     _dense(structure, gaussian.covariances, k, d),
                     _dense(structure, gaussian.precisions_cholesky, k, d), structure.model,
                     gaussian.reg_covar, tol=tol, max_iter=max_iter,
-                    stop_collapsed=stop_collapsed)
+                    stop_collapsed=stop_collapsed, noise_log_density=noise_log_density)
     if fit is None:
         return None
     # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
@@ -186,6 +187,7 @@ def run_dense(
     precisions_cholesky: np.ndarray, model: str, reg_covar: float, *, tol: float,
     max_iter: int, scores: bool = False, mclust_orientation: bool = False,
     stop_collapsed: tuple[int, float, float] | None = None,
+    noise_log_density: float | None = None,
 ) -> DenseFit | None:
     """:func:`run_small_em` on (K, D, D) matrices, for mclust's ``model`` name.
 
@@ -195,16 +197,20 @@ def run_dense(
     the exact one (see :func:`start_dense`). ``stop_collapsed``: ``(layout,
     factor, relative)`` of :func:`collapsed_components`, tested after every
     M-step that did not converge; the run ends there, unconverged, once a
-    component is collapsed (as the general engine's ``stop_when``). None where
-    the loop gave up.
+    component is collapsed (as the general engine's ``stop_when``).
+    ``noise_log_density``: a uniform noise component of this log density
+    (``-log V``), ``weights`` then K + 1 long, the noise's last (as
+    :class:`~emkit.distributions.gaussian.noise.NoisyGaussian`'s mixtures); the
+    scores are then over the K + 1 columns. None where the loop gave up.
     """
+    log_noise = 0.0 if noise_log_density is None else float(noise_log_density)
     try:
         status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
             X, _c_array(weights), _c_array(means), _c_array(covariances),
             _c_array(precisions_cholesky), _code(model, mclust_orientation), float(reg_covar),
             float(tol), int(max_iter), constrained.INNER_TOL,
             constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
-            *(stop_collapsed if stop_collapsed is not None else (-1, 0.0, 0.0)),
+            *(stop_collapsed if stop_collapsed is not None else (-1, 0.0, 0.0)), log_noise,
         )
     except ZeroDivisionError:  # a singular scatter (reg_covar=0): the general path says so
         return None
@@ -213,9 +219,10 @@ def run_dense(
     log_lik, entropy, collapsed = np.nan, np.nan, None
     if scores and stop_collapsed is not None:  # one compiled call for what scoring reads
         log_lik, entropy, collapsed = _scores_and_collapsed(X, w, new_means, cov, prec,
-                                                            *stop_collapsed, float(reg_covar))
+                                                            *stop_collapsed, float(reg_covar),
+                                                            log_noise)
     elif scores:
-        log_lik, entropy = _scores(X, w, new_means, prec)
+        log_lik, entropy = _scores(X, w, new_means, prec, log_noise)
     return DenseFit(weights=w, means=new_means, covariances=cov, precisions_cholesky=prec,
                     history=history[:n_iter], n_iter=int(n_iter), converged=bool(converged),
                     log_likelihood=float(log_lik), entropy=float(entropy), collapsed=collapsed)
@@ -274,16 +281,19 @@ def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndar
 
 def final_scores(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
                  precisions_cholesky: np.ndarray,
-                 structure: CovarianceStructure) -> tuple[float, float]:
+                 structure: CovarianceStructure,
+                 noise_log_density: float | None = None) -> tuple[float, float]:
     """Total log-likelihood of ``X`` and the entropy ``-sum r log r`` of its responsibilities.
 
     One compiled E-step of the mixture (what ``score``, ``bic`` and
     ``predict_proba`` would each compute again); NaN where a row's density is
-    not finite.
+    not finite. ``noise_log_density``: as for :func:`run_dense` (``weights``
+    then K + 1 long, the noise's last).
     """
     k, d = means.shape
     prec = _dense(structure, precisions_cholesky, k, d)
-    return _scores(_c_array(X), _c_array(weights), _c_array(means), prec)
+    log_noise = 0.0 if noise_log_density is None else float(noise_log_density)
+    return _scores(_c_array(X), _c_array(weights), _c_array(means), prec, log_noise)
 
 
 def collapse_bounds(weights: np.ndarray, means: np.ndarray, covariances: np.ndarray,
@@ -525,12 +535,14 @@ def in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.
 @numba.njit(cache=True, nogil=True)
 def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
              inner_tol, inner_max_iter, warm_max_iter, stop_layout, stop_factor,
-             stop_relative):  # pragma: no cover
+             stop_relative, log_noise):  # pragma: no cover
     """The general engine's ``_em_loop`` for one Gaussian mixture, compiled.
 
     ``cov`` and ``prec`` (upper-triangular precision Cholesky factors) are
     dense (K, D, D) whatever the model. Returns ``(status, n_iter, converged,
-    history, weights, means, covariances, precision factors)``.
+    history, weights, means, covariances, precision factors)``. With a noise
+    component ``weights`` has K + 1 entries, the noise's last, of log density
+    ``log_noise`` (``-log V``; ignored without one).
     """
     n, d = X.shape
     K = means.shape[0]
@@ -540,11 +552,11 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
     prec = prec.copy()
     history = np.empty(max_iter)
     log_det = np.empty(K)
-    counts = np.empty(K)
+    counts = np.empty(weights.shape[0])  # (the noise's count last)
     first = np.empty((K, d))
     second = np.empty((K, d, d))
     Xt = np.ascontiguousarray(X.T)  # feature-major: the E-step's loops run over rows
-    work = np.empty(_e_step_scratch(K, d, n))
+    work = np.empty(_e_step_scratch(weights.shape[0], d, n))
     ws = _workspace(K, d)
     lower = ws[8]
     for k in range(K):
@@ -557,12 +569,14 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
     converged = False
     for iteration in range(1, max_iter + 1):
         log_lik, _ = _e_step(Xt, weights, means, prec, log_det, counts, first, second,
-                             work, False)
+                             work, False, log_noise)
         if not np.isfinite(log_lik):
             return _NOT_FINITE, n_iter, converged, history, weights, means, cov, prec
         # From the second M-step on, EVE's and VVE's orientation is the last one's.
         status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
                          inner_tol, inner_max_iter, warm_max_iter, False, iteration > 1, ws)
+        if weights.shape[0] > K:
+            _noise_weights(counts, weights)
         if status != _OK:
             return status, n_iter, converged, history, weights, means, cov, prec
         if not _precisions(cov, prec, log_det, lower):
@@ -639,7 +653,7 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
 
 
 @numba.njit(cache=True, nogil=True)
-def _scores(X, weights, means, prec):  # pragma: no cover
+def _scores(X, weights, means, prec, log_noise):  # pragma: no cover
     K, d = means.shape
     log_det = np.empty(K)
     for k in range(K):
@@ -648,14 +662,16 @@ def _scores(X, weights, means, prec):  # pragma: no cover
             total += np.log(prec[k, a, a])
         log_det[k] = total
     n = X.shape[0]
-    return _e_step(np.ascontiguousarray(X.T), weights, means, prec, log_det, np.empty(K),
-                   np.empty((K, d)), np.empty((K, d, d)), np.empty(_e_step_scratch(K, d, n)), True)
+    J = weights.shape[0]  # K, or K + 1 with a noise component
+    return _e_step(np.ascontiguousarray(X.T), weights, means, prec, log_det, np.empty(J),
+                   np.empty((K, d)), np.empty((K, d, d)), np.empty(_e_step_scratch(J, d, n)), True,
+                   log_noise)
 
 
 @numba.njit(cache=True, nogil=True)
 def _scores_and_collapsed(X, weights, means, cov, prec, layout, factor, relative,
-                          reg_covar):  # pragma: no cover
-    log_lik, entropy = _scores(X, weights, means, prec)
+                          reg_covar, log_noise):  # pragma: no cover
+    log_lik, entropy = _scores(X, weights, means, prec, log_noise)
     return log_lik, entropy, _collapsed(weights, means, cov, prec, layout, reg_covar, factor,
                                         relative)
 
@@ -671,7 +687,7 @@ def _e_step_scratch(K, d, n):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
-            with_entropy):  # pragma: no cover
+            with_entropy, log_noise):  # pragma: no cover
     """Sums of one soft E-step of rows ``Xt`` (D, n), moments around ``means``.
 
     Returns ``(log-likelihood, entropy)``; the log-likelihood is NaN when a
@@ -680,22 +696,28 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
     the rows (contiguous, so they vectorise); ``scratch`` is
     :func:`_e_step_scratch` floats (rows of the responsibilities and sums, the
     shifted log-densities, then the exponential's).
+
+    With a noise component (``weights`` of K + 1 entries, ``scratch`` of
+    ``_e_step_scratch(K + 1, ...)``) its column of log density ``log_noise`` is
+    the last of the responsibilities, the log-likelihood's and the entropy's,
+    its count ``counts[K]``; the moments are the Gaussian components'.
     """
     d, n = Xt.shape
     K = means.shape[0]
-    rows = (K + 4 + d) * n
-    size = K * n if K * n <= _ONE_EXP_CALL else n
+    J = weights.shape[0]  # columns: K, or K + 1 with the noise last
+    rows = (J + 4 + d) * n
+    size = J * n if J * n <= _ONE_EXP_CALL else n
     shifted = scratch[rows:rows + size]
     exp_scratch = scratch[rows + size:rows + 3 * size]
-    work = scratch[:rows].reshape((K + 4 + d, n))
+    work = scratch[:rows].reshape((J + 4 + d, n))
     log_weights = np.log(weights)
     constant = 0.5 * d * _LOG_2PI
-    resp = work[:K]
-    largest = work[K]
-    total = work[K + 1]
-    y = work[K + 2]
-    weighted = work[K + 3]
-    centred = work[K + 4:]
+    resp = work[:J]
+    largest = work[J]
+    total = work[J + 1]
+    y = work[J + 2]
+    weighted = work[J + 3]
+    centred = work[J + 4:]
     for k in range(K):
         for a in range(d):
             mean = means[k, a]
@@ -722,9 +744,11 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
         offset = log_weights[k] - constant + log_det[k]
         for i in range(n):
             row[i] = offset - 0.5 * row[i]
+    if J > K:
+        resp[K, :] = log_weights[K] + log_noise
     for i in range(n):
         largest[i] = resp[0, i]
-    for k in range(1, K):
+    for k in range(1, J):
         for i in range(n):
             if resp[k, i] > largest[i]:
                 largest[i] = resp[k, i]
@@ -734,20 +758,20 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
         total[i] = 0.0
     # Into other rows: in place, the compiled loops' overlap check fails and they run
     # unvectorised (measured 2.5x slower).
-    if K * n <= _ONE_EXP_CALL:
+    if J * n <= _ONE_EXP_CALL:
         # One call for every component: on tens of rows its loops' set-up is the cost.
-        for k in range(K):
+        for k in range(J):
             row = resp[k]
             for i in range(n):
                 shifted[k * n + i] = row[i] - largest[i]
-        exp_fast(shifted, work[:K].reshape(K * n), exp_scratch)
+        exp_fast(shifted, work[:J].reshape(J * n), exp_scratch)
     else:  # a component at a time, its rows in cache
-        for k in range(K):
+        for k in range(J):
             row = resp[k]
             for i in range(n):
                 shifted[i] = row[i] - largest[i]
             exp_fast(shifted, row, exp_scratch)
-    for k in range(K):
+    for k in range(J):
         row = resp[k]
         for i in range(n):
             total[i] += row[i]
@@ -756,7 +780,7 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
         log_lik += largest[i] + np.log(total[i])
         total[i] = 1.0 / total[i]
     entropy = 0.0
-    for k in range(K):
+    for k in range(J):
         row = resp[k]
         count = 0.0
         for i in range(n):
@@ -767,6 +791,8 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
             for i in range(n):
                 if row[i] > 0.0:
                     entropy -= row[i] * np.log(row[i])
+        if k == K:  # the noise: no moments
+            break
         for a in range(d):
             mean = means[k, a]
             for i in range(n):
@@ -784,6 +810,20 @@ def _e_step(Xt, weights, means, prec, log_det, counts, first, second, scratch,
                 second[k, a, b] = moment
                 second[k, b, a] = moment
     return log_lik, entropy
+
+
+@numba.njit(cache=True, nogil=True)
+def _noise_weights(counts, weights):  # pragma: no cover
+    """The weights of K Gaussian components and the noise (``counts`` of K + 1), in place.
+
+    As the engine's M-step: every count plus 10 eps, over their sum (the noise's
+    included, where :func:`_m_step` divides the Gaussian ones by theirs alone).
+    """
+    total = 0.0
+    for k in range(counts.shape[0]):
+        total += counts[k] + _EPS10
+    for k in range(counts.shape[0]):
+        weights[k] = (counts[k] + _EPS10) / total
 
 
 @numba.njit(cache=True, nogil=True)
