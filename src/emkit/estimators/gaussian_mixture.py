@@ -1040,8 +1040,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     def _small_run(self, model: Mixture, X: np.ndarray, source: Any) -> EMResult | None:
         """The run of :meth:`_run` by the compiled small-data loop, where it applies.
 
-        Plain soft EM of in-memory float64 rows without gaps, weights, labels,
-        frozen parameters, prior, noise, acceleration, callback or printing, up
+        Plain (or MAP) soft EM of in-memory float64 rows without gaps, weights, labels,
+        frozen parameters, noise, acceleration, callback or printing, up
         to :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows: the
         same iterations as the engine, without its per-iteration overhead.
         None (the engine runs) where it does not apply or gives up.
@@ -1058,14 +1058,14 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
 
     def _runs_plain_soft_em(self) -> bool:
         """Whether these parameters ask for plain soft EM, which the compiled loop runs
-        whole: no frozen parameters, prior, noise, acceleration, checkpoint, callback or
-        printing (a model selection asks this once for all its candidates)."""
+        whole: no frozen parameters, noise, acceleration, checkpoint, callback or
+        printing (a model selection asks this once for all its candidates). A prior's
+        MAP EM it runs too."""
         return (
             _SMALL_FIT
             and self.algorithm == "em"
             and not self.accelerate
             and set(self.params) == set("wmc")
-            and self.prior is None
             and not self.noise
             and self.checkpoint is None
             and self.callback is None
@@ -1126,7 +1126,8 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
             else:
                 resp = _with_known_rows(resp, labels, row_weight)
             if self._small_fit_applies(X, source):  # the same start, by the compiled M-step
-                estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar)
+                estimated = small_em.start_from_resp(structure, X, resp, self.reg_covar,
+                                                     getattr(self, "_resolved_prior", None))
             if estimated is None:
                 with single_threaded_blas():  # many tiny factorisations, see run_em
                     estimated = gaussian_from_resp(
