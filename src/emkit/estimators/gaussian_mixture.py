@@ -1290,7 +1290,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         estimator only of the one it keeps.
         """
         self._take_feature_names(checked_by)
-        self._resolved_prior = None
+        self._resolved_prior = gaussian.prior  # (as a fit with a prior leaves it)
         self._set_fitted(EMResult(model=Mixture(weights=weights, components=gaussian),
                                   history=list(history), n_iter=n_iter, converged=converged))
         self.n_samples_seen_ = _rows_fitted(X, X)
