@@ -164,8 +164,8 @@ def test_a_collapse_inside_the_loop_raises_as_the_engine_does(monkeypatch, loop_
     assert messages[0] == messages[1]
 
 
+# (A prior's MAP EM takes the loop: tests/test_compiled_prior.py.)
 @pytest.mark.parametrize(("case", "why"), [
-    ({"prior": "default"}, "prior"),
     ({"noise": True}, "noise"),
     ({"accelerate": True}, "acceleration"),
     ({"algorithm": "hard"}, "hard EM"),
