@@ -19,6 +19,13 @@ and the stopping rule ``|L_t - L_{t-1}| < tol``. So the iterations, the
 history and the parameters are the general path's to rounding. (Sums over
 rows are vectorised, so added in another order.)
 
+With a conjugate prior (:mod:`emkit.distributions.gaussian.prior`) the loop runs
+MAP EM: the same E-step, and :func:`_map_m_step`, which is
+``map_means_and_covariances`` model by model (its constrained models on this
+loop's ML routines, given the augmented counts and scatters). The prior goes in
+as one tuple of plain numbers and arrays, empty without a prior, so numba
+compiles one specialisation for both.
+
 Anything the loop cannot answer exactly as the general path would (a
 covariance that is not positive definite or not finite, a row impossible
 under every component) stops it with a failure status: the caller then runs
