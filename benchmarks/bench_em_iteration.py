@@ -31,13 +31,14 @@ def per_iteration(X: np.ndarray, resp: np.ndarray, model: str, iterations: int,
     code = small_em._MODEL_CODES[model]
     status, means, cov, prec = small_em._start(
         X, resp, code, 1e-6, constrained.INNER_TOL, constrained.INNER_MAX_ITER,
-        constrained.ORIENTATION_MAX_SWEEPS)
+        constrained.ORIENTATION_MAX_SWEEPS, small_em._NO_PRIOR)
     if status != small_em._OK:
         return np.nan, np.nan
     weights = resp.sum(axis=0) / len(X)
     args = (X, weights, means, cov, prec, code, 1e-6, -1.0, iterations,
             constrained.INNER_TOL, constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
-            -1, 0.0, 0.0)  # no collapse test
+            -1, 0.0, 0.0,  # no collapse test
+            0.0, small_em._NO_PRIOR)  # no noise component, no prior
     out = small_em._em_loop(*args)
     best = np.inf
     for _ in range(repeats):

@@ -7,6 +7,7 @@ Run from the repository root::
     python -m benchmarks.bench_mclust --nested-starts off    # the hc start alone
     python -m benchmarks.bench_mclust --repeats 5    # each side's fastest of 5 runs
     python -m benchmarks.bench_mclust --data all     # every data set of the fixture
+    python -m benchmarks.bench_mclust --prior        # prior="default" / priorControl()
 
 For each data set, ``emkit.select_model(X, range(1, 10), "all")`` (mclust's 14
 models, K = 1..9) is timed, and, where ``Rscript`` with mclust is found,
@@ -19,7 +20,9 @@ the same candidate (a worse optimum), and how many above (candidates below mclus
 spurious maximum, where a usable fit is listed instead, apart). Data: by default
 faithful, diabetes, iris and banknote; ``--data all`` adds the other ten of
 ``tests/reference/mclust_hc.json`` (mclust's thyroid, cross, wreath, chevron,
-EuroUnemployment and Baudry et al.'s examples).
+EuroUnemployment and Baudry et al.'s examples). ``--prior``: both with the default
+conjugate prior (``prior="default"``, ``prior = priorControl()``); mclust has none for
+VEE, EVE, VVE and EVV and lists NA there, which the counts leave out.
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def run_mclust(X: np.ndarray, repeats: int = 1, script: str | None = None) -> di
 
 
 def run_emkit(X: np.ndarray, init: str, n_init: int, nested: bool | None = None,
-              repeats: int = 1):
+              repeats: int = 1, prior: str | None = None):
     """The selection, its fastest wall-clock and CPU seconds of ``repeats`` (all threads)."""
     seconds, cpus = [], []
     for _ in range(repeats):
@@ -93,22 +96,25 @@ def run_emkit(X: np.ndarray, init: str, n_init: int, nested: bool | None = None,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = select_model(X, range(1, 10), "all", init_params=init, n_init=n_init,
-                                  random_state=0, nested_starts=nested)
+                                  random_state=0, nested_starts=nested, prior=prior)
         seconds.append(time.perf_counter() - start)
         cpus.append(time.process_time() - cpu)
     return result, min(seconds), min(cpus)
 
 
 def compare(name: str, init: str, n_init: int, nested: bool | None = None,
-            repeats: int = 1) -> None:
+            repeats: int = 1, prior: bool = False) -> None:
     X = load(name)
-    result, seconds, cpu = run_emkit(X, init, n_init, nested, repeats)
+    result, seconds, cpu = run_emkit(X, init, n_init, nested, repeats,
+                                     "default" if prior else None)
     best = result.best_estimator
-    starts = "" if nested is None else f" nested_starts={nested}"
+    starts = ("" if nested is None else f" nested_starts={nested}") + (" prior" if prior else "")
     print(f"{name} ({X.shape[0]} x {X.shape[1]}), emkit init={init} n_init={n_init}{starts}: "
           f"{seconds:.2f} s ({cpu:.2f} s CPU), chose {best.covariance_type},{best.n_components} "
           f"BIC {-best.bic(X):.2f}")
-    mclust = run_mclust(X, repeats)
+    script = R_SCRIPT.replace("mclustBIC(X, G = 1:9)",
+                              "mclustBIC(X, G = 1:9, prior = priorControl())") if prior else None
+    mclust = run_mclust(X, repeats, script=script)
     if mclust is None:
         print("  mclust: Rscript or mclust not found")
         return
@@ -116,12 +122,12 @@ def compare(name: str, init: str, n_init: int, nested: bool | None = None,
           f"{mclust['best_model']},{mclust['best_G']} BIC {mclust['best_bic']:.2f}; "
           f"emkit is {mclust['seconds'] / max(seconds, 1e-9):.1f}x as fast "
           f"(CPU: {mclust['cpu'] / max(cpu, 1e-9):.1f}x, the fairer on a shared machine)")
-    report_against_mclust(result, mclust, X)
+    report_against_mclust(result, mclust, X, "default" if prior else None)
 
 
-def report_against_mclust(result, mclust: dict, X: np.ndarray) -> None:
-    """Print :func:`against_mclust`'s counts."""
-    worse, better, replaced = against_mclust(result, mclust, X)
+def report_against_mclust(result, mclust: dict, X: np.ndarray, prior: str | None = None) -> None:
+    """Print :func:`against_mclust`'s counts (``prior``: the selection's)."""
+    worse, better, replaced = against_mclust(result, mclust, X, prior)
     # A degenerate candidate's run stopped at its collapse: it ends below mclust's number
     # for that spurious maximum without being a worse optimum; listed apart.
     stopped = [label for label in worse if _listed_degenerate(result, label)]
@@ -144,14 +150,15 @@ def _listed_degenerate(result, label: str) -> bool:
     return bool(len(rows)) and bool(rows["degenerate"].iloc[0])
 
 
-def against_mclust(result, mclust: dict, X: np.ndarray) -> tuple[list[str], list[str],
-                                                                 list[str]]:
+def against_mclust(result, mclust: dict, X: np.ndarray,
+                   prior: str | None = None) -> tuple[list[str], list[str], list[str]]:
     """The candidates (model, K) more than 0.1 BIC unit below and above mclust's fits.
 
     Third: those below where emkit's own fit from mclust's start (without nested
     starts) is degenerate and at mclust's or above, so mclust's number is that
     spurious maximum's, and the table lists a usable fit from a nested start
-    instead (as ``tests/test_hc_start.py`` counts them: not worse).
+    instead (as ``tests/test_hc_start.py`` counts them: not worse). mclust's NA
+    (no fit, or no prior for the model) is left out.
     """
     rows = {(row.model, row.n_components): row for row in result.table.itertuples()}
     worse, better, replaced = [], [], []
@@ -162,19 +169,21 @@ def against_mclust(result, mclust: dict, X: np.ndarray) -> tuple[list[str], list
                 continue
             label = f"{model},{g} ({mine - theirs:+.1f})"
             if mine < theirs - 0.1:
-                (replaced if _spurious_at_mclusts_start(X, rows[(model, g)], theirs)
+                (replaced if _spurious_at_mclusts_start(X, rows[(model, g)], theirs, prior)
                  else worse).append(label)
             elif mine > theirs + 0.1:
                 better.append(label)
     return worse, better, replaced
 
 
-def _spurious_at_mclusts_start(X: np.ndarray, row, theirs: float) -> bool:
+def _spurious_at_mclusts_start(X: np.ndarray, row, theirs: float,
+                               prior: str | None = None) -> bool:
     if row.degenerate or not row.start.endswith(" fit"):
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        own = select_model(X, [row.n_components], [row.model], nested_starts=False).table
+        own = select_model(X, [row.n_components], [row.model], nested_starts=False,
+                           prior=prior).table
     return bool(own["degenerate"].iloc[0] and -own["bic"].iloc[0] >= theirs - 0.1)
 
 
@@ -200,6 +209,8 @@ def main() -> None:
                         help="select_model's nested_starts (default: its own default)")
     parser.add_argument("--repeats", type=int, default=1,
                         help="time each side this many times and keep its fastest run")
+    parser.add_argument("--prior", action="store_true",
+                        help="prior='default' here, prior = priorControl() in mclust")
     args = parser.parse_args()
     nested = {"default": None, "on": True, "off": False}[args.nested_starts]
     names = args.data.split(",")
@@ -207,7 +218,7 @@ def main() -> None:
         names = [case["data"] for case in json.loads(FIXTURE.read_text())["cases"]]
     warm_up()
     for name in names:
-        compare(name, args.init, args.n_init, nested, args.repeats)
+        compare(name, args.init, args.n_init, nested, args.repeats, args.prior)
 
 
 if __name__ == "__main__":

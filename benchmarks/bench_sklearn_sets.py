@@ -123,7 +123,7 @@ def compare(name: str, X: np.ndarray, prior: bool = False, noise: bool = False,
     best_bic = np.max(mclust["best_bic"])
     print(f"  mclust (without {skipped or 'none'}): {mclust['cpu']:.2f} s CPU, chose "
           f"{mclust['best_model']},{mclust['best_G']} BIC {best_bic:.2f}")
-    report_against_mclust(result, mclust, X)
+    report_against_mclust(result, mclust, X, "default" if prior else None)
 
 
 def main() -> None:

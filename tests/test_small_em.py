@@ -164,8 +164,9 @@ def test_a_collapse_inside_the_loop_raises_as_the_engine_does(monkeypatch, loop_
     assert messages[0] == messages[1]
 
 
+# (A prior's MAP EM and a noise component take the loop: tests/test_compiled_prior.py,
+# tests/test_compiled_noise.py.)
 @pytest.mark.parametrize(("case", "why"), [
-    ({"prior": "default"}, "prior"),
     ({"accelerate": True}, "acceleration"),
     ({"algorithm": "hard"}, "hard EM"),
     ({"params": "wc"}, "frozen means"),

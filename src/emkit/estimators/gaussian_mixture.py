@@ -1044,11 +1044,11 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
     def _small_run(self, model: Mixture, X: np.ndarray, source: Any) -> EMResult | None:
         """The run of :meth:`_run` by the compiled small-data loop, where it applies.
 
-        Plain soft EM of in-memory float64 rows without gaps, weights, labels,
-        frozen parameters, prior, acceleration, callback or printing, up to
-        :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows (a noise
-        component included): the same iterations as the engine, without its
-        per-iteration overhead. None (the engine runs) where it does not apply
+        Plain or MAP soft EM of in-memory float64 rows without gaps, weights,
+        labels, frozen parameters, acceleration, callback or printing, up to
+        :data:`~emkit.distributions.gaussian.small_em.MAX_ROWS` rows (a prior and
+        a noise component included): the same iterations as the engine, without
+        its per-iteration overhead. None (the engine runs) where it does not apply
         or gives up.
         """
         if not self._small_fit_applies(X, source):
@@ -1069,15 +1069,14 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
 
     def _runs_plain_soft_em(self) -> bool:
         """Whether these parameters ask for plain soft EM, which the compiled loop runs
-        whole: no frozen parameters, prior, acceleration, checkpoint, callback or
-        printing (a model selection asks this once for all its candidates). A noise
-        component it runs too."""
+        whole: no frozen parameters, acceleration, checkpoint, callback or printing
+        (a model selection asks this once for all its candidates). A prior's MAP EM
+        and a noise component it runs too."""
         return (
             _SMALL_FIT
             and self.algorithm == "em"
             and not self.accelerate
             and set(self.params) == set("wmc")
-            and self.prior is None
             and self.checkpoint is None
             and self.callback is None
             and not self.verbose
@@ -1140,7 +1139,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
                 # (the Gaussian columns: a noise column, if any, is the last)
                 estimated = small_em.start_from_resp(
                     structure, X, np.ascontiguousarray(resp[:, :self.n_components]),
-                    self.reg_covar)
+                    self.reg_covar, getattr(self, "_resolved_prior", None))
             if estimated is None:
                 with single_threaded_blas():  # many tiny factorisations, see run_em
                     estimated = gaussian_from_resp(
@@ -1303,7 +1302,7 @@ class GaussianMixture(MixtureMethods, StandardErrorMethods, DensityMixin, BaseEs
         estimator only of the one it keeps.
         """
         self._take_feature_names(checked_by)
-        self._resolved_prior = None
+        self._resolved_prior = gaussian.prior  # (as a fit with a prior leaves it)
         self._set_fitted(EMResult(model=Mixture(weights=weights, components=gaussian),
                                   history=list(history), n_iter=n_iter, converged=converged))
         self.n_samples_seen_ = _rows_fitted(X, X)

@@ -28,6 +28,7 @@ from emkit.data import _validation as v
 from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
 from emkit.distributions.gaussian.family import Gaussian
+from emkit.distributions.gaussian.prior import PriorParameters, resolve_prior
 from emkit.estimators.gaussian_mixture import (
     DegenerateFitWarning,
     GaussianMixture,
@@ -136,6 +137,17 @@ class _Selection:
             self.X = np.ascontiguousarray(X)
         self._hc_resp: dict[int, np.ndarray] = {}
         self._hc_weights: dict[int, np.ndarray] = {}
+        self._priors: dict[tuple[int, str], PriorParameters | None] = {}
+
+    def prior_for(self, k: int, covariance_type: str) -> PriorParameters | None:
+        """The candidate's resolved prior (None without one), as its estimator resolves it:
+        the default scale depends on the number of components and the model. (Compiled
+        fits have no noise component.)"""
+        key = (k, covariance_type)
+        if key not in self._priors:
+            self._priors[key] = resolve_prior(self.params.get("prior"), self.X, k,
+                                              COVARIANCE_STRUCTURES[covariance_type].model)
+        return self._priors[key]
 
     def compiled_for(self, covariance_type: str) -> bool:
         return self.compiled and small_em.covers(COVARIANCE_STRUCTURES[covariance_type],
@@ -192,6 +204,8 @@ class _CompiledFit:
     start: Any = None
     # The table's ``start`` where it is not init_params (a fit along mclust's path).
     label: str | None = None
+    # The resolved prior of a MAP fit (None: maximum likelihood), read as the estimator's.
+    prior: PriorParameters | None = None
     # As a fitted GaussianMixture reads for scoring: no noise component, nothing frozen.
     noise = False
     params = "wmc"
@@ -238,6 +252,8 @@ class _CompiledFit:
                                              fit.precisions_cholesky, self.covariance_type,
                                              self.reg_covar)
         reasons = {i: "collapsed" for i, flag in enumerate(collapsed.tolist()) if flag}
+        if self.prior is not None:  # as degeneracy_reasons: a prior bounds every covariance
+            return self.n_samples, reasons
         return self.n_samples, with_unsupported(reasons, fit.weights, self.covariance_type,
                                                 fit.means.shape[1], self.n_samples)
 
@@ -248,12 +264,14 @@ def _compiled_hc_fit(selection: _Selection, k: int,
     params, X = selection.params, selection.X
     resp = selection.hc_resp(k)
     model = COVARIANCE_STRUCTURES[covariance_type].model
-    start = small_em.start_dense(model, X, resp, params["reg_covar"])
+    prior = selection.prior_for(k, covariance_type)
+    start = small_em.start_dense(model, X, resp, params["reg_covar"], prior=prior)
     if start is None:
         return None
     weights = selection.hc_weights(k)
     fit = _compiled_run(selection, covariance_type, weights, *start)
-    if fit is not None and model in ("EVE", "VVE"):
+    # (With a prior, the estimator's fits take no mclust path: neither do these.)
+    if fit is not None and model in ("EVE", "VVE") and prior is None:
         path = _mclust_path_fit(selection, covariance_type, resp, weights, start, fit)
         if (path is not None and path.lower_bound_ > fit.lower_bound_
                 and not degeneracy_after_fit(path, path.n_samples)):
@@ -354,11 +372,13 @@ def _compiled_run(selection: _Selection, covariance_type: str, weights: np.ndarr
     fit = small_em.run_dense(selection.X, weights, means, covariances, factors,
                              COVARIANCE_STRUCTURES[covariance_type].model, params["reg_covar"],
                              tol=params["tol"], max_iter=params["max_iter"], scores=True,
-                             stop_collapsed=_collapse_stop(covariance_type, len(weights)))
+                             stop_collapsed=_collapse_stop(covariance_type, len(weights)),
+                             prior=selection.prior_for(len(weights), covariance_type))
     if fit is None or not (math.isfinite(fit.log_likelihood) and math.isfinite(fit.entropy)):
         return None  # the estimator's fit then decides (raises, or scores its own way)
     return _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
-                        fit=fit, n_samples=selection.X.shape[0], start=start)
+                        fit=fit, n_samples=selection.X.shape[0], start=start,
+                        prior=selection.prior_for(len(weights), covariance_type))
 
 
 def _collapse_stop(covariance_type: str, k: int) -> tuple[int, float, float] | None:
@@ -401,7 +421,8 @@ def _estimator_of(fit: Any, selection: _Selection) -> GaussianMixture:
     model = GaussianMixture(**settings)
     structure = COVARIANCE_STRUCTURES[fit.covariance_type]
     gaussian = Gaussian(structure=structure, means=fit.means_, covariances=fit.covariances_,
-                        precisions_cholesky=fit.precisions_cholesky_, reg_covar=fit.reg_covar)
+                        precisions_cholesky=fit.precisions_cholesky_, reg_covar=fit.reg_covar,
+                        prior=selection.prior_for(fit.n_components, fit.covariance_type))
     model._adopt_fit(fit.weights_, gaussian, fit.fit.history, fit.fit.n_iter, fit.converged_,
                      selection.X, selection.checked_by)
     return model

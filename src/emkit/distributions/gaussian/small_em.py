@@ -19,6 +19,13 @@ and the stopping rule ``|L_t - L_{t-1}| < tol``. So the iterations, the
 history and the parameters are the general path's to rounding. (Sums over
 rows are vectorised, so added in another order.)
 
+With a conjugate prior (:mod:`emkit.distributions.gaussian.prior`) the loop runs
+MAP EM: the same E-step, and :func:`_map_m_step`, which is
+``map_means_and_covariances`` model by model (its constrained models on this
+loop's ML routines, given the augmented counts and scatters). The prior goes in
+as one tuple of plain numbers and arrays, empty without a prior, so numba
+compiles one specialisation for both.
+
 Anything the loop cannot answer exactly as the general path would (a
 covariance that is not positive definite or not finite, a row impossible
 under every component) stops it with a failure status: the caller then runs
@@ -41,6 +48,7 @@ from emkit.core._exp import exp_fast
 from emkit.distributions.gaussian import constrained
 from emkit.distributions.gaussian.covariance import CovarianceStructure
 from emkit.distributions.gaussian.family import Gaussian
+from emkit.distributions.gaussian.prior import PriorParameters
 
 # Rows up to which fits take the compiled loop (one thread); larger fits keep the
 # general path's chunked E-step on every core.
@@ -57,6 +65,8 @@ _MODEL_CODES.update({"E": _MODEL_CODES["EII"], "V": _MODEL_CODES["VII"]})
 # identity (not the pooled scatter's axes), and VVE's turned by EVE's objective.
 _MCLUST_ORIENTATION_CODES = {"EVE": 14, "VVE": 15}
 _EVE_MCLUST, _VVE_MCLUST = 14, 15
+# E's MAP M-step (with its scale; EII's has none) where a prior is given. (V's is VII's.)
+_E_PRIOR = 16
 # mclust's inner tolerance (emControl's tol[2], sqrt(.Machine$double.eps)): the relative
 # change of its orientation objective at which its M-step stops.
 _MCLUST_INNER_TOL = float(np.sqrt(np.finfo(np.float64).eps))
@@ -160,8 +170,9 @@ def run_small_em(
     """EM from ``weights`` and ``gaussian`` to convergence; None where the loop gave up.
 
     ``gaussian`` is the start (its ``precisions_cholesky`` give the first
-    E-step, as in the general path); without a prior and frozen parameters.
-    ``stop_collapsed``, ``noise_log_density``: as for :func:`run_dense`.
+    E-step, as in the general path; its ``prior``, if any, makes the run MAP
+    EM); without frozen parameters. ``stop_collapsed``, ``noise_log_density``:
+    as for :func:`run_dense`.
     """
     structure = gaussian.structure
     k, d = gaussian.means.shape
@@ -169,7 +180,8 @@ def run_small_em(
                     _dense(structure, gaussian.covariances, k, d),
                     _dense(structure, gaussian.precisions_cholesky, k, d), structure.model,
                     gaussian.reg_covar, tol=tol, max_iter=max_iter,
-                    stop_collapsed=stop_collapsed, noise_log_density=noise_log_density)
+                    stop_collapsed=stop_collapsed, noise_log_density=noise_log_density,
+                    prior=gaussian.prior)
     if fit is None:
         return None
     # The factors the loop checked (LAPACK's to rounding; no scipy call, whose
@@ -177,7 +189,7 @@ def run_small_em(
     fitted = Gaussian(structure=structure, means=fit.means,
                       covariances=in_structure_shape(structure, fit.covariances),
                       precisions_cholesky=in_structure_shape(structure, fit.precisions_cholesky),
-                      reg_covar=gaussian.reg_covar)
+                      reg_covar=gaussian.reg_covar, prior=gaussian.prior)
     return SmallFit(weights=fit.weights, gaussian=fitted, history=fit.history,
                     n_iter=fit.n_iter, converged=fit.converged)
 
@@ -188,6 +200,7 @@ def run_dense(
     max_iter: int, scores: bool = False, mclust_orientation: bool = False,
     stop_collapsed: tuple[int, float, float] | None = None,
     noise_log_density: float | None = None,
+    prior: PriorParameters | None = None,
 ) -> DenseFit | None:
     """:func:`run_small_em` on (K, D, D) matrices, for mclust's ``model`` name.
 
@@ -201,16 +214,22 @@ def run_dense(
     ``noise_log_density``: a uniform noise component of this log density
     (``-log V``), ``weights`` then K + 1 long, the noise's last (as
     :class:`~emkit.distributions.gaussian.noise.NoisyGaussian`'s mixtures); the
-    scores are then over the K + 1 columns. None where the loop gave up.
+    scores are then over the K + 1 columns. ``prior``: the resolved conjugate
+    prior (MAP EM, as the engine's with ``Gaussian.prior``), or None. None where
+    the loop gave up.
     """
     log_noise = 0.0 if noise_log_density is None else float(noise_log_density)
+    code, arguments = _prior_arguments(prior, model, mclust_orientation, means.shape)
     try:
         status, n_iter, converged, history, w, new_means, cov, prec = _em_loop(
             X, _c_array(weights), _c_array(means), _c_array(covariances),
-            _c_array(precisions_cholesky), _code(model, mclust_orientation), float(reg_covar),
-            float(tol), int(max_iter), constrained.INNER_TOL,
-            constrained.INNER_MAX_ITER, constrained.WARM_INNER_MAX_ITER,
+            _c_array(precisions_cholesky), code, float(reg_covar),
+            float(tol), int(max_iter), constrained.INNER_TOL, constrained.INNER_MAX_ITER,
+            # With a prior every M-step's orientation starts cold (as the engine's).
+            constrained.WARM_INNER_MAX_ITER if prior is None
+            else constrained.ORIENTATION_MAX_SWEEPS,
             *(stop_collapsed if stop_collapsed is not None else (-1, 0.0, 0.0)), log_noise,
+            arguments,
         )
     except ZeroDivisionError:  # a singular scatter (reg_covar=0): the general path says so
         return None
@@ -229,7 +248,8 @@ def run_dense(
 
 
 def start_dense(model: str, X: np.ndarray, resp: np.ndarray, reg_covar: float,
-                mclust_orientation: bool = False) -> tuple[np.ndarray, ...] | None:
+                mclust_orientation: bool = False,
+                prior: PriorParameters | None = None) -> tuple[np.ndarray, ...] | None:
     """:func:`start_from_resp` as (K, D, D) matrices: ``(means, covariances, factors)``.
 
     ``mclust_orientation`` (EVE and VVE): mclust's M-step (``meeve``, ``mevve``)
@@ -239,17 +259,46 @@ def start_dense(model: str, X: np.ndarray, resp: np.ndarray, reg_covar: float,
     ones), and VVE's is turned by EVE's objective (mclust's majorisation steps
     weigh every component alike, the exact step each by its inverse volume);
     volumes and shapes are the model's, given the orientation. Not an M-step of
-    VVE's likelihood, but the path of mclust's fits.
+    VVE's likelihood, but the path of mclust's fits. ``prior``: the posterior
+    mode (``gaussian_from_resp`` with a prior), or None.
     """
+    code, arguments = _prior_arguments(prior, model, mclust_orientation,
+                                       (resp.shape[1], X.shape[1]))
     try:
         status, means, cov, prec = _start(
-            X, _c_array(resp), _code(model, mclust_orientation), float(reg_covar),
+            X, _c_array(resp), code, float(reg_covar),
             constrained.INNER_TOL, constrained.INNER_MAX_ITER,
-            constrained.ORIENTATION_MAX_SWEEPS,
+            constrained.ORIENTATION_MAX_SWEEPS, arguments,
         )
     except ZeroDivisionError:  # a singular scatter (reg_covar=0): the general path says so
         return None
     return None if status != _OK else (means, cov, prec)
+
+
+# The loop's prior argument without a prior: the same types as with one (numba compiles
+# one specialisation), never read.
+_NO_PRIOR = (False, 0.0, np.zeros(0), 0.0, 0.0, np.zeros((0, 0)))
+# A single Gaussian's MAP fit with a prior (mclustBIC's mvn): its kind's, by layout.
+_SINGLE_GAUSSIAN = {**dict.fromkeys(("EII", "VII", "E", "V"), "VII"),
+                    **dict.fromkeys(("EEI", "VEI", "EVI", "VVI"), "VVI"), "EEE": "EEE"}
+
+
+def _prior_arguments(prior: PriorParameters | None, model: str, mclust_orientation: bool,
+                     shape: tuple[int, int]) -> tuple[int, tuple]:
+    """The loop's model code and prior tuple ``(on, shrinkage, mean, dof, scale, scale
+    matrix)`` for ``prior`` (None: maximum likelihood, the code unchanged)."""
+    if prior is None:
+        return _code(model, mclust_orientation), _NO_PRIOR
+    k = shape[0]
+    if prior.single_gaussian and k == 1:
+        model, mclust_orientation = _SINGLE_GAUSSIAN.get(model, "VVV"), False
+    code = _E_PRIOR if model == "E" else _code(model, mclust_orientation)
+    if np.ndim(prior.scale) == 0:
+        scale, matrix = float(prior.scale), np.zeros((0, 0))
+    else:
+        scale, matrix = 0.0, _c_array(prior.scale)
+    return code, (True, float(prior.shrinkage), _c_array(prior.mean), float(prior.dof), scale,
+                  matrix)
 
 
 def _code(model: str, mclust_orientation: bool) -> int:
@@ -261,22 +310,22 @@ def _code(model: str, mclust_orientation: bool) -> int:
 
 
 def start_from_resp(structure: CovarianceStructure, X: np.ndarray, resp: np.ndarray,
-                    reg_covar: float) -> Gaussian | None:
+                    reg_covar: float, prior: PriorParameters | None = None) -> Gaussian | None:
     """:func:`~emkit.distributions.gaussian.family.gaussian_from_resp` by the compiled M-step.
 
     The start's components from responsibilities (means, then moments around
     them, then the model's M-step), as the general path computes them; None
     where a covariance is not finite or not positive definite (the general
-    path then raises its error).
+    path then raises its error). With a ``prior``, its posterior mode.
     """
-    start = start_dense(structure.model, _c_array(X), resp, reg_covar)
+    start = start_dense(structure.model, _c_array(X), resp, reg_covar, prior=prior)
     if start is None:
         return None
     means, cov, prec = start
     return Gaussian(structure=structure, means=means,
                     covariances=in_structure_shape(structure, cov),
                     precisions_cholesky=in_structure_shape(structure, prec),
-                    reg_covar=reg_covar)
+                    reg_covar=reg_covar, prior=prior)
 
 
 def final_scores(X: np.ndarray, weights: np.ndarray, means: np.ndarray,
@@ -535,14 +584,15 @@ def in_structure_shape(structure: CovarianceStructure, dense: np.ndarray) -> np.
 @numba.njit(cache=True, nogil=True)
 def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
              inner_tol, inner_max_iter, warm_max_iter, stop_layout, stop_factor,
-             stop_relative, log_noise):  # pragma: no cover
+             stop_relative, log_noise, prior):  # pragma: no cover
     """The general engine's ``_em_loop`` for one Gaussian mixture, compiled.
 
     ``cov`` and ``prec`` (upper-triangular precision Cholesky factors) are
-    dense (K, D, D) whatever the model. Returns ``(status, n_iter, converged,
-    history, weights, means, covariances, precision factors)``. With a noise
-    component ``weights`` has K + 1 entries, the noise's last, of log density
-    ``log_noise`` (``-log V``; ignored without one).
+    dense (K, D, D) whatever the model. With a noise component ``weights`` has
+    K + 1 entries, the noise's last, of log density ``log_noise`` (``-log V``;
+    ignored without one). ``prior``: :func:`_prior_arguments`' tuple (its flag
+    off: maximum likelihood). Returns ``(status, n_iter, converged, history,
+    weights, means, covariances, precision factors)``.
     """
     n, d = X.shape
     K = means.shape[0]
@@ -573,8 +623,16 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
         if not np.isfinite(log_lik):
             return _NOT_FINITE, n_iter, converged, history, weights, means, cov, prec
         # From the second M-step on, EVE's and VVE's orientation is the last one's.
-        status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
-                         inner_tol, inner_max_iter, warm_max_iter, False, iteration > 1, ws)
+        if prior[0]:
+            # The engine's MAP M-step has no previous covariances: EVE's and VVE's
+            # orientation starts cold every time (``warm_max_iter`` carries its sweeps).
+            status = _map_m_step(counts, first, second, weights, means, cov, model,
+                                 reg_covar, inner_tol, inner_max_iter, warm_max_iter, ws,
+                                 prior)
+        else:
+            status = _m_step(counts, first, second, weights, means, cov, model, reg_covar,
+                             inner_tol, inner_max_iter, warm_max_iter, False, iteration > 1,
+                             ws)
         if weights.shape[0] > K:
             _noise_weights(counts, weights)
         if status != _OK:
@@ -601,7 +659,7 @@ def _em_loop(X, weights, means, cov, prec, model, reg_covar, tol, max_iter,
 
 @numba.njit(cache=True, nogil=True)
 def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
-           orientation_sweeps):  # pragma: no cover
+           orientation_sweeps, prior):  # pragma: no cover
     """``(status, means, covariances, precision factors)`` of a start from ``resp``.
 
     As ``gaussian_from_resp``: means ``resp^T X / (counts + 10 eps)``, sums
@@ -645,8 +703,13 @@ def _start(X, resp, model, reg_covar, inner_tol, inner_max_iter,
     cov = np.zeros((K, d, d))
     prec = np.zeros((K, d, d))
     ws = _workspace(K, d)
-    status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
-                     inner_tol, inner_max_iter, orientation_sweeps, True, False, ws)
+    if prior[0]:
+        status = _map_m_step(counts, first, second, np.empty(K), means, cov, model,
+                             reg_covar, inner_tol, inner_max_iter, orientation_sweeps, ws,
+                             prior)
+    else:
+        status = _m_step(counts, first, second, np.empty(K), means, cov, model, reg_covar,
+                         inner_tol, inner_max_iter, orientation_sweeps, True, False, ws)
     if status == _OK and not _precisions(cov, prec, np.empty(K), ws[8]):
         status = _NOT_POSITIVE
     return status, means, cov, prec
@@ -947,6 +1010,139 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                 for a in range(d):
                     W[k, a, a] += c[k] * reg_covar
             _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov, ws)
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                if not np.isfinite(cov[k, a, b]):
+                    return _NOT_FINITE
+    return _OK
+
+
+@numba.njit(cache=True, nogil=True)
+def _map_m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_tol,
+                inner_max_iter, orientation_sweeps, ws, prior):  # pragma: no cover
+    """The MAP M-step (``prior.map_means_and_covariances``) in place; a status.
+
+    ``prior`` is :func:`_prior_arguments`' tuple ``(on, shrinkage, mean, dof,
+    scale, scale matrix)``: ``scale`` the number of the spherical and diagonal
+    models, ``scale matrix`` the (D, D) one of the others. ``model`` is the
+    model whose formulas apply (a single Gaussian's kind already substituted;
+    :data:`_E_PRIOR` for E). The constrained models run the loop's ML routines on
+    the augmented counts and scatters, ``reg_covar`` added to those scatters as
+    the Python M-step adds it; EVE's and VVE's orientation starts cold (the
+    Python M-step has no previous covariances), ``orientation_sweeps`` its limit.
+    """
+    K, d = first.shape
+    c, offsets, W, values, vectors, _, _, work, _, _, per_k = ws
+    kappa, prior_mean, nu, scale, scale_matrix = prior[1], prior[2], prior[3], prior[4], prior[5]
+    s = 1.0 if kappa > 0 else 0.0
+    total = 0.0
+    for k in range(K):
+        c[k] = counts[k] + _EPS10
+        total += c[k]
+    for k in range(K):
+        weights[k] = c[k] / total
+    # xbar_k (the rows' means) into ``offsets``' place, via the shift; W_k around them.
+    for k in range(K):
+        for a in range(d):
+            offsets[k, a] = first[k, a] / c[k]
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                W[k, a, b] = second[k, a, b] - c[k] * offsets[k, a] * offsets[k, b]
+    dev = values  # (K, D): xbar_k - mean
+    for k in range(K):
+        shrunk = kappa * c[k] / (c[k] + kappa)
+        per_k[k] = shrunk
+        for a in range(d):
+            xbar = means[k, a] + offsets[k, a]
+            dev[k, a] = xbar - prior_mean[a]
+            if model == _EEI:  # mclust leaves EEI's means unshrunk
+                means[k, a] = xbar
+            else:
+                means[k, a] = (c[k] * xbar + kappa * prior_mean[a]) / (c[k] + kappa)
+    # B_k = W_k + c_k dev dev^T (the full matrix; the layouts reduce it below).
+    for k in range(K):
+        for a in range(d):
+            for b in range(d):
+                W[k, a, b] += per_k[k] * dev[k, a] * dev[k, b]
+    cov[:] = 0.0
+    added = np.empty(K)
+    if model == _EEE:
+        grand = total + nu + d + 1 + K * s
+        for a in range(d):
+            for b in range(d):
+                pooled = 0.0
+                for k in range(K):
+                    pooled += W[k, a, b]
+                work[a, b] = pooled + scale_matrix[a, b]
+            work[a, a] += grand * reg_covar
+        for k in range(K):
+            for a in range(d):
+                for b in range(d):
+                    cov[k, a, b] = work[a, b] / grand
+    elif model == _VVI:
+        for k in range(K):
+            added[k] = c[k] + nu + 2 + s
+            for a in range(d):
+                cov[k, a, a] = (W[k, a, a] + scale) / added[k] + reg_covar
+    elif model == _EEI:
+        grand = total + nu + 1 + s
+        for a in range(d):
+            summed = 0.0
+            for k in range(K):
+                summed += W[k, a, a]
+            for k in range(K):
+                cov[k, a, a] = (summed + scale) / grand + reg_covar
+    elif model == _EVI or model == _VEI:
+        for k in range(K):
+            added[k] = c[k] + ((nu + 1 + s) / K if model == _EVI else (nu + 2 + s) / d)
+        diagonals = np.empty((K, d))
+        for k in range(K):
+            for a in range(d):
+                diagonals[k, a] = W[k, a, a] + scale + added[k] * reg_covar
+        _diagonal_model(model, added, diagonals, inner_tol, inner_max_iter, cov, per_k)
+    elif model == _EII or model == _E_PRIOR or model == _VII:
+        traces = 0.0
+        for k in range(K):
+            trace = 0.0
+            for a in range(d):
+                trace += W[k, a, a]
+            per_k[k] = trace
+            traces += trace
+        for k in range(K):
+            if model == _EII:  # no scale (as mclust)
+                grand = d * total + nu + 2 + K * d
+                value = (traces + grand * reg_covar) / grand
+            elif model == _E_PRIOR:
+                value = (traces + scale) / (total + nu + 2 + K * s) + reg_covar
+            else:  # VII, and V (d = 1)
+                value = (per_k[k] + scale) / (d * c[k] + nu + 2 + d * s) + reg_covar
+            for a in range(d):
+                cov[k, a, a] = value
+    else:  # the full layout: VVV, EEV, VEV, and the per-component prior of VEE EVE VVE EVV
+        for k in range(K):
+            if model == _VEV:  # no dof (as mclust)
+                added[k] = c[k]
+            elif model == _EEV:
+                added[k] = c[k] + (nu + d + 1 + s) / K
+            else:
+                added[k] = c[k] + nu + d + 1 + s
+            for a in range(d):
+                for b in range(d):
+                    W[k, a, b] += scale_matrix[a, b]
+                W[k, a, a] += added[k] * reg_covar
+        if model == _VVV:
+            for k in range(K):
+                for a in range(d):
+                    for b in range(d):
+                        cov[k, a, b] = W[k, a, b] / added[k]
+        elif model == _EEV or model == _VEV:
+            _eigen_model_into(model, added, W, 0.0, inner_tol, inner_max_iter, cov, values,
+                              vectors, work, False, ws[8])
+        else:
+            _full_model(model, added, W, inner_tol, inner_max_iter, orientation_sweeps, True,
+                        cov, ws)
     for k in range(K):
         for a in range(d):
             for b in range(d):
