@@ -132,3 +132,23 @@ def test_noise_scores_are_the_densities(n):
     resp = np.exp(logs - total[:, None])
     assert log_lik == pytest.approx(total.sum(), rel=1e-12)
     assert entropy == pytest.approx(-(resp * np.log(resp)).sum(), rel=1e-10)
+
+
+@pytest.mark.parametrize("model", ["VVV", "EEE", "EII", "VEI", "EEV", "VEV", "EVV", "VVE"])
+def test_compiled_noise_with_a_prior_is_the_engines(model, monkeypatch, loop_runs):
+    # Both at once (mclust's Mclust(prior =, initialization = list(noise =))): the MAP
+    # M-step of the Gaussian components, then the weights over K + 1.
+    X = IRIS
+    for k in (1, 3):
+        params = {"n_components": k, "covariance_type": model, "init_params": "hc",
+                  "tol": 1e-8, "max_iter": 300, "noise_init": _noise_guess(X),
+                  "prior": "default"}
+        fast = _fit(X, True, monkeypatch, **params)
+        assert loop_runs == [True], (model, k)
+        general = _fit(X, False, monkeypatch, **params)
+        loop_runs.clear()
+        _assert_same_fit(fast, general, rtol=1e-5 if model in SHARED_ORIENTATION else 1e-8)
+        # The prior is applied (its fit differs from the plain noise fit's).
+        plain = _fit(X, True, monkeypatch, **{**params, "prior": None})
+        loop_runs.clear()
+        assert not np.allclose(plain.covariances_, fast.covariances_, rtol=1e-6)
