@@ -57,3 +57,16 @@ def _close_pyplot_figures():
 
     if "matplotlib.pyplot" in sys.modules:
         sys.modules["matplotlib.pyplot"].close("all")
+
+
+def assert_same_tables(compiled, general, rtol=1e-6):
+    """Two selections' tables (compiled loop, general engine): the same rows and notes,
+    scores to ``rtol``."""
+    import pandas as pd
+
+    ours, theirs = (result.table.sort_values(["model", "n_components"]).reset_index(drop=True)
+                    for result in (compiled, general))
+    scores = ["bic", "aic", "icl", "log_likelihood"]
+    pd.testing.assert_frame_equal(ours.drop(columns=scores), theirs.drop(columns=scores))
+    for column in scores:
+        np.testing.assert_allclose(ours[column], theirs[column], rtol=rtol, err_msg=column)

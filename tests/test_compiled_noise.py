@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
@@ -22,6 +21,7 @@ from emkit import GaussianMixture, select_model
 from emkit.datasets import load_faithful
 from emkit.distributions.gaussian import small_em
 from emkit.distributions.gaussian.covariance import COVARIANCE_STRUCTURES, MCLUST_MODELS
+from tests.conftest import assert_same_tables
 
 FAITHFUL = np.asarray(load_faithful(), dtype=float)
 IRIS = np.asarray(load_iris().data, dtype=float)
@@ -102,12 +102,7 @@ def test_noise_selection_is_the_engines(monkeypatch, loop_runs):
                                         noise=True, noise_init=guess))
     # Every candidate of the first selection took the compiled loop, none of the second.
     assert len(loop_runs) >= 24 and all(loop_runs)
-    ours, theirs = (result.table.sort_values(["model", "n_components"]).reset_index(drop=True)
-                    for result in results)
-    scores = ["bic", "aic", "icl", "log_likelihood"]
-    pd.testing.assert_frame_equal(ours.drop(columns=scores), theirs.drop(columns=scores))
-    for column in scores:
-        np.testing.assert_allclose(ours[column], theirs[column], rtol=1e-6, err_msg=column)
+    assert_same_tables(*results)
     best, general = results[0].best_estimator, results[1].best_estimator
     assert best.noise_weight_ == pytest.approx(general.noise_weight_, rel=1e-6)
     row = results[0].table.iloc[0]

@@ -933,15 +933,9 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
             _carried_orientation(orientation, variances, work)
         else:
             _warm_orientation(cov, orientation)
-    total = 0.0
-    for k in range(K):
-        c[k] = counts[k] + _EPS10
-        total += c[k]
-    for k in range(K):
-        weights[k] = c[k] / total
+    total = _weights_and_offsets(counts, first, weights, c, offsets)
     for k in range(K):
         for a in range(d):
-            offsets[k, a] = first[k, a] / c[k]
             means[k, a] += offsets[k, a]
     cov[:] = 0.0
     if model == _VVV:
@@ -1019,6 +1013,23 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
 
 
 @numba.njit(cache=True, nogil=True)
+def _weights_and_offsets(counts, first, weights, c, offsets):  # pragma: no cover
+    """Counts ``c`` (+ 10 eps), weights ``c / sum c`` and the means' offsets ``first / c``
+    of the K Gaussian components, in place; returns ``sum c``."""
+    K, d = first.shape
+    total = 0.0
+    for k in range(K):
+        c[k] = counts[k] + _EPS10
+        total += c[k]
+    for k in range(K):
+        weights[k] = c[k] / total
+    for k in range(K):
+        for a in range(d):
+            offsets[k, a] = first[k, a] / c[k]
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
 def _map_m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_tol,
                 inner_max_iter, orientation_sweeps, ws, prior):  # pragma: no cover
     """The MAP M-step (``prior.map_means_and_covariances``) in place; a status.
@@ -1036,16 +1047,8 @@ def _map_m_step(counts, first, second, weights, means, cov, model, reg_covar, in
     c, offsets, W, values, vectors, _, _, work, _, _, per_k = ws
     kappa, prior_mean, nu, scale, scale_matrix = prior[1], prior[2], prior[3], prior[4], prior[5]
     s = 1.0 if kappa > 0 else 0.0
-    total = 0.0
-    for k in range(K):
-        c[k] = counts[k] + _EPS10
-        total += c[k]
-    for k in range(K):
-        weights[k] = c[k] / total
-    # xbar_k (the rows' means) into ``offsets``' place, via the shift; W_k around them.
-    for k in range(K):
-        for a in range(d):
-            offsets[k, a] = first[k, a] / c[k]
+    # The means' offsets xbar_k - means_k (the rows' means via the shift); W_k around xbar_k.
+    total = _weights_and_offsets(counts, first, weights, c, offsets)
     for k in range(K):
         for a in range(d):
             for b in range(d):
