@@ -1004,6 +1004,13 @@ def _m_step(counts, first, second, weights, means, cov, model, reg_covar, inner_
                 for a in range(d):
                     W[k, a, a] += c[k] * reg_covar
             _full_model(model, c, W, inner_tol, inner_max_iter, warm_max_iter, cold, cov, ws)
+    return _finite_status(cov)
+
+
+@numba.njit(cache=True, nogil=True)
+def _finite_status(cov):  # pragma: no cover
+    """An M-step's status: _NOT_FINITE where a covariance entry is not finite, else _OK."""
+    K, d = cov.shape[0], cov.shape[1]
     for k in range(K):
         for a in range(d):
             for b in range(d):
@@ -1146,12 +1153,7 @@ def _map_m_step(counts, first, second, weights, means, cov, model, reg_covar, in
         else:
             _full_model(model, added, W, inner_tol, inner_max_iter, orientation_sweeps, True,
                         cov, ws)
-    for k in range(K):
-        for a in range(d):
-            for b in range(d):
-                if not np.isfinite(cov[k, a, b]):
-                    return _NOT_FINITE
-    return _OK
+    return _finite_status(cov)
 
 
 @numba.njit(cache=True, nogil=True)
