@@ -127,11 +127,7 @@ def compare(name: str, init: str, n_init: int, nested: bool | None = None,
 
 def report_against_mclust(result, mclust: dict, X: np.ndarray, prior: str | None = None) -> None:
     """Print :func:`against_mclust`'s counts (``prior``: the selection's)."""
-    worse, better, replaced = against_mclust(result, mclust, X, prior)
-    # A degenerate candidate's run stopped at its collapse: it ends below mclust's number
-    # for that spurious maximum without being a worse optimum; listed apart.
-    stopped = [label for label in worse if _listed_degenerate(result, label)]
-    worse = [label for label in worse if label not in stopped]
+    worse, better, replaced, stopped = against_mclust(result, mclust, X, prior)
     print(f"  candidates worse than mclust's: {len(worse)} {' '.join(worse)}")
     if stopped:
         print(f"  degenerate (run stopped at a collapsed component, never chosen), below "
@@ -142,26 +138,20 @@ def report_against_mclust(result, mclust: dict, X: np.ndarray, prior: str | None
               f"{' '.join(replaced)}")
 
 
-def _listed_degenerate(result, label: str) -> bool:
-    """Whether the candidate of ``label`` ("MODEL,K (...)") is listed as degenerate."""
-    model, k = label.split(" ")[0].split(",")
-    table = result.table
-    rows = table[(table["model"] == model) & (table["n_components"] == int(k))]
-    return bool(len(rows)) and bool(rows["degenerate"].iloc[0])
-
-
-def against_mclust(result, mclust: dict, X: np.ndarray,
-                   prior: str | None = None) -> tuple[list[str], list[str], list[str]]:
+def against_mclust(result, mclust: dict, X: np.ndarray, prior: str | None = None,
+                   ) -> tuple[list[str], list[str], list[str], list[str]]:
     """The candidates (model, K) more than 0.1 BIC unit below and above mclust's fits.
 
     Third: those below where emkit's own fit from mclust's start (without nested
     starts) is degenerate and at mclust's or above, so mclust's number is that
     spurious maximum's, and the table lists a usable fit from a nested start
-    instead (as ``tests/test_hc_start.py`` counts them: not worse). mclust's NA
-    (no fit, or no prior for the model) is left out.
+    instead (as ``tests/test_hc_start.py`` counts them: not worse). Fourth: those
+    below that are listed degenerate (their runs stopped at the collapse, below
+    mclust's number for the same spurious maximum), not worse optima either.
+    mclust's NA (no fit, or no prior for the model) is left out.
     """
     rows = {(row.model, row.n_components): row for row in result.table.itertuples()}
-    worse, better, replaced = [], [], []
+    worse, better, replaced, stopped = [], [], [], []
     for g, row in enumerate(mclust["bic"], start=1):
         for model, theirs in zip(mclust["models"], row, strict=True):
             mine = -rows[(model, g)].bic if (model, g) in rows else np.nan
@@ -169,16 +159,21 @@ def against_mclust(result, mclust: dict, X: np.ndarray,
                 continue
             label = f"{model},{g} ({mine - theirs:+.1f})"
             if mine < theirs - 0.1:
-                (replaced if _spurious_at_mclusts_start(X, rows[(model, g)], theirs, prior)
-                 else worse).append(label)
+                candidate = rows[(model, g)]
+                if candidate.degenerate:
+                    stopped.append(label)
+                elif _spurious_at_mclusts_start(X, candidate, theirs, prior):
+                    replaced.append(label)
+                else:
+                    worse.append(label)
             elif mine > theirs + 0.1:
                 better.append(label)
-    return worse, better, replaced
+    return worse, better, replaced, stopped
 
 
 def _spurious_at_mclusts_start(X: np.ndarray, row, theirs: float,
                                prior: str | None = None) -> bool:
-    if row.degenerate or not row.start.endswith(" fit"):
+    if not row.start.endswith(" fit"):  # (degenerate rows are counted apart)
         return False
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

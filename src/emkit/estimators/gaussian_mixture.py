@@ -120,16 +120,21 @@ def degeneracy_reasons(model: GaussianMixture, n_samples: int | None = None) -> 
         floor = np.maximum(DEGENERATE_FACTOR * model.reg_covar, 1e-12 * data)
         collapsed = ((own <= floor) & (own <= DEGENERATE_RELATIVE * data)).any(axis=1)
         reasons = {int(i): "collapsed" for i in np.flatnonzero(collapsed)}
-    # A prior's scale bounds every covariance: a component of few rows is then the
-    # posterior's (as mclust reports it), not a spurious maximum of the likelihood.
-    if n_samples is not None and getattr(model, "prior", None) is None:
-        reasons = with_unsupported(reasons, model.weights_, model.covariance_type, d, n_samples)
+    if n_samples is not None:
+        reasons = with_unsupported(reasons, model.weights_, model.covariance_type, d, n_samples,
+                                   getattr(model, "prior", None))
     return reasons
 
 
 def with_unsupported(reasons: dict[int, str], weights: np.ndarray, covariance_type: str,
-                     n_features: int, n_samples: float) -> dict[int, str]:
-    """``reasons`` with every :func:`unsupported_components` not already flagged added."""
+                     n_features: int, n_samples: float, prior: Any = None) -> dict[int, str]:
+    """``reasons`` with every :func:`unsupported_components` not already flagged added.
+
+    None are under a ``prior``: its scale bounds every covariance, so a component of
+    few rows is the posterior's mode (as mclust reports it), not a spurious maximum.
+    """
+    if prior is not None:
+        return reasons
     for i, why in unsupported_components(weights, covariance_type, n_features,
                                          n_samples).items():
         reasons.setdefault(i, why)

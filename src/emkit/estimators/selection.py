@@ -138,6 +138,7 @@ class _Selection:
         self._hc_resp: dict[int, np.ndarray] = {}
         self._hc_weights: dict[int, np.ndarray] = {}
         self._priors: dict[tuple[int, str], PriorParameters | None] = {}
+        self._mclust_gives_up: dict[int, bool] = {}
 
     def prior_for(self, k: int, covariance_type: str) -> PriorParameters | None:
         """The candidate's resolved prior (None without one), as its estimator resolves it:
@@ -148,6 +149,13 @@ class _Selection:
             self._priors[key] = resolve_prior(self.params.get("prior"), self.X, k,
                                               COVARIANCE_STRUCTURES[covariance_type].model)
         return self._priors[key]
+
+    def mclust_gives_up(self, k: int) -> bool:
+        """:func:`_mclust_stops_at_first_m_step` of the hc start at ``k`` (EVE and VVE
+        ask alike)."""
+        if k not in self._mclust_gives_up:
+            self._mclust_gives_up[k] = _mclust_stops_at_first_m_step(self.X, self.hc_resp(k))
+        return self._mclust_gives_up[k]
 
     def compiled_for(self, covariance_type: str) -> bool:
         return self.compiled and small_em.covers(COVARIANCE_STRUCTURES[covariance_type],
@@ -252,10 +260,8 @@ class _CompiledFit:
                                              fit.precisions_cholesky, self.covariance_type,
                                              self.reg_covar)
         reasons = {i: "collapsed" for i, flag in enumerate(collapsed.tolist()) if flag}
-        if self.prior is not None:  # as degeneracy_reasons: a prior bounds every covariance
-            return self.n_samples, reasons
         return self.n_samples, with_unsupported(reasons, fit.weights, self.covariance_type,
-                                                fit.means.shape[1], self.n_samples)
+                                                fit.means.shape[1], self.n_samples, self.prior)
 
 
 def _compiled_hc_fit(selection: _Selection, k: int,
@@ -297,7 +303,7 @@ def _mclust_path_fit(selection: _Selection, covariance_type: str, resp: np.ndarr
     """
     params, X = selection.params, selection.X
     model = COVARIANCE_STRUCTURES[covariance_type].model
-    if _mclust_stops_at_first_m_step(X, resp):
+    if selection.mclust_gives_up(len(weights)):
         return None  # mclust has no fit here (NA): no path of its to follow
     start = small_em.start_dense(model, X, resp, params["reg_covar"], mclust_orientation=True)
     if start is None:
@@ -369,16 +375,16 @@ def _compiled_run(selection: _Selection, covariance_type: str, weights: np.ndarr
                   means: np.ndarray, covariances: np.ndarray, factors: np.ndarray,
                   start: Any = None) -> _CompiledFit | None:
     params = selection.params
+    prior = selection.prior_for(len(weights), covariance_type)
     fit = small_em.run_dense(selection.X, weights, means, covariances, factors,
                              COVARIANCE_STRUCTURES[covariance_type].model, params["reg_covar"],
                              tol=params["tol"], max_iter=params["max_iter"], scores=True,
                              stop_collapsed=_collapse_stop(covariance_type, len(weights)),
-                             prior=selection.prior_for(len(weights), covariance_type))
+                             prior=prior)
     if fit is None or not (math.isfinite(fit.log_likelihood) and math.isfinite(fit.entropy)):
         return None  # the estimator's fit then decides (raises, or scores its own way)
     return _CompiledFit(covariance_type=covariance_type, reg_covar=params["reg_covar"],
-                        fit=fit, n_samples=selection.X.shape[0], start=start,
-                        prior=selection.prior_for(len(weights), covariance_type))
+                        fit=fit, n_samples=selection.X.shape[0], start=start, prior=prior)
 
 
 def _collapse_stop(covariance_type: str, k: int) -> tuple[int, float, float] | None:

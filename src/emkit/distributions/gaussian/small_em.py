@@ -483,17 +483,9 @@ def _jacobi_eigen_from(matrix, values, vectors, work, turned):  # pragma: no cov
     for a in range(d):
         for b in range(d):
             scale += matrix[a, b] * matrix[a, b]
-            total = 0.0
-            for m in range(d):
-                total += matrix[a, m] * vectors[m, b]
-            turned[a, b] = total
-    for a in range(d):
-        for b in range(a, d):
-            total = 0.0
-            for m in range(d):
-                total += vectors[m, a] * turned[m, b]
-            work[a, b] = total
-            work[b, a] = total
+    # V^T M V, as the orientation sweeps turn their scatters.
+    constrained._turn_scatters(matrix.reshape((1, d, d)), vectors, work.reshape((1, d, d)),
+                               turned)
     _jacobi_sweeps(work, vectors, scale)
     for a in range(d):
         values[a] = work[a, a]
@@ -1077,7 +1069,9 @@ def _map_m_step(counts, first, second, weights, means, cov, model, reg_covar, in
             for b in range(d):
                 W[k, a, b] += per_k[k] * dev[k, a] * dev[k, b]
     cov[:] = 0.0
-    added = np.empty(K)
+    # The augmented counts overwrite ``c`` (spent once the weights and means are), so the
+    # M-step allocates nothing (see _workspace).
+    added = c
     if model == _EEE:
         grand = total + nu + d + 1 + K * s
         for a in range(d):
@@ -1107,7 +1101,7 @@ def _map_m_step(counts, first, second, weights, means, cov, model, reg_covar, in
     elif model == _EVI or model == _VEI:
         for k in range(K):
             added[k] = c[k] + ((nu + 1 + s) / K if model == _EVI else (nu + 2 + s) / d)
-        diagonals = np.empty((K, d))
+        diagonals = values  # (dev is spent once B_k holds it)
         for k in range(K):
             for a in range(d):
                 diagonals[k, a] = W[k, a, a] + scale + added[k] * reg_covar
